@@ -1,0 +1,40 @@
+# tsunagi — the two commands of the Quick start are `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test test-sqlite test-postgresql lint venv browser clean
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	rm -f .venv/.installed-*
+	touch $@
+
+# Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium; it never downloads one).
+browser:
+	@bash scripts/ensure-chromium
+
+run: venv
+	$(PY) -m scripts.run_local
+
+test: venv browser
+	$(MAKE) test-sqlite
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) test-postgresql; \
+	else echo "TEST_DATABASE_URL not set: PostgreSQL run skipped (.ci/run sets it)"; fi
+
+test-sqlite: venv
+	env -u TEST_DATABASE_URL $(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+test-postgresql: venv
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not db_independent"
+
+lint: venv
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf .venv instance .pytest_cache .ruff_cache

@@ -1,0 +1,59 @@
+"""The one assembly point: `create_app()` builds the Flask app from settings and feature packages."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from config import load_settings
+
+# Feature packages in start-up order; each exposes `init_app(app)`.
+FEATURES = (
+    "db",
+    "work",
+    "people",
+    "web",
+    "salesforce",
+    "devorg",
+    "sync",
+    "webhooks",
+    "mail",
+    "forms",
+    "automations",
+    "scoring",
+    "reports",
+    "writeback",
+    "migrations",
+)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` may hold `environ` (a dict replacing os.environ), `settings`
+    (overrides of Settings fields by name) and plain Flask config keys (e.g. TESTING)."""
+    config = dict(config or {})
+    app = Flask(__name__, instance_relative_config=True, instance_path=config.pop("instance_path", None))
+    settings = load_settings(
+        environ=config.pop("environ", None),
+        instance_path=app.instance_path,
+        overrides=config.pop("settings", None),
+    )
+    app.config.update(
+        TSUNAGI=settings,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        REMEMBER_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config)
+    if not app.logger.handlers or settings.debug:
+        logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    for name in FEATURES:
+        importlib.import_module(name).init_app(app)
+    return app

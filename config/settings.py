@@ -1,0 +1,281 @@
+"""Every setting tsunagi reads, in one place: its environment variable, type, default and meaning.
+
+Settings come from the process environment, optionally seeded from a `.env` file in the working
+directory (values already in the environment win). A bad value stops start-up with a
+`SettingsError` naming the variable. `docs/configuration.md` and the README table are generated
+from `SPEC` by `flask --app app config table`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A setting has a value tsunagi cannot use; the message names the variable."""
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _float(raw: str) -> float:
+    return float(raw.strip())
+
+
+def _share(raw: str) -> float:
+    value = float(raw.strip())
+    if not 0 < value <= 1:
+        raise ValueError("must be a number above 0 and at most 1")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value:
+            return ""
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
+    return parse
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""  # filled in by load_settings: a SQLite file in the instance folder
+    scheme = urlparse(value).scheme
+    if scheme.startswith("postgres"):
+        # Operators paste Heroku-style postgres:// URLs; SQLAlchemy wants an explicit driver.
+        rest = value.split("://", 1)[1]
+        return "postgresql+psycopg://" + rest
+    if scheme.startswith("sqlite"):
+        return value
+    raise ValueError("must be a sqlite:/// or postgresql:// URL")
+
+
+def _existing_file(raw: str) -> str:
+    value = raw.strip()
+    if value and not Path(value).is_file():
+        raise ValueError(f"file {value!r} does not exist")
+    return value
+
+
+def _sobject_names(raw: str) -> tuple[str, ...]:
+    names = _csv(raw)
+    for name in names:
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"{name!r} is not a Salesforce object name")
+    return names
+
+
+def _domain_rates(raw: str) -> Mapping[str, int]:
+    """Parse `gmail.com=50,yahoo.co.jp=20` into {domain: mails per second}."""
+    rates: dict[str, int] = {}
+    for part in _csv(raw):
+        domain, _, rate = part.partition("=")
+        if not domain or not rate:
+            raise ValueError("must look like domain=mails_per_second,domain=mails_per_second")
+        rates[domain.strip().lower()] = _positive_int(rate)
+    return rates
+
+
+def setting(env: str, parse: Callable[[str], Any], default: str, help: str) -> Any:
+    """Declare one setting: the variable, its parser, the default (as text) and a one-line meaning."""
+    return field(default=None, metadata={"env": env, "parse": parse, "default": default, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one tsunagi process. Build it with `load_settings`."""
+
+    # --- service -------------------------------------------------------------------------
+    debug: bool = setting("TSUNAGI_DEBUG", _bool, "false",
+                          "Development mode: a missing SECRET_KEY is generated and kept in the instance folder.")
+    secret_key: str = setting("SECRET_KEY", _text, "",
+                              "Signs sessions, CSRF tokens and public links. Required unless TSUNAGI_DEBUG is on.")
+    database_url: str = setting("DATABASE_URL", _database_url, "",
+                                "SQLAlchemy URL. Default: SQLite file instance/tsunagi.db. "
+                                "Production: postgresql://user:pass@host/db.")
+    public_base_url: str = setting("PUBLIC_BASE_URL", _url(("http", "https")), "http://localhost:5000",
+                                   "Where people reach this service; used in mail links and unsubscribe URLs.")
+    port: int = setting("PORT", _positive_int, "5000", "Port the web process listens on.")
+    default_locale: str = setting("DEFAULT_LOCALE", _text, "ja", "Language of the UI when the browser asks for none.")
+    timezone: str = setting("TSUNAGI_TIMEZONE", _text, "Asia/Tokyo",
+                            "Local time zone for send windows, reports and date triggers.")
+    # --- Salesforce ------------------------------------------------------------------------
+    salesforce_instance_url: str = setting("SALESFORCE_INSTANCE_URL", _url(("https", "http")), "",
+                                           "The org's https://…my.salesforce.com URL. Empty: the local dev org.")
+    salesforce_access_token: str = setting("SALESFORCE_ACCESS_TOKEN", _text, "",
+                                           "A ready session id / OAuth access token (with SALESFORCE_INSTANCE_URL).")
+    salesforce_client_id: str = setting("SALESFORCE_CLIENT_ID", _text, "",
+                                        "Connected App consumer key (JWT bearer, client credentials, password).")
+    salesforce_client_secret: str = setting("SALESFORCE_CLIENT_SECRET", _text, "",
+                                            "Connected App consumer secret (client credentials, password flow).")
+    salesforce_username: str = setting("SALESFORCE_USERNAME", _text, "",
+                                       "Integration user (JWT bearer subject, or password flow).")
+    salesforce_password: str = setting("SALESFORCE_PASSWORD", _text, "",
+                                       "Password plus security token for the username-password flow.")
+    salesforce_private_key_file: str = setting("SALESFORCE_PRIVATE_KEY_FILE", _existing_file, "",
+                                               "PEM private key for the OAuth 2.0 JWT bearer flow.")
+    salesforce_login_url: str = setting("SALESFORCE_LOGIN_URL", _url(("https", "http")),
+                                        "https://login.salesforce.com",
+                                        "OAuth token host (test.salesforce.com for sandboxes, or My Domain).")
+    salesforce_ca_bundle: str = setting("SALESFORCE_CA_BUNDLE", _existing_file, "",
+                                        "CA file to verify Salesforce's TLS certificate; wins over REQUESTS_CA_BUNDLE.")
+    salesforce_api_version: str = setting("SALESFORCE_API_VERSION", _text, "59.0", "REST API version used.")
+    salesforce_org_id: str = setting("SALESFORCE_ORG_ID", _text, "",
+                                     "18-character org id; Outbound Messages from any other org are refused.")
+    salesforce_timeout_seconds: float = setting("SALESFORCE_TIMEOUT_SECONDS", _float, "30",
+                                                "Timeout of one Salesforce HTTP request.")
+    salesforce_max_retries: int = setting("SALESFORCE_MAX_RETRIES", _int, "4",
+                                          "Retries of a call after a 5xx or a connection error (with back-off).")
+    devorg_dir: str = setting("DEVORG_DIR", _text, "",
+                              "Folder of the local dev org (data, certificates, connection.json). "
+                              "Default: instance/devorg.")
+    # --- sync ------------------------------------------------------------------------------
+    sync_objects: tuple[str, ...] = setting(
+        "SYNC_OBJECTS", _sobject_names, "Lead,Contact,Account,Task,Event,Campaign,CampaignMember,User",
+        "Salesforce objects mirrored into the local database.")
+    sync_interval_seconds: int = setting("SYNC_INTERVAL_SECONDS", _positive_int, "60",
+                                         "Seconds between poll cycles.")
+    sync_overlap_seconds: int = setting("SYNC_OVERLAP_SECONDS", _int, "300",
+                                        "Window re-read every cycle to catch records committed with an older stamp.")
+    sync_quota_share: float = setting("SYNC_QUOTA_SHARE", _share, "0.5",
+                                      "Share of the org's daily API limit after which sync stops for the day.")
+    # --- mail ------------------------------------------------------------------------------
+    smtp_url: str = setting("SMTP_URL", _url(("smtp", "smtps")), "",
+                            "smtp://user:pass@host:587 (STARTTLS) or smtps://…:465. Empty: the built-in dev inbox.")
+    mail_from: str = setting("MAIL_FROM", _text, "tsunagi <no-reply@localhost>", "From address of every mail.")
+    mail_sender_name: str = setting("MAIL_SENDER_NAME", _text, "",
+                                    "Sender's name shown in every marketing mail (特定電子メール法).")
+    mail_sender_address: str = setting("MAIL_SENDER_ADDRESS", _text, "",
+                                       "Sender's postal address shown in every marketing mail.")
+    mail_contact: str = setting("MAIL_CONTACT", _text, "",
+                                "Contact for enquiries shown in every marketing mail (mail address or phone).")
+    mail_batch_size: int = setting("MAIL_BATCH_SIZE", _positive_int, "200", "Mails a worker claims at once.")
+    mail_smtp_connections: int = setting("MAIL_SMTP_CONNECTIONS", _positive_int, "4",
+                                         "SMTP connections each worker keeps open.")
+    mail_domain_rates: Mapping[str, int] = setting("MAIL_DOMAIN_RATES", _domain_rates, "",
+                                                   "Per-domain send limits, e.g. gmail.com=50,yahoo.co.jp=20 (per s).")
+    dev_inbox_port: int = setting("DEV_INBOX_PORT", _positive_int, "8025",
+                                  "Port of the built-in SMTP dev inbox when SMTP_URL is empty.")
+    # --- workers ---------------------------------------------------------------------------
+    worker_idle_sleep_seconds: float = setting("WORKER_IDLE_SLEEP_SECONDS", _float, "0.5",
+                                               "How long an idle worker waits before looking for work again.")
+    worker_lease_seconds: int = setting("WORKER_LEASE_SECONDS", _positive_int, "120",
+                                        "How long claimed work stays reserved before another worker may take it.")
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """True when the database is SQLite (one writer; no SKIP LOCKED)."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def salesforce_configured(self) -> bool:
+        """True when any Salesforce connection setting is given (otherwise the local dev org is used)."""
+        return bool(self.salesforce_instance_url or self.salesforce_client_id or self.salesforce_username)
+
+
+def settings_spec() -> list[dict[str, str]]:
+    """The settings table: variable, default and meaning for each setting (for docs and the CLI)."""
+    return [
+        {"env": f.metadata["env"], "default": f.metadata["default"], "help": f.metadata["help"]}
+        for f in fields(Settings)
+    ]
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """A development secret kept in the instance folder so sessions survive restarts."""
+    import secrets
+
+    path = instance_path / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    instance_path: str | os.PathLike[str] = "instance",
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read, parse and check every setting; raise SettingsError naming the first bad variable.
+
+    `overrides` maps field names (e.g. `database_url`) to already-typed values, for tests.
+    """
+    instance = Path(instance_path)
+    # An explicit `environ` (tests, tools) is the whole truth; only the real process reads .env.
+    source = {**_read_dotenv(Path.cwd() / ".env"), **os.environ} if environ is None else dict(environ)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        env = f.metadata["env"]
+        raw = source.get(env, f.metadata["default"])
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            raise SettingsError(f"{env}={raw!r} is not valid: {exc}") from None
+    values.update(overrides or {})
+    if not values["database_url"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        values["database_url"] = f"sqlite:///{(instance / 'tsunagi.db').resolve()}"
+    if not values["secret_key"]:
+        if not values["debug"]:
+            raise SettingsError("SECRET_KEY is not set: set it to a long random value (or TSUNAGI_DEBUG=1 locally)")
+        values["secret_key"] = _instance_secret(instance)
+    if not values["devorg_dir"]:
+        values["devorg_dir"] = str((instance / "devorg").resolve())
+    return Settings(**values)
+
+
+def devorg_connection(settings: Settings) -> dict[str, str] | None:
+    """The connection file the local dev org writes on start, or None when it is not there."""
+    path = Path(settings.devorg_dir) / "connection.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())

@@ -1,0 +1,177 @@
+"""The database: declarative base, engine set-up for SQLite and PostgreSQL, and sessions.
+
+Request code uses `db.session()` (one session per app context, closed on teardown); jobs and
+workers use `with db.transaction() as session:` (commit on success, rollback on error).
+Model modules are imported by `import_models()` so Alembic and tests see the whole schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+# Model modules in dependency order; every package that defines tables lists its module here.
+MODEL_MODULES = (
+    "people.models",
+    "work.models",
+    "sync.models",
+    "webhooks.models",
+    "salesforce.models",
+    "mail.models",
+    "forms.models",
+    "automations.models",
+    "scoring.models",
+    "activity.models",
+    "writeback.models",
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that always comes back timezone-aware, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is an auto-incrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every tsunagi table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument, list[Any]: JSONDocument}  # noqa: RUF012
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (the only clock database code should use)."""
+    return datetime.now(UTC)
+
+
+def import_models() -> None:
+    """Import every model module so `Base.metadata` holds the whole schema."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work while the single writer commits; busy_timeout makes writers queue
+    # instead of failing with "database is locked" when web and worker write at once.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock at BEGIN so a read-then-write transaction cannot deadlock-upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with tsunagi's connection settings for SQLite or PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_transactions(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own BEGIN handling is disabled so that ours (IMMEDIATE) is used.
+            dbapi_connection.isolation_level = None
+
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True on SQLite, where SKIP LOCKED does not exist and there is one writer."""
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back otherwise."""
+        with self.sessionmaker() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection (before a fork, and at shutdown)."""
+        self.engine.dispose()
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The Database of `app` (default: the current app)."""
+    return (app or current_app).extensions["tsunagi.db"]
+
+
+def session() -> Session:
+    """The session of the current app context, created on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = get_db().sessionmaker()
+    return g.db_session
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """A fresh session in its own transaction on the current app's database."""
+    with get_db().transaction() as s:
+        yield s
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    s = g.pop("db_session", None)
+    if s is not None:
+        s.close()
+
+
+def init_app(app: Flask) -> None:
+    """Attach the database named by the app's settings."""
+    import_models()
+    app.extensions["tsunagi.db"] = Database(app.config["TSUNAGI"].database_url)
+    app.teardown_appcontext(_close_session)

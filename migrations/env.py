@@ -1,0 +1,27 @@
+"""Alembic environment: the schema is db.Base.metadata with every model module imported."""
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+import db
+
+db.import_models()
+config = context.config
+target_metadata = db.Base.metadata
+
+
+def run_migrations_online() -> None:
+    """Run migrations against a live connection."""
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                         prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

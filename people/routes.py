@@ -1,0 +1,47 @@
+"""Sign-in and sign-out pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+from sqlalchemy import func, select
+
+import db
+from people import bp
+from people.auth import check_password
+from people.forms import LoginForm
+from people.models import User
+from web.i18n import gettext as _
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site relative paths: an absolute or scheme-relative URL would be an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
+        return target
+    return url_for("web.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    """Show the sign-in form and sign a person in."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        session = db.session()
+        email = (form.email.data or "").strip().lower()
+        user = session.scalar(select(User).where(func.lower(User.email) == email))
+        if user is not None and user.active and check_password(user, form.password.data or ""):
+            login_user(user)
+            user.last_login_at = db.utcnow()
+            session.commit()
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("メールアドレスまたはパスワードが違います。"), "error")
+    return render_template("people/login.html", form=form), (400 if form.errors else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():  # type: ignore[no-untyped-def]
+    """Sign out (POST only, so a link on another site cannot sign you out)."""
+    logout_user()
+    return redirect(url_for("people.login"))

@@ -1,0 +1,104 @@
+"""Normalized lookup keys, so that differently written values of one person compare equal.
+
+Used by sync (kept current on every upsert), forms (lookup and dedupe) and the duplicates report.
+Every function returns None for values that carry no usable key.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import jaconv
+import phonenumbers
+
+# Legal-entity words folded out of company names: 株式会社ABC, (株)ABC and ㈱ABC are one company.
+_LEGAL_ENTITY = re.compile(
+    r"株式会社|有限会社|合同会社|合名会社|合資会社|一般社団法人|一般財団法人|公益社団法人|公益財団法人"
+    r"|特定非営利活動法人|npo法人|生活協同組合|協同組合|\(株\)|\(有\)|\(同\)|co\.,?\s*ltd\.?|inc\.?|corp\.?"
+    r"|corporation|company|limited|ltd\.?|llc"
+)
+_SPACES = re.compile(r"[\s\u3000・･\-‐－ー―]+")
+_KANA_SPACES = re.compile(r"[\s\u3000・･]+")
+
+
+def nfkc(value: Any) -> str:
+    """NFKC-normalized text with surrounding space removed ('' for None): full-width → half-width."""
+    if value is None:
+        return ""
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def email_key(value: Any) -> str | None:
+    """Lower-cased, NFKC-normalized email address, or None when it has no '@'."""
+    text = nfkc(value).lower()
+    return text if "@" in text and len(text) <= 254 else None
+
+
+def phone_key(value: Any, region: str = "JP") -> str | None:
+    """The number in E.164 (+819012345678), or None when it is not a valid phone number."""
+    text = nfkc(value)
+    if not text:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def name_key(*parts: Any) -> str | None:
+    """Family and given name joined without spaces, NFKC-normalized and lower-cased."""
+    text = "".join(nfkc(p) for p in parts if p)
+    text = _KANA_SPACES.sub("", text).lower()
+    return text or None
+
+
+def kana_key(*parts: Any) -> str | None:
+    """Furigana as full-width katakana without spaces (ﾔﾏﾀﾞ, やまだ and ヤマダ are one key)."""
+    text = "".join(nfkc(p) for p in parts if p)
+    text = jaconv.hira2kata(_KANA_SPACES.sub("", text))
+    return text or None
+
+
+def company_key(value: Any) -> str | None:
+    """Company name with legal-entity words, spaces and punctuation folded out, lower-cased."""
+    text = nfkc(value).lower().replace("㈱", "(株)").replace("㈲", "(有)")
+    text = _LEGAL_ENTITY.sub("", text)
+    text = _SPACES.sub("", text).strip(".,")
+    return text or None
+
+
+# Which fields feed which key, per object (kana fields are the demo org's custom furigana fields).
+KEY_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Lead": {"email": ("Email",), "phone": ("Phone", "MobilePhone"), "name": ("LastName", "FirstName"),
+             "kana": ("LastNameKana__c", "FirstNameKana__c"), "company": ("Company",)},
+    "Contact": {"email": ("Email",), "phone": ("Phone", "MobilePhone", "HomePhone"),
+                "name": ("LastName", "FirstName"), "kana": ("LastNameKana__c", "FirstNameKana__c"),
+                "company": ("Account.Name",)},
+    "Account": {"phone": ("Phone",), "name": ("Name",), "company": ("Name",)},
+    "User": {"email": ("Email",), "name": ("LastName", "FirstName")},
+}
+
+
+def record_keys(object_name: str, fields: dict[str, Any]) -> dict[str, str | None]:
+    """All five keys of a record from its field values (missing fields give None keys)."""
+    spec = KEY_FIELDS.get(object_name, {})
+
+    def first(names: tuple[str, ...], fn: Any) -> str | None:
+        for name in names:
+            key = fn(fields.get(name))
+            if key:
+                return key
+        return None
+
+    return {
+        "email_key": first(spec.get("email", ()), email_key),
+        "phone_key": first(spec.get("phone", ()), phone_key),
+        "name_key": name_key(*(fields.get(n) for n in spec.get("name", ()))) if spec.get("name") else None,
+        "kana_key": kana_key(*(fields.get(n) for n in spec.get("kana", ()))) if spec.get("kana") else None,
+        "company_key": first(spec.get("company", ()), company_key),
+    }

@@ -1,0 +1,18 @@
+"""Background work: the job queue, claiming due rows, leases, the worker loop and the clock.
+
+Packages plug in through `register_job_handler` (a job kind → function) and
+`register_work_source` (a function that claims and processes its own due rows) from their
+`init_app`. Nothing is registered at import time.
+"""
+
+from work.registry import WorkRegistry, register_job_handler, register_work_source
+
+__all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_work_source"]
+
+
+def init_app(app) -> None:  # type: ignore[no-untyped-def]
+    """Give the app an empty work registry and the worker/clock CLI commands."""
+    from work.cli import work_cli
+
+    app.extensions.setdefault("tsunagi.work", WorkRegistry())
+    app.cli.add_command(work_cli)

@@ -1,0 +1,49 @@
+"""The clock: exactly one APScheduler process that only enqueues jobs from work.schedule.
+
+Its job store is in memory and never shared. Each run enqueues with a dedupe key naming the
+time slot, so even two clocks started by mistake enqueue each periodic job once per slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from db import get_db
+from work import queue
+from work.schedule import SCHEDULE, Periodic
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_periodic(app: Flask, entry: Periodic, now: float | None = None) -> bool:
+    """Enqueue one run of `entry` for the current slot; False if this slot was already enqueued."""
+    every = entry.seconds(app.config["TSUNAGI"])
+    slot = int((now if now is not None else time.time()) // every)
+    with get_db(app).transaction() as session:
+        added = queue.enqueue(session, entry.kind, {}, dedupe_key=f"{entry.kind}:{every}:{slot}", max_attempts=1)
+    if added:
+        log.debug("enqueued %s for slot %s", entry.kind, slot)
+    return added
+
+
+def build_scheduler(app: Flask) -> BlockingScheduler:
+    """A scheduler with one interval job per enabled schedule entry."""
+    settings = app.config["TSUNAGI"]
+    scheduler = BlockingScheduler(timezone="UTC")
+    for entry in SCHEDULE:
+        if entry.enabled(settings):
+            scheduler.add_job(
+                enqueue_periodic, "interval", seconds=entry.seconds(settings), args=(app, entry),
+                id=entry.kind, coalesce=True, max_instances=1, next_run_time=None,
+            )
+            enqueue_periodic(app, entry)
+    return scheduler
+
+
+def run_clock(app: Flask) -> None:
+    """Run the clock in the foreground until interrupted."""
+    build_scheduler(app).start()
