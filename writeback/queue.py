@@ -1,0 +1,51 @@
+"""Enqueue writes to Salesforce (the contract every writer uses; the worker lives in writeback/worker.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from writeback.models import OPERATIONS, WritebackItem
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    object_name: str,
+    operation: str,
+    fields: dict[str, Any],
+    record_id: str | None = None,
+    external_id_field: str | None = None,
+    depends_on: WritebackItem | None = None,
+    origin: str = "",
+    origin_ref: str = "",
+) -> WritebackItem:
+    """Add a write in the caller's transaction; the same `key` twice returns the first item.
+
+    `update` and `delete` need `record_id`; `upsert` needs `external_id_field` and that field in
+    `fields`. A field value {"$ref": item.id} is replaced by the Id Salesforce gave `depends_on`.
+    """
+    if operation not in OPERATIONS:
+        raise ValueError(f"operation must be one of {OPERATIONS}")
+    if operation in ("update", "delete") and not record_id:
+        raise ValueError(f"{operation} needs record_id")
+    if operation == "upsert" and (not external_id_field or external_id_field not in fields):
+        raise ValueError("upsert needs external_id_field and its value in fields")
+    existing = session.scalar(select(WritebackItem).where(WritebackItem.idempotency_key == key))
+    if existing is not None:
+        return existing
+    if depends_on is not None and depends_on.id is None:
+        session.flush()
+    item = WritebackItem(
+        idempotency_key=key, object_name=object_name, operation=operation, fields=fields,
+        record_id=record_id, external_id_field=external_id_field,
+        depends_on_id=depends_on.id if depends_on is not None else None,
+        origin=origin, origin_ref=origin_ref, status="queued", due_at=utcnow(), attempts=0,
+    )
+    session.add(item)
+    session.flush()
+    return item
