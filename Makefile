@@ -4,7 +4,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-sqlite test-postgresql lint venv browser clean
+.PHONY: run test test-sqlite test-postgresql lint venv browser clean docs translations
 
 venv: $(VENV_STAMP)
 
@@ -32,6 +32,10 @@ test-sqlite: venv
 
 test-postgresql: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not db_independent"
+
+# The settings table in docs/configuration.md and README.md, from config/settings.py.
+docs: venv
+	$(PY) -m config docs
 
 lint: venv
 	.venv/bin/ruff check .

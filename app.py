@@ -13,6 +13,7 @@ from config import load_settings
 
 # Feature packages in start-up order; each exposes `init_app(app)`.
 FEATURES = (
+    "config",
     "db",
     "work",
     "people",

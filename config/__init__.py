@@ -1,5 +1,19 @@
 """Configuration: typed settings read from the environment (see settings.py)."""
 
-from config.settings import Settings, SettingsError, load_settings
+from __future__ import annotations
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+from typing import TYPE_CHECKING
+
+from config.settings import Settings, SettingsError, StartupError, load_settings
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+__all__ = ["Settings", "SettingsError", "StartupError", "init_app", "load_settings"]
+
+
+def init_app(app: Flask) -> None:
+    """Add the `config` CLI group (`table`, `check`)."""
+    from config.cli import config_cli
+
+    app.cli.add_command(config_cli)

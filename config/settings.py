@@ -3,7 +3,8 @@
 Settings come from the process environment, optionally seeded from a `.env` file in the working
 directory (values already in the environment win). A bad value stops start-up with a
 `SettingsError` naming the variable. `docs/configuration.md` and the README table are generated
-from `SPEC` by `flask --app app config table`.
+from `settings_spec()` by `make docs` (`python -m config docs`; `flask --app app config table`
+prints the table).
 """
 
 from __future__ import annotations
@@ -16,8 +17,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import click
 
-class SettingsError(ValueError):
+
+class StartupError(click.ClickException):
+    """The process cannot start; the message is one line naming what to fix.
+
+    Being a ClickException, every `flask --app app ...` command prints it as
+    `tsunagi: <message>` on stderr and exits with status 2 instead of a traceback; gunicorn's
+    master does the same through `gunicorn.conf.py` (see config.preflight).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # always one line
+
+    def show(self, file: Any = None) -> None:
+        """Print `tsunagi: <message>` to stderr."""
+        click.echo(f"tsunagi: {self.format_message()}", err=True, file=file)
+
+
+class SettingsError(StartupError, ValueError):
     """A setting has a value tsunagi cannot use; the message names the variable."""
 
 
@@ -240,6 +261,17 @@ def _instance_secret(instance_path: Path) -> str:
     return value
 
 
+def _shown(env: str, raw: str) -> str:
+    """A value as it may appear in an error message: secrets and URL passwords masked."""
+    if any(word in env for word in ("SECRET", "PASSWORD", "TOKEN")):
+        return "***"
+    try:
+        password = urlparse(raw.strip()).password
+    except ValueError:  # not a URL at all
+        password = None
+    return raw.strip().replace(f":{password}@", ":***@", 1) if password else raw
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     instance_path: str | os.PathLike[str] = "instance",
@@ -259,7 +291,7 @@ def load_settings(
         try:
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
-            raise SettingsError(f"{env}={raw!r} is not valid: {exc}") from None
+            raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
     values.update(overrides or {})
     if not values["database_url"]:
         instance.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,16 @@
-"""`flask worker` and `flask clock`: the two background process types of the Procfile."""
+"""`flask work worker` and `flask work clock`: the two background process types of the Procfile.
+
+Both check the database before starting (config.preflight), so a wrong DATABASE_URL stops them
+with one line instead of a traceback in a loop.
+"""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+from config.preflight import check
 
 work_cli = AppGroup("work", help="Background processes.")
 
@@ -14,6 +20,7 @@ def worker_command() -> None:
     """Run a worker until SIGTERM."""
     from work.worker import run_worker
 
+    check(current_app.config["TSUNAGI"])
     run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
@@ -22,6 +29,7 @@ def clock_command() -> None:
     """Run the one clock process."""
     from work.clock import run_clock
 
+    check(current_app.config["TSUNAGI"])
     run_clock(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
