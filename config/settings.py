@@ -184,6 +184,8 @@ class Settings:
                                                 "Timeout of one Salesforce HTTP request.")
     salesforce_max_retries: int = setting("SALESFORCE_MAX_RETRIES", _int, "4",
                                           "Retries of a call after a 5xx or a connection error (with back-off).")
+    salesforce_limit_pause_seconds: int = setting("SALESFORCE_LIMIT_PAUSE_SECONDS", _positive_int, "600",
+                                                  "After REQUEST_LIMIT_EXCEEDED, no Salesforce calls for this long.")
     devorg_dir: str = setting("DEVORG_DIR", _text, "",
                               "Folder of the local dev org (data, certificates, connection.json). "
                               "Default: instance/devorg.")

@@ -1,0 +1,335 @@
+"""`SalesforceGateway`: the only object in tsunagi that sends requests to Salesforce.
+
+It signs in (salesforce.auth), verifies TLS against SALESFORCE_CA_BUNDLE (salesforce.session),
+retries what is worth retrying, turns every failure into the salesforce.errors tree, and counts
+every call (salesforce.usage). It uses simple-salesforce for SOQL quoting (`format_soql`) and
+external-id paths, but sends the REST requests itself: simple-salesforce retries nothing, and its
+own session refresh recurses without bound on the `sf.Lead.*` path.
+
+Behaviour of every call
+- 5xx, connection errors and timeouts: retried with exponential back-off, at most
+  SALESFORCE_MAX_RETRIES times, then TransientError. A request that is not idempotent (a POST that
+  creates records) is retried only when it certainly never reached Salesforce (connection refused
+  or connect timeout); otherwise TransientError(maybe_committed=True) goes to the caller, which
+  knows how to check (writeback upserts by Tsunagi_Key__c, or looks the record up first).
+- 401 (INVALID_SESSION_ID): sign in again exactly once and resend; a second 401 is AuthError.
+- 403 REQUEST_LIMIT_EXCEEDED: LimitExceeded(resume_at); the gateway then refuses every call
+  without sending it until resume_at (SALESFORCE_LIMIT_PAUSE_SECONDS), so workers pause instead
+  of burning requests. 400/other 4xx: ValidationError, never retried. 404: NotFound/RecordDeleted.
+
+Methods (stable; other packages rely on them)
+- `soql(template, **values)` → SOQL text; the ONE way to put values into a query (format_soql).
+- `query(soql, batch_size=None)` → iterator of records, following nextRecordsUrl.
+- `query_all(soql, batch_size=None)` → the same over queryAll (deleted and archived rows too).
+- `query_page(soql_or_next_url, batch_size=None, include_deleted=False)` → one page
+  `{records, done, totalSize, nextRecordsUrl?}`, for callers that checkpoint per page.
+- `get(object_name, record_id, fields=None)`, `describe(object_name)`, `describe_global()`,
+  `limits()`, `updated(object_name, start, end)`, `deleted(object_name, start, end)`.
+- `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; ≤ 25 per call.
+- `create_many / update_many / upsert_many / delete_many` → one RecordResult per record, in
+  order, through sObject Collections (200 per call; 450 records → 3 calls).
+- `request(method, path, ...)` → parsed JSON, for REST resources not covered above.
+- `usage` (salesforce.usage.ApiUsage): calls made, last `Sforce-Limit-Info`, `add_listener`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+import tenacity
+from simple_salesforce.format import format_soql
+from urllib3.exceptions import NewConnectionError
+
+from db import utcnow
+from salesforce.auth import Credentials, Token
+from salesforce.batch import BatchOperations
+from salesforce.errors import (
+    AuthError,
+    LimitExceeded,
+    NotFound,
+    RecordDeleted,
+    SalesforceError,
+    TransientError,
+    ValidationError,
+)
+from salesforce.session import SalesforceSession
+from salesforce.usage import ApiUsage
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+
+
+def _salesforce_time(value: datetime) -> str:
+    """ISO 8601 in UTC as the updated/deleted resources expect; naive datetimes are refused."""
+    if value.tzinfo is None:
+        raise ValueError("Salesforce times must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server (so re-sending cannot duplicate)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", None), NewConnectionError) or isinstance(reason, NewConnectionError)
+
+
+class SalesforceGateway(BatchOperations):
+    """A signed-in, retrying, counting client of one Salesforce org (safe to share between threads)."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        api_version: str = "59.0",
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_seconds: float = 1.0,
+        limit_pause_seconds: float = 600.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.api_version = api_version.removeprefix("v")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.limit_pause_seconds = limit_pause_seconds
+        self.session = session or SalesforceSession(credentials.ca_bundle)
+        self.usage = ApiUsage()
+        self.paused_until: datetime | None = None
+        self._sleep = sleep or tenacity.nap.sleep
+        self._token: Token | None = credentials.initial
+        self._token_lock = threading.Lock()
+
+    # --- signing in -----------------------------------------------------------------------
+    @property
+    def base_path(self) -> str:
+        """The REST API root, e.g. /services/data/v59.0/."""
+        return f"/services/data/v{self.api_version}/"
+
+    @property
+    def instance_url(self) -> str:
+        """The org's URL (signs in first if needed)."""
+        return self._current_token().instance_url
+
+    def _fetch_token(self) -> Token:
+        flow = self.credentials.flow
+        if flow is None:
+            raise AuthError("the Salesforce access token was refused and no way to get a new one is configured")
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
+            sleep=self._sleep, reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self.usage.record_auth()
+                token = flow.fetch(self.session, self.timeout)
+        log.info("signed in to Salesforce at %s (%s)", token.instance_url, flow.name)
+        return token
+
+    def _current_token(self) -> Token:
+        with self._token_lock:
+            if self._token is None:
+                self._token = self._fetch_token()
+            return self._token
+
+    def _renew_token(self, stale: Token) -> Token:
+        """A fresh token, unless another thread already replaced the stale one meanwhile."""
+        with self._token_lock:
+            if self._token is None or self._token == stale:
+                self._token = None
+                self._token = self._fetch_token()
+            return self._token
+
+    # --- one request ------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one REST request with retries and re-authentication; return the parsed JSON (None if empty).
+
+        `path` is relative to the API root ("query/"), absolute ("/services/data/…") or a full URL.
+        `idempotent` overrides the guess from the method; `max_retries`/`timeout` the gateway's own.
+        """
+        method = method.upper()
+        safe_to_resend = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+        def worth_retrying(exc: BaseException) -> bool:
+            return isinstance(exc, TransientError) and (safe_to_resend or not exc.maybe_committed)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            log.warning("Salesforce %s %s failed (%s); retry %d", method, path,
+                        state.outcome.exception() if state.outcome else "?", state.attempt_number)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(worth_retrying),
+            stop=tenacity.stop_after_attempt((self.max_retries if max_retries is None else max_retries) + 1),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
+            sleep=self._sleep, reraise=True, before_sleep=log_retry,
+        )
+        call = {"renewed": False, "timeout": self.timeout if timeout is None else timeout}
+        return retrying(self._send_with_session, method, path, params, json, headers, call)
+
+    def _send_with_session(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                           headers: dict[str, str] | None, call: dict[str, Any]) -> Any:
+        self._refuse_while_paused()
+        token = self._current_token()
+        response = self._send(token, method, path, params, body, headers, call["timeout"])
+        if response.status_code == 401:
+            # At most one re-authentication per logical call, retries included: never a loop.
+            if call["renewed"]:
+                raise AuthError("Salesforce refused a freshly obtained session", status=401,
+                                errors=self._errors(response))
+            call["renewed"] = True
+            log.info("Salesforce session expired; signing in again")
+            token = self._renew_token(token)
+            response = self._send(token, method, path, params, body, headers, call["timeout"])
+            if response.status_code == 401:
+                raise AuthError("Salesforce refused a freshly obtained session", status=401,
+                                errors=self._errors(response))
+        return self._result(method, response)
+
+    def _url(self, token: Token, path: str) -> str:
+        if path.startswith(("https://", "http://")):
+            return path
+        if path.startswith("/"):
+            return token.instance_url + path
+        return token.instance_url + self.base_path + path
+
+    def _send(self, token: Token, method: str, path: str, params: dict[str, Any] | None, body: Any,
+              headers: dict[str, str] | None, timeout: float) -> requests.Response:
+        all_headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json",
+                       **(headers or {})}
+        try:
+            response = self.session.request(method, self._url(token, path), params=params, json=body,
+                                            headers=all_headers, timeout=timeout)
+        except requests.RequestException as exc:
+            self.usage.record(method, path, None, None)
+            never_sent = _never_sent(exc)
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}",
+                                 maybe_committed=not never_sent and method != "GET") from exc
+        self.usage.record(method, path, response.status_code, response.headers.get("Sforce-Limit-Info"))
+        return response
+
+    def _refuse_while_paused(self) -> None:
+        paused_until = self.paused_until
+        if paused_until is not None and utcnow() < paused_until:
+            raise LimitExceeded(f"Salesforce API limit reached; paused until {paused_until.isoformat()}",
+                                resume_at=paused_until, status=403)
+
+    def resume(self) -> None:
+        """Lift a limit pause early (an admin action, or after raising the org's limit)."""
+        self.paused_until = None
+
+    @staticmethod
+    def _errors(response: requests.Response) -> list[dict[str, Any]]:
+        try:
+            body = response.json()
+        except ValueError:
+            return [{"message": response.text[:500], "errorCode": f"HTTP_{response.status_code}"}]
+        if isinstance(body, list):
+            return [e for e in body if isinstance(e, dict)]
+        if isinstance(body, dict):
+            return [body]
+        return []
+
+    def _result(self, method: str, response: requests.Response) -> Any:
+        status = response.status_code
+        if status < 300:
+            if status == 204 or not response.content:
+                return None
+            return response.json()
+        errors = self._errors(response)
+        codes = {e.get("errorCode") for e in errors}
+        message = "; ".join(str(e.get("message", "")) for e in errors)[:1000] or f"HTTP {status}"
+        if status >= 500:
+            raise TransientError(f"Salesforce answered {status}: {message}", status=status, errors=errors,
+                                 maybe_committed=method != "GET")
+        if status == 403 and "REQUEST_LIMIT_EXCEEDED" in codes:
+            self.paused_until = utcnow() + timedelta(seconds=self.limit_pause_seconds)
+            log.warning("Salesforce API limit exceeded (%s); pausing until %s", self.usage.snapshot(),
+                        self.paused_until.isoformat())
+            raise LimitExceeded(message, resume_at=self.paused_until, status=status, errors=errors)
+        if status == 404:
+            cls = RecordDeleted if "ENTITY_IS_DELETED" in codes else NotFound
+            raise cls(message, status=status, errors=errors)
+        raise ValidationError(message, status=status, errors=errors)
+
+    # --- reading -----------------------------------------------------------------------------
+    @staticmethod
+    def soql(template: str, *args: Any, **values: Any) -> str:
+        """Build SOQL with every value quoted by simple-salesforce's format_soql ({} / {name})."""
+        return format_soql(template, *args, **values)
+
+    def query_page(self, soql_or_next_url: str, batch_size: int | None = None,
+                   include_deleted: bool = False) -> dict[str, Any]:
+        """One page of a query: `{records, done, totalSize, nextRecordsUrl?}`."""
+        # 200 is the smallest and 2,000 the largest page Salesforce honours for batchSize.
+        headers = {"Sforce-Query-Options": f"batchSize={max(200, min(2000, batch_size))}"} if batch_size else None
+        if soql_or_next_url.startswith("/services/data/"):
+            return self.request("GET", soql_or_next_url, headers=headers)
+        resource = "queryAll/" if include_deleted else "query/"
+        return self.request("GET", resource, params={"q": soql_or_next_url}, headers=headers)
+
+    def _records(self, soql: str, batch_size: int | None, include_deleted: bool) -> Iterator[dict[str, Any]]:
+        page = self.query_page(soql, batch_size, include_deleted)
+        while True:
+            yield from page.get("records", [])
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            page = self.query_page(page["nextRecordsUrl"], batch_size)
+
+    def query(self, soql: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every record the query matches, page after page (each page is one call)."""
+        return self._records(soql, batch_size, include_deleted=False)
+
+    def query_all(self, soql: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Like `query`, including deleted (IsDeleted = true) and archived records."""
+        return self._records(soql, batch_size, include_deleted=True)
+
+    def get(self, object_name: str, record_id: str, fields: list[str] | None = None) -> dict[str, Any]:
+        """One record by Id (NotFound / RecordDeleted when gone)."""
+        params = {"fields": ",".join(fields)} if fields else None
+        return self.request("GET", f"sobjects/{object_name}/{record_id}", params=params)
+
+    def describe(self, object_name: str) -> dict[str, Any]:
+        """The object's describe: fields, types, lengths, picklist values."""
+        return self.request("GET", f"sobjects/{object_name}/describe/")
+
+    def describe_global(self) -> dict[str, Any]:
+        """Every object in the org (`sobjects`)."""
+        return self.request("GET", "sobjects/")
+
+    def limits(self) -> dict[str, Any]:
+        """The org's limits, e.g. `DailyApiRequests: {Max, Remaining}`."""
+        return self.request("GET", "limits/")
+
+    def updated(self, object_name: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """`{ids, latestDateCovered}`: records of `object_name` changed between start and end."""
+        params = {"start": _salesforce_time(start), "end": _salesforce_time(end)}
+        return self.request("GET", f"sobjects/{object_name}/updated/", params=params)
+
+    def deleted(self, object_name: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """`{deletedRecords: [{id, deletedDate}], earliestDateAvailable, latestDateCovered}`."""
+        params = {"start": _salesforce_time(start), "end": _salesforce_time(end)}
+        return self.request("GET", f"sobjects/{object_name}/deleted/", params=params)
+
+
+__all__ = ["SalesforceError", "SalesforceGateway"]
