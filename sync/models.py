@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, BigId, JSONDocument, utcnow
@@ -72,3 +72,55 @@ class ChangeEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     source: Mapped[str] = mapped_column(String(16))
     processed_at: Mapped[datetime | None]
+
+
+class SyncObject(Base):
+    """Sync state of one mirrored object: its cursor, its describe, and how its last cycle went.
+
+    The cursor (`cursor_stamp`, `cursor_id`) is the last (SystemModstamp, Id) read and kept: the
+    next cycle reads records after it. It is checkpointed after every page, in the same
+    transaction as the page's upserts, and never moves past now − SYNC_OVERLAP_SECONDS.
+    """
+
+    __tablename__ = "sync_objects"
+
+    object_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cursor_stamp: Mapped[datetime | None]
+    cursor_id: Mapped[str | None] = mapped_column(String(18))
+    # getDeleted's latestDateCovered: the next delete-log read starts here.
+    deletes_covered_until: Mapped[datetime | None]
+    # Field name → describe type, for every field mirrored (base64 and compound fields left out).
+    field_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    described_at: Mapped[datetime | None]
+    last_cycle_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_changed: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+
+
+class SyncRun(Base):
+    """One poll cycle: when, what it cost in API calls, and how it ended (for status and health)."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_started", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # ok | failed | quota (stopped by the quota guard) | busy (another cycle held the lease)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    api_calls: Mapped[int] = mapped_column(default=0)
+    records: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiCallHour(Base):
+    """Salesforce API calls tsunagi made in one hour, and the org's usage last reported then."""
+
+    __tablename__ = "sync_api_calls"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(default=0)
+    api_used: Mapped[int | None]
+    api_max: Mapped[int | None]
