@@ -1,7 +1,22 @@
-"""automations: see docs/architecture.md."""
+"""automations: triggers, conditions, actions, sequences, segments and broadcasts (docs/automations.md).
 
-from flask import Flask
+`init_app` registers the admin pages (/admin/automations), the CLI group, the two work sources
+(`automations.events`, `automations.steps`) and the clock's `automations.tick` handler.
+"""
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("automations", __name__, template_folder="templates", url_prefix="/admin/automations")
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the blueprint, CLI commands, work sources and the tick job."""
+    from automations import jobs, routes  # noqa: F401  (routes attach to bp)
+    from automations.cli import automations_cli
+    from work import register_job_handler, register_work_source
+
+    app.register_blueprint(bp)
+    app.cli.add_command(automations_cli)
+    register_work_source(app, "automations.events", jobs.process_events)
+    register_work_source(app, "automations.steps", jobs.run_steps)
+    register_job_handler(app, "automations.tick", lambda payload: jobs.tick(payload))

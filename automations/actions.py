@@ -1,0 +1,195 @@
+"""What a step does: send mail, notify the owner, write to Salesforce, start another sequence.
+
+Every action is keyed by the step's plan key (plus its position), so running a step again after
+a crash enqueues nothing new: `mail.outbox.enqueue_mail` refuses a used send key and
+`writeback.queue.enqueue` returns the existing item for a used key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activity.models import Activity
+from automations.conditions import Record
+from automations.models import Automation, Enrollment, PlannedStep
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from automations.engine import Runtime
+
+
+@dataclass
+class Outcome:
+    """What one action did (`done`) or why it did nothing."""
+
+    action: str
+    done: bool
+    reason: str = ""
+
+    def describe(self) -> str:
+        """`send_mail: 送信予約` style summary for history."""
+        return f"{self.action}: {self.reason}" if self.reason else self.action
+
+
+def form_submitted_since(session: Session, person_id: str, form_key: str, since: datetime) -> bool:
+    """True when the person submitted form `form_key` at or after `since` (a goal, e.g. a revisit booked)."""
+    rows = session.scalars(select(Activity.details).where(
+        Activity.person_id == person_id, Activity.kind == "form_submit", Activity.occurred_at >= since))
+    return any(form_key in (d.get("form_key"), d.get("form")) for d in rows)
+
+
+def _links(rt: Runtime, person_id: str | None, links: dict[str, Any]) -> dict[str, str]:
+    if not links:
+        return {}
+    if not person_id:
+        raise ValueError("a signed form link needs a person (Lead or Contact)")
+    from forms.links import signed_form_url
+
+    return {name: signed_form_url(spec["form"], person_id, max_age_days=int(spec.get("max_age_days", 30)))
+            for name, spec in links.items()}
+
+
+def mail_context(session: Session, rt: Runtime, automation: Automation, record: Record | None,
+                 person: Record | None, links: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The merge data of an automation mail: person, record, owner, campaign, links, automation."""
+    view = rt.view(session)
+    owner = view.get((record.fields.get("OwnerId") if record else None) or (person.fields.get("OwnerId")
+                                                                             if person else None))
+    campaign = view.get(record.fields.get("CampaignId")) if record is not None else None
+    return {
+        "person": dict(person.fields) if person else {},
+        "record": dict(record.fields) if record else {},
+        "owner": dict(owner.fields) if owner else {},
+        "campaign": dict(campaign.fields) if campaign else {},
+        "links": _links(rt, person.id if person else None, links or {}),
+        "automation": {"key": automation.key, "name": automation.name},
+    }
+
+
+def _enqueue_mail(session: Session, **kwargs: Any) -> bool:
+    # Imported here: the mail package is a peer, and automations must load without it in tools.
+    from mail.outbox import enqueue_mail
+
+    return enqueue_mail(session, **kwargs)
+
+
+def _send_mail(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,
+               action: dict[str, Any], record: Record | None, person: Record | None) -> Outcome:
+    if person is None:
+        return Outcome("send_mail", False, "関連する人（リード／取引先責任者）が見つかりません")
+    email = (person.fields.get("Email") or "").strip()
+    if not email:
+        return Outcome("send_mail", False, "メールアドレスがありません")
+    marketing = bool(action.get("marketing", True))
+    if marketing and person.fields.get("HasOptedOutOfEmail") is True:
+        return Outcome("send_mail", False, "メール配信停止（HasOptedOutOfEmail）")
+    context = mail_context(session, rt, automation, record, person, action.get("links"))
+    added = _enqueue_mail(session, send_key=step.plan_key if index == 0 else f"{step.plan_key}#{index}", to=email,
+                          template_key=action["template"], context=context, person_id=person.id,
+                          marketing=marketing, origin="automations", origin_ref=step.plan_key)
+    return Outcome("send_mail", True, f"{action['template']} → {email}" + ("" if added else "（送信済み）"))
+
+
+def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,
+                  action: dict[str, Any], record: Record | None, person: Record | None) -> Outcome:
+    view = rt.view(session)
+    owner_id = (record.fields.get("OwnerId") if record else None) or (person.fields.get("OwnerId") if person else None)
+    owner = view.get(owner_id)
+    email = (owner.fields.get("Email") or "").strip() if owner else ""
+    if not email:
+        return Outcome("notify_owner", False, "所有者のメールアドレスが見つかりません")
+    context = mail_context(session, rt, automation, record, person)
+    _enqueue_mail(session, send_key=f"{step.plan_key}#owner{index}", to=email, template_key=action["template"],
+                  context=context, person_id=None, marketing=False, origin="automations", origin_ref=step.plan_key)
+    return Outcome("notify_owner", True, f"{action['template']} → {email}")
+
+
+def _writeback(session: Session, step: PlannedStep, index: int, object_name: str, operation: str,
+               fields: dict[str, Any], record_id: str | None = None) -> None:
+    from writeback.queue import enqueue
+
+    enqueue(session, key=f"automations:{step.plan_key}#{index}", object_name=object_name, operation=operation,
+            fields=fields, record_id=record_id, origin="automations", origin_ref=step.plan_key)
+
+
+def _what_id(record: Record | None) -> str | None:
+    if record is None or record.object_name in ("Task", "Event", "Lead", "Contact", "User"):
+        return None
+    if record.object_name == "CampaignMember":
+        return record.fields.get("CampaignId")
+    return record.id
+
+
+def run_actions(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment, step: PlannedStep,
+                spec_actions: list[dict[str, Any]]) -> list[Outcome]:
+    """Run a step's actions in order, in the caller's transaction; return what each did."""
+    view = rt.view(session)
+    record = view.get(enrollment.context.get("record_id"))
+    person = view.get(enrollment.person_id)
+    outcomes: list[Outcome] = []
+    for index, action in enumerate(spec_actions):
+        kind = action["type"]
+        if kind == "send_mail":
+            outcomes.append(_send_mail(session, rt, automation, step, index, action, record, person))
+        elif kind == "notify_owner":
+            outcomes.append(_notify_owner(session, rt, automation, step, index, action, record, person))
+        elif kind == "update_field":
+            target = person if action.get("target") == "person" else record
+            if target is None:
+                outcomes.append(Outcome(kind, False, "更新対象のレコードがありません"))
+                continue
+            _writeback(session, step, index, target.object_name, "update", dict(action["fields"]), target.id)
+            outcomes.append(Outcome(kind, True, f"{target.object_name} {target.id} {sorted(action['fields'])}"))
+        elif kind == "create_task":
+            sent = "; ".join(o.describe() for o in outcomes if o.done)
+            fields: dict[str, Any] = {
+                "Subject": str(action["subject"])[:255], "Status": action.get("status", "Completed"),
+                "ActivityDate": rt.now.date().isoformat(),
+                "Description": f"tsunagi オートメーション「{automation.name}」: {sent or '実行'}"[:32000],
+            }
+            if person is not None:
+                fields["WhoId"] = person.id
+            if _what_id(record):
+                fields["WhatId"] = _what_id(record)
+            owner_id = (record.fields.get("OwnerId") if record else None)
+            if owner_id and str(owner_id).startswith("005"):
+                fields["OwnerId"] = owner_id
+            _writeback(session, step, index, "Task", "create", fields)
+            outcomes.append(Outcome(kind, True, str(action["subject"])))
+        elif kind == "add_to_campaign":
+            if person is None:
+                outcomes.append(Outcome(kind, False, "関連する人が見つかりません"))
+                continue
+            id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
+            _writeback(session, step, index, "CampaignMember", "create",
+                       {"CampaignId": action["campaign_id"], id_field: person.id,
+                        "Status": action.get("status", "Sent")})
+            outcomes.append(Outcome(kind, True, action["campaign_id"]))
+        elif kind == "campaign_member_status":
+            if record is None or record.object_name != "CampaignMember":
+                outcomes.append(Outcome(kind, False, "キャンペーンメンバーではありません"))
+                continue
+            _writeback(session, step, index, "CampaignMember", "update", {"Status": action["status"]}, record.id)
+            outcomes.append(Outcome(kind, True, action["status"]))
+        elif kind == "start_sequence":
+            outcomes.append(_start_sequence(session, rt, step, action, record, person))
+    return outcomes
+
+
+def _start_sequence(session: Session, rt: Runtime, step: PlannedStep, action: dict[str, Any],
+                    record: Record | None, person: Record | None) -> Outcome:
+    from automations.engine import enroll
+    from automations.queries import automation_by_key
+
+    target = session.scalar(automation_by_key(action["automation"]))
+    subject = person or record
+    if target is None or not target.enabled or subject is None:
+        return Outcome("start_sequence", False, f"{action['automation']} が無効か対象がありません")
+    enrolled = enroll(session, rt, target, subject, occurrence=step.plan_key[-100:],
+                      why=f"{step.plan_key} から開始")
+    return Outcome("start_sequence", enrolled is not None, action["automation"])

@@ -1,0 +1,61 @@
+"""`flask --app app automations …`: load, export, load-examples, run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from automations import service
+from automations.spec import SpecError
+from db import transaction
+
+automations_cli = AppGroup("automations", help="Automations: load and export YAML, shipped examples.")
+
+
+def _fail(exc: SpecError) -> None:
+    for error in exc.errors:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(2)
+
+
+@automations_cli.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--enable/--as-written", default=None, help="Enable every loaded automation (default: as written).")
+def load_command(file: Path, enable: bool | None) -> None:
+    """Create or update automations, segments and templates from a YAML FILE (idempotent)."""
+    try:
+        with transaction() as session:
+            counts = service.load_documents(session, service.parse_yaml(file.read_text(encoding="utf-8")), enable)
+    except SpecError as exc:
+        _fail(exc)
+    click.echo(f"loaded {counts['automations']} automations, {counts['segments']} segments, "
+               f"{counts['templates']} templates from {file}")
+
+
+@automations_cli.command("export")
+def export_command() -> None:
+    """Print every automation and segment as YAML (the format `load` reads)."""
+    with transaction() as session:
+        click.echo(service.export_yaml(session), nl=False)
+
+
+@automations_cli.command("load-examples")
+def load_examples_command() -> None:
+    """Load and enable the shipped examples (absent follow-up, materials sequence, countdown)."""
+    try:
+        with transaction() as session:
+            counts = service.load_examples(session)
+    except SpecError as exc:
+        _fail(exc)
+    click.echo(f"loaded {counts['automations']} example automations, {counts['templates']} templates")
+
+
+@automations_cli.command("run")
+def run_command() -> None:
+    """Tick, then process every pending change event and due step once (for scripts)."""
+    from automations.jobs import run_all_once
+
+    click.echo(run_all_once())

@@ -1,0 +1,233 @@
+"""Entering automations and running planned steps, exactly once.
+
+- `enroll()` is called by every trigger. The enrollment row is unique per (automation, subject,
+  occurrence) and inserted with ON CONFLICT DO NOTHING, so the same change seen twice (poll and
+  outbound message, two workers, a replayed batch) enters once. The first step is planned in the
+  same transaction.
+- `run_due_steps()` claims due steps with a lease (`work.claiming.claim_due`), runs each inside
+  a savepoint and commits the batch: the step's status, the mail in the outbox (send key = plan
+  key), the write-backs (idempotency key = plan key + action) and the next planned step land
+  together or not at all. A worker killed mid-batch commits nothing; its lease expires and
+  another worker runs the same steps again, which is safe for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from automations import actions, timing
+from automations.conditions import MirrorView, Record, check_value, describe
+from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
+from automations.queries import insert_ignoring_duplicates, latest_enrollment, pending_steps_of
+from work.claiming import claim_due, retry_delay_seconds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What evaluation needs besides the database: the clock, the time zone and limits."""
+
+    now: datetime
+    tz: str = "Asia/Tokyo"
+    max_attempts: int = 5
+    lease_seconds: int = 120
+    view_cache: dict[int, MirrorView] = field(default_factory=dict)
+
+    def view(self, session: Session) -> MirrorView:
+        """The mirror cache of this session."""
+        key = id(session)
+        if key not in self.view_cache:
+            self.view_cache[key] = MirrorView(session)
+        return self.view_cache[key]
+
+
+def history(session: Session, automation_id: int, outcome: str, reason: str = "", *, enrollment_id: int | None = None,
+            step_index: int | None = None, record_id: str | None = None, person_id: str | None = None,
+            details: dict[str, Any] | None = None, now: datetime | None = None) -> None:
+    """Add one history row (what happened, and why)."""
+    from db import utcnow
+
+    session.add(AutomationRun(automation_id=automation_id, enrollment_id=enrollment_id, step_index=step_index,
+                              record_id=record_id, person_id=person_id, outcome=outcome, reason=reason[:2000],
+                              details=details or {}, occurred_at=now or utcnow()))
+
+
+def plan_key(automation: Automation, step_index: int, subject_id: str, occurrence: str) -> str:
+    """The exactly-once key of one planned step: automation / step / subject / occurrence."""
+    return f"{automation.key}/{step_index}/{subject_id}/{occurrence}"[:300]
+
+
+def _plan_step(session: Session, rt: Runtime, automation: Automation, enrollment_id: int, subject_id: str,
+               occurrence: str, person_id: str | None, step_index: int, base: datetime) -> bool:
+    spec = automation.spec
+    step = spec["steps"][step_index]
+    due = timing.next_open(timing.after_wait(base, step["wait"], rt.tz), spec.get("window"), rt.tz)
+    new_id = insert_ignoring_duplicates(session, PlannedStep, {
+        "plan_key": plan_key(automation, step_index, subject_id, occurrence),
+        "automation_id": automation.id, "automation_version": automation.version,
+        "enrollment_id": enrollment_id, "step_index": step_index, "person_id": person_id,
+        "status": "queued", "due_at": due, "attempts": 0, "reason": "", "created_at": rt.now,
+    }, ["plan_key"])
+    if new_id is not None:
+        history(session, automation.id, "planned", f"{step['name']} @ {due.isoformat()}", enrollment_id=enrollment_id,
+                step_index=step_index, record_id=subject_id, person_id=person_id, now=rt.now)
+    return new_id is not None
+
+
+def enroll(session: Session, rt: Runtime, automation: Automation, record: Record, *, occurrence: str, why: str,
+           start_at: datetime | None = None, extra: dict[str, Any] | None = None) -> int | None:
+    """Enter `record` into `automation` once per occurrence (respecting re-entry); returns the enrollment id.
+
+    Conditions must already hold. `start_at` is when the first wait starts (default now).
+    """
+    view = rt.view(session)
+    person_id = view.person_id_of(record)
+    subject_id = person_id if automation.spec.get("subject") == "person" and person_id else record.id
+    reentry = automation.spec.get("reentry") or {"rule": "never"}
+    if reentry["rule"] == "never":
+        occurrence = "once"
+    previous = session.scalar(latest_enrollment(automation.id, subject_id))
+    if previous is not None and previous.occurrence != occurrence:
+        refused = reentry["rule"] == "never" or (
+            reentry["rule"] == "after_days" and previous.enrolled_at > rt.now - timedelta(days=reentry["days"]))
+        if refused:
+            history(session, automation.id, "not_entered", f"再登録ルール（{reentry['rule']}）により対象外: {why}",
+                    record_id=subject_id, person_id=person_id, now=rt.now)
+            return None
+    enrollment_id = insert_ignoring_duplicates(session, Enrollment, {
+        "automation_id": automation.id, "subject_id": subject_id, "occurrence": occurrence[:100],
+        "person_id": person_id, "status": "active", "reason": why[:300],
+        "context": {"record_id": record.id, "object": record.object_name, **(extra or {})},
+        "enrolled_at": rt.now,
+    }, ["automation_id", "subject_id", "occurrence"])
+    if enrollment_id is None:
+        # The same occurrence again (a change seen twice): already entered, nothing to do.
+        return None
+    history(session, automation.id, "fired", why, enrollment_id=enrollment_id, record_id=record.id,
+            person_id=person_id, now=rt.now)
+    _plan_step(session, rt, automation, enrollment_id, subject_id, occurrence, person_id, 0, start_at or rt.now)
+    return enrollment_id
+
+
+def _exit_reason(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment) -> str | None:
+    spec = automation.spec.get("exit") or {}
+    view = rt.view(session)
+    record = view.get(enrollment.context.get("record_id"))
+    person = view.get(enrollment.person_id)
+    if person is not None and spec.get("unsubscribed", True) and person.fields.get("HasOptedOutOfEmail") is True:
+        return "配信停止（HasOptedOutOfEmail）"
+    if person is not None and spec.get("lead_converted") and person.fields.get("IsConverted") is True:
+        return "リードが取引開始済み（IsConverted）"
+    if spec.get("form_submitted") and enrollment.person_id and actions.form_submitted_since(
+            session, enrollment.person_id, spec["form_submitted"], enrollment.enrolled_at):
+        return f"ゴール達成: フォーム「{spec['form_submitted']}」送信"
+    if record is not None:
+        for cond in spec.get("conditions") or []:
+            if check_value(cond["op"], view.resolve(record, cond["field"]), cond.get("value")):
+                return f"終了条件: {describe(cond)}"
+    return None
+
+
+def _finish_step(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment,
+                 step: PlannedStep, status: str, reason: str) -> None:
+    step.status = status
+    step.reason = reason[:300]
+    step.done_at = rt.now
+    step.locked_by = None
+    step.locked_until = None
+    history(session, automation.id, status, reason, enrollment_id=enrollment.id, step_index=step.step_index,
+            record_id=enrollment.subject_id, person_id=enrollment.person_id, now=rt.now)
+
+
+def exit_enrollment(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment,
+                    reason: str) -> None:
+    """End an enrollment early: every pending step becomes 'exited' with the reason."""
+    enrollment.status = "exited"
+    enrollment.reason = reason[:300]
+    enrollment.ended_at = rt.now
+    for step in session.scalars(pending_steps_of(enrollment.id)):
+        _finish_step(session, rt, automation, enrollment, step, "exited", reason)
+
+
+def run_step(session: Session, rt: Runtime, step: PlannedStep) -> str:
+    """Run one claimed step; returns its new status (queued when deferred to the send window)."""
+    automation = session.get(Automation, step.automation_id)
+    enrollment = session.get(Enrollment, step.enrollment_id)
+    assert automation is not None and enrollment is not None
+    if not automation.enabled:
+        _finish_step(session, rt, automation, enrollment, step, "skipped", "オートメーションが無効です")
+        return "skipped"
+    if enrollment.status != "active":
+        _finish_step(session, rt, automation, enrollment, step, "exited", enrollment.reason or "終了済み")
+        return "exited"
+    reason = _exit_reason(session, rt, automation, enrollment)
+    if reason:
+        exit_enrollment(session, rt, automation, enrollment, reason)
+        return "exited"
+    window = automation.spec.get("window")
+    if not timing.in_window(rt.now, window, rt.tz):
+        step.status, step.locked_by, step.locked_until = "queued", None, None
+        step.due_at = timing.next_open(rt.now, window, rt.tz)
+        return "queued"
+    spec_step = automation.spec["steps"][step.step_index]
+    outcomes = actions.run_actions(session, rt, automation, enrollment, step, spec_step["actions"])
+    done = [o for o in outcomes if o.done]
+    status = "sent" if done else "skipped"
+    summary = "; ".join(o.describe() for o in outcomes)
+    _finish_step(session, rt, automation, enrollment, step, status, summary)
+    next_index = step.step_index + 1
+    if next_index < len(automation.spec["steps"]):
+        _plan_step(session, rt, automation, enrollment.id, enrollment.subject_id, enrollment.occurrence,
+                   enrollment.person_id, next_index, rt.now)
+    else:
+        enrollment.status = "finished"
+        enrollment.ended_at = rt.now
+    return status
+
+
+def _fail(session: Session, rt: Runtime, step: PlannedStep, error: str) -> None:
+    step.last_error = error[:4000]
+    step.locked_by = None
+    step.locked_until = None
+    if step.attempts >= rt.max_attempts:
+        automation = session.get(Automation, step.automation_id)
+        enrollment = session.get(Enrollment, step.enrollment_id)
+        assert automation is not None and enrollment is not None
+        _finish_step(session, rt, automation, enrollment, step, "failed", error.splitlines()[-1][:300])
+    else:
+        step.status = "queued"
+        step.due_at = rt.now + timedelta(seconds=retry_delay_seconds(step.attempts))
+
+
+def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> int:
+    """Claim up to `limit` due steps and run them in this transaction (the caller commits)."""
+    steps = claim_due(session, PlannedStep, worker_id, limit, rt.lease_seconds)
+    for step in steps:
+        try:
+            with session.begin_nested():
+                run_step(session, rt, step)
+        except Exception as exc:
+            log.exception("automation step %s failed", step.plan_key)
+            session.refresh(step)
+            _fail(session, rt, step, f"{type(exc).__name__}: {exc}")
+    return len(steps)
+
+
+def cancel_pending(session: Session, automation: Automation, reason: str, now: datetime) -> int:
+    """Mark every planned step of an automation skipped (used when it is deleted)."""
+    return session.execute(
+        update(PlannedStep).where(PlannedStep.automation_id == automation.id, PlannedStep.status == "queued")
+        .values(status="skipped", reason=reason[:300], done_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def enrollment_of(session: Session, enrollment_id: int) -> Enrollment | None:
+    """One enrollment by id."""
+    return session.scalar(select(Enrollment).where(Enrollment.id == enrollment_id))

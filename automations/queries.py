@@ -1,0 +1,54 @@
+"""Named statements of the automations package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
+
+
+def insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the key existed."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(model.id)
+    return session.execute(stmt).scalar()
+
+
+def enabled_automations() -> Select[tuple[Automation]]:
+    """Every enabled automation."""
+    return select(Automation).where(Automation.enabled.is_(True)).order_by(Automation.id)
+
+
+def automation_by_key(key: str) -> Select[tuple[Automation]]:
+    """One automation by its key."""
+    return select(Automation).where(Automation.key == key)
+
+
+def latest_enrollment(automation_id: int, subject_id: str) -> Select[tuple[Enrollment]]:
+    """The most recent entry of a subject into an automation."""
+    return (select(Enrollment).where(Enrollment.automation_id == automation_id, Enrollment.subject_id == subject_id)
+            .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc()).limit(1))
+
+
+def history_of_automation(automation_id: int, limit: int = 200) -> Select[tuple[AutomationRun]]:
+    """Newest history rows of one automation."""
+    return (select(AutomationRun).where(AutomationRun.automation_id == automation_id)
+            .order_by(AutomationRun.id.desc()).limit(limit))
+
+
+def history_of_person(person_id: str, limit: int = 200) -> Select[tuple[AutomationRun, Automation]]:
+    """Newest history rows about one person (or record), across automations."""
+    return (select(AutomationRun, Automation).join(Automation, Automation.id == AutomationRun.automation_id)
+            .where((AutomationRun.person_id == person_id) | (AutomationRun.record_id == person_id))
+            .order_by(AutomationRun.id.desc()).limit(limit))
+
+
+def pending_steps_of(enrollment_id: int) -> Select[tuple[PlannedStep]]:
+    """Steps of an enrollment not yet done."""
+    return select(PlannedStep).where(PlannedStep.enrollment_id == enrollment_id,
+                                     PlannedStep.status.in_(("queued", "running")))

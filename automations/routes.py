@@ -1,0 +1,1 @@
+"""Admin pages of automations (filled in below)."""

@@ -1,0 +1,107 @@
+"""Segments: saved filters over the people in the mirror, with a live count.
+
+A segment's conditions use the same paths and operators as automation conditions, on the Lead or
+Contact itself (`State`, `LeadSource`, `HasOptedOutOfEmail`, `Score__c`…) or through its Id
+fields (`Account.Industry`), plus two computed fields:
+- `campaign` (eq / in / not_in a Campaign id): membership, from mirrored CampaignMember rows;
+- `days_since_open` (lte / gte / is_not_set…): whole days since the person's last mail open.
+People are streamed from the mirror (yield_per), so a count never holds everyone in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from activity.models import Activity
+from automations.conditions import MirrorView, Record, check_value
+from automations.models import Segment
+from db import utcnow
+from sync.models import MirrorRecord
+
+COMPUTED = ("campaign", "days_since_open")
+
+
+def _campaign_members(session: Session, campaign_ids: list[str]) -> dict[str, set[str]]:
+    members: dict[str, set[str]] = {}
+    if not campaign_ids:
+        return members
+    rows = session.execute(
+        select(MirrorRecord.fields).where(MirrorRecord.object_name == "CampaignMember",
+                                          MirrorRecord.is_deleted.is_(False),
+                                          MirrorRecord.fields["CampaignId"].as_string().in_(campaign_ids))
+        .execution_options(yield_per=1000))
+    for (fields,) in rows:
+        person = fields.get("ContactId") or fields.get("LeadId")
+        if person:
+            members.setdefault(person, set()).add(fields.get("CampaignId"))
+    return members
+
+
+def _last_opens(session: Session) -> dict[str, datetime]:
+    rows = session.execute(select(Activity.person_id, func.max(Activity.occurred_at))
+                           .where(Activity.kind == "mail_open", Activity.person_id.is_not(None))
+                           .group_by(Activity.person_id))
+    out = {}
+    for person_id, last in rows:
+        # SQLite returns max() of a UTCDateTime as text; PostgreSQL as a datetime.
+        out[person_id] = last if isinstance(last, datetime) else datetime.fromisoformat(str(last) + "+00:00")
+    return out
+
+
+def matching(session: Session, spec: dict[str, Any], now: datetime | None = None) -> Iterator[Record]:
+    """Every person the segment spec selects, streamed."""
+    now = now or utcnow()
+    conditions = spec.get("conditions") or []
+    campaign_ids = sorted({str(v) for c in conditions if c["field"] == "campaign"
+                           for v in (c["value"] if isinstance(c["value"], list) else [c["value"]])})
+    members = _campaign_members(session, campaign_ids)
+    opens = _last_opens(session) if any(c["field"] == "days_since_open" for c in conditions) else {}
+    plain = [c for c in conditions if c["field"] not in COMPUTED]
+    view = MirrorView(session)
+    stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
+            .where(MirrorRecord.object_name.in_(spec.get("objects") or ["Lead", "Contact"]),
+                   MirrorRecord.is_deleted.is_(False))
+            .order_by(MirrorRecord.sf_id).execution_options(yield_per=1000))
+    for sf_id, object_name, fields in session.execute(stmt):
+        record = Record(sf_id, object_name, fields or {})
+        if not _computed_ok(conditions, record, members, opens, now):
+            continue
+        if plain and any("." in c["field"] for c in plain):
+            view.prefetch_related([record], [c["field"] for c in plain])
+        if all(check_value(c["op"], view.resolve(record, c["field"]), c.get("value")) for c in plain):
+            yield record
+
+
+def _computed_ok(conditions: list[dict[str, Any]], record: Record, members: dict[str, set[str]],
+                 opens: dict[str, datetime], now: datetime) -> bool:
+    for c in conditions:
+        if c["field"] == "campaign":
+            mine = members.get(record.id, set())
+            wanted = c["value"] if isinstance(c["value"], list) else [c["value"]]
+            hit = any(str(w) in mine for w in wanted)
+            if (c["op"] in ("eq", "in") and not hit) or (c["op"] in ("ne", "not_in") and hit):
+                return False
+        elif c["field"] == "days_since_open":
+            last = opens.get(record.id)
+            days = None if last is None else (now - last).days
+            if not check_value(c["op"], days, c.get("value")):
+                return False
+    return True
+
+
+def segment_members(session: Session, key: str) -> Iterator[Record]:
+    """The people of a saved segment (none when the key is unknown)."""
+    segment = session.scalar(select(Segment).where(Segment.key == key))
+    if segment is None:
+        return iter(())
+    return matching(session, segment.spec)
+
+
+def count(session: Session, spec: dict[str, Any]) -> int:
+    """The live count of a segment spec."""
+    return sum(1 for _ in matching(session, spec))
