@@ -221,6 +221,13 @@ class Settings:
                                                "How long an idle worker waits before looking for work again.")
     worker_lease_seconds: int = setting("WORKER_LEASE_SECONDS", _positive_int, "120",
                                         "How long claimed work stays reserved before another worker may take it.")
+    # --- automations -----------------------------------------------------------------------
+    automations_event_batch: int = setting("AUTOMATIONS_EVENT_BATCH", _positive_int, "1000",
+                                           "Change events an automations worker evaluates per transaction.")
+    automations_step_batch: int = setting("AUTOMATIONS_STEP_BATCH", _positive_int, "100",
+                                          "Planned automation steps a worker claims and runs per transaction.")
+    automations_max_attempts: int = setting("AUTOMATIONS_MAX_ATTEMPTS", _positive_int, "5",
+                                            "Tries of a failing automation step before it is marked failed.")
 
     @property
     def uses_sqlite(self) -> bool:
