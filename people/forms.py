@@ -1,10 +1,20 @@
-"""Sign-in form."""
+"""Forms of the people package: sign-in and user administration."""
+
+from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
+from people.models import ROLES
 from web.i18n import lazy_gettext as _l
+
+ROLE_LABELS = {"operator": _l("オペレーター"), "sales": _l("営業"), "admin": _l("管理者")}
+
+
+def role_choices() -> list[tuple[str, str]]:
+    """(value, label) of every role, in the order of ROLES."""
+    return [(role, str(ROLE_LABELS[role])) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
@@ -12,3 +22,26 @@ class LoginForm(FlaskForm):
 
     email = EmailField(_l("メールアドレス"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("パスワード"), validators=[DataRequired(), Length(max=200)])
+
+
+class UserCreateForm(FlaskForm):
+    """An admin adds a person."""
+
+    email = EmailField(_l("メールアドレス"), validators=[
+        DataRequired(_l("メールアドレスを入力してください。")), Email(_l("メールアドレスが正しくありません。")),
+        Length(max=254)])
+    name = StringField(_l("氏名"), validators=[Optional(), Length(max=100)])
+    role = SelectField(_l("役割"), choices=role_choices, validators=[DataRequired()])
+    password = PasswordField(_l("初期パスワード（10文字以上）"), validators=[
+        DataRequired(_l("パスワードを入力してください。")),
+        Length(min=10, max=200, message=_l("パスワードは10文字以上200文字以内にしてください。"))])
+
+
+class UserEditForm(FlaskForm):
+    """An admin changes a person's name, role, whether they may sign in, or password."""
+
+    name = StringField(_l("氏名"), validators=[Optional(), Length(max=100)])
+    role = SelectField(_l("役割"), choices=role_choices, validators=[DataRequired()])
+    active = BooleanField(_l("サインインを許可する"))
+    new_password = PasswordField(_l("新しいパスワード（変更するときだけ）"), validators=[
+        Optional(), Length(min=10, max=200, message=_l("パスワードは10文字以上200文字以内にしてください。"))])

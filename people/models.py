@@ -56,3 +56,19 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins of one email from one address, to slow down password guessing.
+
+    Kept in the database (not in process memory) so every web worker on every machine sees
+    the same count.
+    """
+
+    __tablename__ = "login_throttle"
+
+    # sha256 of "email|ip": the table never holds who tried from where in clear text.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[datetime | None]

@@ -6,13 +6,11 @@ from urllib.parse import urlparse
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
-from sqlalchemy import func, select
 
 import db
-from people import bp
+from people import bp, queries, throttle
 from people.auth import check_password
 from people.forms import LoginForm
-from people.models import User
 from web.i18n import gettext as _
 
 
@@ -25,17 +23,25 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
-    """Show the sign-in form and sign a person in."""
+    """Show the sign-in form and sign a person in (at most 5 failures per email and address)."""
     form = LoginForm()
     if form.validate_on_submit():
         session = db.session()
         email = (form.email.data or "").strip().lower()
-        user = session.scalar(select(User).where(func.lower(User.email) == email))
+        address = request.remote_addr or ""
+        if throttle.blocked_until(session, email, address) is not None:
+            # Not even checking the password: a blocked guesser learns nothing more.
+            flash(_("サインインの失敗が続いたため、しばらく受け付けません。15分後にもう一度お試しください。"), "error")
+            return render_template("people/login.html", form=form), 429
+        user = session.scalar(queries.user_by_email(email))
         if user is not None and user.active and check_password(user, form.password.data or ""):
+            throttle.clear(session, email, address)
             login_user(user)
             user.last_login_at = db.utcnow()
             session.commit()
             return redirect(_safe_next(request.args.get("next")))
+        throttle.record_failure(session, email, address)
+        session.commit()
         flash(_("メールアドレスまたはパスワードが違います。"), "error")
     return render_template("people/login.html", form=form), (400 if form.errors else 200)
 

@@ -1,4 +1,4 @@
-"""The web shell: base layout, language choice, home pages per role, health check, error pages."""
+"""The web shell: base layout, language choice, navigation, home pages per role, health, errors."""
 
 from flask import Blueprint, Flask
 
@@ -7,10 +7,12 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 
 
 def init_app(app: Flask) -> None:
-    """Register the shell's pages, Babel and the error handlers."""
-    from web import errors, health, i18n, routes  # noqa: F401  (routes attach to bp)
+    """Register the shell's pages, Babel, filters, the navigation registry and the error handlers."""
+    from web import errors, filters, health, i18n, nav, routes  # noqa: F401  (routes attach to bp)
 
     i18n.init_babel(app)
+    filters.init_filters(app)
+    nav.init_nav(app)
     errors.init_errors(app)
     app.register_blueprint(bp)
     app.register_blueprint(health.bp)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale, gettext, lazy_gettext, ngettext
 
 __all__ = ["LANGUAGES", "gettext", "init_babel", "lazy_gettext", "ngettext", "select_locale"]
@@ -17,7 +17,9 @@ LANGUAGES = ("ja", "en")
 
 
 def select_locale() -> str:
-    """The language of the current request."""
+    """The language of the current request (DEFAULT_LOCALE in CLI commands and jobs)."""
+    if not has_request_context():
+        return current_app.config["TSUNAGI"].default_locale
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in LANGUAGES:
         return chosen

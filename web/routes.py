@@ -1,4 +1,4 @@
-"""Home page: each role lands on what it uses most."""
+"""Home page: each role lands on the links it uses most (from the navigation registry)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from flask_login import current_user
 
 from people.auth import role_required
 from web import bp
+from web.i18n import gettext as _
+
+
+def _welcome(role: str) -> tuple[str, str]:
+    return {
+        "operator": (_("オペレーター ホーム"), _("電話を受けながら、お客様の検索とフォームの入力ができます。")),
+        "sales": (_("営業 ホーム"), _("訪問結果の入力と担当のお客様の確認ができます。")),
+        "admin": (_("管理 ホーム"), _("同期、メール、フォーム、オートメーション、レポートとユーザーを管理します。")),
+    }[role]
 
 
 @bp.route("/")
 @role_required("operator", "sales", "admin")
 def home():  # type: ignore[no-untyped-def]
     """The signed-in person's home page, chosen by role."""
-    return render_template(f"home_{current_user.role}.html")
+    heading, intro = _welcome(current_user.role)
+    return render_template("home.html", heading=heading, intro=intro)

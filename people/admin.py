@@ -1,0 +1,82 @@
+"""Admin pages: list, add and change users; read the audit log. Admins only; every change audited."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+import db
+from people import bp, queries
+from people.auth import role_required
+from people.forms import ROLE_LABELS, UserCreateForm, UserEditForm
+from people.models import User
+from people.service import UserError, create_user, set_password, update_user
+from web.i18n import gettext as _
+
+AUDIT_PAGE_SIZE = 50
+
+
+@bp.route("/admin/users")
+@role_required("admin")
+def users():  # type: ignore[no-untyped-def]
+    """Everyone who can (or could) sign in."""
+    people = db.session().scalars(queries.users_by_role_and_email()).all()
+    return render_template("people/users.html", users=people, role_labels=ROLE_LABELS)
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+@role_required("admin")
+def user_new():  # type: ignore[no-untyped-def]
+    """Add a person with a role and an initial password."""
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        session = db.session()
+        try:
+            user = create_user(session, form.email.data or "", form.role.data or "", form.password.data or "",
+                               form.name.data or "")
+        except UserError as exc:
+            session.rollback()
+            form.email.errors = [*form.email.errors, str(exc)]
+        else:
+            session.commit()
+            flash(_("%(email)s を追加しました。", email=user.email), "ok")
+            return redirect(url_for("people.users"))
+    return render_template("people/user_new.html", form=form), (400 if form.errors else 200)
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@role_required("admin")
+def user_edit(user_id: int):  # type: ignore[no-untyped-def]
+    """Change a person's name, role, access or password."""
+    session = db.session()
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    form = UserEditForm(obj=user) if request.method == "GET" else UserEditForm()
+    if form.validate_on_submit():
+        try:
+            changed = update_user(session, user, name=form.name.data or "", role=form.role.data or "",
+                                  active=bool(form.active.data), acting_user_id=current_user.id)
+            if form.new_password.data:
+                set_password(session, user, form.new_password.data)
+                changed = True
+        except UserError as exc:
+            session.rollback()
+            form.role.errors = [*form.role.errors, str(exc)]
+        else:
+            session.commit()
+            flash(_("%(email)s を更新しました。", email=user.email) if changed else _("変更はありません。"), "ok")
+            return redirect(url_for("people.users"))
+    return render_template("people/user_edit.html", form=form, user=user), (400 if form.errors else 200)
+
+
+@bp.route("/admin/audit")
+@role_required("admin")
+def audit_log():  # type: ignore[no-untyped-def]
+    """Admin changes, newest first: who, what, when, before and after."""
+    before = request.args.get("before", type=int)
+    rows = db.session().execute(queries.audit_page(AUDIT_PAGE_SIZE + 1, before)).all()
+    more = len(rows) > AUDIT_PAGE_SIZE
+    rows = rows[:AUDIT_PAGE_SIZE]
+    next_before = rows[-1][0].id if more and rows else None
+    return render_template("people/audit.html", rows=rows, next_before=next_before)
