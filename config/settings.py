@@ -216,6 +216,20 @@ class Settings:
                                                    "Per-domain send limits, e.g. gmail.com=50,yahoo.co.jp=20 (per s).")
     dev_inbox_port: int = setting("DEV_INBOX_PORT", _positive_int, "8025",
                                   "Port of the built-in SMTP dev inbox when SMTP_URL is empty.")
+    # --- scoring, tracking and reports -----------------------------------------------------
+    tracking_honour_dnt: bool = setting("TRACKING_HONOUR_DNT", _bool, "true",
+                                        "Drop page views from browsers sending Do Not Track / Global Privacy Control.")
+    tracking_cookie_days: int = setting("TRACKING_COOKIE_DAYS", _positive_int, "395",
+                                        "Lifetime of the first-party visitor id cookie set by /t/t.js.")
+    scoring_batch_size: int = setting("SCORING_BATCH_SIZE", _positive_int, "500",
+                                      "Activity rows a worker scores in one transaction.")
+    scoring_writeback_window_seconds: int = setting("SCORING_WRITEBACK_WINDOW_SECONDS", _int, "300",
+                                                    "Batch window: a score goes to Salesforce once per window.")
+    scoring_score_field: str = setting("SCORING_SCORE_FIELD", _text, "Score__c",
+                                       "Lead/Contact field that receives the score.")
+    data_quality_required_fields: tuple[str, ...] = setting(
+        "DATA_QUALITY_REQUIRED_FIELDS", _csv, "Lead.LastName,Lead.Company,Lead.Email,Contact.LastName,Contact.Email",
+        "Object.Field pairs the data-quality report lists as missing when empty.")
     # --- workers ---------------------------------------------------------------------------
     worker_idle_sleep_seconds: float = setting("WORKER_IDLE_SLEEP_SECONDS", _float, "0.5",
                                                "How long an idle worker waits before looking for work again.")

@@ -1,7 +1,42 @@
-"""scoring: see docs/architecture.md."""
+"""scoring: behaviour and fit scores, decay, stages, hot-lead hand-off, and web tracking.
 
-from flask import Flask
+See docs/scoring.md. Public entry points for other packages:
+`scoring.tracking.link_visitor(session, visitor_id, person_id)` and
+`scoring.tracking.person_token(secret_key, person_id)` (for mail click redirects).
+"""
+
+from typing import Any
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("scoring", __name__, template_folder="templates")
+
+
+def _rescore_job(payload: dict[str, Any]) -> None:
+    import db
+    from scoring import service
+
+    with db.transaction() as session:
+        service.rescore(session, None, reason=str(payload.get("reason") or "再計算"))
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register pages, the tracking endpoints, workers, the hourly decay job and the CLI."""
+    from scoring import jobs, routes  # noqa: F401  (routes attach to bp)
+    from scoring.cli import scoring_cli
+    from web.i18n import lazy_gettext as _l
+    from work import register_job_handler, register_work_source
+
+    app.register_blueprint(bp)
+    app.cli.add_command(scoring_cli)
+    register_work_source(app, "scoring.activity", jobs.score_activity_source)
+    register_work_source(app, "scoring.changes", jobs.changes_source)
+    register_work_source(app, "scoring.writeback", jobs.writeback_source)
+    register_job_handler(app, "scoring.decay", jobs.decay_job)
+    register_job_handler(app, "scoring.rescore", _rescore_job)
+    try:
+        from web import nav
+    except ImportError:  # the navigation registry is landing in parallel
+        return
+    nav.register(app, "admin", _l("スコアリング"), "scoring.admin_model",
+                 description=_l("スコアのルール、段階、ホットリードのしきい値"), order=70)

@@ -1,0 +1,249 @@
+"""The scoring model document: parse and check the admin's YAML, match activities to rules.
+
+The schema is described in docs/scoring.md; `scoring/examples/default.yaml` is the shipped model.
+Every problem is reported as a `ScoringModelError` whose message names the offending entry, so an
+admin sees what to fix instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from activity.models import KINDS
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "examples" / "default.yaml"
+_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+class ScoringModelError(ValueError):
+    """The scoring model document is not valid; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class BehaviourRule:
+    """Points for one kind of activity, optionally narrowed by URL, form or campaign status."""
+
+    name: str
+    kind: str
+    points: int
+    label: str
+    url: str | None = None
+    form: str | None = None
+    status: tuple[str, ...] = ()
+
+    def matches(self, kind: str, details: dict[str, Any]) -> bool:
+        """True when an activity of `kind` with `details` earns this rule's points."""
+        if kind != self.kind:
+            return False
+        if self.url is not None and not fnmatch.fnmatchcase(str(details.get("url") or ""), self.url):
+            return False
+        if self.form is not None and not fnmatch.fnmatchcase(str(details.get("form_key") or ""), self.form):
+            return False
+        return not (self.status and str(details.get("status") or "") not in self.status)
+
+
+@dataclass(frozen=True)
+class FitRule:
+    """Points for a person whose field (first non-empty of `fields`) is in a set or a range."""
+
+    name: str
+    fields: tuple[str, ...]
+    points: int
+    label: str
+    values: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class DecayStep:
+    """Behaviour points older than `older_than_days` keep `keep_percent` of their value."""
+
+    older_than_days: int
+    keep_percent: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage reached at `min_score`, optionally only after one of the named behaviour rules."""
+
+    name: str
+    min_score: int
+    requires_any: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A score that hands a person to sales when crossed upwards."""
+
+    name: str
+    score: int
+    notify_owner: bool = True
+    mail_template: str = "scoring-hot-lead"
+    create_task: bool = True
+    task_subject: str = "ホットリード: スコア {score}"
+
+
+@dataclass(frozen=True)
+class ScoringDefinition:
+    """A checked scoring model."""
+
+    behaviour: tuple[BehaviourRule, ...]
+    fit: tuple[FitRule, ...]
+    decay: tuple[DecayStep, ...]
+    stages: tuple[Stage, ...]
+    thresholds: tuple[Threshold, ...]
+    document: dict[str, Any] = field(default_factory=dict)
+
+    def match(self, kind: str, details: dict[str, Any]) -> BehaviourRule | None:
+        """The first behaviour rule an activity matches (order in the document decides)."""
+        for rule in self.behaviour:
+            if rule.matches(kind, details):
+                return rule
+        return None
+
+    def rule(self, name: str) -> BehaviourRule | None:
+        """The behaviour rule called `name`."""
+        return next((r for r in self.behaviour if r.name == name), None)
+
+    def keep_percent(self, age_days: float) -> int:
+        """Share (in percent) of behaviour points an activity `age_days` old still counts."""
+        keep = 100
+        for step in sorted(self.decay, key=lambda s: s.older_than_days):
+            if age_days >= step.older_than_days:
+                keep = step.keep_percent
+        return keep
+
+
+def _int(entry: dict[str, Any], key: str, where: str, default: Any = ...) -> int:
+    value = entry.get(key, default)
+    if value is ... or isinstance(value, bool) or not isinstance(value, int):
+        raise ScoringModelError(f"{where}: '{key}' は整数で指定してください ({key} must be a whole number)")
+    return value
+
+
+def _name(entry: dict[str, Any], where: str, seen: set[str]) -> str:
+    name = entry.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ScoringModelError(f"{where}: 'name' は英小文字・数字・_ で指定してください (name: [a-z0-9_])")
+    if name in seen:
+        raise ScoringModelError(f"{where}: name '{name}' が重複しています (duplicate name)")
+    seen.add(name)
+    return name
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return (str(value),)
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return tuple(str(v) for v in value)
+    raise ScoringModelError(f"{where}: '{key}' は文字列かそのリストで指定してください ({key} must be text or a list)")
+
+
+def _entries(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = document.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise ScoringModelError(f"'{key}' は項目のリストで指定してください ({key} must be a list of entries)")
+    return value
+
+
+def parse_document(document: Any) -> ScoringDefinition:
+    """Check a scoring model (already loaded from YAML/JSON) and return it typed."""
+    if not isinstance(document, dict):
+        raise ScoringModelError("スコアリングモデルは YAML のマッピングで記述してください (must be a mapping)")
+    unknown = set(document) - {"version", "behaviour", "fit", "decay", "stages", "thresholds"}
+    if unknown:
+        raise ScoringModelError(f"不明な項目があります (unknown keys): {', '.join(sorted(unknown))}")
+    seen: set[str] = set()
+    behaviour = []
+    for i, entry in enumerate(_entries(document, "behaviour")):
+        where = f"behaviour[{i}]"
+        name = _name(entry, where, seen)
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            raise ScoringModelError(f"{where}: kind は {', '.join(KINDS)} のいずれかです (unknown kind {kind!r})")
+        url, form = entry.get("url"), entry.get("form")
+        if url is not None and not isinstance(url, str):
+            raise ScoringModelError(f"{where}: 'url' は文字列のパターンです (url must be a glob pattern)")
+        if form is not None and not isinstance(form, str):
+            raise ScoringModelError(f"{where}: 'form' は文字列のパターンです (form must be a glob pattern)")
+        behaviour.append(BehaviourRule(name=name, kind=kind, points=_int(entry, "points", where),
+                                       label=str(entry.get("label") or name), url=url, form=form,
+                                       status=_strings(entry.get("status"), where, "status")))
+    fit = []
+    for i, entry in enumerate(_entries(document, "fit")):
+        where = f"fit[{i}]"
+        name = _name(entry, where, seen)
+        fields = _strings(entry.get("field"), where, "field")
+        if not fields or not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", f) for f in fields):
+            raise ScoringModelError(f"{where}: 'field' に Salesforce の項目名を指定してください (field is required)")
+        values = _strings(entry.get("in"), where, "in")
+        minimum, maximum = entry.get("min"), entry.get("max")
+        for key, bound in (("min", minimum), ("max", maximum)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+                raise ScoringModelError(f"{where}: '{key}' は数値です ({key} must be a number)")
+        if not values and minimum is None and maximum is None:
+            raise ScoringModelError(f"{where}: 'in'、'min'、'max' のいずれかが必要です (give in, min or max)")
+        fit.append(FitRule(name=name, fields=fields, points=_int(entry, "points", where),
+                           label=str(entry.get("label") or name), values=values,
+                           minimum=minimum, maximum=maximum))
+    decay = []
+    for i, entry in enumerate(_entries(document, "decay")):
+        where = f"decay[{i}]"
+        days, keep = _int(entry, "older_than_days", where), _int(entry, "keep_percent", where)
+        if days <= 0 or not 0 <= keep <= 100:
+            raise ScoringModelError(f"{where}: older_than_days > 0、0 ≤ keep_percent ≤ 100 にしてください")
+        decay.append(DecayStep(days, keep))
+    behaviour_names = {r.name for r in behaviour}
+    stages = []
+    stage_names: set[str] = set()
+    for i, entry in enumerate(_entries(document, "stages")):
+        where = f"stages[{i}]"
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip() or name in stage_names:
+            raise ScoringModelError(f"{where}: 'name' が空か重複しています (stage name missing or duplicate)")
+        stage_names.add(name)
+        requires = _strings(entry.get("requires_any"), where, "requires_any")
+        missing = set(requires) - behaviour_names
+        if missing:
+            raise ScoringModelError(f"{where}: 未定義の行動ルールです (unknown rules): {', '.join(sorted(missing))}")
+        stages.append(Stage(name=name, min_score=_int(entry, "min_score", where, 0), requires_any=requires))
+    thresholds = []
+    for i, entry in enumerate(_entries(document, "thresholds")):
+        where = f"thresholds[{i}]"
+        thresholds.append(Threshold(
+            name=_name(entry, where, seen), score=_int(entry, "score", where),
+            notify_owner=bool(entry.get("notify_owner", True)),
+            mail_template=str(entry.get("mail_template") or "scoring-hot-lead"),
+            create_task=bool(entry.get("create_task", True)),
+            task_subject=str(entry.get("task_subject") or "ホットリード: スコア {score}"),
+        ))
+    return ScoringDefinition(tuple(behaviour), tuple(fit), tuple(decay), tuple(stages), tuple(thresholds),
+                             document=document)
+
+
+def parse_yaml(text: str) -> ScoringDefinition:
+    """Parse a scoring model from YAML text (safe loader only)."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScoringModelError(f"YAML を読めません (invalid YAML): {exc}") from None
+    return parse_document(document)
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    """The model as YAML, keys in document order, Japanese kept readable."""
+    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+
+
+def default_definition() -> ScoringDefinition:
+    """The shipped model (scoring/examples/default.yaml)."""
+    return parse_yaml(DEFAULT_PATH.read_text(encoding="utf-8"))

@@ -1,0 +1,87 @@
+"""Hot-lead hand-off: what happens, exactly once, when a score crosses a threshold upwards.
+
+In the crossing's own transaction: the automations engine hears of it (if it offers
+`automations.triggers.fire_external`), the owner gets a mail (through `mail.outbox.enqueue_mail`,
+keyed by the crossing id) and a Task is queued for Salesforce (write-back, keyed by the crossing
+id). Mail and Task are switched per threshold in the scoring model, so the hand-off works with no
+automation configured, and can be left to automations alone when one is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
+
+from sync.models import MirrorRecord
+from writeback.queue import enqueue as enqueue_write
+
+log = logging.getLogger(__name__)
+
+EVENT_KIND = "score_threshold"
+
+
+def _optional(module: str, name: str) -> Any:
+    """A function of a package being built in parallel, or None while it does not exist."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _local_date(now: datetime) -> str:
+    zone = current_app.config["TSUNAGI"].timezone if has_app_context() else "Asia/Tokyo"
+    return now.astimezone(ZoneInfo(zone)).date().isoformat()
+
+
+def _public_base() -> str:
+    return current_app.config["TSUNAGI"].public_base_url.rstrip("/") if has_app_context() else ""
+
+
+def hand_over(session: Session, threshold: Any, crossing: Any) -> str:
+    """Run the hand-off of one crossing; returns what was done (stored on the crossing row)."""
+    done: list[str] = []
+    person = session.get(MirrorRecord, crossing.person_id)
+    fields = dict(person.fields) if person is not None else {}
+    payload = {"threshold": threshold.name, "score": crossing.score, "crossing_no": crossing.crossing_no,
+               "crossing_id": crossing.id}
+    fire = _optional("automations.triggers", "fire_external")
+    if fire is not None:
+        fire(session, EVENT_KIND, crossing.person_id, payload)
+        done.append("automations")
+    owner_id = fields.get("OwnerId")
+    owner = session.get(MirrorRecord, owner_id) if owner_id else None
+    owner_email = (owner.fields.get("Email") if owner is not None else None) or None
+    if threshold.notify_owner:
+        enqueue_mail = _optional("mail.outbox", "enqueue_mail")
+        if owner_email and enqueue_mail is not None:
+            enqueue_mail(
+                session, send_key=f"scoring:hot:{crossing.id}", to=owner_email,
+                template_key=threshold.mail_template,
+                context={"person": fields, "score": crossing.score, "threshold": threshold.name,
+                         "links": {"person": f"{_public_base()}/admin/scoring/people/{crossing.person_id}"}},
+                person_id=None, marketing=False, origin="scoring", origin_ref=str(crossing.id))
+            done.append("mail")
+        else:
+            # No owner address mirrored (or no mail package): the Task below still reaches the owner.
+            done.append("no-owner-mail")
+    if threshold.create_task:
+        task: dict[str, Any] = {
+            "WhoId": crossing.person_id,
+            "Subject": threshold.task_subject.replace("{score}", str(crossing.score))[:255],
+            "Status": "Not Started",
+            "Priority": "High",
+            "ActivityDate": _local_date(crossing.crossed_at),
+            "Description": f"スコアが {threshold.name} ({threshold.score}) を超えました: {crossing.score}",
+        }
+        if owner_id:
+            task["OwnerId"] = owner_id
+        enqueue_write(session, key=f"scoring:task:{crossing.id}", object_name="Task", operation="create",
+                      fields=task, origin="scoring", origin_ref=str(crossing.id))
+        done.append("task")
+    return ",".join(done)

@@ -1,0 +1,115 @@
+"""Worker and clock entry points of scoring (registered in scoring.init_app).
+
+- work source `scoring.activity`: score new activity rows in batches.
+- work source `scoring.writeback`: hand changed scores to the write-back queue, debounced: a
+  person's score is written once per batch window however often it changed inside it.
+- work source `scoring.changes`: CampaignMember status changes become `campaign_status`
+  activity; Lead/Contact changes of fields the fit rules read trigger a rescore of that person.
+- job `scoring.decay` (hourly, work/schedule.py): rescore people whose points aged past a step.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import db
+from activity.record import record_activity
+from db import utcnow
+from scoring import service
+from scoring.models import PersonScore, ScoringModel
+from sync.models import ChangeEvent, MirrorRecord
+from writeback.queue import enqueue as enqueue_write
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 200  # one sObject Collections request holds at most 200 records
+CHANGES_BATCH = 1000
+CURSOR_KEY = "cursor:changes"
+
+
+def score_activity_source(_worker_id: str) -> int:
+    """Work source: score one batch of unscored activity."""
+    settings = current_app.config["TSUNAGI"]
+    with db.transaction() as session:
+        return service.score_new_activity(session, limit=settings.scoring_batch_size)
+
+
+def flush_scores(session: Session, window_seconds: int, score_field: str, limit: int = WRITE_BATCH) -> int:
+    """Queue `Score__c` updates for people whose first unsent change is older than the window."""
+    now = utcnow()
+    rows = list(session.scalars(
+        select(PersonScore).where(PersonScore.pending_since <= now - timedelta(seconds=window_seconds))
+        .order_by(PersonScore.pending_since).limit(limit).with_for_update(skip_locked=True)))
+    for row in rows:
+        if row.score != row.written_score:
+            # Key per person and score version: a crashed flush re-run returns the same item.
+            enqueue_write(session, key=f"scoring:score:{row.person_id}:v{row.version}",
+                          object_name=row.object_name, operation="update", record_id=row.person_id,
+                          fields={score_field: row.score}, origin="scoring", origin_ref=row.person_id)
+        row.written_version = row.version
+        row.written_score = row.score
+        row.pending_since = None
+    return len(rows)
+
+
+def writeback_source(_worker_id: str) -> int:
+    """Work source: flush one batch of changed scores to the write-back queue."""
+    settings = current_app.config["TSUNAGI"]
+    with db.transaction() as session:
+        return flush_scores(session, settings.scoring_writeback_window_seconds, settings.scoring_score_field)
+
+
+def _fit_fields(session: Session) -> set[str]:
+    definition = service.active_definition(session)
+    return {f for rule in definition.fit for f in rule.fields}
+
+
+def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
+    """Read change events after our own cursor (automations own `processed_at`, so we keep ours)."""
+    cursor = session.get(ScoringModel, CURSOR_KEY, with_for_update=True)
+    if cursor is None:
+        cursor = ScoringModel(key=CURSOR_KEY, document={"last_id": 0}, version=0)
+        session.add(cursor)
+        session.flush()
+    last_id = int(cursor.document.get("last_id", 0))
+    events = list(session.scalars(select(ChangeEvent).where(ChangeEvent.id > last_id)
+                                  .order_by(ChangeEvent.id).limit(limit)))
+    if not events:
+        return 0
+    fit_fields = _fit_fields(session)
+    rescore_ids: set[str] = set()
+    for event in events:
+        if event.object_name == "CampaignMember" and event.field == "Status" and event.new_value:
+            member = session.get(MirrorRecord, event.record_id)
+            fields: dict[str, Any] = member.fields if member is not None else {}
+            person_id = fields.get("ContactId") or fields.get("LeadId")
+            if person_id:
+                record_activity(session, "campaign_status", person_id=person_id, occurred_at=event.occurred_at,
+                                details={"status": event.new_value, "campaign_id": fields.get("CampaignId"),
+                                         "change_event_id": event.id})
+        elif event.object_name in ("Lead", "Contact") and (event.kind != "updated" or event.field in fit_fields):
+            rescore_ids.add(event.record_id)
+    if rescore_ids:
+        service.ensure_people(session, rescore_ids)
+        service.rescore(session, sorted(rescore_ids), reason="Salesforce の項目変更 (属性スコア)")
+    cursor.document = {"last_id": events[-1].id}
+    return len(events)
+
+
+def changes_source(_worker_id: str) -> int:
+    """Work source: one batch of change events."""
+    with db.transaction() as session:
+        return process_changes(session)
+
+
+def decay_job(_payload: dict[str, Any]) -> None:
+    """Job `scoring.decay`: apply time decay to people whose points aged past a step."""
+    with db.transaction() as session:
+        changed = service.decay(session)
+    log.info("scoring decay changed %d scores", changed)

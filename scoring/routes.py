@@ -1,0 +1,125 @@
+"""Scoring pages: the public tracking endpoints and the admin's model editor and person view."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import insert, select
+
+import db
+from activity.models import Activity
+from people.auth import role_required
+from people.service import audit
+from scoring import bp, service, tracking
+from scoring.definition import ScoringModelError
+from scoring.models import PersonScore, ScoreThresholdCrossed, ScoringModel
+from sync.models import MirrorRecord
+from web.i18n import gettext as _
+
+# The smallest transparent GIF (1×1); answered to every pixel request, tracked or not.
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
+
+
+def _http_url(value: str) -> bool:
+    return value.startswith(("http://", "https://")) and len(value) <= tracking.URL_MAX
+
+
+@bp.route("/t/p.gif")
+def pixel() -> Response:
+    """Record one page view (public; the same GIF answers tracked, refused and bot hits alike)."""
+    settings = current_app.config["TSUNAGI"]
+    response = Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
+    if settings.tracking_honour_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"):
+        return response
+    if tracking.is_bot(request.headers.get("User-Agent", "")):
+        return response
+    args = request.args
+    visitor_id, url = args.get("v", ""), args.get("u", "")
+    # No visitor id means the script did not run or cookies are off: scrapers and prefetchers.
+    if not tracking.VISITOR_ID.match(visitor_id) or not _http_url(url):
+        return response
+    row = tracking.page_view_row(visitor_id, url, args.get("t", ""), args.get("r", ""))
+    token = args.get("p", "")
+    person_id = tracking.person_from_token(settings.secret_key, token) if token else None
+    if person_id is None:
+        # The hot path: one INSERT on a pooled connection, no ORM unit of work.
+        with db.get_db().engine.begin() as conn:
+            conn.execute(insert(Activity), [row])
+        return response
+    with db.transaction() as session:
+        tracking.record_page_views(session, [row])
+        tracking.link_visitor(session, visitor_id, person_id, linked_by="mail")
+    return response
+
+
+@bp.route("/t/t.js")
+def script() -> Response:
+    """The tracking snippet for customers' sites (cacheable for an hour)."""
+    settings = current_app.config["TSUNAGI"]
+    body = tracking.snippet(settings.public_base_url, settings.tracking_honour_dnt, settings.tracking_cookie_days)
+    return Response(body, mimetype="application/javascript",
+                    headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@bp.route("/admin/scoring", methods=["GET", "POST"])
+@role_required("admin")
+def admin_model():  # type: ignore[no-untyped-def]
+    """Show, check and save the scoring model; list the top-scored people."""
+    session = db.session()
+    text = request.form.get("model", "") if request.method == "POST" else service.active_yaml(session)
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is not None and upload.filename:
+            try:
+                text = upload.read(256 * 1024).decode("utf-8")
+            except UnicodeDecodeError:
+                error = _("ファイルは UTF-8 の YAML にしてください。")
+        if error is None:
+            try:
+                before = service.active_definition(session).document
+                definition = service.import_model(session, text, by=current_user.email)
+                audit(session, "scoring.model", "active", before=before, after=definition.document)
+                session.commit()
+                from work.queue import enqueue
+
+                enqueue(session, "scoring.rescore", {"reason": "スコアリングモデルの変更"})
+                session.commit()
+                flash(_("スコアリングモデルを保存しました。全員のスコアを再計算します。"), "success")
+                return redirect(url_for("scoring.admin_model"))
+            except ScoringModelError as exc:
+                session.rollback()
+                error = str(exc)
+    row = session.get(ScoringModel, service.ACTIVE)
+    top = session.execute(select(PersonScore).order_by(PersonScore.score.desc(), PersonScore.person_id)
+                          .limit(50)).scalars().all()
+    return render_template("scoring/admin.html", model_text=text, error=error, model=row, top=top), \
+        (400 if error else 200)
+
+
+@bp.route("/admin/scoring/export.yaml")
+@role_required("admin")
+def export_model() -> Response:
+    """Download the model in force as YAML."""
+    return Response(service.active_yaml(db.session()), mimetype="application/x-yaml",
+                    headers={"Content-Disposition": "attachment; filename=scoring.yaml"})
+
+
+@bp.route("/admin/scoring/people/<person_id>")
+@role_required("admin", "sales")
+def person(person_id: str):  # type: ignore[no-untyped-def]
+    """One person's score, stage, history with reasons, and hand-offs."""
+    if not person_id.isalnum() or len(person_id) > 18:
+        abort(404)
+    session = db.session()
+    score = session.get(PersonScore, person_id)
+    if score is None:
+        abort(404)
+    record = session.get(MirrorRecord, person_id)
+    crossings = session.scalars(select(ScoreThresholdCrossed).where(ScoreThresholdCrossed.person_id == person_id)
+                                .order_by(ScoreThresholdCrossed.id.desc())).all()
+    return render_template("scoring/person.html", score=score, record=record,
+                           history=service.score_history(session, person_id), crossings=crossings)

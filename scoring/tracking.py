@@ -1,0 +1,127 @@
+"""Web tracking: page views from the customer's own site, and visitor → person links.
+
+How it fits together:
+- The site embeds `<script async src="https://tsunagi.example/t/t.js"></script>`. The script keeps
+  a first-party visitor id in a cookie *on the customer's domain* (`tsunagi_vid`, ~13 months)
+  and requests `/t/p.gif?v=<vid>&u=<url>&t=<title>&r=<referrer>` once per page.
+- Mail's click redirect appends `tsn=<person_token(person_id)>` to the destination URL; the
+  script forwards it as `&p=`, and the pixel links that visitor to the person
+  (`link_visitor`). Forms get the visitor id in a hidden `tsunagi_vid` input the script fills,
+  and call `link_visitor(session, vid, person_id, "form")` when a submission names a person.
+- The pixel does one INSERT (an `activities` row of kind `page_view`, person unknown); the
+  scoring worker resolves the person from `tracking_visitors` and scores it.
+- Do Not Track / Global Privacy Control are honoured when TRACKING_HONOUR_DNT is on; bots are
+  dropped by user agent, and hits without a visitor id (no script, no cookie) are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from activity.models import Activity
+from db import utcnow
+from scoring.models import TrackingVisitor
+
+# Crawlers, link previews, monitors and headless automation announce themselves in the UA.
+BOT_UA = re.compile(
+    r"bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|monitor|pingdom|uptime|"
+    r"lighthouse|pagespeed|headless|phantomjs|python-requests|python-urllib|curl|wget|go-http-client|"
+    r"java/|okhttp|axios|node-fetch|httpclient|scrapy", re.IGNORECASE)
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+URL_MAX, TITLE_MAX = 2000, 300
+TOKEN_SALT = "tsunagi.tracking.person"  # noqa: S105  (a signing namespace, not a secret)
+TOKEN_MAX_AGE = 90 * 86400  # a mail link stays able to link a visitor for 90 days
+
+
+def is_bot(user_agent: str) -> bool:
+    """True for empty user agents and ones that name a crawler, preview or script."""
+    return not user_agent.strip() or bool(BOT_UA.search(user_agent))
+
+
+def person_token(secret_key: str, person_id: str) -> str:
+    """A signed, expiring token naming a person, for mail links (`?tsn=`)."""
+    return URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT).dumps(person_id)
+
+
+def person_from_token(secret_key: str, token: str) -> str | None:
+    """The person id of a valid token, None when forged or older than 90 days."""
+    try:
+        value = URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT).loads(token, max_age=TOKEN_MAX_AGE)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) and 15 <= len(value) <= 18 and value.isalnum() else None
+
+
+def page_view_row(visitor_id: str, url: str, title: str, referrer: str) -> dict[str, Any]:
+    """Values of one `page_view` activity row (for a bulk-friendly Core insert)."""
+    return {"kind": "page_view", "visitor_id": visitor_id, "person_id": None, "occurred_at": utcnow(),
+            "details": {"url": url[:URL_MAX], "title": title[:TITLE_MAX], "referrer": referrer[:URL_MAX]}}
+
+
+def record_page_views(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert page views in one statement."""
+    if rows:
+        session.execute(insert(Activity), rows)
+
+
+def link_visitor(session: Session, visitor_id: str, person_id: str, linked_by: str = "") -> bool:
+    """Tie a visitor id to a person (call in your transaction). Returns False for a bad visitor id.
+
+    The visitor's earlier anonymous page views are given to the person and put back in the
+    scoring queue, so browsing before the first mail click still counts. A visitor id later seen
+    with another person is re-linked to the newer one (a shared computer: the latest wins).
+    """
+    if not VISITOR_ID.match(visitor_id or "") or not person_id:
+        return False
+    existing = session.get(TrackingVisitor, visitor_id)
+    if existing is None:
+        session.add(TrackingVisitor(visitor_id=visitor_id, person_id=person_id, linked_by=linked_by))
+    elif existing.person_id != person_id:
+        existing.person_id, existing.linked_at, existing.linked_by = person_id, utcnow(), linked_by
+    session.execute(update(Activity)
+                    .where(Activity.visitor_id == visitor_id, Activity.person_id.is_(None))
+                    .values(person_id=person_id, scored_at=None)
+                    .execution_options(synchronize_session=False))
+    session.flush()
+    return True
+
+
+def visitor_person(session: Session, visitor_id: str) -> str | None:
+    """The person a visitor id is linked to."""
+    return session.scalar(select(TrackingVisitor.person_id).where(TrackingVisitor.visitor_id == visitor_id))
+
+
+SNIPPET = r"""(function(w,d){
+  'use strict';
+  var base=%(base)s, n=w.navigator||{};
+  if(%(dnt)s&&(n.doNotTrack==='1'||w.doNotTrack==='1'||n.globalPrivacyControl===true))return;
+  function get(k){var m=d.cookie.match(new RegExp('(?:^|; )'+k+'=([^;]*)'));return m?decodeURIComponent(m[1]):'';}
+  var vid=get('tsunagi_vid');
+  if(!/^[A-Za-z0-9_-]{16,64}$/.test(vid)){
+    var a=new Uint8Array(16);(w.crypto||w.msCrypto).getRandomValues(a);
+    vid=Array.prototype.map.call(a,function(b){return('0'+b.toString(16)).slice(-2);}).join('');
+  }
+  d.cookie='tsunagi_vid='+vid+'; path=/; max-age=%(max_age)d; SameSite=Lax'+
+    (location.protocol==='https:'?'; Secure':'');
+  var p='';try{p=new URLSearchParams(location.search).get('tsn')||'';}catch(e){}
+  var q='v='+encodeURIComponent(vid)+'&u='+encodeURIComponent(location.href.slice(0,2000))+
+        '&t='+encodeURIComponent(d.title.slice(0,300))+'&r='+encodeURIComponent(d.referrer.slice(0,2000))+
+        (p?'&p='+encodeURIComponent(p):'');
+  (new Image()).src=base+'/t/p.gif?'+q;
+  function fill(){var f=d.querySelectorAll('input[name=tsunagi_vid]');for(var i=0;i<f.length;i++)f[i].value=vid;}
+  if(d.readyState==='loading')d.addEventListener('DOMContentLoaded',fill);else fill();
+})(window,document);
+"""
+
+
+def snippet(base_url: str, honour_dnt: bool, cookie_days: int) -> str:
+    """The tracking script for the customer's site, bound to this service's public URL."""
+    import json
+
+    return SNIPPET % {"base": json.dumps(base_url.rstrip("/")), "dnt": "true" if honour_dnt else "false",
+                      "max_age": cookie_days * 86400}
