@@ -1,0 +1,192 @@
+"""POST /webhooks/salesforce/outbound: Salesforce Outbound Messages are acked, stored once and applied."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+import db
+from sync.models import ChangeEvent, MirrorRecord, SyncObject
+from webhooks.jobs import apply_outbound
+from webhooks.models import OutboundNotification
+
+ORG = "00D000000000001AAA"
+URL = "/webhooks/salesforce/outbound"
+LEAD_TYPES = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean", "LastName": "string",
+              "Status": "picklist", "NumberOfEmployees": "int"}
+
+
+def notification(n: int, status: str = "不在", record: str | None = None,
+                 stamp: str = "2026-11-20T10:05:00.000Z") -> str:
+    record = record or f"00Q{n:012d}AAA"
+    return f"""
+   <Notification>
+    <Id>04l{n:012d}AAA</Id>
+    <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{record}</sf:Id>
+     <sf:IsDeleted>false</sf:IsDeleted>
+     <sf:LastName>山田</sf:LastName>
+     <sf:NumberOfEmployees xsi:nil="true"/>
+     <sf:Status>{status}</sf:Status>
+     <sf:SystemModstamp>{stamp}</sf:SystemModstamp>
+    </sObject>
+   </Notification>"""
+
+
+def envelope(*notifications: str, org: str = ORG) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org}</OrganizationId>
+   <ActionId>04k000000000001AAA</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/59.0/{org[:15]}</EnterpriseUrl>
+   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/59.0/{org[:15]}</PartnerUrl>
+   {"".join(notifications)}
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>""".encode()
+
+
+@pytest.fixture
+def outbound_app(make_app):
+    app = make_app(salesforce_org_id=ORG)
+    with db.get_db(app).transaction() as s:
+        s.add(SyncObject(object_name="Lead", field_types=LEAD_TYPES, described_at=db.utcnow(),
+                         last_changed=0, consecutive_failures=0))
+    return app
+
+
+def post(app, body: bytes):
+    return app.test_client().post(URL, data=body, headers={"Content-Type": "text/xml; charset=utf-8",
+                                                           "SOAPAction": '""'})
+
+
+def count(app, model) -> int:
+    with db.get_db(app).transaction() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def assert_acked(response) -> None:
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "notificationsResponse" in body and "<Ack>true</Ack>" in body
+    assert "http://soap.sforce.com/2005/09/outbound" in body
+
+
+def assert_refused(response, reason: str) -> None:
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "<faultcode>soapenv:Client</faultcode>" in body and reason in body
+
+
+def test_outbound_message_is_acked_then_applied_with_outbound_events(outbound_app):
+    started = time.monotonic()
+    assert_acked(post(outbound_app, envelope(notification(1))))
+    assert time.monotonic() - started < 1.0
+    assert apply_outbound(outbound_app, "w1") == 1
+    with db.get_db(outbound_app).transaction() as s:
+        row = s.get(MirrorRecord, "00Q000000000001AAA")
+        assert row.fields["Status"] == "不在" and row.fields["IsDeleted"] is False
+        assert row.fields["NumberOfEmployees"] is None
+        assert row.fields["SystemModstamp"] == "2026-11-20T10:05:00.000+0000"
+        assert [(e.kind, e.source) for e in s.scalars(select(ChangeEvent))] == [("created", "outbound")]
+        assert s.scalar(select(OutboundNotification.status)) == "done"
+
+
+def test_same_outbound_notification_twice_changes_mirror_once(outbound_app):
+    with db.get_db(outbound_app).transaction() as s:
+        from sync.mirror import apply_records
+
+        apply_records(s, "Lead", [{"Id": "00Q000000000001AAA", "SystemModstamp": "2026-11-20T10:00:00.000Z",
+                                   "LastName": "山田", "Status": "Open", "IsDeleted": False,
+                                   "NumberOfEmployees": None}], "poll")
+    assert_acked(post(outbound_app, envelope(notification(1))))
+    assert_acked(post(outbound_app, envelope(notification(1))))
+    assert count(outbound_app, OutboundNotification) == 1
+    apply_outbound(outbound_app, "w1")
+    assert apply_outbound(outbound_app, "w1") == 0
+    with db.get_db(outbound_app).transaction() as s:
+        events = [(e.kind, e.field, e.old_value, e.new_value, e.source)
+                  for e in s.scalars(select(ChangeEvent).where(ChangeEvent.source == "outbound"))]
+    assert events == [("updated", "Status", "Open", "不在", "outbound")]
+
+
+def test_older_retry_of_a_notification_does_not_undo_a_newer_change(outbound_app):
+    post(outbound_app, envelope(notification(2, status="Working", record="00Q000000000001AAA",
+                                             stamp="2026-11-20T10:09:00.000Z")))
+    apply_outbound(outbound_app, "w1")
+    post(outbound_app, envelope(notification(1, status="Open", record="00Q000000000001AAA")))
+    apply_outbound(outbound_app, "w1")
+    with db.get_db(outbound_app).transaction() as s:
+        assert s.get(MirrorRecord, "00Q000000000001AAA").fields["Status"] == "Working"
+
+
+def test_hundred_notifications_are_acked_and_all_stored(outbound_app):
+    assert_acked(post(outbound_app, envelope(*(notification(n) for n in range(100)))))
+    assert count(outbound_app, OutboundNotification) == 100
+    assert apply_outbound(outbound_app, "w1") == 100
+    assert count(outbound_app, MirrorRecord) == 100
+
+
+def test_more_than_hundred_notifications_are_refused(outbound_app):
+    assert_refused(post(outbound_app, envelope(*(notification(n) for n in range(101)))), "notifications")
+    assert count(outbound_app, OutboundNotification) == 0
+
+
+def test_foreign_organization_is_refused_and_nothing_is_stored(outbound_app):
+    assert_refused(post(outbound_app, envelope(notification(1), org="00D999999999999AAA")), "OrganizationId")
+    assert count(outbound_app, OutboundNotification) == 0
+
+
+def test_fifteen_character_org_id_is_accepted(outbound_app):
+    assert_acked(post(outbound_app, envelope(notification(1), org=ORG[:15])))
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol9 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>&lol9;</OrganizationId>
+</notifications></soapenv:Body></soapenv:Envelope>"""
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D000000000001AAA</OrganizationId>
+<Notification><Id>04l000000000001AAA</Id><sObject xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>00Q000000000001AAA</sf:Id>
+<sf:LastName>&xxe;</sf:LastName></sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>"""
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (BILLION_LAUGHS, "forbidden XML"),
+    (XXE, "forbidden XML"),
+    (b"<soapenv:Envelope><unclosed>", "malformed XML"),
+    (b"", "empty"),
+    (b"<hello/>", "SOAP"),
+], ids=["billion-laughs", "xxe", "malformed", "empty", "not-soap"])
+def test_hostile_or_broken_xml_gets_a_soap_fault_quickly_and_changes_nothing(outbound_app, body, reason):
+    started = time.monotonic()
+    response = post(outbound_app, body)
+    assert time.monotonic() - started < 1.0
+    assert_refused(response, reason)
+    assert "root:" not in response.get_data(as_text=True)
+    assert count(outbound_app, OutboundNotification) == 0
+    assert count(outbound_app, MirrorRecord) == 0
+
+
+def test_without_a_known_org_id_every_message_is_refused(make_app):
+    app = make_app()  # no SALESFORCE_ORG_ID and no dev org running
+    assert_refused(post(app, envelope(notification(1))), "SALESFORCE_ORG_ID")
+
+
+def test_outbound_endpoint_needs_no_csrf_token(make_app):
+    app = make_app(salesforce_org_id=ORG, config={"WTF_CSRF_ENABLED": True})
+    assert_acked(post(app, envelope(notification(1))))
