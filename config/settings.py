@@ -216,6 +216,16 @@ class Settings:
                                                    "Per-domain send limits, e.g. gmail.com=50,yahoo.co.jp=20 (per s).")
     dev_inbox_port: int = setting("DEV_INBOX_PORT", _positive_int, "8025",
                                   "Port of the built-in SMTP dev inbox when SMTP_URL is empty.")
+    mail_tracking: bool = setting("MAIL_TRACKING", _bool, "true",
+                                  "Add an open pixel and click-tracking redirects to HTML mail.")
+    mail_max_attempts: int = setting("MAIL_MAX_ATTEMPTS", _positive_int, "8",
+                                     "Attempts after temporary SMTP failures before a mail is marked failed.")
+    mail_retry_base_seconds: float = setting("MAIL_RETRY_BASE_SECONDS", _float, "60",
+                                             "First retry delay after a temporary failure; doubles each attempt.")
+    mail_bounce_token: str = setting("MAIL_BOUNCE_TOKEN", _text, "",
+                                     "Bearer token for POST /mail/bounces (DSN intake). Empty: endpoint disabled.")
+    mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
+                                          "Soft bounces after which an address is suppressed.")
     # --- scoring, tracking and reports -----------------------------------------------------
     tracking_honour_dnt: bool = setting("TRACKING_HONOUR_DNT", _bool, "true",
                                         "Drop page views from browsers sending Do Not Track / Global Privacy Control.")

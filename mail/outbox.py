@@ -1,0 +1,131 @@
+"""The outbox contract: put a mail in the durable outbox, exactly once per send key.
+
+    enqueue_mail(session, *, send_key, to, template_key, context, person_id=None, marketing=True,
+                 due_at=None, origin="", origin_ref="") -> bool
+
+runs in the caller's transaction and returns False when `send_key` was used before (the mail
+is then not queued again, whatever happened to the first one). `context` is JSON merge data
+resolved by the caller, e.g. {"person": {...Salesforce fields...}, "links": {...}}; when it has
+no "person" and `person_id` is given, the worker merges the mirrored record at send time.
+`marketing=False` marks a transactional mail: no unsubscribe footer, and only hard-bounce
+suppressions stop it. A bad address or an unknown template raises ValueError (InvalidMail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from mail.models import MailTemplate, OutboxMail
+
+
+class InvalidMail(ValueError):
+    """A mail that cannot be queued: bad address, unknown template, or bad context."""
+
+
+def normalize_address(to: str) -> tuple[str, str]:
+    """(address, domain) of a deliverable-looking ASCII address; raises InvalidMail."""
+    if not isinstance(to, str) or any(ch in to for ch in "\r\n\0<>,;"):
+        raise InvalidMail(f"invalid recipient address {to!r}")
+    try:
+        info = validate_email(to.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidMail(f"invalid recipient address {to!r}: {exc}") from None
+    if not info.ascii_email:
+        # Would need SMTPUTF8, which many Japanese carriers' MTAs do not offer.
+        raise InvalidMail(f"address {to!r} needs SMTPUTF8, which is not supported")
+    address = info.ascii_email
+    return address, address.rpartition("@")[2].lower()
+
+
+def message_id_for(send_key: str, from_address: str) -> str:
+    """A Message-ID that depends only on the send key (and the sender's domain)."""
+    domain = parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
+    return f"<{hashlib.sha256(send_key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def _from_address() -> str:
+    from flask import current_app, has_app_context
+
+    return current_app.config["TSUNAGI"].mail_from if has_app_context() else "localhost"
+
+
+def _row(send_key: str, to: str, template_key: str, context: Mapping[str, Any], person_id: str | None,
+         marketing: bool, due_at: datetime | None, origin: str, origin_ref: str, from_address: str) -> dict[str, Any]:
+    if not send_key or len(send_key) > 200:
+        raise InvalidMail("send_key must be 1 to 200 characters")
+    if not isinstance(context, Mapping):
+        raise InvalidMail("context must be a mapping")
+    try:
+        json.dumps(context)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMail(f"context is not JSON-serializable: {exc}") from None
+    if due_at is not None and due_at.tzinfo is None:
+        raise InvalidMail("due_at must be timezone-aware")
+    address, domain = normalize_address(to)
+    now = utcnow()
+    return {
+        "send_key": send_key, "to_address": address, "to_domain": domain, "template_key": template_key,
+        "context": dict(context), "person_id": person_id or None, "marketing": bool(marketing),
+        "origin": origin[:32], "origin_ref": origin_ref[:200], "message_id": message_id_for(send_key, from_address),
+        "status": "queued", "due_at": due_at or now, "attempts": 0, "created_at": now, "unconfirmed": False,
+    }
+
+
+def _check_templates(session: Session, keys: set[str]) -> None:
+    found = set(session.scalars(select(MailTemplate.key).where(MailTemplate.key.in_(keys))))
+    missing = keys - found
+    if missing:
+        raise InvalidMail(f"unknown mail template {sorted(missing)[0]!r}")
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(OutboxMail).values(rows).on_conflict_do_nothing(index_elements=["send_key"])
+    return len(list(session.execute(stmt.returning(OutboxMail.id))))
+
+
+def enqueue_mail(
+    session: Session,
+    *,
+    send_key: str,
+    to: str,
+    template_key: str,
+    context: Mapping[str, Any],
+    person_id: str | None = None,
+    marketing: bool = True,
+    due_at: datetime | None = None,
+    origin: str = "",
+    origin_ref: str = "",
+) -> bool:
+    """Queue one mail in the caller's transaction; False when `send_key` was already used."""
+    row = _row(send_key, to, template_key, context, person_id, marketing, due_at, origin, origin_ref,
+               _from_address())
+    _check_templates(session, {template_key})
+    return _insert(session, [row]) == 1
+
+
+def enqueue_mails(session: Session, mails: Iterable[Mapping[str, Any]], chunk: int = 1000) -> int:
+    """Queue many mails at once (keyword dicts of enqueue_mail); returns how many were new."""
+    from_address = _from_address()
+    rows = [
+        _row(m["send_key"], m["to"], m["template_key"], m.get("context", {}), m.get("person_id"),
+             m.get("marketing", True), m.get("due_at"), m.get("origin", ""), m.get("origin_ref", ""), from_address)
+        for m in mails
+    ]
+    if not rows:
+        return 0
+    _check_templates(session, {r["template_key"] for r in rows})
+    return sum(_insert(session, rows[i:i + chunk]) for i in range(0, len(rows), chunk))
