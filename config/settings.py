@@ -68,6 +68,13 @@ def _share(raw: str) -> float:
     return value
 
 
+def _page_size(raw: str) -> int:
+    value = int(raw.strip())
+    if not 200 <= value <= 2000:  # Salesforce's smallest and largest query batch
+        raise ValueError("must be a whole number from 200 to 2000")
+    return value
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -199,6 +206,8 @@ class Settings:
                                         "Window re-read every cycle to catch records committed with an older stamp.")
     sync_quota_share: float = setting("SYNC_QUOTA_SHARE", _share, "0.5",
                                       "Share of the org's daily API limit after which sync stops for the day.")
+    sync_page_size: int = setting("SYNC_PAGE_SIZE", _page_size, "2000",
+                                  "Records per sync query page (200–2000; 2000 uses the fewest API calls).")
     # --- mail ------------------------------------------------------------------------------
     smtp_url: str = setting("SMTP_URL", _url(("smtp", "smtps")), "",
                             "smtp://user:pass@host:587 (STARTTLS) or smtps://…:465. Empty: the built-in dev inbox.")
