@@ -71,6 +71,16 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
     }
 
 
+def send_key(plan_key: str, suffix: str = "") -> str:
+    """The outbox send key of a step's mail: the plan key itself, hashed when over the outbox's 200 characters."""
+    key = plan_key + suffix
+    if len(key) <= 200:
+        return key
+    import hashlib
+
+    return f"automations:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def _enqueue_mail(session: Session, **kwargs: Any) -> bool:
     # Imported here: the mail package is a peer, and automations must load without it in tools.
     from mail.outbox import enqueue_mail
@@ -89,9 +99,9 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     if marketing and person.fields.get("HasOptedOutOfEmail") is True:
         return Outcome("send_mail", False, "メール配信停止（HasOptedOutOfEmail）")
     context = mail_context(session, rt, automation, record, person, action.get("links"))
-    added = _enqueue_mail(session, send_key=step.plan_key if index == 0 else f"{step.plan_key}#{index}", to=email,
+    added = _enqueue_mail(session, send_key=send_key(step.plan_key, f"#{index}" if index else ""), to=email,
                           template_key=action["template"], context=context, person_id=person.id,
-                          marketing=marketing, origin="automations", origin_ref=step.plan_key)
+                          marketing=marketing, origin="automations", origin_ref=step.plan_key[:200])
     return Outcome("send_mail", True, f"{action['template']} → {email}" + ("" if added else "（送信済み）"))
 
 
@@ -104,8 +114,9 @@ def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: P
     if not email:
         return Outcome("notify_owner", False, "所有者のメールアドレスが見つかりません")
     context = mail_context(session, rt, automation, record, person)
-    _enqueue_mail(session, send_key=f"{step.plan_key}#owner{index}", to=email, template_key=action["template"],
-                  context=context, person_id=None, marketing=False, origin="automations", origin_ref=step.plan_key)
+    _enqueue_mail(session, send_key=send_key(step.plan_key, f"#owner{index}"), to=email,
+                  template_key=action["template"], context=context, person_id=None, marketing=False,
+                  origin="automations", origin_ref=step.plan_key[:200])
     return Outcome("notify_owner", True, f"{action['template']} → {email}")
 
 
@@ -113,8 +124,9 @@ def _writeback(session: Session, step: PlannedStep, index: int, object_name: str
                fields: dict[str, Any], record_id: str | None = None) -> None:
     from writeback.queue import enqueue
 
-    enqueue(session, key=f"automations:{step.plan_key}#{index}", object_name=object_name, operation=operation,
-            fields=fields, record_id=record_id, origin="automations", origin_ref=step.plan_key)
+    enqueue(session, key=send_key(f"automations:{step.plan_key}", f"#{index}"),
+            object_name=object_name, operation=operation, fields=fields, record_id=record_id,
+            origin="automations", origin_ref=step.plan_key[:200])
 
 
 def _what_id(record: Record | None) -> str | None:

@@ -126,7 +126,8 @@ def load_documents(session: Session, data: Any, enable: bool | None = None) -> d
 def _save_template(session: Session, template: dict[str, Any]) -> None:
     from mail import templates as mail_templates
 
-    mail_templates.upsert_template(session, **template)
+    mail_templates.save_template(session, key=template["key"], name=template.get("name") or template["key"],
+                                 subject=template["subject"], html=template["html"], text=template.get("text"))
 
 
 def load_examples(session: Session) -> dict[str, int]:
