@@ -37,6 +37,17 @@ test-postgresql: venv
 docs: venv
 	$(PY) -m config docs
 
+# English UI text: extract every _()/_l() and template string, merge into the .po, compile the .mo.
+# Message ids are the Japanese text; translate new entries in translations/en/LC_MESSAGES/messages.po.
+BABEL_EXTRACT := -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --no-wrap \
+	--ignore-dirs=".* _* tests instance migrations bench node_modules"
+translations: venv
+	.venv/bin/pybabel extract $(BABEL_EXTRACT) -o translations/messages.pot .
+	if [ -f translations/en/LC_MESSAGES/messages.po ]; then \
+	  .venv/bin/pybabel update --no-fuzzy-matching --no-wrap -i translations/messages.pot -d translations -l en; \
+	else .venv/bin/pybabel init -i translations/messages.pot -d translations -l en; fi
+	.venv/bin/pybabel compile -d translations -l en
+
 lint: venv
 	.venv/bin/ruff check .
 

@@ -1,0 +1,82 @@
+"""The web shell: Japanese first with English available, per-role home pages from the nav registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from web import nav
+from web.i18n import lazy_gettext as _l
+
+ROOT = Path(__file__).resolve().parents[2]
+PO = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+
+
+def test_pages_are_japanese_by_default(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert '<html lang="ja">' in page
+    assert "サインイン" in page and "本文へ移動" in page
+
+
+def test_english_is_chosen_with_lang_and_remembered(client):
+    page = client.get("/login?lang=en")
+    assert '<html lang="en">' in page.get_data(as_text=True)
+    assert "Sign in" in page.get_data(as_text=True) and "Skip to content" in page.get_data(as_text=True)
+    assert "lang=en" in page.headers["Set-Cookie"]
+    assert "Sign in" in client.get("/login").get_data(as_text=True)
+
+
+def test_browser_language_is_honoured(client):
+    page = client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert "Email address" in page
+
+
+def test_error_pages_speak_the_persons_language(sign_in):
+    operator = sign_in("operator")
+    assert "You do not have permission" in operator.get("/admin/users?lang=en").get_data(as_text=True)
+
+
+def test_each_role_home_lists_only_its_links_and_skips_pages_that_do_not_exist(app, sign_in):
+    @app.route("/test-visit")
+    def visit_page():
+        return "visit"
+
+    nav.register(app, "sales", _l("訪問結果"), "visit_page", description=_l("営業"))
+    nav.register(app, "sales", _l("まだない画面"), "nowhere.page")
+    sales_home = sign_in("sales").get("/").get_data(as_text=True)
+    assert 'href="/test-visit"' in sales_home and "訪問結果" in sales_home
+    assert "まだない画面" not in sales_home
+    assert "/admin/users" not in sales_home
+
+    admin_home = sign_in("admin").get("/").get_data(as_text=True)
+    assert 'href="/admin/users"' in admin_home and 'href="/admin/audit"' in admin_home
+    assert 'href="/test-visit"' not in admin_home
+
+
+def test_unknown_role_in_nav_is_refused(app):
+    with pytest.raises(ValueError, match="unknown role"):
+        nav.register(app, "boss", "x", "web.home")
+
+
+@pytest.mark.db_independent
+def test_every_shell_string_has_an_english_translation_and_the_mo_is_compiled():
+    with PO.open("rb") as f:
+        catalog = read_po(f, locale="en")
+    with PO.with_suffix(".mo").open("rb") as f:
+        compiled = read_mo(f)
+    untranslated = []
+    for package in ("web", "people"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                ROOT / package, method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+                keywords={"_": None, "_l": None, "gettext": None, "lazy_gettext": None}):
+            msgid = message if isinstance(message, str) else message[0]
+            entry = catalog.get(msgid)
+            if entry is None or not entry.string:
+                untranslated.append(msgid)
+            elif compiled.get(msgid) is None or compiled.get(msgid).string != entry.string:
+                untranslated.append(f"{msgid} (run `make translations` to compile)")
+    assert not untranslated, f"add English to {PO}: {untranslated}"
