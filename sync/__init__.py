@@ -1,7 +1,35 @@
-"""sync: see docs/architecture.md."""
+"""sync: the mirror of Salesforce records and the change events derived from it.
 
-from flask import Flask
+`sync.mirror.apply_records` is the contract other packages call; `sync.cycle` polls; the
+`sync.cycle` job, the CLI, the admin status page and the /healthz check are registered here.
+"""
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("sync", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the cycle job, the CLI groups, the status page, its nav link and the health check."""
+    from sync import routes  # noqa: F401  (attaches the views to bp)
+    from sync.cli import mirror_cli, sync_cli
+    from sync.jobs import cycle_job
+    from web import nav
+    from web.health import register_check
+    from web.i18n import lazy_gettext as _l
+    from work import register_job_handler
+
+    register_job_handler(app, "sync.cycle", cycle_job)
+    app.cli.add_command(sync_cli)
+    app.cli.add_command(mirror_cli)
+    app.register_blueprint(bp)
+    nav.register(app, "admin", _l("同期の状況"), "sync.admin_status",
+                 description=_l("Salesforce との同期、API 使用量、エラー"))
+    register_check(app, "sync", _health)
+
+
+def _health():  # type: ignore[no-untyped-def]
+    import db
+    from sync.status import health
+
+    return health(db.session())

@@ -1,0 +1,19 @@
+"""GET /admin/sync: the status page (admins)."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+
+import db
+from people.auth import role_required
+from sync import bp
+from sync.status import report
+
+
+@bp.route("/admin/sync")
+@role_required("admin")
+def admin_status():  # type: ignore[no-untyped-def]
+    """Per object: last cycle, records, lag, last error; API calls against the limit, per hour."""
+    data = report(db.session(), current_app.config["TSUNAGI"].sync_objects)
+    peak = max([h["calls"] for h in data["calls_per_hour"]] + [1])
+    return render_template("sync/status.html", status=data, peak=peak)
