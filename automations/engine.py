@@ -91,10 +91,13 @@ def enroll(session: Session, rt: Runtime, automation: Automation, record: Record
     person_id = view.person_id_of(record)
     subject_id = person_id if automation.spec.get("subject") == "person" and person_id else record.id
     reentry = automation.spec.get("reentry") or {"rule": "never"}
+    seen = occurrence
+    # "never" stores one fixed occurrence, so the unique key itself forbids a second entry even
+    # when two workers race; the seen occurrence is kept in the context to tell a replay apart.
     if reentry["rule"] == "never":
         occurrence = "once"
     previous = session.scalar(latest_enrollment(automation.id, subject_id))
-    if previous is not None and previous.occurrence != occurrence:
+    if previous is not None and previous.context.get("occurrence", previous.occurrence) != seen:
         refused = reentry["rule"] == "never" or (
             reentry["rule"] == "after_days" and previous.enrolled_at > rt.now - timedelta(days=reentry["days"]))
         if refused:
@@ -104,7 +107,7 @@ def enroll(session: Session, rt: Runtime, automation: Automation, record: Record
     enrollment_id = insert_ignoring_duplicates(session, Enrollment, {
         "automation_id": automation.id, "subject_id": subject_id, "occurrence": occurrence[:100],
         "person_id": person_id, "status": "active", "reason": why[:300],
-        "context": {"record_id": record.id, "object": record.object_name, **(extra or {})},
+        "context": {"record_id": record.id, "object": record.object_name, "occurrence": seen, **(extra or {})},
         "enrolled_at": rt.now,
     }, ["automation_id", "subject_id", "occurrence"])
     if enrollment_id is None:

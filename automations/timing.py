@@ -44,10 +44,16 @@ def at_local_time(moment: datetime, hhmm: str, tz: str) -> datetime:
 
 
 def after_wait(base: datetime, wait: dict[str, Any], tz: str) -> datetime:
-    """`base` plus the wait's days and hours, then moved to its time of day (`at`) if given."""
+    """`base` plus the wait's days and hours, then moved to its local time of day (`at`) if given."""
     moment = base + timedelta(days=wait.get("days") or 0, hours=wait.get("hours") or 0)
     if wait.get("at"):
-        moment = at_local_time(moment, wait["at"], tz)
+        # "2 days, at 10:00" is 10:00 on the calendar day two days later — unless that has
+        # already passed (a zero wait late in the day), then 10:00 the next day.
+        zone = _zone(tz)
+        candidate = datetime.combine(moment.astimezone(zone).date(), _hm(wait["at"]), tzinfo=zone)
+        if candidate < base:
+            candidate += timedelta(days=1)
+        moment = candidate
     return moment.astimezone(UTC)
 
 
