@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 
 import db
-from scoring import service
+from scoring import handoff, service
 from scoring.definition import ScoringModelError
 
 scoring_cli = AppGroup("scoring", help="Scoring model and scores.")
@@ -23,6 +23,9 @@ def load_command(path: Path, no_rescore: bool) -> None:
     try:
         with db.transaction() as session:
             definition = service.import_model(session, path.read_text(encoding="utf-8"), by="cli")
+            for threshold in definition.thresholds:
+                if threshold.notify_owner and threshold.mail_template == "scoring-hot-lead":
+                    handoff.ensure_hot_lead_template(session)
             result = None if no_rescore else service.rescore(session, None, reason="スコアリングモデルの変更")
     except ScoringModelError as exc:
         raise click.ClickException(str(exc)) from None

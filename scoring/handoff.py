@@ -43,13 +43,14 @@ def _public_base() -> str:
     return current_app.config["TSUNAGI"].public_base_url.rstrip("/") if has_app_context() else ""
 
 
-def hand_over(session: Session, threshold: Any, crossing: Any) -> str:
+def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: int) -> str:
     """Run the hand-off of one crossing; returns what was done (stored on the crossing row)."""
     done: list[str] = []
     person = session.get(MirrorRecord, crossing.person_id)
     fields = dict(person.fields) if person is not None else {}
-    payload = {"threshold": threshold.name, "score": crossing.score, "crossing_no": crossing.crossing_no,
-               "crossing_id": crossing.id}
+    # `occurrence` makes every crossing a new entry for automations (a later re-crossing too).
+    payload = {"threshold": threshold.name, "score": crossing.score, "previous": previous_score,
+               "occurrence": f"{threshold.name}#{crossing.crossing_no}", "crossing_id": crossing.id}
     fire = _optional("automations.triggers", "fire_external")
     if fire is not None:
         fire(session, EVENT_KIND, crossing.person_id, payload)
@@ -59,12 +60,20 @@ def hand_over(session: Session, threshold: Any, crossing: Any) -> str:
     owner_email = (owner.fields.get("Email") if owner is not None else None) or None
     if threshold.notify_owner:
         enqueue_mail = _optional("mail.outbox", "enqueue_mail")
-        if owner_email and enqueue_mail is not None:
+        get_template = _optional("mail.templates", "get_template")
+        if owner_email and enqueue_mail is not None and get_template is not None \
+                and get_template(session, threshold.mail_template) is None:
+            # An unknown template would fail the whole rescore; the Task still reaches the owner.
+            log.warning("hot-lead mail template %r does not exist; no mail sent", threshold.mail_template)
+            done.append("no-template")
+        elif owner_email and enqueue_mail is not None:
             enqueue_mail(
                 session, send_key=f"scoring:hot:{crossing.id}", to=owner_email,
                 template_key=threshold.mail_template,
-                context={"person": fields, "score": crossing.score, "threshold": threshold.name,
-                         "links": {"person": f"{_public_base()}/admin/scoring/people/{crossing.person_id}"}},
+                # mail's merge roots are person/owner/links; score data rides along for custom use.
+                context={"person": fields, "owner": dict(owner.fields) if owner is not None else {},
+                         "links": {"person": f"{_public_base()}/admin/scoring/people/{crossing.person_id}"},
+                         "scoring": {"score": crossing.score, "threshold": threshold.name}},
                 person_id=None, marketing=False, origin="scoring", origin_ref=str(crossing.id))
             done.append("mail")
         else:
@@ -85,3 +94,28 @@ def hand_over(session: Session, threshold: Any, crossing: Any) -> str:
                       fields=task, origin="scoring", origin_ref=str(crossing.id))
         done.append("task")
     return ",".join(done)
+
+
+HOT_LEAD_TEMPLATE = {
+    "name": "ホットリードのお知らせ (scoring)",
+    "subject": "ホットリード: {{ person.LastName }} {{ person.FirstName }} さん",
+    "html": "<p>担当のお客様 {{ person.LastName }} {{ person.FirstName }} さんのスコアが"
+            "ホットリードのしきい値を超えました。</p><p>Salesforce に ToDo を作成しました。"
+            "早めのご連絡をお願いします。</p>",
+}
+
+
+def ensure_hot_lead_template(session: Session, key: str = "scoring-hot-lead") -> bool:
+    """Create the default hot-lead mail template when missing; True when it exists afterwards."""
+    get_template = _optional("mail.templates", "get_template")
+    save_template = _optional("mail.templates", "save_template")
+    if get_template is None or save_template is None:
+        return False
+    if get_template(session, key) is not None:
+        return True
+    try:
+        save_template(session, key=key, **HOT_LEAD_TEMPLATE)
+    except ValueError as exc:  # mail.templates.TemplateInvalid: report, do not block the model import
+        log.warning("could not create the hot-lead template: %s", exc)
+        return False
+    return True

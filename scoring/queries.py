@@ -155,7 +155,7 @@ def changed_people(person_ids: Sequence[str] | None) -> Any:
 
 def crossed(score: int, person_ids: Sequence[str] | None) -> Any:
     """People whose last rescore took them from below `score` to at least `score`."""
-    return (select(PersonScore.person_id, PersonScore.score)
+    return (select(PersonScore.person_id, PersonScore.previous_score, PersonScore.score)
             .where(*scope(person_ids), PersonScore.previous_score < score, PersonScore.score >= score)
             .order_by(PersonScore.person_id))
 

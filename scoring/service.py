@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, literal, select, update
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session
 from activity.models import Activity
 from db import utcnow
 from scoring import handoff, queries
-from scoring.definition import ScoringDefinition, default_definition, dump_yaml, parse_document, parse_yaml
+from scoring.definition import (
+    DEFAULT_PATH,
+    ScoringDefinition,
+    default_definition,
+    dump_yaml,
+    parse_document,
+    parse_yaml,
+)
 from scoring.models import PersonScore, ScoreEvent, ScoreHistory, ScoreThresholdCrossed, ScoringModel, TrackingVisitor
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,11 @@ def active_definition(session: Session) -> ScoringDefinition:
     """The model in force: the imported one, or the shipped default when none was imported."""
     row = session.get(ScoringModel, ACTIVE)
     return parse_document(row.document) if row is not None else default_definition()
+
+
+def definition_path() -> Path:
+    """Where the shipped default model lives (scoring/examples/default.yaml)."""
+    return DEFAULT_PATH
 
 
 def active_yaml(session: Session) -> str:
@@ -113,13 +126,14 @@ def _rescore_scope(session: Session, definition: ScoringDefinition, dialect: str
         changed = len(rows)
     crossings = 0
     for threshold in definition.thresholds:
-        for person_id, score in session.execute(queries.crossed(threshold.score, ids)).all():
-            crossings += _record_crossing(session, threshold, person_id, score, now)
+        for person_id, previous, score in session.execute(queries.crossed(threshold.score, ids)).all():
+            crossings += _record_crossing(session, threshold, person_id, previous, score, now)
     session.flush()
     return RescoreResult(people or 0, changed or 0, crossings)
 
 
-def _record_crossing(session: Session, threshold: Any, person_id: str, score: int, now: datetime) -> int:
+def _record_crossing(session: Session, threshold: Any, person_id: str, previous: int, score: int,
+                     now: datetime) -> int:
     """Store one crossing (numbered per person and threshold) and hand the person over."""
     previous = session.scalar(select(func.max(ScoreThresholdCrossed.crossing_no))
                               .where(ScoreThresholdCrossed.person_id == person_id,
@@ -128,7 +142,7 @@ def _record_crossing(session: Session, threshold: Any, person_id: str, score: in
                                      score=score, crossed_at=now)
     session.add(crossing)
     session.flush()
-    crossing.handoff = handoff.hand_over(session, threshold, crossing)
+    crossing.handoff = handoff.hand_over(session, threshold, crossing, previous)
     return 1
 
 
@@ -139,7 +153,7 @@ def resolve_people(session: Session, visitor_ids: Iterable[str]) -> dict[str, st
         return {}
     rows = session.execute(select(TrackingVisitor.visitor_id, TrackingVisitor.person_id)
                            .where(TrackingVisitor.visitor_id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {visitor: person for visitor, person in rows}
 
 
 def score_new_activity(session: Session, limit: int = 500, now: datetime | None = None) -> int:

@@ -1,0 +1,143 @@
+"""Threshold crossings hand a person over once per crossing; scores reach Salesforce in batches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from db import get_db, utcnow
+from mail.models import OutboxMail
+from mail.templates import save_template
+from scoring import jobs, service
+from scoring.models import ScoreThresholdCrossed
+from tests.scoring.people import MODEL, add_activity, add_records, lead_id, user_id
+from writeback.models import WritebackItem
+
+OWNER = user_id(1)
+PERSON = lead_id(1)
+
+
+@pytest.fixture
+def tx(app):
+    return get_db(app).transaction
+
+
+@pytest.fixture(autouse=True)
+def seeded(tx):
+    with tx() as s:
+        service.import_model(s, MODEL)
+        save_template(s, key="hot", name="hot", subject="ホットリード {{ person.LastName }}",
+                      html="<p>{{ person.LastName }}</p>")
+        add_records(s, "User", {"Id": OWNER, "LastName": "営業", "FirstName": "太郎", "Email": "owner@coop.example.jp"})
+        add_records(s, "Lead", {"Id": PERSON, "LastName": "山田", "Company": "ABC", "OwnerId": OWNER})
+
+
+def act(tx, *kinds: str) -> None:
+    with tx() as s:
+        for kind in kinds:
+            add_activity(s, kind, PERSON)
+    with tx() as s:
+        while service.score_new_activity(s):
+            pass
+
+
+def handoffs(tx):
+    with tx() as s:
+        crossings = s.scalars(select(ScoreThresholdCrossed).order_by(ScoreThresholdCrossed.id)).all()
+        mails = s.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()
+        tasks = s.scalars(select(WritebackItem).where(WritebackItem.object_name == "Task")
+                          .order_by(WritebackItem.id)).all()
+        return ([(c.threshold, c.crossing_no, c.score) for c in crossings],
+                [(m.to_address, m.template_key) for m in mails],
+                [t.fields for t in tasks])
+
+
+def test_crossing_the_threshold_mails_the_owner_and_creates_a_task_once(tx):
+    act(tx, "form_submit")            # 50
+    assert handoffs(tx) == ([], [], [])
+    act(tx, "form_submit", "mail_open")  # 110: crosses 100
+    act(tx, "mail_open")              # 120: still above, no new crossing
+    crossings, mails, tasks = handoffs(tx)
+    assert crossings == [("hot_lead", 1, 110)]
+    assert mails == [("owner@coop.example.jp", "hot")]
+    assert len(tasks) == 1
+    assert tasks[0]["WhoId"] == PERSON and tasks[0]["OwnerId"] == OWNER
+    assert tasks[0]["Subject"] == "ホットリード 110"
+
+
+def test_falling_below_and_rising_again_is_a_new_crossing(tx):
+    act(tx, "form_submit", "form_submit")   # 100: crossing 1
+    act(tx, "unsubscribe")                  # 60: below
+    act(tx, "mail_open")                    # 70: still below
+    act(tx, "form_submit")                  # 120: crossing 2
+    crossings, mails, tasks = handoffs(tx)
+    assert crossings == [("hot_lead", 1, 100), ("hot_lead", 2, 120)]
+    assert len(mails) == 2 and len(tasks) == 2
+
+
+def test_rescoring_at_the_same_score_does_not_cross_again(tx):
+    act(tx, "form_submit", "form_submit")
+    with tx() as s:
+        service.rescore(s, None)
+        service.rescore(s, [PERSON])
+    assert len(handoffs(tx)[0]) == 1
+
+
+def test_hand_off_without_a_mail_template_still_creates_the_task(tx):
+    with tx() as s:
+        service.import_model(s, MODEL.replace("mail_template: hot", "mail_template: missing"))
+    act(tx, "form_submit", "form_submit")
+    crossings, mails, tasks = handoffs(tx)
+    assert len(crossings) == 1 and mails == [] and len(tasks) == 1
+
+
+def score_items(tx):
+    with tx() as s:
+        return [(i.object_name, i.record_id, i.fields, i.operation) for i in
+                s.scalars(select(WritebackItem).where(WritebackItem.origin == "scoring",
+                                                      WritebackItem.object_name != "Task")
+                          .order_by(WritebackItem.id))]
+
+
+def test_score_changes_inside_one_window_are_written_once_with_the_latest_value(tx, app):
+    act(tx, "mail_open")
+    act(tx, "mail_open")
+    act(tx, "page_view")
+    with tx() as s:
+        assert jobs.flush_scores(s, window_seconds=300, score_field="Score__c") == 0  # window still open
+    assert score_items(tx) == []
+    with tx() as s:
+        assert jobs.flush_scores(s, window_seconds=0, score_field="Score__c") == 1
+    assert score_items(tx) == [("Lead", PERSON, {"Score__c": 21}, "update")]
+    act(tx, "mail_open")
+    with tx() as s:
+        jobs.flush_scores(s, window_seconds=0, score_field="Score__c")
+        jobs.flush_scores(s, window_seconds=0, score_field="Score__c")
+    assert score_items(tx)[1:] == [("Lead", PERSON, {"Score__c": 31}, "update")]
+
+
+def test_many_people_are_flushed_in_batches_of_at_most_200(tx):
+    with tx() as s:
+        for n in range(250):
+            add_activity(s, "mail_open", lead_id(1000 + n))
+    with tx() as s:
+        while service.score_new_activity(s):
+            pass
+    with tx() as s:
+        assert jobs.flush_scores(s, window_seconds=0, score_field="Score__c") == 200
+    with tx() as s:
+        assert jobs.flush_scores(s, window_seconds=0, score_field="Score__c") == 50
+    assert len(score_items(tx)) == 250
+
+
+def test_a_score_back_to_its_written_value_is_not_written_again(tx):
+    act(tx, "mail_open")
+    with tx() as s:
+        jobs.flush_scores(s, window_seconds=0, score_field="Score__c")
+    with tx() as s:
+        service.rescore(s, [PERSON], now=utcnow() + timedelta(days=100))  # decays to 5
+        service.rescore(s, [PERSON])                                    # back to 10
+        jobs.flush_scores(s, window_seconds=0, score_field="Score__c")
+    assert len(score_items(tx)) == 1
