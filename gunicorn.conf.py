@@ -12,6 +12,9 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 23+ opens a per-user control socket (~/.gunicorn/gunicorn.ctl) that a second gunicorn
+# of the same user (tests, a second checkout) would fight over; nothing of ours uses it.
+control_socket_disable = True
 
 
 def on_starting(server):
