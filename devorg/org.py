@@ -86,7 +86,7 @@ class DevOrg:
         self.outbound = Outbound(self)
         for rule in self.definition["outbound_messages"]:
             self.add_outbound_rule(rule["object"], rule["criteria"], rule["fields"], rule["endpoint_url"],
-                                   name=rule.get("name"))
+                                   name=rule.get("name"), every_edit=bool(rule.get("every_edit")))
         self._server: ServerThread | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -277,10 +277,11 @@ class DevOrg:
 
     # --- outbound messages ----------------------------------------------------------------
     def add_outbound_rule(self, object_name: str, criteria: str, fields: list[str], endpoint_url: str,
-                          name: str | None = None) -> str:
+                          name: str | None = None, every_edit: bool = False) -> str:
         """Send an Outbound Message to `endpoint_url` whenever a record comes to meet `criteria`
-        (a SOQL condition, e.g. "Absent__c = true"); return the rule's ActionId."""
-        return self.outbound.add_rule(self._object(object_name), criteria, fields, endpoint_url, name)
+        (a SOQL condition, e.g. "Absent__c = true"), or with `every_edit` whenever a record meeting it
+        is created or edited; return the rule's ActionId."""
+        return self.outbound.add_rule(self._object(object_name), criteria, fields, endpoint_url, name, every_edit)
 
     def outbound_log(self) -> list[dict[str, Any]]:
         """Every delivery attempt so far: endpoint, notification ids, status, acked, error, time."""

@@ -42,6 +42,7 @@ class Rule:
     predicate: soql.Predicate
     fields: list[str]
     endpoint_url: str
+    every_edit: bool = False  # "created, and every time it's edited" rather than "…edited to meet criteria"
 
 
 @dataclass
@@ -133,7 +134,7 @@ class Outbound:
         org.store.listeners.append(self.on_change)
 
     def add_rule(self, obj: ObjectDef, criteria: str, fields: list[str], endpoint_url: str,
-                 name: str | None) -> str:
+                 name: str | None, every_edit: bool = False) -> str:
         """Register a rule; criteria and field names are checked now (INVALID_FIELD, MALFORMED_QUERY)."""
         predicate = soql.parse_condition(criteria, obj, self.org.schema, self.org.store.now(), self.org.tz)
         names = []
@@ -146,7 +147,7 @@ class Outbound:
         with self._cond:
             self._counter += 1
             rule = Rule(ids.make_id(ids.ACTION_PREFIX, self._counter), name or f"{obj.name} rule {self._counter}",
-                        obj, criteria, predicate, names, endpoint_url)
+                        obj, criteria, predicate, names, endpoint_url, every_edit)
             self._state.rules.append(rule)
         return rule.action_id
 
@@ -163,7 +164,7 @@ class Outbound:
                 if rule.obj is not obj or new["IsDeleted"]:
                     continue
                 was = old is not None and not old["IsDeleted"] and rule.predicate(old, lookup)
-                if was or not rule.predicate(new, lookup):
+                if (was and not rule.every_edit) or not rule.predicate(new, lookup):
                     continue
                 self._counter += 1
                 now = time.monotonic()
