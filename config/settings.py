@@ -130,6 +130,15 @@ def _sobject_names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _object_fields(raw: str) -> tuple[str, ...]:
+    pairs = _csv(raw)
+    for pair in pairs:
+        object_name, _, field_name = pair.partition(".")
+        if not (object_name.replace("_", "").isalnum() and field_name.replace("_", "").isalnum()):
+            raise ValueError(f"{pair!r} is not Object.Field")
+    return pairs
+
+
 def _domain_rates(raw: str) -> Mapping[str, int]:
     """Parse `gmail.com=50,yahoo.co.jp=20` into {domain: mails per second}."""
     rates: dict[str, int] = {}
@@ -193,6 +202,14 @@ class Settings:
                                           "Retries of a call after a 5xx or a connection error (with back-off).")
     salesforce_limit_pause_seconds: int = setting("SALESFORCE_LIMIT_PAUSE_SECONDS", _positive_int, "600",
                                                   "After REQUEST_LIMIT_EXCEEDED, no Salesforce calls for this long.")
+    writeback_batch_size: int = setting("WRITEBACK_BATCH_SIZE", _positive_int, "200",
+                                        "Write-back items a worker claims and sends at once (200 per API call).")
+    writeback_external_id_fields: tuple[str, ...] = setting(
+        "WRITEBACK_EXTERNAL_ID_FIELDS", _object_fields, "Lead.Tsunagi_Key__c,Contact.Tsunagi_Key__c",
+        "Object.Field unique external ids: creates of these objects are sent as upserts on the item's key.")
+    writeback_marker_fields: tuple[str, ...] = setting(
+        "WRITEBACK_MARKER_FIELDS", _object_fields, "",
+        "Object.Field text fields (e.g. Task.Tsunagi_Key__c) that carry the key of creates without an external id.")
     devorg_dir: str = setting("DEVORG_DIR", _text, "",
                               "Folder of the local dev org (data, certificates, connection.json). "
                               "Default: instance/devorg.")
@@ -235,6 +252,15 @@ class Settings:
                                      "Bearer token for POST /mail/bounces (DSN intake). Empty: endpoint disabled.")
     mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
                                           "Soft bounces after which an address is suppressed.")
+    # --- forms -----------------------------------------------------------------------------
+    forms_public_rate_limit: int = setting("FORMS_PUBLIC_RATE_LIMIT", _positive_int, "10",
+                                           "Public-form submissions accepted per client IP per window.")
+    forms_public_rate_window_seconds: int = setting("FORMS_PUBLIC_RATE_WINDOW_SECONDS", _positive_int, "600",
+                                                    "Length of the public-form rate-limit window.")
+    forms_link_max_age_days: int = setting("FORMS_LINK_MAX_AGE_DAYS", _positive_int, "30",
+                                           "Longest validity of a signed prefill link in a mail (days).")
+    forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
+                                        "Form definition the field-sales visit screen uses.")
     # --- scoring, tracking and reports -----------------------------------------------------
     tracking_honour_dnt: bool = setting("TRACKING_HONOUR_DNT", _bool, "true",
                                         "Drop page views from browsers sending Do Not Track / Global Privacy Control.")

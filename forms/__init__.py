@@ -1,7 +1,24 @@
-"""forms: see docs/architecture.md."""
+"""forms: form definitions, operator/sales/public forms and submissions (docs/forms.md)."""
 
-from flask import Flask
+from flask import Blueprint, Flask
+
+bp = Blueprint("forms", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/forms")
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the pages, the `forms` CLI, the submission-status work source and nav links."""
+    from forms import admin, cli, jobs, public, routes  # noqa: F401  (routes attach to bp)
+    from web import nav
+    from web.i18n import lazy_gettext as _l
+    from work import register_work_source
+
+    app.register_blueprint(bp)
+    app.cli.add_command(cli.forms_cli)
+    register_work_source(app, "forms.status", jobs.refresh_submission_status)
+    nav.register(app, "operator", _l("フォーム入力"), "forms.index", order=10,
+                 description=_l("電話受付などのフォームに入力します"))
+    nav.register(app, "sales", _l("訪問結果"), "forms.visit", order=10,
+                 description=_l("お客様を探して訪問結果を記録します"))
+    nav.register(app, "admin", _l("フォーム"), "forms.admin_list", order=30,
+                 description=_l("フォームの定義と受付一覧"))

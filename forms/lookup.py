@@ -1,0 +1,90 @@
+"""Find a customer in the mirror as an operator or field rep types (no Salesforce call).
+
+What was typed decides the key: an '@' → mail address prefix; mostly digits → phone number
+prefix (national digits become the E.164 prefix the mirror keeps: 0901 → +81901); kana only →
+furigana prefix; anything else → name prefix. Every search is one indexed prefix scan with a
+small LIMIT, so it stays fast on millions of rows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from forms import queries
+from forms.schema import PERSON_OBJECTS
+from sync import keys
+from sync.models import MirrorRecord
+
+_DIGITS_ONLY = re.compile(r"^[\d\s\-()+]+$")
+_KANA_ONLY = re.compile(r"^[\u3040-\u30ff\s]+$")
+# Fields shown in a result row and offered for prefill.
+SUMMARY_FIELDS = ("LastName", "FirstName", "LastNameKana__c", "FirstNameKana__c", "Email", "Phone",
+                  "MobilePhone", "PostalCode", "State", "City", "Street", "MailingPostalCode", "MailingState",
+                  "MailingCity", "MailingStreet", "Company")
+
+
+def phone_prefix(typed: str) -> str | None:
+    """The E.164 prefix of a partly typed phone number (at least 3 digits), or None."""
+    digits = re.sub(r"\D", "", keys.nfkc(typed))
+    if len(digits) < 3:
+        return None
+    if keys.nfkc(typed).startswith("+"):
+        return "+" + digits
+    if digits.startswith("81") and len(digits) > 10:
+        return "+" + digits
+    # Japanese national numbers drop their trunk 0 in E.164: 090… → +8190…
+    return "+81" + digits.removeprefix("0")
+
+
+def classify(typed: str) -> tuple[str, str] | None:
+    """(key column, prefix) to search for what was typed, or None when too short to search."""
+    text = keys.nfkc(typed)
+    if len(text) < 2:
+        return None
+    if "@" in text:
+        return "email_key", text.lower()
+    if _DIGITS_ONLY.match(text):
+        prefix = phone_prefix(text)
+        return ("phone_key", prefix) if prefix else None
+    if _KANA_ONLY.match(text):
+        kana = keys.kana_key(text)
+        return ("kana_key", kana) if kana else None
+    name = keys.name_key(text)
+    return ("name_key", name) if name else None
+
+
+def summarize(record: MirrorRecord) -> dict[str, Any]:
+    """What a lookup result shows and prefills: Id, object, display name and known fields."""
+    fields = record.fields or {}
+    name = " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()
+    kana = " ".join(str(fields.get(n) or "") for n in ("LastNameKana__c", "FirstNameKana__c")).strip()
+    return {
+        "id": record.sf_id,
+        "object": record.object_name,
+        "name": name or str(fields.get("Name") or ""),
+        "kana": kana,
+        "email": fields.get("Email") or "",
+        "phone": fields.get("Phone") or fields.get("MobilePhone") or "",
+        "fields": {n: fields[n] for n in SUMMARY_FIELDS if fields.get(n) not in (None, "")},
+    }
+
+
+def search_people(session: Session, typed: str, limit: int = 10,
+                  objects: tuple[str, ...] = PERSON_OBJECTS) -> list[dict[str, Any]]:
+    """Up to `limit` Leads/Contacts whose email, phone, name or kana starts with what was typed."""
+    found = classify(typed)
+    if found is None:
+        return []
+    column, prefix = found
+    dialect = session.get_bind().dialect.name
+    rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
+    return [summarize(r) for r in rows]
+
+
+def get_person(session: Session, sf_id: str) -> MirrorRecord | None:
+    """A live Lead or Contact of the mirror by Id (None for anything else)."""
+    record = session.scalar(queries.person(sf_id))
+    return record if record is not None and record.object_name in PERSON_OBJECTS else None

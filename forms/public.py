@@ -1,0 +1,96 @@
+"""Customer-facing forms (資料請求, 再訪問予約…): no sign-in, CSRF, a honeypot, rate limiting.
+
+A known customer is prefilled only through a signed, expiring link (`?t=`, see forms.links);
+raw record ids in a URL are ignored. The rate limit counts accepted submissions per client IP
+in the database (HMAC of the IP, see service.client_key): it holds across every web process
+and machine without another service, and costs one indexed count per submission.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, url_for
+
+import db
+from forms import bp, lookup, service, views
+from forms.links import LinkError, read_token
+from web.i18n import gettext as _
+
+HONEYPOT = "website"
+
+
+def _page(key: str) -> views.Page:
+    session = db.session()
+    row, spec = views.load_form(session, key, ("public",))
+    return views.Page(row=row, spec=spec, action=url_for("forms.public_entry", key=key), token="",
+                      typed={}, public=True)
+
+
+def _linked_person(page: views.Page, token: str) -> str | None:
+    """The person a signed link names, or None (with a notice when the link is bad)."""
+    if not token:
+        return None
+    try:
+        person_id = read_token(token, page.spec.key)
+    except LinkError as exc:
+        page.message = (_("リンクの有効期限が切れています。お手数ですがご入力ください。") if str(exc) == "expired"
+                        else _("リンクが正しくありません。お手数ですがご入力ください。"))
+        return None
+    page.person = lookup.get_person(db.session(), person_id)
+    if page.person is None:
+        return None
+    page.hidden["t"] = token
+    return person_id
+
+
+@bp.route("/f/<key>", methods=["GET"])
+def public_entry(key: str):  # type: ignore[no-untyped-def]
+    """A public form, prefilled when opened from a signed mail link."""
+    page = _page(key)
+    _linked_person(page, request.args.get("t", ""))
+    page.token = views.new_token()
+    page.typed = views.prefill_values(page.spec, page.person)
+    return views.render_entry(page)
+
+
+@bp.route("/f/<key>", methods=["POST"])
+def public_post(key: str):  # type: ignore[no-untyped-def]
+    """Confirm, edit or submit a public form; bots filling the honeypot get a thank-you and nothing else."""
+    page = _page(key)
+    page.token = views.posted_token()
+    page.typed = views.typed_values(page.spec)
+    person_id = _linked_person(page, request.form.get("t", ""))
+    if request.form.get(HONEYPOT):
+        current_app.logger.info("forms: honeypot filled on %s; submission dropped", key)
+        return redirect(url_for("forms.public_thanks", key=key), code=303)
+    step = views.stage()
+    cleaned = views.clean_posted(page.spec)
+    if step == "edit" or not cleaned.ok:
+        page.errors = {} if step == "edit" else cleaned.errors
+        return views.render_entry(page, 200 if step == "edit" else 400)
+    if step == "confirm":
+        return views.render_confirm(page, cleaned)
+    session = db.session()
+    settings = current_app.config["TSUNAGI"]
+    client = service.client_key(current_app.config["SECRET_KEY"], request.remote_addr)
+    existing = service.queries.submission_by_key(page.token)
+    if session.scalar(existing) is None and service.over_rate_limit(
+            session, client, settings.forms_public_rate_limit, settings.forms_public_rate_window_seconds):
+        page.message = _("短時間にリクエストが多すぎます。しばらくしてからお試しください。")
+        return views.render_entry(page, 429)
+    values = views.with_task_date(page.spec, cleaned.values)
+    try:
+        service.accept_submission(session, page.row, page.spec, values, token=page.token,
+                                  person_id=person_id, client=client)
+    except service.FormError as exc:
+        session.rollback()
+        page.message = str(exc)
+        return views.render_entry(page, 400)
+    session.commit()
+    return redirect(url_for("forms.public_thanks", key=key), code=303)
+
+
+@bp.route("/f/<key>/thanks")
+def public_thanks(key: str):  # type: ignore[no-untyped-def]
+    """Thank-you page (shows nothing of what was sent: anyone may open this URL)."""
+    page = _page(key)
+    return render_template("forms/thanks.html", form=page.spec)

@@ -1,0 +1,162 @@
+"""Operator and field-sales pages, and the JSON lookups they use while typing."""
+
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+import db
+from forms import bp, lookup, queries, service, views
+from forms.inputs import address_for_postal
+from forms.models import Submission
+from forms.schema import PERSON_OBJECTS
+from people.auth import role_required
+from web.i18n import gettext as _
+
+_STAFF_AUDIENCES = {"operator": ("operator",), "sales": ("sales",), "admin": ("operator", "sales")}
+
+
+def _audiences() -> tuple[str, ...]:
+    return _STAFF_AUDIENCES.get(current_user.role, ())
+
+
+@bp.route("/forms/")
+@role_required("operator", "sales")
+def index():  # type: ignore[no-untyped-def]
+    """The forms this person may fill in."""
+    session = db.session()
+    rows = [r for r in session.scalars(queries.definitions()) if r.active and r.audience in _audiences()]
+    return render_template("forms/index.html", rows=rows)
+
+
+@bp.route("/forms/api/people")
+@role_required("operator", "sales")
+def api_people():  # type: ignore[no-untyped-def]
+    """As-you-type lookup in the mirror by phone, mail, name or kana (JSON; no Salesforce call)."""
+    typed = request.args.get("q", "")[:100]
+    objects = tuple(o for o in request.args.get("objects", "").split(",") if o in PERSON_OBJECTS)
+    return jsonify(results=lookup.search_people(db.session(), typed, objects=objects or PERSON_OBJECTS))
+
+
+@bp.route("/forms/api/postal/<code>")
+def api_postal(code: str):  # type: ignore[no-untyped-def]
+    """Address parts for a postal code (public: postal data is not personal)."""
+    address = address_for_postal(code[:10])
+    if address is None:
+        return jsonify(error=_("郵便番号が見つかりません。")), 404
+    return jsonify(address)
+
+
+def _staff_page(key: str):  # type: ignore[no-untyped-def]
+    session = db.session()
+    row, spec = views.load_form(session, key, _audiences())
+    objects = spec.object if spec.is_person_form else ",".join(PERSON_OBJECTS)
+    return session, views.Page(
+        row=row, spec=spec, action=url_for("forms.entry", key=key), token="", typed={},
+        new_url=url_for("forms.entry", key=key),
+        lookup_url=url_for("forms.api_people", objects=objects),
+    )
+
+
+@bp.route("/forms/<key>", methods=["GET"])
+@role_required("operator", "sales")
+def entry(key: str):  # type: ignore[no-untyped-def]
+    """A blank form, or one prefilled from the customer chosen in the lookup (`?person=`)."""
+    session, page = _staff_page(key)
+    person_id = request.args.get("person", "")
+    if person_id:
+        page.person = lookup.get_person(session, person_id)
+        if page.person is None:
+            flash(_("選んだお客様が見つかりません。もう一度検索してください。"), "error")
+    page.token = views.new_token()
+    page.typed = views.prefill_values(page.spec, page.person)
+    return views.render_entry(page)
+
+
+@bp.route("/forms/<key>", methods=["POST"])
+@role_required("operator", "sales")
+def entry_post(key: str):  # type: ignore[no-untyped-def]
+    """Confirm, go back to edit, or submit (the same token always gives the same submission)."""
+    session, page = _staff_page(key)
+    page.token = views.posted_token()
+    page.typed = views.typed_values(page.spec)
+    person_id = request.form.get("_person", "") or None
+    if person_id:
+        page.person = lookup.get_person(session, person_id)
+    step = views.stage()
+    cleaned = views.clean_posted(page.spec)
+    if step == "edit" or not cleaned.ok:
+        page.errors = {} if step == "edit" else cleaned.errors
+        return views.render_entry(page, 200 if step == "edit" else 400)
+    if step == "confirm":
+        return views.render_confirm(page, cleaned)
+    values = views.with_task_date(page.spec, cleaned.values)
+    try:
+        accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
+                                             person_id=person_id, created_by=current_user.id)
+    except service.FormError as exc:
+        session.rollback()
+        page.message = str(exc)
+        return views.render_entry(page, 400)
+    session.commit()
+    return redirect(url_for("forms.done", key=key, submission_id=accepted.submission.id), code=303)
+
+
+@bp.route("/forms/<key>/done/<int:submission_id>")
+@role_required("operator", "sales")
+def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+    """Accepted: the reception number, and the way to the next blank form (Alt+N)."""
+    session, page = _staff_page(key)
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.form_key != key:
+        abort(404)
+    return render_template("forms/done.html", page=page, form=page.spec, submission=sub)
+
+
+# --- field sales ---------------------------------------------------------------------------
+
+def _visit_form():  # type: ignore[no-untyped-def]
+    from flask import current_app
+
+    session = db.session()
+    key = current_app.config["TSUNAGI"].forms_visit_form_key
+    row, spec = views.load_form(session, key, ("sales",))
+    result_field = next((f for f in spec.fields if f.type in ("radio", "picklist")), None)
+    if result_field is None:
+        abort(404)
+    return session, row, spec, result_field
+
+
+@bp.route("/forms/visit")
+@role_required("sales")
+def visit():  # type: ignore[no-untyped-def]
+    """Tap 1: find the customer (as-you-type lookup)."""
+    session, _row, spec, result_field = _visit_form()
+    recorded = None
+    if request.args.get("recorded", "").isdigit():
+        recorded = session.get(Submission, int(request.args["recorded"]))
+    return render_template("forms/visit_search.html", form=spec, recorded=recorded, result_name=result_field.name,
+                           lookup_url=url_for("forms.api_people"))
+
+
+@bp.route("/forms/visit/<person_id>", methods=["GET", "POST"])
+@role_required("sales")
+def visit_person(person_id: str):  # type: ignore[no-untyped-def]
+    """Tap 2: one big button per visit result; the Task goes to Salesforce via the write-back."""
+    session, row, spec, result_field = _visit_form()
+    person = lookup.get_person(session, person_id)
+    if person is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("forms/visit_person.html", form=spec, person=person,
+                               summary=lookup.summarize(person), field=result_field, token=views.new_token())
+    token = views.posted_token()
+    cleaned = views.clean_posted(spec)
+    if not cleaned.ok:
+        flash(next(iter(cleaned.errors.values())), "error")
+        return redirect(url_for("forms.visit_person", person_id=person_id))
+    values = views.with_task_date(spec, cleaned.values)
+    accepted = service.accept_submission(session, row, spec, values, token=token, person_id=person_id,
+                                         created_by=current_user.id)
+    session.commit()
+    return redirect(url_for("forms.visit", recorded=accepted.submission.id), code=303)

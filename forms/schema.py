@@ -1,0 +1,339 @@
+"""Form definitions as data: parse and check a YAML/JSON document into a `FormSpec`.
+
+The document format is described in docs/forms.md ("Form YAML schema"). `parse_spec` never
+raises on bad input from an admin: it returns every problem at once as `SpecError.problems`,
+each naming the path (e.g. `sections[0].fields[2].type`) and what is wrong, in Japanese.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+AUDIENCES = ("operator", "sales", "public")
+MODES = ("create", "update", "match_then_update_or_create")
+MATCH_RULES = ("email", "phone", "name_kana")
+FIELD_TYPES = ("text", "textarea", "email", "phone", "postal_code", "kana", "picklist", "radio",
+               "checkbox", "date", "number")
+ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail")
+# Lead and Contact are the person objects a form can create or update and look up in the mirror.
+PERSON_OBJECTS = ("Lead", "Contact")
+ADDRESS_PARTS = ("prefecture", "city", "street")
+_KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+_SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+
+
+class SpecError(ValueError):
+    """A form definition that cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class FieldSpec:
+    """One input, mapped to one Salesforce field of the form's object."""
+
+    name: str
+    label: str
+    type: str = "text"
+    required: bool = False
+    max_length: int | None = None
+    help: str = ""
+    placeholder: str = ""
+    options: list[dict[str, str]] = field(default_factory=list)
+    visible_if: dict[str, Any] | None = None
+    address: dict[str, str] = field(default_factory=dict)
+    # Take type, length, required and picklist values from the org's describe (refreshable).
+    from_describe: bool = True
+    # False: kept with the submission (and for visible_if) but never written to Salesforce.
+    write: bool = True
+
+
+@dataclass
+class SectionSpec:
+    """A titled group of fields."""
+
+    title: str
+    fields: list[FieldSpec]
+    help: str = ""
+
+
+@dataclass
+class ActionSpec:
+    """Something done after a submission is accepted (in the same transaction)."""
+
+    type: str
+    subject: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    campaign_id: str = ""
+    status: str = ""
+    automation: str = ""
+    template: str = ""
+
+
+@dataclass
+class FormSpec:
+    """A whole form definition."""
+
+    key: str
+    title: str
+    audience: str
+    object: str
+    mode: str = "create"
+    match: list[str] = field(default_factory=list)
+    external_id_field: str | None = None
+    person_field: str | None = None
+    description: str = ""
+    done_message: str = ""
+    hidden: dict[str, Any] = field(default_factory=dict)
+    # Hidden fields written only when the form creates the record (e.g. LeadSource, Company).
+    create_only: list[str] = field(default_factory=list)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    sections: list[SectionSpec] = field(default_factory=list)
+    actions: list[ActionSpec] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[FieldSpec]:
+        """Every field of every section, in order."""
+        return [f for s in self.sections for f in s.fields]
+
+    def field(self, name: str) -> FieldSpec | None:
+        """The field mapped to Salesforce field `name`, or None."""
+        return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def is_person_form(self) -> bool:
+        """True when the form writes a Lead or Contact itself."""
+        return self.object in PERSON_OBJECTS
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain document (what is stored and exported), without empty optional keys."""
+        return _prune(asdict(self))
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v not in (None, "", [], {}) or k == "fields"}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def bad(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def text(self, doc: dict[str, Any], key: str, path: str, required: bool = False) -> str:
+        value = doc.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str | int | float):
+            self.bad(f"{path}{key}", "文字列で指定してください")
+            return ""
+        value = str(value).strip()
+        if required and not value:
+            self.bad(f"{path}{key}", "必須です")
+        return value
+
+    def choice(self, doc: dict[str, Any], key: str, path: str, choices: tuple[str, ...], default: str) -> str:
+        value = doc.get(key, default)
+        if value not in choices:
+            self.bad(f"{path}{key}", f"{' / '.join(choices)} のいずれかを指定してください（{value!r}）")
+            return default
+        return str(value)
+
+    def mapping(self, doc: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+        value = doc.get(key) or {}
+        if not isinstance(value, dict):
+            self.bad(f"{path}{key}", "キーと値の組（マッピング）で指定してください")
+            return {}
+        for name in value:
+            if not isinstance(name, str) or not _SF_NAME.match(name):
+                self.bad(f"{path}{key}.{name}", "Salesforce の項目名（API 参照名）ではありません")
+        return dict(value)
+
+
+def _options(raw: Any, path: str, check: _Checker) -> list[dict[str, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        check.bad(path, "選択肢はリストで指定してください")
+        return []
+    options = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str | int):
+            options.append({"value": str(item), "label": str(item)})
+        elif isinstance(item, dict) and "value" in item:
+            options.append({"value": str(item["value"]), "label": str(item.get("label", item["value"]))})
+        else:
+            check.bad(f"{path}[{i}]", "文字列、または value と label を指定してください")
+    return options
+
+
+def _visible_if(raw: Any, path: str, check: _Checker) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "field" not in raw or not ({"equals", "in", "not_empty"} & raw.keys()):
+        check.bad(path, "field と、equals / in / not_empty のいずれかを指定してください")
+        return None
+    if "in" in raw and not isinstance(raw["in"], list):
+        check.bad(f"{path}.in", "リストで指定してください")
+    return dict(raw)
+
+
+def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
+    if not isinstance(raw, dict):
+        check.bad(path, "項目はマッピングで指定してください")
+        return None
+    name = check.text(raw, "name", path + ".", required=True)
+    if name and not _SF_NAME.match(name):
+        check.bad(f"{path}.name", "Salesforce の項目名（API 参照名）ではありません")
+    spec = FieldSpec(
+        name=name,
+        label=check.text(raw, "label", path + ".") or name,
+        type=check.choice(raw, "type", path + ".", FIELD_TYPES, "text"),
+        required=bool(raw.get("required", False)),
+        help=check.text(raw, "help", path + "."),
+        placeholder=check.text(raw, "placeholder", path + "."),
+        options=_options(raw.get("options"), f"{path}.options", check),
+        visible_if=_visible_if(raw.get("visible_if"), f"{path}.visible_if", check),
+        address=check.mapping(raw, "address", path + "."),
+        from_describe=bool(raw.get("from_describe", True)),
+        write=bool(raw.get("write", True)),
+    )
+    if raw.get("max_length") is not None:
+        if not isinstance(raw["max_length"], int) or raw["max_length"] <= 0:
+            check.bad(f"{path}.max_length", "正の整数で指定してください")
+        else:
+            spec.max_length = raw["max_length"]
+    for part in spec.address:
+        if part not in ADDRESS_PARTS:
+            check.bad(f"{path}.address.{part}", f"{' / '.join(ADDRESS_PARTS)} のいずれかです")
+    if spec.address and spec.type != "postal_code":
+        check.bad(f"{path}.address", "address は type: postal_code の項目にだけ指定できます")
+    return spec
+
+
+def _action(raw: Any, path: str, check: _Checker) -> ActionSpec | None:
+    if not isinstance(raw, dict):
+        check.bad(path, "アクションはマッピングで指定してください")
+        return None
+    action = ActionSpec(
+        type=check.choice(raw, "type", path + ".", ACTION_TYPES, "create_task"),
+        subject=check.text(raw, "subject", path + "."),
+        fields=check.mapping(raw, "fields", path + "."),
+        campaign_id=check.text(raw, "campaign_id", path + "."),
+        status=check.text(raw, "status", path + "."),
+        automation=check.text(raw, "automation", path + "."),
+        template=check.text(raw, "template", path + "."),
+    )
+    needs = {"create_task": "subject", "add_to_campaign": "campaign_id",
+             "start_automation": "automation", "confirmation_mail": "template"}[action.type]
+    if not getattr(action, needs):
+        check.bad(f"{path}.{needs}", f"type: {action.type} には必須です")
+    return action
+
+
+def parse_spec(doc: Any) -> FormSpec:
+    """Check a definition document (already loaded from YAML/JSON); raise SpecError listing every problem."""
+    check = _Checker()
+    if not isinstance(doc, dict):
+        raise SpecError(["定義全体をマッピング（key: 値 の形）で書いてください"])
+    key = check.text(doc, "key", "", required=True)
+    if key and not _KEY.match(key):
+        check.bad("key", "英小文字で始まる英小文字・数字・_ の 2〜64 文字にしてください")
+    obj = check.text(doc, "object", "", required=True)
+    if obj and not _SF_NAME.match(obj):
+        check.bad("object", "Salesforce のオブジェクト名ではありません")
+    spec = FormSpec(
+        key=key, title=check.text(doc, "title", "", required=True),
+        audience=check.choice(doc, "audience", "", AUDIENCES, "operator"), object=obj,
+        mode=check.choice(doc, "mode", "", MODES, "create"),
+        description=check.text(doc, "description", ""), done_message=check.text(doc, "done_message", ""),
+        hidden=check.mapping(doc, "hidden", ""), defaults=check.mapping(doc, "defaults", ""),
+        external_id_field=check.text(doc, "external_id_field", "") or None,
+        person_field=check.text(doc, "person_field", "") or None,
+    )
+    if "external_id_field" not in doc and obj in PERSON_OBJECTS:
+        # Upsert on our own key means a lost response can be retried without a second record.
+        spec.external_id_field = "Tsunagi_Key__c"
+    create_only = doc.get("create_only") or []
+    if not isinstance(create_only, list) or any(not isinstance(n, str) for n in create_only):
+        check.bad("create_only", "項目名のリストで指定してください")
+    else:
+        spec.create_only = list(create_only)
+    match = doc.get("match") or []
+    if not isinstance(match, list) or any(m not in MATCH_RULES for m in match):
+        check.bad("match", f"{' / '.join(MATCH_RULES)} のリストで指定してください")
+    else:
+        spec.match = list(match)
+    if spec.mode == "match_then_update_or_create" and not spec.match:
+        check.bad("match", "mode: match_then_update_or_create には照合ルールが必要です")
+    if spec.mode != "create" and obj and obj not in PERSON_OBJECTS:
+        check.bad("mode", "update と照合は Lead / Contact のフォームだけで使えます")
+    sections = doc.get("sections")
+    if not isinstance(sections, list) or not sections:
+        check.bad("sections", "1 つ以上のセクションが必要です")
+        sections = []
+    for i, raw in enumerate(sections):
+        path = f"sections[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
+            check.bad(path, "title と fields（リスト）を指定してください")
+            continue
+        fields = [f for j, r in enumerate(raw["fields"]) if (f := _field(r, f"{path}.fields[{j}]", check))]
+        spec.sections.append(SectionSpec(title=check.text(raw, "title", path + "."), fields=fields,
+                                         help=check.text(raw, "help", path + ".")))
+    names = [f.name for f in spec.fields]
+    for name in {n for n in names if names.count(n) > 1}:
+        check.bad("sections", f"項目 {name} が 2 回あります")
+    for f in spec.fields:
+        if f.visible_if and f.visible_if.get("field") not in names:
+            check.bad(f"{f.name}.visible_if.field", f"フォームに無い項目 {f.visible_if.get('field')!r} です")
+        if f.type in ("picklist", "radio") and not f.options and not f.from_describe:
+            check.bad(f"{f.name}.options", "選択肢が必要です（または from_describe: true）")
+    actions = doc.get("actions") or []
+    if not isinstance(actions, list):
+        check.bad("actions", "リストで指定してください")
+        actions = []
+    spec.actions = [a for i, r in enumerate(actions) if (a := _action(r, f"actions[{i}]", check))]
+    if check.problems:
+        raise SpecError(check.problems)
+    return spec
+
+
+def load_yaml(text: str) -> list[FormSpec]:
+    """Parse one YAML document or several (`---`-separated); raise SpecError on any problem."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise SpecError([f"YAML として読めません: {exc}"]) from None
+    if not docs:
+        raise SpecError(["定義がありません"])
+    specs, problems = [], []
+    for i, doc in enumerate(docs):
+        try:
+            specs.append(parse_spec(doc))
+        except SpecError as exc:
+            prefix = f"[{i + 1}] " if len(docs) > 1 else ""
+            problems.extend(prefix + p for p in exc.problems)
+    if problems:
+        raise SpecError(problems)
+    return specs
+
+
+def dump_yaml(specs: list[FormSpec]) -> str:
+    """YAML text of one or more definitions (Japanese kept readable, key order kept)."""
+    return yaml.safe_dump_all([s.to_dict() for s in specs], allow_unicode=True, sort_keys=False)
+
+
+def spec_from_dict(doc: dict[str, Any]) -> FormSpec:
+    """A stored (already checked) definition back as a FormSpec."""
+    return parse_spec(doc)

