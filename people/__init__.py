@@ -7,13 +7,15 @@ bp = Blueprint("people", __name__, template_folder="templates")
 
 def init_app(app: Flask) -> None:
     """Set up Flask-Login, CSRF protection, sign-in and admin pages, and the `users` CLI."""
-    from people import admin, auth, cli, routes  # noqa: F401  (routes attach to bp)
+    from people import admin, auth, cli, jobs, routes  # noqa: F401  (routes attach to bp)
     from web import nav
     from web.i18n import lazy_gettext as _l
+    from work import register_job_handler
 
     auth.init_login(app)
     app.register_blueprint(bp)
     app.cli.add_command(cli.users_cli)
+    register_job_handler(app, "people.cleanup", jobs.cleanup)
     nav.register(app, "admin", _l("ユーザー"), "people.users", order=80,
                  description=_l("サインインできる人と役割"))
     nav.register(app, "admin", _l("監査ログ"), "people.audit_log", order=81,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,9 +41,15 @@ def enqueue(
     return session.execute(stmt).scalar() is not None
 
 
-def claim_jobs(session: Session, worker_id: str, limit: int, lease_seconds: int) -> list[Job]:
-    """Claim due jobs for one worker (see work.claiming)."""
-    return claim_due(session, Job, worker_id, limit, lease_seconds)
+def claim_jobs(session: Session, worker_id: str, limit: int, lease_seconds: int,
+               kinds: Sequence[str] | None = None) -> list[Job]:
+    """Claim due jobs for one worker (see work.claiming), only of `kinds` when given.
+
+    Workers pass the kinds they have handlers for, so during a rolling deploy an older worker
+    leaves a new kind of job to the newer workers instead of failing it.
+    """
+    extra = (Job.kind.in_(list(kinds)),) if kinds is not None else ()
+    return claim_due(session, Job, worker_id, limit, lease_seconds, extra_where=extra)
 
 
 def finish(job: Job) -> None:

@@ -27,4 +27,5 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("mail.log_tasks", lambda _s: 60),
     Periodic("scoring.decay", lambda _s: 3600),
     Periodic("work.cleanup", lambda _s: 3600),
+    Periodic("people.cleanup", lambda _s: 3600),
 )

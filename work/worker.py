@@ -37,7 +37,7 @@ def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH) -> int:
     database = get_db(app)
     with database.transaction() as session:
         kinds = list(registry.job_handlers)
-        jobs = queue.claim_jobs(session, worker_id, limit, settings.worker_lease_seconds) if kinds else []
+        jobs = queue.claim_jobs(session, worker_id, limit, settings.worker_lease_seconds, kinds=kinds) if kinds else []
         claimed = [(job.id, job.kind, dict(job.payload)) for job in jobs]
     for job_id, kind, payload in claimed:
         handler = registry.job_handlers.get(kind)
