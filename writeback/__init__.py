@@ -1,8 +1,30 @@
 """The write-back queue: every change tsunagi makes in Salesforce goes through here, durably and
-exactly once (see writeback/models.py for the contract)."""
+exactly once. Writers call `writeback.queue.enqueue` (see writeback/models.py for the contract);
+the worker (writeback/worker.py) sends items in batches; admins fix failures at /admin/writeback.
+"""
 
-from flask import Flask
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app
+
+bp = Blueprint("writeback", __name__, template_folder="templates")
+
+
+def _work_source(worker_id: str) -> int:
+    from writeback.worker import process_due
+
+    return process_due(current_app._get_current_object(), worker_id)  # type: ignore[attr-defined]
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the admin pages, the nav link, the worker's work source and the /healthz numbers."""
+    from web import nav
+    from web.i18n import lazy_gettext as _l
+    from work import register_work_source
+    from writeback import routes  # noqa: F401  (attaches the views to bp)
+
+    if "writeback" not in app.blueprints:
+        app.register_blueprint(bp)
+    nav.register(app, "admin", _l("書き戻しエラー"), "writeback.error_queue",
+                 description=_l("Salesforceへの書き込みに失敗したものを直して再送します。"))
+    register_work_source(app, "writeback", _work_source)

@@ -43,3 +43,6 @@ class WritebackItem(ClaimableMixin, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     written_at: Mapped[datetime | None]
+    # Set while a create may have reached Salesforce without us learning its Id (answer lost,
+    # worker killed mid-call): before sending it again the worker looks for the record it made.
+    uncertain_since: Mapped[datetime | None]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import utcnow
 from writeback.models import OPERATIONS, WritebackItem
+
+KEY_LENGTH = 200  # WritebackItem.idempotency_key
 
 
 def enqueue(
@@ -35,6 +38,8 @@ def enqueue(
         raise ValueError(f"{operation} needs record_id")
     if operation == "upsert" and (not external_id_field or external_id_field not in fields):
         raise ValueError("upsert needs external_id_field and its value in fields")
+    if not key or len(key) > KEY_LENGTH:
+        raise ValueError(f"key must be 1 to {KEY_LENGTH} characters")
     existing = session.scalar(select(WritebackItem).where(WritebackItem.idempotency_key == key))
     if existing is not None:
         return existing
@@ -46,6 +51,16 @@ def enqueue(
         depends_on_id=depends_on.id if depends_on is not None else None,
         origin=origin, origin_ref=origin_ref, status="queued", due_at=utcnow(), attempts=0,
     )
-    session.add(item)
-    session.flush()
+    try:
+        # A savepoint: when another transaction commits the same key between our SELECT and
+        # INSERT (a double-click landing on two web processes), only our insert is undone and the
+        # caller's transaction carries on with the item the other one made.
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalar(select(WritebackItem).where(WritebackItem.idempotency_key == key))
+        if existing is None:
+            raise
+        return existing
     return item
