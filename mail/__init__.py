@@ -1,7 +1,26 @@
-"""mail: see docs/architecture.md."""
+"""mail: templates, the durable outbox, SMTP delivery, compliance, tracking, bounces, dev inbox.
 
-from flask import Flask
+See docs/mail.md. The contracts other packages use are `mail.outbox.enqueue_mail` and
+`mail.templates.save_template`.
+"""
+
+from flask import Blueprint, Flask
+
+# Public pages: unsubscribe, open pixel, click redirect, DSN intake.
+bp = Blueprint("mail", __name__, template_folder="templates")
+# Admin pages under /admin/mail.
+admin_bp = Blueprint("mail_admin", __name__, url_prefix="/admin/mail", template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the pages, the outbox work source, the mail.log_tasks job and the `mail` CLI."""
+    from mail import admin, cli, jobs, public  # noqa: F401  (views attach to the blueprints)
+    from mail.sender import sender_for
+    from work import register_job_handler, register_work_source
+
+    public.exempt_from_csrf()
+    app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)
+    app.cli.add_command(cli.mail_cli)
+    register_work_source(app, "mail.outbox", lambda worker_id: sender_for(app).process(worker_id))
+    register_job_handler(app, "mail.log_tasks", jobs.log_tasks)

@@ -81,10 +81,10 @@ class Composer:
         return _HREF.sub(swap, html)
 
     def compose(self, *, mail_id: int, to: str, message_id: str, marketing: bool,
-                rendered: RenderedMail) -> bytes:
-        """The message bytes of one mail."""
+                rendered: RenderedMail, unsubscribe: str | None = None) -> bytes:
+        """The message bytes of one mail (`unsubscribe`: the URL if already made for the template)."""
         html, text = rendered.html, rendered.text
-        unsubscribe = self.unsubscribe_url(mail_id) if marketing else None
+        unsubscribe = (unsubscribe or self.unsubscribe_url(mail_id)) if marketing else None
         if self.tracking:
             html = self._track_links(html, mail_id, skip=unsubscribe or "")
             pixel = (f'<img src="{self.base_url}/m/o/{tokens.make(self.secret, "open", mail_id)}.gif" '

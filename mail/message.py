@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from email.utils import formatdate, parseaddr
 
-# RFC 2047: an encoded word is at most 75 characters; 45 bytes of UTF-8 become 60 base64 characters,
-# which with "=?utf-8?b?" and "?=" stays within that and within a 78-character folded line.
-_WORD_BYTES = 45
+# RFC 2047: an encoded word is at most 75 characters; 39 bytes of UTF-8 become 52 base64 characters,
+# a 64-character word, so even "Subject: " plus the first word stays within a 78-character line.
+_WORD_BYTES = 39
 
 
 def one_line(value: str) -> str:

@@ -1,0 +1,139 @@
+"""Admin pages under /admin/mail: outbox status, templates (edit, validate, preview), suppressions, dev inbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+import db
+from mail import admin_bp
+from mail.compliance import suppress, unsuppress
+from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
+from mail.outbox import InvalidMail, normalize_address
+from mail.templates import TemplateInvalid, get_template, preview, save_template
+from people.auth import role_required
+from web.i18n import gettext as _
+
+
+@admin_bp.route("/")
+@role_required("admin")
+def outbox():  # type: ignore[no-untyped-def]
+    """Outbox status counts, recent problems, and missing compliance settings."""
+    session = db.session()
+    counts = dict(session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
+    since = db.utcnow() - timedelta(days=7)
+    problems = session.scalars(
+        select(OutboxMail).where(OutboxMail.status.in_(("failed", "bounced")), OutboxMail.created_at >= since)
+        .order_by(OutboxMail.id.desc()).limit(50)
+    ).all()
+    unconfirmed = session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.unconfirmed)) or 0
+    settings = current_app.config["TSUNAGI"]
+    missing = [name for name, value in (("MAIL_SENDER_NAME", settings.mail_sender_name),
+                                        ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
+                                        ("MAIL_CONTACT", settings.mail_contact)) if not value]
+    return render_template("mail/admin_outbox.html", counts=counts, problems=problems, unconfirmed=unconfirmed,
+                           missing=missing, dev_inbox=not settings.smtp_url)
+
+
+@admin_bp.route("/templates")
+@role_required("admin")
+def templates():  # type: ignore[no-untyped-def]
+    """Every template."""
+    rows = db.session().scalars(select(MailTemplate).order_by(MailTemplate.key)).all()
+    return render_template("mail/admin_templates.html", templates=rows)
+
+
+@admin_bp.route("/templates/new", methods=["GET", "POST"])
+@admin_bp.route("/templates/<key>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
+    """Create or edit a template; 'preview' renders it against a mirrored record or placeholders."""
+    session = db.session()
+    existing = get_template(session, key) if key else None
+    if key and existing is None:
+        abort(404)
+    if request.method == "GET":
+        values = {"key": existing.key, "name": existing.name, "subject": existing.subject, "html": existing.html,
+                  "text": existing.text or ""} if existing else {"key": "", "name": "", "subject": "", "html": "",
+                                                                  "text": ""}
+        return render_template("mail/admin_template_edit.html", values=values, errors=[], rendered=None, key=key)
+    values = {name: request.form.get(name, "") for name in ("key", "name", "subject", "html", "text", "record_id")}
+    if key:
+        values["key"] = key
+    errors: list[str] = []
+    rendered = None
+    try:
+        if request.form.get("action") == "preview":
+            rendered = preview(session, subject=values["subject"], html=values["html"], text=values["text"] or None,
+                               record_id=values["record_id"].strip() or None)
+        else:
+            save_template(session, key=values["key"].strip(), name=values["name"], subject=values["subject"],
+                          html=values["html"], text=values["text"] or None)
+            session.commit()
+            flash(_("テンプレートを保存しました。"), "success")
+            return redirect(url_for("mail_admin.edit_template", key=values["key"].strip()))
+    except TemplateInvalid as exc:
+        session.rollback()
+        errors = exc.errors
+    status = 400 if errors else 200
+    return render_template("mail/admin_template_edit.html", values=values, errors=errors, rendered=rendered,
+                           key=key), status
+
+
+@admin_bp.route("/suppressions", methods=["GET", "POST"])
+@role_required("admin")
+def suppressions():  # type: ignore[no-untyped-def]
+    """The suppression list: search, add (manual), remove."""
+    session = db.session()
+    error = None
+    if request.method == "POST":
+        address = request.form.get("address", "")
+        try:
+            normalized, _domain = normalize_address(address)
+        except InvalidMail:
+            error = _("メールアドレスの形式が正しくありません。")
+        else:
+            if request.form.get("action") == "remove":
+                unsuppress(session, normalized)
+                flash(_("配信停止リストから外しました。"), "success")
+            else:
+                suppress(session, normalized, reason="manual", source="admin")
+                flash(_("配信停止リストに追加しました。"), "success")
+            session.commit()
+            return redirect(url_for("mail_admin.suppressions"))
+    query = request.args.get("q", "").strip().lower()
+    stmt = select(Suppression).order_by(Suppression.created_at.desc()).limit(200)
+    if query:
+        stmt = stmt.where(Suppression.address.contains(query, autoescape=True))
+    rows = session.scalars(stmt).all()
+    return render_template("mail/admin_suppressions.html", rows=rows, q=query, error=error), (400 if error else 200)
+
+
+@admin_bp.route("/inbox")
+@role_required("admin")
+def inbox():  # type: ignore[no-untyped-def]
+    """Messages captured by the development inbox, newest first."""
+    rows = db.session().scalars(select(DevInboxMessage).order_by(DevInboxMessage.id.desc()).limit(200)).all()
+    return render_template("mail/admin_inbox.html", rows=rows)
+
+
+@admin_bp.route("/inbox/<int:message_id>")
+@role_required("admin")
+def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
+    """One captured message: headers, the HTML part in a sandboxed frame, the text part and the raw source."""
+    row = db.session().get(DevInboxMessage, message_id)
+    if row is None:
+        abort(404)
+    message = email.message_from_bytes(row.raw, policy=email.policy.default)
+    html_part = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
+    text_part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    return render_template(
+        "mail/admin_inbox_message.html", row=row, headers=list(message.items()),
+        html=html_part.get_content() if html_part is not None else "",
+        text=text_part.get_content() if text_part is not None else "",
+        raw=row.raw.decode("utf-8", "replace"),
+    )

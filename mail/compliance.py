@@ -1,0 +1,88 @@
+"""Suppressions, consent records and unsubscribing (特定電子メール法, RFC 8058).
+
+    suppress(session, address, *, reason, source, person_id=None, details=None) -> bool
+    record_consent(session, *, address, granted, source, person_id=None, details=None) -> MailConsent
+    unsubscribe_mail(session, mail_id, *, source) -> OutboxMail | None
+
+Unsubscribing suppresses the address for marketing mail, keeps a consent record (withdrawn),
+records an 'unsubscribe' activity and writes HasOptedOutOfEmail = true back to the Lead or
+Contact through the write-back queue. Doing it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from activity.record import record_activity
+from db import utcnow
+from mail.models import MailConsent, OutboxMail, Suppression
+
+REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
+# Salesforce key prefixes of the objects that carry HasOptedOutOfEmail.
+PERSON_OBJECTS = {"003": "Contact", "00Q": "Lead"}
+
+
+def person_object(person_id: str | None) -> str | None:
+    """'Contact' or 'Lead' from a Salesforce id's key prefix, else None."""
+    return PERSON_OBJECTS.get((person_id or "")[:3])
+
+
+def suppress(session: Session, address: str, *, reason: str, source: str, person_id: str | None = None,
+             details: dict[str, Any] | None = None) -> bool:
+    """Add `address` to the suppression list; False when it was already there."""
+    if reason not in REASONS:
+        raise ValueError(f"reason must be one of {REASONS}")
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Suppression).values(
+        address=address.strip().lower(), reason=reason, person_id=person_id, source=source[:64],
+        details=details or {}, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["address"]).returning(Suppression.address)
+    return session.execute(stmt).scalar() is not None
+
+
+def unsuppress(session: Session, address: str) -> bool:
+    """Take an address off the list (an admin action, e.g. after a fixed typo); True if it was on it."""
+    result = session.execute(delete(Suppression).where(Suppression.address == address.strip().lower()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_consent(session: Session, *, address: str, granted: bool, source: str, person_id: str | None = None,
+                   details: dict[str, Any] | None = None) -> MailConsent:
+    """Keep a record of consent given or withdrawn (who, when, where)."""
+    consent = MailConsent(address=address.strip().lower(), person_id=person_id, granted=granted,
+                          source=source[:64], details=details or {}, occurred_at=utcnow())
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str) -> None:
+    """Queue HasOptedOutOfEmail = true for the Lead/Contact (nothing for other ids)."""
+    object_name = person_object(person_id)
+    if object_name is None or person_id is None:
+        return
+    from writeback.queue import enqueue
+
+    enqueue(session, key=f"mail.optout:{person_id}:{ref}", object_name=object_name, operation="update",
+            record_id=person_id, fields={"HasOptedOutOfEmail": True}, origin="mail", origin_ref=ref)
+
+
+def unsubscribe_mail(session: Session, mail_id: int, *, source: str) -> OutboxMail | None:
+    """Unsubscribe the recipient of outbox mail `mail_id`; None if there is no such mail."""
+    mail = session.get(OutboxMail, mail_id)
+    if mail is None:
+        return None
+    added = suppress(session, mail.to_address, reason="unsubscribe", source=source, person_id=mail.person_id,
+                     details={"mail_id": mail.id, "template_key": mail.template_key})
+    if added:
+        consent = record_consent(session, address=mail.to_address, granted=False, source=source,
+                                 person_id=mail.person_id, details={"mail_id": mail.id})
+        opt_out_in_salesforce(session, mail.person_id, ref=f"consent-{consent.id}")
+        record_activity(session, "unsubscribe", person_id=mail.person_id,
+                        details={"mail_id": mail.id, "template_key": mail.template_key, "source": source})
+    return mail

@@ -1,0 +1,128 @@
+"""Public mail endpoints: unsubscribe (page and RFC 8058 one-click), open pixel, click redirect, DSNs.
+
+Every link carries a signed token (mail.tokens); nothing here trusts a URL parameter otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Response, current_app, redirect, render_template, request
+
+import db
+from activity.record import record_activity
+from mail import bp, tokens
+from mail.bounces import NotADsn, apply_dsn
+from mail.compliance import unsubscribe_mail
+from mail.models import OutboxMail
+from web.i18n import gettext as _
+
+# The smallest transparent GIF.
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+         b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+MAX_DSN_BYTES = 2 * 1024 * 1024
+
+
+def _secret() -> str:
+    return current_app.config["TSUNAGI"].secret_key
+
+
+def _invalid_link() -> tuple[str, int]:
+    return render_template("mail/link_invalid.html"), 404
+
+
+@bp.route("/u/<token>", methods=["GET"])
+def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
+    """Ask the recipient to confirm (a GET never unsubscribes: link scanners follow links)."""
+    try:
+        mail_id = tokens.load(_secret(), "unsubscribe", token)
+    except tokens.BadToken:
+        return _invalid_link()
+    mail = db.session().get(OutboxMail, mail_id)
+    if mail is None:
+        return _invalid_link()
+    return render_template("mail/unsubscribe.html", address=mail.to_address, done=False)
+
+
+@bp.route("/u/<token>", methods=["POST"])
+def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+    """Unsubscribe: the confirm button, or a mail provider's one-click POST (RFC 8058)."""
+    try:
+        mail_id = tokens.load(_secret(), "unsubscribe", token)
+    except tokens.BadToken:
+        return _invalid_link()
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    session = db.session()
+    mail = unsubscribe_mail(session, int(mail_id), source="one_click" if one_click else "unsubscribe_page")
+    if mail is None:
+        return _invalid_link()
+    session.commit()
+    return render_template("mail/unsubscribe.html", address=mail.to_address, done=True)
+
+
+def _track(kind: str, mail_id: int, extra: dict[str, str]) -> bool:
+    session = db.session()
+    mail = session.get(OutboxMail, mail_id)
+    if mail is None:
+        return False
+    record_activity(session, kind, person_id=mail.person_id,
+                    details={"mail_id": mail.id, "template_key": mail.template_key, "origin": mail.origin,
+                             "origin_ref": mail.origin_ref, **extra})
+    session.commit()
+    return True
+
+
+@bp.route("/m/o/<token>.gif")
+def open_pixel(token: str):  # type: ignore[no-untyped-def]
+    """Record an open; answer a 1×1 transparent GIF."""
+    try:
+        mail_id = tokens.load(_secret(), "open", token)
+    except tokens.BadToken:
+        return _invalid_link()
+    if not isinstance(mail_id, int) or not _track("mail_open", mail_id, {}):
+        return _invalid_link()
+    return Response(PIXEL, mimetype="image/gif", headers={"Cache-Control": "no-store, private"})
+
+
+@bp.route("/m/c/<token>")
+def click(token: str):  # type: ignore[no-untyped-def]
+    """Record a click and redirect to the URL inside the signed token (never one from the request)."""
+    try:
+        value = tokens.load(_secret(), "click", token)
+    except tokens.BadToken:
+        return _invalid_link()
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)
+            and value[1].startswith(("http://", "https://"))):
+        return _invalid_link()
+    mail_id, url = value
+    if not _track("mail_click", mail_id, {"url": url[:2000]}):
+        return _invalid_link()
+    return redirect(url, code=302)
+
+
+@bp.route("/mail/bounces", methods=["POST"])
+def bounces():  # type: ignore[no-untyped-def]
+    """Take one DSN (the raw message as the body); `Authorization: Bearer MAIL_BOUNCE_TOKEN`."""
+    settings = current_app.config["TSUNAGI"]
+    expected = settings.mail_bounce_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return {"error": _("認証に失敗しました。")}, 401
+    raw = request.get_data(cache=False)
+    if not raw or len(raw) > MAX_DSN_BYTES:
+        return {"error": _("DSN 本文がありません。")}, 400
+    session = db.session()
+    try:
+        counts = apply_dsn(session, raw, settings.mail_soft_bounce_limit, source="dsn_http")
+    except NotADsn:
+        return {"error": _("配信状況通知 (DSN) ではありません。")}, 422
+    session.commit()
+    return counts, 200
+
+
+def exempt_from_csrf() -> None:
+    """The one-click POST comes from a mail provider and DSNs from a server: no CSRF token exists."""
+    from people.auth import csrf
+
+    csrf.exempt(unsubscribe)
+    csrf.exempt(bounces)
