@@ -233,6 +233,12 @@ def claim_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> li
 def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> int:
     """Claim up to `limit` due steps and run them in this transaction (the caller commits)."""
     steps = claim_steps(session, rt, worker_id, limit)
+    if not steps:
+        return 0
+    # Load the batch's automations, enrollments and mirror records in three queries, not per step.
+    list(session.scalars(select(Automation).where(Automation.id.in_({s.automation_id for s in steps}))))
+    enrollments = list(session.scalars(select(Enrollment).where(Enrollment.id.in_({s.enrollment_id for s in steps}))))
+    rt.view(session).load([e.context.get("record_id") for e in enrollments] + [e.person_id for e in enrollments])
     for step in steps:
         try:
             with session.begin_nested():
