@@ -554,11 +554,14 @@ def sort_records(records: list[Record], order: list[tuple[FieldPath, bool, bool]
         null_group = 0 if nulls_first != descending else 1
         other_group = 1 - null_group
 
-        def key(record: Record, path: FieldPath = path, ng: int = null_group, og: int = other_group) -> Any:
+        fold = path.fdef.type not in ("id", "reference")  # ids sort case-sensitively, text does not
+
+        def key(record: Record, path: FieldPath = path, ng: int = null_group, og: int = other_group,
+                fold: bool = fold) -> Any:
             value = path.value(record, lookup)
             if value is None:
                 return (ng, 0)
-            return (og, value.casefold() if isinstance(value, str) else value)
+            return (og, value.casefold() if fold and isinstance(value, str) else value)
 
         records.sort(key=key, reverse=descending)
 
