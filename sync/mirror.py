@@ -23,13 +23,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db import utcnow
-from sync.keys import record_keys
+from sync.bulk import insert_events, insert_mirror_rows, update_mirror_rows
+from sync.keys import KEY_FIELDS, record_keys
 from sync.models import SOURCES, ChangeEvent, MirrorRecord
 from sync.values import flatten, parse_datetime
 
@@ -78,27 +77,27 @@ def _latest_per_id(records: Iterable[dict[str, Any]]) -> dict[str, _Incoming]:
     return out
 
 
-def _load(session: Session, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], datetime, bool]]:
+class _Stored:
+    """A mirror row as loaded for comparison."""
+
+    __slots__ = ("deleted", "fields", "keys", "stamp")
+
+    def __init__(self, fields: dict[str, Any], stamp: datetime, deleted: bool, keys: dict[str, str | None]):
+        self.fields, self.stamp, self.deleted, self.keys = fields, stamp, deleted, keys
+
+
+def _load(session: Session, ids: Sequence[str]) -> dict[str, _Stored]:
     """Mirror rows of `ids`, locked FOR UPDATE on PostgreSQL so concurrent writers serialize."""
-    rows: dict[str, tuple[dict[str, Any], datetime, bool]] = {}
+    rows: dict[str, _Stored] = {}
     ordered = sorted(ids)  # one lock order for every writer: no deadlocks between batches
+    key_columns = [_table.c[k] for k in _KEYS]
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start:start + _CHUNK]
-        stmt = (select(_table.c.sf_id, _table.c.fields, _table.c.system_modstamp, _table.c.is_deleted)
+        stmt = (select(_table.c.sf_id, _table.c.fields, _table.c.system_modstamp, _table.c.is_deleted, *key_columns)
                 .where(_table.c.sf_id.in_(chunk)).order_by(_table.c.sf_id).with_for_update())
-        for sf_id, fields, stamp, deleted in session.execute(stmt):
-            rows[sf_id] = (fields or {}, stamp, deleted)
+        for sf_id, fields, stamp, deleted, *keys in session.execute(stmt):
+            rows[sf_id] = _Stored(fields or {}, stamp, deleted, dict(zip(_KEYS, keys, strict=True)))
     return rows
-
-
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert new mirror rows; returns the ids inserted (a concurrent writer may have won others)."""
-    if not rows:
-        return set()
-    dialect = session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = upsert(_table).on_conflict_do_nothing(index_elements=["sf_id"]).returning(_table.c.sf_id)
-    return set(session.execute(stmt, rows).scalars())
 
 
 def _event(object_name: str, sf_id: str, kind: str, when: datetime, source: str, now: datetime,
@@ -107,10 +106,10 @@ def _event(object_name: str, sf_id: str, kind: str, when: datetime, source: str,
             "old_value": old, "new_value": new, "occurred_at": when, "recorded_at": now, "source": source}
 
 
-def _diff(object_name: str, item: _Incoming, stored: tuple[dict[str, Any], datetime, bool], source: str,
+def _diff(object_name: str, item: _Incoming, stored: _Stored, source: str,
           now: datetime) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The merged fields (None when nothing changed) and the events of one known record."""
-    old_fields, old_stamp, old_deleted = stored
+    old_fields, old_stamp, old_deleted = stored.fields, stored.stamp, stored.deleted
     when = item.stamp or now
     events: list[dict[str, Any]] = []
     merged = dict(old_fields)
@@ -160,6 +159,7 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
         return []
     now = utcnow()
     stored = _load(session, list(incoming))
+    key_sources = {f for names in KEY_FIELDS.get(object_name, {}).values() for f in names}
     new_rows = []
     for sf_id, item in incoming.items():
         if sf_id in stored:
@@ -171,7 +171,7 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
             "first_seen_at": now, "last_seen_at": now, "last_source": source,
             **record_keys(object_name, item.fields),
         })
-    inserted = _insert_new(session, new_rows)
+    inserted = insert_mirror_rows(session, new_rows)
     raced = [row["sf_id"] for row in new_rows if row["sf_id"] not in inserted]
     if raced:  # another transaction inserted them first: treat them as known records
         stored.update(_load(session, raced))
@@ -185,33 +185,25 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
         if sf_id in inserted:
             continue
         old = stored[sf_id]
-        if item.stamp is not None and item.stamp < old[1]:
+        if item.stamp is not None and item.stamp < old.stamp:
             continue  # stale: the mirror already holds a newer version
         merged, record_events = _diff(object_name, item, old, source, now)
         events.extend(record_events)
         if merged is None:
             seen_only.append(sf_id)
             continue
-        deleted = old[2] if item.deleted is None else item.deleted
+        # Keys are recomputed only when a field feeding them changed (phone parsing is the slow part).
+        same_keys = all(merged.get(f) == old.fields.get(f) for f in key_sources)
         updates.append({
-            "b_id": sf_id, "fields": merged, "system_modstamp": max(item.stamp or old[1], old[1]),
-            "is_deleted": deleted, "last_seen_at": now, "last_source": source,
-            **record_keys(object_name, merged),
+            "sf_id": sf_id, "fields": merged, "system_modstamp": max(item.stamp or old.stamp, old.stamp),
+            "is_deleted": old.deleted if item.deleted is None else item.deleted, "last_seen_at": now,
+            "last_source": source, **(old.keys if same_keys else record_keys(object_name, merged)),
         })
-    if updates:
-        stmt = update(_table).where(_table.c.sf_id == bindparam("b_id"))
-        session.execute(stmt, updates)
+    update_mirror_rows(session, updates)
     for start in range(0, len(seen_only), _CHUNK):
         session.execute(update(_table).where(_table.c.sf_id.in_(seen_only[start:start + _CHUNK]))
                         .values(last_seen_at=now))
-    return _insert_events(session, events)
-
-
-def _insert_events(session: Session, events: list[dict[str, Any]]) -> list[ChangeEvent]:
-    if not events:
-        return []
-    stmt = insert(ChangeEvent).returning(ChangeEvent, sort_by_parameter_order=True)
-    return list(session.scalars(stmt, events))
+    return insert_events(session, events)
 
 
 def mark_deleted(session: Session, object_name: str, deleted: dict[str, datetime | None],
@@ -227,12 +219,12 @@ def mark_deleted(session: Session, object_name: str, deleted: dict[str, datetime
         for sf_id, when in deleted.items()
     ]
     stored = _load(session, list(deleted))
-    known = [r for r in records if r["Id"] in stored and not stored[r["Id"]][2]]
+    known = [r for r in records if r["Id"] in stored and not stored[r["Id"]].deleted]
     for record in known:
         # A delete time earlier than the mirror's stamp (clock skew in the delete log) must not
         # make the delete look stale: the delete log is authoritative that the record is gone.
         when = parse_datetime(record.get("SystemModstamp")) or now
-        record["SystemModstamp"] = max(when, stored[record["Id"]][1])
+        record["SystemModstamp"] = max(when, stored[record["Id"]].stamp)
     return apply_records(session, object_name, known, source) if known else []
 
 

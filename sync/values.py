@@ -46,6 +46,8 @@ def format_datetime(value: datetime) -> str:
 def canonical(value: Any) -> Any:
     """One JSON-ready shape per value: datetimes in REST form, dates ISO, Decimals as numbers."""
     if isinstance(value, str):
+        if len(value) == 28 and value.endswith(".000+0000") and value[10:11] == "T":
+            return value  # already the REST form (most values): skip parsing
         # Only text that looks like a full datetime is rewritten; dates and other text pass.
         if len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
             parsed = parse_datetime(value)

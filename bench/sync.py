@@ -1,0 +1,191 @@
+"""Benchmark of sync: API calls per cycle, mirror upsert speed, Outbound Message → change event latency.
+
+    .venv/bin/python -m bench.sync [--quick] [--postgresql URL]
+
+Prints one JSON line:
+- calls_per_10k_changed: API calls of one cycle after 10,000 records changed in the dev org
+- calls_per_idle_cycle: API calls of a cycle with nothing changed
+- upsert_per_s_sqlite / upsert_per_s_postgresql: records per second through sync.mirror.apply_records
+  (half first-seen inserts, half updates of one field each, batches of 2,000 as the cycle does)
+- outbound_to_event_p50_ms / _p95_ms: from POSTing an Outbound Message to the app's web server
+  until its change event is committed by a running worker
+
+Targets: ≤ ceil(N/2,000) + 1 calls per cycle, ≤ 1 call per idle cycle, ≥ 5,000 records/s,
+p95 < 1 s. A part whose dependency is missing (no PostgreSQL, no dev org) reports null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_sync"
+ORG = "00D000000000001AAA"
+
+
+def _lead(n: int, stamp: str, status: str = "Open") -> dict[str, Any]:
+    """A Lead as the REST API returns it, with the ~25 fields a real org's Lead typically has."""
+    return {
+        "attributes": {"type": "Lead", "url": f"/services/data/v59.0/sobjects/Lead/00Q{n:012d}AAA"},
+        "Id": f"00Q{n:012d}AAA", "SystemModstamp": stamp, "IsDeleted": False,
+        "LastName": f"山田{n}", "FirstName": "太郎", "LastNameKana__c": "ヤマダ", "FirstNameKana__c": "タロウ",
+        "Email": f"taro{n}@example.jp", "Phone": f"03-{n % 10000:04d}-{n % 9000 + 1000:04d}",
+        "MobilePhone": None, "Company": f"株式会社テスト{n % 500}", "Status": status, "LeadSource": "Web",
+        "Street": "千代田1-1", "City": "千代田区", "State": "東京都", "PostalCode": "100-0001", "Country": "JP",
+        "OwnerId": "005000000000001AAA", "CreatedDate": "2026-11-01T00:00:00.000+0000",
+        "CreatedById": "005000000000001AAA", "LastModifiedDate": stamp, "LastModifiedById": "005000000000001AAA",
+        "HasOptedOutOfEmail": False, "NumberOfEmployees": 10, "AnnualRevenue": 1000000.0,
+        "Description": "資料請求あり", "Rating": "Warm", "Industry": "Retail",
+    }
+
+
+@contextmanager
+def _app(database_url: str, **settings: Any):
+    from app import create_app
+    from migrations import upgrade
+
+    upgrade(database_url)
+    with tempfile.TemporaryDirectory() as instance:
+        app = create_app({"TESTING": True, "instance_path": instance,
+                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
+                          "settings": {"database_url": database_url, **settings}})
+        try:
+            yield app
+        finally:
+            from db import get_db
+
+            get_db(app).dispose()
+
+
+def upsert_rate(database_url: str, records: int) -> float:
+    """Records per second through apply_records: `records` inserts, then `records` one-field updates."""
+    from db import get_db
+    from sync.mirror import apply_records
+
+    batch = 2000  # a cycle applies one query page (2,000 records) per transaction
+    first = [_lead(n, "2026-11-20T10:00:00.000+0000") for n in range(records)]
+    changed = [_lead(n, "2026-11-20T10:05:00.000+0000", status="Working") for n in range(records)]
+    with _app(database_url) as app:
+        database = get_db(app)
+        started = time.perf_counter()
+        for rows in (first, changed):
+            for i in range(0, len(rows), batch):
+                with database.transaction() as session:
+                    apply_records(session, "Lead", rows[i:i + batch], "poll")
+        elapsed = time.perf_counter() - started
+    return round(2 * records / elapsed)
+
+
+def _fresh_pg(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from config.settings import _database_url
+
+    parsed = make_url(_database_url(url))
+    try:
+        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        admin.dispose()
+    except Exception as exc:  # no PostgreSQL here: report null rather than fail the whole run
+        print(f"postgresql unavailable: {exc}", file=sys.stderr)
+        return None
+    return parsed.render_as_string(hide_password=False)
+
+
+def _envelope(n: int) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>
+<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>{ORG}</OrganizationId>
+<ActionId>04k000000000001AAA</ActionId><SessionId xsi:nil="true"/>
+<Notification><Id>04l{n:012d}AAA</Id><sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+<sf:Id>00Q{n:012d}AAA</sf:Id><sf:IsDeleted>false</sf:IsDeleted><sf:LastName>山田</sf:LastName>
+<sf:Status>不在</sf:Status><sf:SystemModstamp>2026-11-20T10:05:00.000Z</sf:SystemModstamp>
+</sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>""".encode()
+
+
+def outbound_latency(database_url: str, messages: int) -> tuple[float, float]:
+    """p50 and p95 ms from POSTing an Outbound Message until its change event is committed."""
+    import requests
+    from sqlalchemy import select
+    from werkzeug.serving import make_server
+
+    from db import get_db, utcnow
+    from sync.models import ChangeEvent, SyncObject
+    from work.worker import run_worker
+
+    types = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean", "LastName": "string",
+             "Status": "picklist"}
+    with _app(database_url, salesforce_org_id=ORG, worker_idle_sleep_seconds=0.05) as app:
+        database = get_db(app)
+        with database.transaction() as session:
+            session.add(SyncObject(object_name="Lead", field_types=types, described_at=utcnow(),
+                                   last_changed=0, consecutive_failures=0))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        stop = threading.Event()
+        worker = threading.Thread(target=run_worker, args=(app, stop, "bench-worker"), daemon=True)
+        worker.start()
+        url = f"http://127.0.0.1:{server.server_port}/webhooks/salesforce/outbound"
+        latencies = []
+        try:
+            with requests.Session() as http:
+                for n in range(messages):
+                    started = time.perf_counter()
+                    answer = http.post(url, data=_envelope(n), headers={"Content-Type": "text/xml; charset=utf-8"},
+                                       timeout=10)
+                    answer.raise_for_status()
+                    record = f"00Q{n:012d}AAA"
+                    while True:
+                        with database.sessionmaker() as session:
+                            if session.scalar(select(ChangeEvent.id).where(ChangeEvent.record_id == record)):
+                                break
+                        if time.perf_counter() - started > 10:
+                            raise TimeoutError(f"no change event for {record}")
+                        time.sleep(0.002)
+                    latencies.append((time.perf_counter() - started) * 1000)
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            server.shutdown()
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * len(latencies)) - 1)]
+    return round(statistics.median(latencies), 1), round(p95, 1)
+
+
+def api_calls(changed: int) -> dict[str, Any]:
+    """API calls of a cycle after `changed` records changed, and of an idle cycle (needs the dev org)."""
+    return {"changed": changed, "calls_per_10k_changed": None, "calls_per_idle_cycle": None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every part and print the one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer records and messages (a smoke run)")
+    parser.add_argument("--postgresql", default=PG_DEFAULT, help="PostgreSQL URL of a scratch database")
+    args = parser.parse_args(argv)
+    records = 2000 if args.quick else 10000
+    results: dict[str, Any] = {"records": records}
+    results.update(api_calls(changed=2000 if args.quick else 10000))
+    with tempfile.TemporaryDirectory() as tmp:
+        results["upsert_per_s_sqlite"] = upsert_rate(f"sqlite:///{Path(tmp) / 'bench.db'}", records)
+        pg = _fresh_pg(args.postgresql)
+        results["upsert_per_s_postgresql"] = upsert_rate(pg, records) if pg else None
+        p50, p95 = outbound_latency(f"sqlite:///{Path(tmp) / 'outbound.db'}", 30 if args.quick else 200)
+    results["outbound_to_event_p50_ms"], results["outbound_to_event_p95_ms"] = p50, p95
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
