@@ -1,0 +1,68 @@
+"""Shared helpers for forms tests that run the real write-back against the dev org."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select, update
+
+import db as dbmod
+from forms.models import Submission
+from writeback.models import WritebackItem
+
+# Short retries so fault tests finish quickly; the limit pause is the shortest the gateway allows.
+GATEWAY_OPTIONS = {"max_retries": 0, "backoff_seconds": 0.01, "limit_pause_seconds": 1}
+
+
+def org_app(make_app: Callable[..., Flask], devorg: Any, **settings: Any) -> Flask:
+    """An app connected to the dev org, with the example forms loaded."""
+    from tests.forms.conftest import load_examples
+
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS}, **devorg.app_settings(), **settings)
+    load_examples(app)
+    return app
+
+
+def token_of(html: str) -> str:
+    """The idempotency token rendered into a form page."""
+    return re.search(r'name="_token" value="([0-9a-f]{32})"', html).group(1)
+
+
+def work_until(app: Flask, done: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Run worker passes until `done()` holds (fail after `timeout` seconds)."""
+    from work.worker import work_once
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("work did not finish in time")
+        if not work_once(app, "test-worker"):
+            time.sleep(0.05)
+
+
+def submissions(app: Flask) -> list[Submission]:
+    """Every submission, oldest first."""
+    with dbmod.get_db(app).transaction() as session:
+        return list(session.scalars(select(Submission).order_by(Submission.id)))
+
+
+def items(app: Flask) -> list[WritebackItem]:
+    """Every write-back item, oldest first."""
+    with dbmod.get_db(app).transaction() as session:
+        return list(session.scalars(select(WritebackItem).order_by(WritebackItem.id)))
+
+
+def all_status(app: Flask, status: str) -> Callable[[], bool]:
+    """A condition: every submission has `status`."""
+    return lambda: bool(subs := submissions(app)) and all(s.status == status for s in subs)
+
+
+def time_passes(app: Flask) -> None:
+    """Make every queued write-back item due now (as if its back-off had elapsed)."""
+    with dbmod.get_db(app).transaction() as session:
+        session.execute(update(WritebackItem).where(WritebackItem.status == "queued")
+                        .values(due_at=dbmod.utcnow()))
