@@ -61,10 +61,12 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
     owner = view.get((record.fields.get("OwnerId") if record else None) or (person.fields.get("OwnerId")
                                                                              if person else None))
     campaign = view.get(record.fields.get("CampaignId")) if record is not None else None
+    account = view.get(person.fields.get("AccountId")) if person is not None else None
     return {
         "person": dict(person.fields) if person else {},
         "record": dict(record.fields) if record else {},
         "owner": dict(owner.fields) if owner else {},
+        "account": dict(account.fields) if account else {},
         "campaign": dict(campaign.fields) if campaign else {},
         "links": _links(rt, person.id if person else None, links or {}),
         "automation": {"key": automation.key, "name": automation.name},

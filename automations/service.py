@@ -126,8 +126,13 @@ def load_documents(session: Session, data: Any, enable: bool | None = None) -> d
 def _save_template(session: Session, template: dict[str, Any]) -> None:
     from mail import templates as mail_templates
 
-    mail_templates.save_template(session, key=template["key"], name=template.get("name") or template["key"],
-                                 subject=template["subject"], html=template["html"], text=template.get("text"))
+    if not isinstance(template, dict) or not all(template.get(k) for k in ("key", "subject", "html")):
+        raise SpecError([_("templates: key / subject / html を指定してください。")])
+    try:
+        mail_templates.save_template(session, key=template["key"], name=template.get("name") or template["key"],
+                                     subject=template["subject"], html=template["html"], text=template.get("text"))
+    except mail_templates.TemplateInvalid as exc:
+        raise SpecError([f"templates ({template['key']}): {e}" for e in exc.errors]) from None
 
 
 def load_examples(session: Session) -> dict[str, int]:

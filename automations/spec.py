@@ -190,6 +190,8 @@ def _actions(c: _Checker, value: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _reentry(c: _Checker, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict) and "rule" in value:  # the stored (exported) form
+        value = {"after_days": value.get("days")} if value["rule"] == "after_days" else value["rule"]
     if value in (None, "never"):
         return {"rule": "never"}
     if value == "always":

@@ -135,8 +135,37 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
     return len(rows)
 
 
+def _submitted_person(session: Session, act: Activity) -> str | None:
+    """The person of a submission: known at once, or the Lead/Contact its write-back created."""
+    if act.person_id:
+        return act.person_id
+    submission_id = act.details.get("submission_id")
+    if not submission_id:
+        return None
+    from forms.models import Submission
+    from writeback.models import WritebackItem
+
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.person_id:
+        return sub.person_id if sub is not None else None
+    for item_id in sub.writeback_item_ids or []:
+        item = session.get(WritebackItem, int(item_id))
+        if item is not None and item.object_name in ("Lead", "Contact") and item.result_id:
+            return item.result_id
+    return None
+
+
+# A submission whose person is not yet in Salesforce (the Lead is still being written) is
+# retried on later passes for this long, then recorded as unresolved.
+PERSON_WAIT = timedelta(hours=6)
+
+
 def process_form_submissions(session: Session, rt: Runtime, limit: int = 200) -> int:
-    """Fire form_submitted automations for new form_submit activities and mark them handled."""
+    """Fire form_submitted automations (and those a form names to start) for new form_submit activities.
+
+    Forms record `details = {"form": key, "submission_id": id, "automations": [keys]}`; an
+    activity is marked handled (`automations_at`) once its person is known, or after PERSON_WAIT.
+    """
     acts = list(session.scalars(
         select(Activity).where(Activity.automations_at.is_(None), Activity.kind == "form_submit")
         .order_by(Activity.id).limit(limit).with_for_update(skip_locked=True)))
@@ -144,21 +173,26 @@ def process_form_submissions(session: Session, rt: Runtime, limit: int = 200) ->
         return 0
     index = TriggerIndex.load(session)
     view = rt.view(session)
-    view.load(a.person_id for a in acts)
+    handled = 0
     for act in acts:
         form_key = act.details.get("form_key") or act.details.get("form")
-        person = view.get(act.person_id)
-        for automation in index.by_type.get("form_submitted", ()):
-            if automation.spec["trigger"]["form"] != form_key:
-                continue
+        wanted = [a for a in index.by_type.get("form_submitted", ()) if a.spec["trigger"]["form"] == form_key]
+        named = set(act.details.get("automations") or [])
+        wanted += [a for t in index.by_type.values() for a in t if a.key in named and a not in wanted]
+        person_id = _submitted_person(session, act) if wanted else None
+        person = view.get(person_id)
+        if wanted and person is None and rt.now - act.occurred_at < PERSON_WAIT:
+            continue  # the person is still being written to Salesforce: try again on a later pass
+        for automation in wanted:
             if person is None:
                 history(session, automation.id, "not_entered", f"フォーム「{form_key}」: 人が特定できません",
-                        record_id=act.person_id, now=rt.now)
+                        record_id=person_id, now=rt.now)
                 continue
             _fire(session, rt, view, automation, person, occurrence=f"activity:{act.id}",
                   why=f"フォーム「{form_key}」送信", extra={"activity_id": act.id})
         act.automations_at = rt.now
-    return len(acts)
+        handled += 1
+    return handled
 
 
 def fire_external(session: Session, trigger_type: str, record_id: str, payload: dict[str, Any],
