@@ -12,8 +12,8 @@ The stable API other packages use:
 Templates are Jinja2 in an ImmutableSandboxedEnvironment with StrictUndefined: a field that is
 not in the context is an error, never a silent blank. Fallbacks use `default`, which here also
 replaces None and "" (Salesforce sends null for empty fields): `{{ person.LastName | default("お客") }} 様`.
-Merge roots: person (alias contact, lead), account, owner, links (free-form, from the caller),
-mail (unsubscribe_url), sender (name, address, contact).
+Merge roots: person (alias contact, lead), account, owner, links and data (free-form, from the
+caller), mail (unsubscribe_url), sender (name, address, contact).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ OWNER_FIELDS = frozenset({"Id", "Name", "FirstName", "LastName", "Email", "Phone
 # Roots whose fields are checked; None: any key (links are named by the caller).
 ROOTS: dict[str, frozenset[str] | None] = {
     "person": PERSON_FIELDS, "contact": PERSON_FIELDS, "lead": PERSON_FIELDS,
-    "account": ACCOUNT_FIELDS, "owner": OWNER_FIELDS, "links": None,
+    "account": ACCOUNT_FIELDS, "owner": OWNER_FIELDS, "links": None, "data": None,
     "mail": frozenset({"unsubscribe_url"}), "sender": frozenset({"name", "address", "contact"}),
 }
 PARTS = (("subject", "件名"), ("html", "HTML本文"), ("text", "テキスト本文"))
@@ -250,11 +250,18 @@ def known_fields(session: Session | None) -> dict[str, frozenset[str] | None]:
     return roots
 
 
+class _AnyField(dict):  # type: ignore[type-arg]
+    """Sample data for free-form roots (links, data): any key gives a placeholder."""
+
+    def __missing__(self, key: str) -> str:
+        return f"[{key}]"
+
+
 def sample_context(roots: dict[str, frozenset[str] | None], record: dict[str, Any] | None = None) -> dict[str, Any]:
     """A context with a placeholder for every known field, overlaid with a real record's values."""
     ctx: dict[str, Any] = {}
     for root, names in roots.items():
-        ctx[root] = {name: f"[{name}]" for name in (names or ())}
+        ctx[root] = _AnyField() if names is None else {name: f"[{name}]" for name in names}
     ctx["mail"] = {"unsubscribe_url": "https://example.invalid/u/sample"}
     for root, values in (record or {}).items():
         if isinstance(values, dict):
