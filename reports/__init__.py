@@ -1,7 +1,25 @@
-"""reports: see docs/architecture.md."""
+"""reports: admin reports (automations, campaigns, forms, deliverability, sync, stages) and data quality.
 
-from flask import Flask
+See docs/reports.md. Its one table (duplicate dismissals) lives in scoring.models, the model
+module db.MODEL_MODULES already imports.
+"""
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("reports", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    """Register the report pages and their navigation entries."""
+    from reports import routes  # noqa: F401  (routes attach to bp)
+    from web.i18n import lazy_gettext as _l
+
+    app.register_blueprint(bp)
+    try:
+        from web import nav
+    except ImportError:  # the navigation registry is landing in parallel
+        return
+    nav.register(app, "admin", _l("レポート"), "reports.index",
+                 description=_l("オートメーション、キャンペーン、フォーム、配信、同期の成果"), order=80)
+    nav.register(app, "admin", _l("データ品質"), "reports.data_quality",
+                 description=_l("重複の候補、無効なメールアドレス・電話番号、未入力の項目"), order=81)

@@ -1,0 +1,122 @@
+"""Data quality (名寄せ): likely duplicate people, invalid addresses and numbers, missing fields.
+
+Duplicates compare the normalized keys sync keeps on every mirror row (sync/keys.py), so
+株式会社ＡＢＣ and (株)ABC, or 090-1234-5678 and ０９０１２３４５６７８, meet. Three rules, across
+Leads and Contacts alike: the same email; the same phone; the same name and kana and company.
+Each is an equality join on an indexed key; pairs an admin dismissed are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased
+
+from scoring.models import DuplicateDismissal
+from sync.keys import phone_key
+from sync.models import MirrorRecord
+
+PEOPLE = ("Lead", "Contact")
+MAX_PAIRS = 5000
+MAX_ROWS = 5000
+PHONE_FIELDS = {"Lead": ("Phone", "MobilePhone"), "Contact": ("Phone", "MobilePhone", "HomePhone")}
+
+
+@dataclass
+class DuplicatePair:
+    """Two people who are probably one, and which rules matched."""
+
+    first: MirrorRecord
+    second: MirrorRecord
+    reasons: list[str] = field(default_factory=list)
+
+
+def _person(alias: Any) -> list[Any]:
+    return [alias.object_name.in_(PEOPLE), alias.is_deleted.is_(False)]
+
+
+def duplicate_pairs(session: Session, limit: int = MAX_PAIRS) -> list[DuplicatePair]:
+    """Likely duplicates, strongest evidence first (more matching rules, then email over phone)."""
+    a, b = aliased(MirrorRecord), aliased(MirrorRecord)
+    rules = {
+        "email": [a.email_key == b.email_key],
+        "phone": [a.phone_key == b.phone_key],
+        "name_kana_company": [a.name_key == b.name_key, a.kana_key == b.kana_key, a.company_key == b.company_key],
+    }
+    dismissed = {(d.first_id, d.second_id) for d in session.scalars(select(DuplicateDismissal))}
+    pairs: dict[tuple[str, str], DuplicatePair] = {}
+    for reason, conditions in rules.items():
+        # A NULL key never matches; saying so lets the planner use the key index.
+        not_null = [condition.left.is_not(None) for condition in conditions]
+        stmt = (select(a, b).where(a.sf_id < b.sf_id, *conditions, *not_null, *_person(a), *_person(b))
+                .order_by(a.sf_id, b.sf_id).limit(limit))
+        for first, second in session.execute(stmt):
+            key = (first.sf_id, second.sf_id)
+            if key in dismissed:
+                continue
+            pairs.setdefault(key, DuplicatePair(first, second)).reasons.append(reason)
+    order = {"email": 0, "phone": 1, "name_kana_company": 2}
+    return sorted(pairs.values(), key=lambda p: (-len(p.reasons), order[p.reasons[0]], p.first.sf_id,
+                                                 p.second.sf_id))[:limit]
+
+
+def dismiss(session: Session, first_id: str, second_id: str, by: str) -> bool:
+    """Mark a pair 'not a duplicate' (order does not matter); False when it already was."""
+    low, high = sorted((first_id, second_id))
+    if session.get(DuplicateDismissal, (low, high)) is not None:
+        return False
+    session.add(DuplicateDismissal(first_id=low, second_id=high, dismissed_by=by))
+    session.flush()
+    return True
+
+
+def _email_problem(value: str) -> str | None:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """People whose Email or phone fields hold something that is not a usable address or number."""
+    out: list[dict[str, Any]] = []
+    stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
+            .where(*_person(MirrorRecord)).order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+    for sf_id, object_name, fields in session.execute(stmt):
+        email = str(fields.get("Email") or "").strip()
+        if email and (problem := _email_problem(email)):
+            out.append({"id": sf_id, "object": object_name, "field": "Email", "value": email, "problem": problem})
+        for name in PHONE_FIELDS[object_name]:
+            value = str(fields.get(name) or "").strip()
+            if value and phone_key(value) is None:
+                out.append({"id": sf_id, "object": object_name, "field": name, "value": value,
+                            "problem": "電話番号として無効です (not a valid phone number)"})
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    """People missing any of the `Object.Field` pairs forms and automations need."""
+    wanted: dict[str, list[str]] = {}
+    for pair in required:
+        object_name, _, field_name = pair.partition(".")
+        if object_name in PEOPLE and field_name:
+            wanted.setdefault(object_name, []).append(field_name)
+    out: list[dict[str, Any]] = []
+    for object_name, names in wanted.items():
+        stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
+                .where(and_(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False)))
+                .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+        for sf_id, fields in session.execute(stmt):
+            missing = [n for n in names if not str(fields.get(n) or "").strip()]
+            if missing:
+                out.append({"id": sf_id, "object": object_name, "missing": missing,
+                            "name": " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()})
+                if len(out) >= limit:
+                    return out
+    return out

@@ -1,0 +1,197 @@
+"""Admin reports: automations, campaigns, forms, deliverability, sync health, stages, data quality.
+
+Every page takes `?from=&to=` (local days) where dates matter and `?format=csv` for a download.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+import db
+from people.auth import role_required
+from reports import bp, charts, dedupe, queries, service
+from reports.csvout import csv_response
+from web.i18n import gettext as _
+
+
+def _range() -> tuple[service.DateRange | None, str | None]:
+    zone = current_app.config["TSUNAGI"].timezone
+    try:
+        return service.parse_range(request.args, zone), None
+    except service.RangeError as exc:
+        return service.parse_range({}, zone), str(exc)
+
+
+def _wants_csv() -> bool:
+    return request.args.get("format") == "csv"
+
+
+@bp.route("/admin/reports/")
+@role_required("admin")
+def index():  # type: ignore[no-untyped-def]
+    """Overview: headline figures, the automation funnel over all automations, stages, deliverability."""
+    rng, error = _range()
+    session = db.session()
+    funnels = service.automations_report(session, rng)
+    labels = service.funnel_labels()
+    totals = [(labels[step], sum(r[step] for r in funnels)) for step in service.FUNNEL_STEPS]
+    deliver = service.deliverability_report(session, rng)
+    stages = service.stages_report(session)
+    context = {
+        "kinds": queries.kind_counts(session, rng.start, rng.end),
+        "funnel_chart": charts.funnel(_("オートメーション全体のファネル"), totals),
+        "deliver_chart": charts.daily(_("日別の配信状況"), deliver["days"], {
+            _("送信"): deliver["series"]["sent"],
+            _("バウンス"): [h + s for h, s in zip(deliver["series"]["hard_bounces"],
+                                                  deliver["series"]["soft_bounces"], strict=True)],
+            _("配信停止"): deliver["series"]["unsubscribes"]}),
+        "stage_chart": charts.funnel(_("段階別の人数"), stages),
+    }
+    return render_template("reports/index.html", rng=rng, range_error=error, **context), 400 if error else 200
+
+
+@bp.route("/admin/reports/automations")
+@role_required("admin")
+def automations():  # type: ignore[no-untyped-def]
+    """A funnel per automation."""
+    rng, error = _range()
+    rows = service.automations_report(db.session(), rng)
+    labels = service.funnel_labels()
+    if _wants_csv() and not error:
+        return csv_response(f"automations_{rng.first}_{rng.last}.csv",
+                            [_("キー"), _("名前"), *(labels[s] for s in service.FUNNEL_STEPS),
+                             _("開封率"), _("クリック率"), _("コンバージョン率")],
+                            ([r["key"], r["name"], *(r[s] for s in service.FUNNEL_STEPS),
+                              f"{r['open_rate']:.4f}", f"{r['click_rate']:.4f}", f"{r['conversion_rate']:.4f}"]
+                             for r in rows))
+    for row in rows:
+        row["chart"] = charts.funnel(row["name"], [(labels[s], row[s]) for s in service.FUNNEL_STEPS])
+    return render_template("reports/automations.html", rng=rng, range_error=error, rows=rows,
+                           labels=labels, steps=service.FUNNEL_STEPS), 400 if error else 200
+
+
+@bp.route("/admin/reports/campaigns")
+@role_required("admin")
+def campaigns():  # type: ignore[no-untyped-def]
+    """Members, responses and statuses per campaign."""
+    rng, error = _range()
+    rows = queries.campaign_figures(db.session(), rng.start, rng.end)
+    if _wants_csv() and not error:
+        return csv_response(f"campaigns_{rng.first}_{rng.last}.csv",
+                            [_("キャンペーンID"), _("名前"), _("種別"), _("メンバー"), _("反応あり"),
+                             _("期間中の状況変更"), _("状況別")],
+                            ([r["id"], r["name"], r["type"], r["members"], r["responded"], r["changes"],
+                              "; ".join(f"{k}={v}" for k, v in sorted(r["statuses"].items()))] for r in rows))
+    chart = charts.funnel(_("キャンペーン別メンバー数"), [(r["name"], r["members"]) for r in rows[:15]])
+    return render_template("reports/campaigns.html", rng=rng, range_error=error, rows=rows,
+                           chart=chart), 400 if error else 200
+
+
+@bp.route("/admin/reports/forms")
+@role_required("admin")
+def forms():  # type: ignore[no-untyped-def]
+    """Submissions and error rate per form."""
+    rng, error = _range()
+    rows = queries.form_figures(db.session(), rng.start, rng.end)
+    if _wants_csv() and not error:
+        return csv_response(f"forms_{rng.first}_{rng.last}.csv",
+                            [_("フォーム"), _("名前"), _("送信数"), _("失敗"), _("処理中"), _("エラー率")],
+                            ([r["key"], r["name"], r["submissions"], r["failed"], r["pending"],
+                              f"{r['error_rate']:.4f}"] for r in rows))
+    chart = charts.funnel(_("フォーム別の送信数"), [(r["name"], r["submissions"]) for r in rows])
+    return render_template("reports/forms.html", rng=rng, range_error=error, rows=rows,
+                           chart=chart), 400 if error else 200
+
+
+@bp.route("/admin/reports/deliverability")
+@role_required("admin")
+def deliverability():  # type: ignore[no-untyped-def]
+    """Daily sent, bounces and unsubscribes."""
+    rng, error = _range()
+    report = service.deliverability_report(db.session(), rng)
+    names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
+             "unsubscribes": _("配信停止")}
+    if _wants_csv() and not error:
+        return csv_response(f"deliverability_{rng.first}_{rng.last}.csv", [_("日付"), *names.values()],
+                            ([day, *(report["series"][n][i] for n in names)] for i, day in enumerate(report["days"])))
+    chart = charts.daily(_("日別の配信状況"), report["days"], {names[n]: v for n, v in report["series"].items()})
+    return render_template("reports/deliverability.html", rng=rng, range_error=error, report=report, names=names,
+                           chart=chart), 400 if error else 200
+
+
+@bp.route("/admin/reports/sync")
+@role_required("admin")
+def sync_health():  # type: ignore[no-untyped-def]
+    """Mirror freshness, sync errors and pending work."""
+    return render_template("reports/sync.html", health=queries.sync_health(db.session()))
+
+
+@bp.route("/admin/reports/stages")
+@role_required("admin")
+def stages():  # type: ignore[no-untyped-def]
+    """People per stage (the stage funnel) and per score band."""
+    session = db.session()
+    rows = service.stages_report(session)
+    bands = queries.score_bands(session)
+    if _wants_csv():
+        return csv_response("stages.csv", [_("段階"), _("人数")], rows)
+    return render_template("reports/stages.html", rows=rows, chart=charts.funnel(_("段階別の人数"), rows),
+                           band_chart=charts.funnel(_("スコア帯別の人数"), [(f"{b}–{b + 24}", n) for b, n in bands]))
+
+
+@bp.route("/admin/reports/data-quality")
+@role_required("admin")
+def data_quality():  # type: ignore[no-untyped-def]
+    """Likely duplicates, invalid emails and phones, missing fields; CSV per section."""
+    session = db.session()
+    required = current_app.config["TSUNAGI"].data_quality_required_fields
+    section = request.args.get("section", "duplicates")
+    if _wants_csv():
+        if section == "duplicates":
+            return csv_response("duplicates.csv", [_("ID 1"), _("種別 1"), _("名前 1"), _("ID 2"), _("種別 2"),
+                                                   _("名前 2"), _("一致した条件")],
+                                ([p.first.sf_id, p.first.object_name, _name(p.first), p.second.sf_id,
+                                  p.second.object_name, _name(p.second), ",".join(p.reasons)]
+                                 for p in dedupe.duplicate_pairs(session)))
+        if section == "invalid":
+            return csv_response("invalid.csv", [_("ID"), _("種別"), _("項目"), _("値"), _("問題")],
+                                ([r["id"], r["object"], r["field"], r["value"], r["problem"]]
+                                 for r in dedupe.invalid_contacts(session)))
+        if section == "missing":
+            return csv_response("missing.csv", [_("ID"), _("種別"), _("名前"), _("未入力の項目")],
+                                ([r["id"], r["object"], r["name"], ",".join(r["missing"])]
+                                 for r in dedupe.missing_fields(session, required)))
+        abort(404)
+    return render_template("reports/data_quality.html", pairs=dedupe.duplicate_pairs(session, limit=500),
+                           invalid=dedupe.invalid_contacts(session, limit=500),
+                           missing=dedupe.missing_fields(session, required, limit=500), name=_name,
+                           reason_labels={"email": _("メールアドレス"), "phone": _("電話番号"),
+                                          "name_kana_company": _("氏名・カナ・会社名")})
+
+
+@bp.route("/admin/reports/data-quality/dismiss", methods=["POST"])
+@role_required("admin")
+def dismiss_pair():  # type: ignore[no-untyped-def]
+    """Mark a pair 'not a duplicate'."""
+    first, second = request.form.get("first_id", ""), request.form.get("second_id", "")
+    if not (first.isalnum() and second.isalnum() and len(first) <= 18 and len(second) <= 18) or first == second:
+        flash(_("IDが正しくありません。"), "error")
+        return redirect(url_for("reports.data_quality")), 303
+    session = db.session()
+    from people.service import audit
+
+    if dedupe.dismiss(session, first, second, current_user.email):
+        audit(session, "reports.not_duplicate", f"{first},{second}")
+    session.commit()
+    flash(_("重複ではないと記録しました。"), "success")
+    return redirect(url_for("reports.data_quality")), 303
+
+
+def _name(record: Any) -> str:
+    fields = record.fields or {}
+    name = f"{fields.get('LastName') or ''} {fields.get('FirstName') or ''}".strip()
+    company = fields.get("Company") or fields.get("Account.Name") or ""
+    return f"{name} ({company})" if company else name
