@@ -119,3 +119,19 @@ def test_resend_without_a_csrf_token_is_refused(make_app, sign_in):
     assert client.post(f"/admin/writeback/{item_id}", data={"fields": "{}"}).status_code == 400
     assert client.post(f"/admin/writeback/{item_id}/discard").status_code == 400
     assert items(app)[0].status == "queued"
+
+
+def test_healthz_shows_the_write_back_queue_depth(app, client):
+    add(app, key="h1", object_name="Contact", operation="update", record_id="003000000000001AAA",
+        fields={"LastName": "x"})
+
+    check = client.get("/healthz").get_json()["checks"]["writeback"]
+
+    assert check["ok"] is True
+    assert (check["pending"], check["failed"]) == (1, 0)
+
+
+def test_the_error_queue_speaks_english_when_asked(sign_in):
+    page = sign_in("admin").get("/admin/writeback?lang=en").get_data(as_text=True)
+    assert "Write-back to Salesforce" in page
+    assert "No write-back item has failed." in page
