@@ -20,8 +20,10 @@ def role_choices() -> list[tuple[str, str]]:
 class LoginForm(FlaskForm):
     """Email and password."""
 
-    email = EmailField(_l("メールアドレス"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("パスワード"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("メールアドレス"), validators=[
+        DataRequired(_l("メールアドレスを入力してください。")), Length(max=254)])
+    password = PasswordField(_l("パスワード"), validators=[
+        DataRequired(_l("パスワードを入力してください。")), Length(max=200)])
 
 
 class UserCreateForm(FlaskForm):

@@ -143,6 +143,10 @@ def runnable_procfile(app: Any, procfile: Path) -> tuple[str, list[str]]:
             skipped.append("inbox (SMTP_URL is set)")
             continue
         kept.append(line)
+    if any(line.startswith("devorg:") for line in kept):
+        # Background processes call the org at once: let them start when it answers.
+        wait = "python -m scripts.wait_for_port 127.0.0.1 ${DEVORG_PORT} 60 && "
+        kept = [re.sub(r"^((?:clock|worker):\s*)", lambda m: m.group(1) + wait, line) for line in kept]
     return "\n".join(kept) + "\n", skipped
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 import requests
 from alembic.runtime.migration import MigrationContext
@@ -125,3 +126,35 @@ def test_make_run_prints_the_url_and_demo_sign_ins(tmp_path):
     assert "http://localhost:5000" in result.stdout
     for email, role, password, _name in DEMO_PEOPLE:
         assert re.search(rf"{role}\s+{re.escape(email)}\s+{re.escape(password)}", result.stdout)
+
+
+def test_clock_and_worker_wait_for_the_dev_org_when_it_runs(tmp_path):
+    from app import create_app
+
+    app = create_app({"instance_path": str(tmp_path / "instance"), "environ": clean_environ(tmp_path)})
+    if "devorg" not in app.cli.commands:  # stands in for the dev org's CLI in checkouts without it
+        app.cli.add_command(click.Group("devorg", commands={"serve": click.Command("serve")}))
+    procfile = tmp_path / "Procfile.dev"
+    procfile.write_text("devorg: flask --app app devorg serve\nworker: flask --app app work worker\n"
+                        "web: gunicorn app\n")
+    kept, _ = runnable_procfile(app, procfile)
+    lines = kept.splitlines()
+    assert lines[1].startswith("worker: python -m scripts.wait_for_port 127.0.0.1 ${DEVORG_PORT} 60 && flask")
+    assert lines[2] == "web: gunicorn app"
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_wait_for_port_answers_whether_something_listens(listening):
+    import socket
+
+    from scripts.wait_for_port import wait_for_port
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if listening:
+        server.listen()
+    try:
+        assert wait_for_port("127.0.0.1", port, timeout=1.5) is listening
+    finally:
+        server.close()

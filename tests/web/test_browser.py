@@ -25,8 +25,10 @@ def test_keyboard_only_sign_in_and_skip_link(app, browser, live_server):
     page.wait_for_url(server.url + "/")
     assert page.locator("h1").inner_text() == "管理 ホーム"
     # On a page without autofocus the first Tab lands on the skip link, visible while focused.
+    page.wait_for_load_state("load")
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent") == "本文へ移動"
+    focused = page.evaluate("document.activeElement.outerHTML")
+    assert page.evaluate("document.activeElement.textContent") == "本文へ移動", focused
     assert page.locator("a.skip").bounding_box()["x"] >= 0
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"

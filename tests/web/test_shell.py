@@ -80,3 +80,32 @@ def test_every_shell_string_has_an_english_translation_and_the_mo_is_compiled():
             elif compiled.get(msgid) is None or compiled.get(msgid).string != entry.string:
                 untranslated.append(f"{msgid} (run `make translations` to compile)")
     assert not untranslated, f"add English to {PO}: {untranslated}"
+
+
+def test_every_page_gets_baseline_security_headers(client):
+    headers = client.get("/login").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_a_page_meant_for_embedding_keeps_its_own_frame_policy(app, client):
+    @app.route("/test-embeddable")
+    def embeddable():
+        return "form", 200, {"Content-Security-Policy": "frame-ancestors https://coop.example.jp"}
+
+    assert "X-Frame-Options" not in client.get("/test-embeddable").headers
+
+
+def test_expired_or_missing_csrf_token_says_to_reload_and_resend(make_app):
+    app = make_app(config={"WTF_CSRF_ENABLED": True})
+    response = app.test_client().post("/login", data={"email": "a@example.jp", "password": "x" * 12})
+    assert response.status_code == 400
+    assert "ページを再読み込みして、もう一度送信してください" in response.get_data(as_text=True)
+
+
+def test_sign_in_form_shows_which_field_is_missing(client):
+    response = client.post("/login", data={"email": "", "password": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'aria-invalid="true"' in page and "error-text" in page
