@@ -241,6 +241,9 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
                     continue
                 try:
                     results = _send(gateway, object_name, send_as, chunk)
+                    if len(results) != len(chunk):
+                        raise TransientError(f"Salesforce answered {len(results)} results for {len(chunk)} records",
+                                             maybe_committed=True)
                 except TransientError as exc:
                     keep = bool(is_create and exc.maybe_committed)
                     for p in chunk:
@@ -257,9 +260,6 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
                         outcomes[p.id] = Outcome("failed", error_code=exc.error_code or type(exc).__name__,
                                                  error_message=exc.message, uncertain=False)
                     continue
-                if len(results) != len(chunk):
-                    raise TransientError(f"Salesforce answered {len(results)} results for {len(chunk)} records",
-                                         maybe_committed=True)
                 for p, result in zip(chunk, results, strict=True):
                     outcomes[p.id] = _result_outcome(p, result)
     except LimitExceeded as exc:

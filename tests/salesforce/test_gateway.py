@@ -261,3 +261,21 @@ def test_the_token_endpoint_failing_with_503_is_retried(fake_org):
     make_gateway(initial=None).limits()
 
     assert [c.request.headers.get("Authorization") for c in fake_org.calls][-1] == "Bearer fresh-token"
+
+
+def test_a_create_that_never_reached_salesforce_is_retried():
+    import socket
+
+    from salesforce.auth import Credentials, Token
+    from salesforce.gateway import SalesforceGateway
+
+    with socket.socket() as sock:  # a port nobody listens on: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gateway = SalesforceGateway(Credentials(initial=Token(f"https://127.0.0.1:{port}", "t"), flow=None),
+                                max_retries=2, backoff_seconds=0, sleep=lambda _s: None, timeout=2)
+
+    with pytest.raises(TransientError) as caught:
+        gateway.create_many("Task", [{"Subject": "電話受付"}])
+    assert caught.value.maybe_committed is False
+    assert gateway.usage.calls == 3

@@ -191,3 +191,16 @@ def test_items_wait_in_the_queue_when_no_org_is_reachable(app):
         from writeback.models import WritebackItem
 
         assert session.scalar(select(WritebackItem.status)) == "queued"
+
+
+def test_one_refused_record_fails_alone_and_the_rest_of_its_batch_is_written(wb_app, devorg):
+    add(wb_app, **contact(1))
+    add(wb_app, **contact(2, Nope__c="x"))
+    add(wb_app, **contact(3))
+
+    drain(wb_app)
+
+    assert [(i.status, i.error_code) for i in items(wb_app)] == [
+        ("written", None), ("failed", "INVALID_FIELD"), ("written", None)]
+    assert "Nope__c" in items(wb_app)[1].error_message
+    assert sorted(r["LastName"] for r in devorg.records("Contact")) == ["山田1", "山田3"]
