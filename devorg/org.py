@@ -77,6 +77,7 @@ class DevOrg:
         self.org_id = self._meta("org_id", lambda: ids.make_id(ids.ORG_PREFIX, secrets.randbelow(62 ** 9)))
         self.client_id = self._meta("client_id", lambda: "3MVG9devorg." + secrets.token_urlsafe(48))
         self.client_secret = self._meta("client_secret", lambda: secrets.token_hex(32).upper())
+        self.admin_key = self._meta("admin_key", lambda: secrets.token_urlsafe(32))
         self.auth = Auth(self.org_id, self.client_id, self.client_secret, self.certificates.jwt_cert)
         self.budget = ApiBudget(int(org.get("daily_api_requests", 100_000)))
         self.faults = FaultPlan()
@@ -177,13 +178,15 @@ class DevOrg:
             "salesforce_client_secret": self.client_secret,
             "salesforce_ca_bundle": self.ca_bundle,
             "salesforce_org_id": self.org_id,
+            "devorg_dir": str(self.data_dir),  # where connection.json is, for the admin pages
         }
 
     def connection(self) -> dict[str, str]:
         """What `serve` writes to connection.json for the rest of the service to find the org."""
         return {"instance_url": self.instance_url, "login_url": self.login_url, "access_token": self.access_token(),
                 "client_id": self.client_id, "client_secret": self.client_secret, "ca_bundle": self.ca_bundle,
-                "org_id": self.org_id, "username": self.username, "jwt_private_key": self.jwt_private_key}
+                "org_id": self.org_id, "username": self.username, "jwt_private_key": self.jwt_private_key,
+                "admin_key": self.admin_key}
 
     def write_connection(self) -> dict[str, str]:
         """Write connection.json (owner-only) in the data folder and return its content."""

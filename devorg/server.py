@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from devorg import adminapi
 from devorg.auth import OAuthError
 from devorg.errors import ApiError
 from devorg.rest import Call
@@ -68,6 +69,8 @@ class DevOrgWsgi:
                 return _json_response(error.status, error.body())
         if path.rstrip("/") == "/services/oauth2/token":
             return self.token(request)
+        if path.startswith("/devorg/api/"):
+            return adminapi.handle(self.org, request)
         if not path.startswith("/services/data"):
             return _json_response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
         sub_path = path.removeprefix("/services/data").lstrip("/")
