@@ -18,10 +18,12 @@ from email.utils import formatdate, parseaddr
 _WORD_BYTES = 39
 
 
+_CONTROLS = {code: " " for code in [*range(32), 0x7F, 0x85, 0x2028, 0x2029]}
+
+
 def one_line(value: str) -> str:
     """The text with every CR, LF, tab and control character turned into a space, runs collapsed."""
-    cleaned = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in value)
-    return " ".join(cleaned.split())
+    return " ".join(value.translate(_CONTROLS).split())
 
 
 def _encoded_words(text: str) -> str:

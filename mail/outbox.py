@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import parseaddr
@@ -29,6 +30,15 @@ from sqlalchemy.orm import Session
 from db import utcnow
 from mail.models import MailTemplate, OutboxMail
 
+# Plain ASCII addresses, checked without email-validator (the common case, at enqueue rates of
+# thousands per second). Dots anywhere in the local part are allowed on purpose: Japanese mobile
+# carriers (docomo, au) issued addresses like "taro..yamada.@docomo.ne.jp" that RFC 5322 forbids
+# but that their servers deliver to.
+_PLAIN = re.compile(
+    r"^(?P<local>[A-Za-z0-9._%+\-]{1,64})@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63})$"
+)
+
 
 class InvalidMail(ValueError):
     """A mail that cannot be queued: bad address, unknown template, or bad context."""
@@ -38,6 +48,10 @@ def normalize_address(to: str) -> tuple[str, str]:
     """(address, domain) of a deliverable-looking ASCII address; raises InvalidMail."""
     if not isinstance(to, str) or any(ch in to for ch in "\r\n\0<>,;"):
         raise InvalidMail(f"invalid recipient address {to!r}")
+    plain = _PLAIN.match(to.strip())
+    if plain and len(to.strip()) <= 254:
+        domain = plain.group("domain").lower()
+        return f"{plain.group('local')}@{domain}", domain
     try:
         info = validate_email(to.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

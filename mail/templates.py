@@ -101,6 +101,8 @@ class CompiledTemplate:
     html: Template
     text: Template | None
     has_style: bool
+    # The text part made from the HTML source when no text part was written (see _derived_text).
+    derived_text: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,7 @@ def compile_template(key: str, version: int, subject: str, html: str, text: str 
         found = _compiled.get((key, version, digest))
     if found is not None:
         return found
-    made = CompiledTemplate(
-        key=key, version=version,
-        subject=environment(False).from_string(subject),
-        html=environment(True).from_string(html),
-        text=environment(False).from_string(text) if text else None,
-        has_style="<style" in html.lower(),
-    )
+    made = _compile(key, version, subject, html, text)
     with _compiled_lock:
         if len(_compiled) > 1000:  # templates are few; this only bounds a pathological edit loop
             _compiled.clear()
@@ -168,7 +164,12 @@ def render(template: CompiledTemplate, context: dict[str, Any]) -> RenderedMail:
         import css_inline
 
         html = css_inline.inline(html)
-    text = template.text.render(ctx) if template.text is not None else html_to_text(html)
+    if template.text is not None:
+        text = template.text.render(ctx)
+    elif template.derived_text is not None:
+        text = template.derived_text.render(ctx)
+    else:
+        text = html_to_text(html)
     return RenderedMail(subject=subject, html=html, text=text)
 
 
@@ -309,10 +310,35 @@ def validate(session: Session | None, subject: str, html: str, text: str | None)
 
 
 def _uncached(subject: str, html: str, text: str | None) -> CompiledTemplate:
+    return _compile("", 0, subject, html, text)
+
+
+def _derived_text(html: str) -> Template | None:
+    """A text template made once from the HTML template's source, or None when that is not safe.
+
+    Converting the source rather than every rendered mail saves most of the per-mail cost of the
+    text part. Template tags survive the conversion as text; when they would not (a tag that looks
+    like markup, or one inside a <style>), the text part is converted per mail instead.
+    """
+    if "<style" in html.lower():
+        return None
+    source = html_to_text(html)
+    tags = re.findall(r"{[{%#].*?[}%#]}", html, re.DOTALL)
+    kept = re.findall(r"{[{%#].*?[}%#]}", source, re.DOTALL)
+    if [" ".join(t.split()) for t in tags] != [" ".join(t.split()) for t in kept]:
+        return None
+    try:
+        return environment(False).from_string(source)
+    except TemplateSyntaxError:
+        return None
+
+
+def _compile(key: str, version: int, subject: str, html: str, text: str | None) -> CompiledTemplate:
     return CompiledTemplate(
-        key="", version=0, subject=environment(False).from_string(subject),
+        key=key, version=version, subject=environment(False).from_string(subject),
         html=environment(True).from_string(html),
         text=environment(False).from_string(text) if text else None, has_style="<style" in html.lower(),
+        derived_text=None if text else _derived_text(html),
     )
 
 

@@ -34,3 +34,12 @@ def test_bad_recipient_is_refused(app, db_session, template, to):
 def test_unknown_template_is_refused(app, db_session, template):
     with app.app_context(), pytest.raises(InvalidMail, match="nope"):
         enqueue_mail(db_session, send_key="k3", to="a@example.jp", template_key="nope", context={})
+
+
+def test_japanese_carrier_addresses_with_odd_dots_are_accepted(app, db_session, template):
+    with app.app_context():
+        assert enqueue_mail(db_session, send_key="docomo", to="taro..yamada.@DoCoMo.ne.jp", template_key="hello",
+                            context={})
+        db_session.commit()
+    row = db_session.scalar(select(OutboxMail))
+    assert row.to_address == "taro..yamada.@docomo.ne.jp"
