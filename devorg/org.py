@@ -39,7 +39,7 @@ from devorg.outbound import Outbound
 from devorg.rest import RestApi
 from devorg.schema import ObjectDef, Schema, to_json
 from devorg.server import ServerThread
-from devorg.store import Record, Store, now_ms
+from devorg.store import Store, now_ms
 from devorg.tls import ensure_certificates
 
 PERSON_USER = {"Username": "person@tsunagi.dev", "LastName": "管理", "FirstName": "花子",
@@ -269,14 +269,14 @@ class DevOrg:
         record = self.store.get(ids.normalize(record_id) or "")
         if record is None or self.schema.object_of_id(record["Id"]) is not self._object(object_name):
             return None
-        return _render(record)
+        return dict(self.store.views[record["Id"]])
 
     def records(self, object_name: str, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every record of an object in id order, fields as REST renders them (no `attributes`)."""
         obj = self._object(object_name)
         with self.store.lock:
             rows = self.store.rows(obj, include_deleted=include_deleted)
-        return [_render(r) for r in rows]
+        return [dict(self.store.views[r["Id"]]) for r in rows]
 
     # --- outbound messages ----------------------------------------------------------------
     def add_outbound_rule(self, object_name: str, criteria: str, fields: list[str], endpoint_url: str,
@@ -320,9 +320,6 @@ def _input(fields: dict[str, Any]) -> dict[str, Any]:
     """Python values (date, datetime, numbers) as the JSON the REST API accepts."""
     return {name: to_json(value) for name, value in fields.items()}
 
-
-def _render(record: Record) -> dict[str, Any]:
-    return {name: to_json(value) for name, value in record.items()}
 
 
 __all__ = ["ApiError", "DevOrg", "load_definition"]

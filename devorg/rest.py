@@ -54,6 +54,7 @@ class Cursor:
     include_deleted: bool
     version: str
     position: int = 0
+    parents: dict[str, dict[str, Any]] = field(default_factory=dict)  # views of referenced records
 
 
 @dataclass
@@ -320,9 +321,16 @@ class RestApi:
             query = soql.parse(text, self.schema, self.store.now(), self.tz)
             rows = self.store.rows(query.obj, include_deleted=include_deleted)
             matched = soql.evaluate(query, rows, self.store.get)
-        if query.count_only:
-            return 200, {"totalSize": len(matched), "done": True, "records": []}, {}
-        cursor = Cursor(matched, query, _batch_size(call.headers), include_deleted, version)
+            if query.count_only:
+                return 200, {"totalSize": len(matched), "done": True, "records": []}, {}
+            # The cursor keeps the rendered views of this moment: later pages show the same snapshot.
+            views = self.store.views
+            snapshot = [views[r["Id"]] for r in matched]
+            if query.select and any(p.hops for p in query.select):
+                parents = _parent_views(query, matched, self.store)
+            else:
+                parents = {}
+        cursor = Cursor(snapshot, query, _batch_size(call.headers), include_deleted, version, parents=parents)
         return 200, self._page(cursor, endpoint, None), {}
 
     def query_more(self, call: Call, version: str, endpoint: str, cursor: str, pos: str) -> Response:
@@ -349,23 +357,24 @@ class RestApi:
         elif cursor_id is not None:
             with self._cursor_lock:
                 self.cursors.pop(cursor_id, None)
-        body["records"] = self.render(cursor.query, page, cursor.version)
+        body["records"] = self.render(cursor.query, page, cursor.version, cursor.parents.get)
         return body
 
-    def render(self, query: soql.Query, records: list[Record], version: str) -> list[dict[str, Any]]:
-        """Query result records: attributes, selected fields and nested parent records."""
+    def render(self, query: soql.Query, views: list[dict[str, Any]], version: str,
+               lookup: Callable[[str], dict[str, Any] | None]) -> list[dict[str, Any]]:
+        """Query result records from rendered views: attributes, selected fields, nested parents."""
         obj_name = query.obj.name
         prefix = f"/services/data/v{version}/sobjects/"
+        url = f"{prefix}{obj_name}/"
         plain = [p.final_name for p in query.select if not p.hops]
         related = [p for p in query.select if p.hops]
-        lookup = self.store.get
         out = []
-        for record in records:
-            row: dict[str, Any] = {"attributes": {"type": obj_name, "url": f"{prefix}{obj_name}/{record['Id']}"}}
+        for view in views:
+            row: dict[str, Any] = {"attributes": {"type": obj_name, "url": url + view["Id"]}}
             for name in plain:
-                row[name] = to_json(record.get(name))
+                row[name] = view[name]
             for path in related:
-                self._render_path(row, record, path, lookup, prefix)
+                self._render_path(row, view, path, lookup, prefix)
             out.append(row)
         return out
 
@@ -386,7 +395,7 @@ class RestApi:
                 nested = {"attributes": {"type": type_name, "url": f"{prefix}{type_name}/{parent['Id']}"}}
                 target[name] = nested
             target, current = nested, parent
-        target[path.final_name] = to_json(current.get(path.final_name)) if current else None
+        target[path.final_name] = current.get(path.final_name) if current else None
 
     # --- sObject Collections --------------------------------------------------------------
     def _collection(self, call: Call, operation: Callable[[dict[str, Any]], tuple[Record, bool | None]],
@@ -568,6 +577,23 @@ class RestApi:
         if status == 201 and isinstance(out, dict) and "id" in out:
             headers = {"Location": f"{path.rstrip('/')}/{out['id']}"}
         return status, out, headers
+
+
+def _parent_views(query: soql.Query, matched: list[Record], store: Store) -> dict[str, dict[str, Any]]:
+    """Views of every record the selected relationship paths reach from `matched` (the snapshot)."""
+    parents: dict[str, dict[str, Any]] = {}
+    for path in query.select:
+        current = matched
+        for hop in path.hops:
+            reached = []
+            for record in current:
+                parent_id = record.get(hop.name)
+                parent = store.by_id.get(parent_id) if parent_id else None
+                if parent is not None:
+                    parents[parent["Id"]] = store.views[parent["Id"]]
+                    reached.append(parent)
+            current = reached
+    return parents
 
 
 class _RolledBack(Exception):

@@ -63,6 +63,11 @@ class FieldPath:
     fdef: FieldDef              # the final field (for polymorphic parents: of the first target that has it)
     final_name: str
 
+    def __post_init__(self) -> None:
+        if not self.hops:  # the hot path of WHERE and ORDER BY: a plain field of the record itself
+            name = self.final_name
+            self.value = lambda record, lookup: record.get(name)  # type: ignore[method-assign]
+
     @property
     def text(self) -> str:
         """The canonical dotted name, e.g. `Who.Email`."""
@@ -548,22 +553,30 @@ def parse_condition(text: str, obj: ObjectDef, schema: Schema, now: datetime, tz
     return predicate
 
 
+def _sort_key(path: FieldPath, descending: bool, nulls_first: bool, lookup: Lookup) -> Callable[[Record], Any]:
+    null_group = 0 if nulls_first != descending else 1
+    other_group = 1 - null_group
+    fold = path.fdef.type not in ("id", "reference")  # ids sort case-sensitively, text does not
+    value = path.value
+
+    def key(record: Record) -> Any:
+        item = value(record, lookup)
+        if item is None:
+            return (null_group, 0)
+        return (other_group, item.casefold() if fold and isinstance(item, str) else item)
+
+    return key
+
+
 def sort_records(records: list[Record], order: list[tuple[FieldPath, bool, bool]], lookup: Lookup) -> None:
     """Sort in place by ORDER BY items: strings case-insensitively, nulls first or last as asked."""
-    for path, descending, nulls_first in reversed(order):
-        null_group = 0 if nulls_first != descending else 1
-        other_group = 1 - null_group
-
-        fold = path.fdef.type not in ("id", "reference")  # ids sort case-sensitively, text does not
-
-        def key(record: Record, path: FieldPath = path, ng: int = null_group, og: int = other_group,
-                fold: bool = fold) -> Any:
-            value = path.value(record, lookup)
-            if value is None:
-                return (ng, 0)
-            return (og, value.casefold() if fold and isinstance(value, str) else value)
-
-        records.sort(key=key, reverse=descending)
+    keys = [_sort_key(path, descending, nulls_first, lookup) for path, descending, nulls_first in order]
+    directions = {descending for _path, descending, _nulls in order}
+    if len(directions) == 1:  # one pass with a composite key
+        records.sort(key=lambda r: tuple(k(r) for k in keys), reverse=directions.pop())
+        return
+    for key, (_path, descending, _nulls) in reversed(list(zip(keys, order, strict=True))):
+        records.sort(key=key, reverse=descending)  # stable sorts, least significant first
 
 
 def evaluate(query: Query, records: list[Record], lookup: Lookup) -> list[Record]:

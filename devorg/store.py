@@ -40,6 +40,8 @@ class Store:
         self.lock = threading.RLock()
         self.by_object: dict[str, dict[str, Record]] = {name: {} for name in schema.objects}
         self.by_id: dict[str, Record] = {}
+        # Each record as REST renders it, kept beside it: query pages are served from these.
+        self.views: dict[str, dict[str, Any]] = {}
         self.deleted_at: dict[str, datetime] = {}
         self.unique: dict[tuple[str, str], dict[str, str]] = {}
         self.listeners: list[Listener] = []
@@ -65,8 +67,9 @@ class Store:
             if obj is None:
                 continue
             raw = json.loads(data)
-            record = {name: from_json(obj.fields[name], value) for name, value in raw.items() if name in obj.fields}
-            self._put(obj, record)
+            view = {name: value for name, value in raw.items() if name in obj.fields}
+            record = {name: from_json(obj.fields[name], value) for name, value in view.items()}
+            self._put(obj, record, view)
             if deleted_at:
                 self.deleted_at[record_id] = datetime.fromisoformat(deleted_at)
 
@@ -80,8 +83,8 @@ class Store:
         with self.lock:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def _persist(self, record: Record) -> None:
-        data = json.dumps({k: to_json(v) for k, v in record.items()}, ensure_ascii=False)
+    def _persist(self, record: Record, view: dict[str, Any]) -> None:
+        data = json.dumps(view, ensure_ascii=False)
         deleted = self.deleted_at.get(record["Id"])
         obj = self.schema.object_of_id(record["Id"])
         self._conn.execute("INSERT OR REPLACE INTO records (id, object, data, deleted_at) VALUES (?, ?, ?, ?)",
@@ -92,11 +95,12 @@ class Store:
         self._conn.close()
 
     # --- in-memory indexes ----------------------------------------------------------------
-    def _put(self, obj: ObjectDef, record: Record) -> None:
+    def _put(self, obj: ObjectDef, record: Record, view: dict[str, Any] | None = None) -> None:
         old = self.by_id.get(record["Id"])
         self._unindex(obj, old)
         self.by_object[obj.name][record["Id"]] = record
         self.by_id[record["Id"]] = record
+        self.views[record["Id"]] = view if view is not None else {k: to_json(v) for k, v in record.items()}
         for fdef in obj.fields.values():
             if fdef.unique and record.get(fdef.name) is not None:
                 self.unique.setdefault((obj.name, fdef.name), {})[str(record[fdef.name]).lower()] = record["Id"]
@@ -112,6 +116,7 @@ class Store:
         self._unindex(obj, self.by_id.get(record_id))
         self.by_object[obj.name].pop(record_id, None)
         self.by_id.pop(record_id, None)
+        self.views.pop(record_id, None)
         self.deleted_at.pop(record_id, None)
 
     # --- transactions ---------------------------------------------------------------------
@@ -185,12 +190,13 @@ class Store:
     def _write(self, obj: ObjectDef, old: Record | None, new: Record, deleted_at: datetime | None) -> None:
         assert self._journal is not None, "writes happen inside transaction()"
         self._journal.append((new["Id"], old, self.deleted_at.get(new["Id"])))
-        self._put(obj, new)
+        view = {k: to_json(v) for k, v in new.items()}
+        self._put(obj, new, view)
         if deleted_at is None:
             self.deleted_at.pop(new["Id"], None)
         else:
             self.deleted_at[new["Id"]] = deleted_at
-        self._persist(new)
+        self._persist(new, view)
         self._pending.append((obj, old, new))
 
     # --- reading --------------------------------------------------------------------------
