@@ -43,7 +43,8 @@ class BehaviourRule:
             return False
         if self.url is not None and not fnmatch.fnmatchcase(str(details.get("url") or ""), self.url):
             return False
-        if self.form is not None and not fnmatch.fnmatchcase(str(details.get("form_key") or ""), self.form):
+        form = details.get("form") or details.get("form_key") or ""  # forms records the key as "form"
+        if self.form is not None and not fnmatch.fnmatchcase(str(form), self.form):
             return False
         return not (self.status and str(details.get("status") or "") not in self.status)
 

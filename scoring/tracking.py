@@ -98,7 +98,9 @@ def visitor_person(session: Session, visitor_id: str) -> str | None:
 
 SNIPPET = r"""(function(w,d){
   'use strict';
-  var base=%(base)s, n=w.navigator||{};
+  var n=w.navigator||{}, me=d.currentScript, base=%(base)s;
+  // Report to wherever the script came from (proxies and custom domains just work).
+  if(me&&me.src){base=me.src.replace(/\/t\/t\.js(\?.*)?$/,'');}
   if(%(dnt)s&&(n.doNotTrack==='1'||w.doNotTrack==='1'||n.globalPrivacyControl===true))return;
   function get(k){var m=d.cookie.match(new RegExp('(?:^|; )'+k+'=([^;]*)'));return m?decodeURIComponent(m[1]):'';}
   var vid=get('tsunagi_vid');
