@@ -78,7 +78,8 @@ class DevOrg:
         self.client_id = self._meta("client_id", lambda: "3MVG9devorg." + secrets.token_urlsafe(48))
         self.client_secret = self._meta("client_secret", lambda: secrets.token_hex(32).upper())
         self.admin_key = self._meta("admin_key", lambda: secrets.token_urlsafe(32))
-        self.auth = Auth(self.org_id, self.client_id, self.client_secret, self.certificates.jwt_cert)
+        self.auth = Auth(self.org_id, self.client_id, self.client_secret, self.certificates.jwt_cert,
+                         session_seconds=int(org.get("session_seconds", 7200)))
         self.budget = ApiBudget(int(org.get("daily_api_requests", 100_000)))
         self.faults = FaultPlan()
         self.rest = RestApi(self.schema, self.store, self.tz, self.limits)
@@ -263,6 +264,10 @@ class DevOrg:
     def undelete(self, object_name: str, record_id: str) -> None:
         """Restore a record from the recycle bin."""
         self.store.undelete(self._object(object_name), record_id, self.person_user_id)
+
+    def empty_recycle_bin(self, before: datetime | None = None) -> int:
+        """Physically remove deleted records (deleted before `before`, default all); return how many."""
+        return self.store.empty_recycle_bin(before)
 
     def get(self, object_name: str, record_id: str) -> dict[str, Any] | None:
         """One record (deleted ones too) as REST renders its fields, or None."""

@@ -28,6 +28,7 @@ MIN_BATCH = 200      # Sforce-Query-Options batchSize minimum
 MAX_COLLECTION = 200  # sObject Collections records per request
 MAX_COMPOSITE = 25    # composite subrequests per request
 _OPEN_CURSORS = 200
+RECYCLE_BIN_DAYS = 15  # deleted records stay queryable with queryAll this long
 Response = tuple[int, Any, dict[str, str]]
 
 
@@ -300,15 +301,22 @@ class RestApi:
         """GET sobjects/X/deleted?start&end: deletedRecords, earliestDateAvailable, latestDateCovered."""
         o = self._object(obj)
         start, end = self._window(call)
+        self.purge_expired()
         with self.store.lock:
             found = [{"id": rid, "deletedDate": format_datetime(when)}
                      for rid, when in self.store.deleted_at.items()
                      if start <= when < end and rid in self.store.by_object[o.name]]
-            earliest = min((w for rid, w in self.store.deleted_at.items() if rid in self.store.by_object[o.name]),
-                           default=None)
-        body: dict[str, Any] = {"deletedRecords": found, "latestDateCovered": format_datetime(end)}
-        body["earliestDateAvailable"] = format_datetime((earliest or end).replace(second=0, microsecond=0))
+            # The last physical delete: a window starting before it may have missed deletes.
+            earliest = self.store.purged_at or start
+        body: dict[str, Any] = {"deletedRecords": found, "earliestDateAvailable": format_datetime(
+            earliest.replace(second=0, microsecond=0)), "latestDateCovered": format_datetime(end)}
         return 200, body, {}
+
+    def purge_expired(self) -> None:
+        """Empty the recycle bin of records deleted more than 15 days ago, as Salesforce does."""
+        horizon = self.store.now() - timedelta(days=RECYCLE_BIN_DAYS)
+        if any(when < horizon for when in list(self.store.deleted_at.values())):
+            self.store.empty_recycle_bin(before=horizon)
 
     # --- query ----------------------------------------------------------------------------
     def query(self, call: Call, version: str, endpoint: str) -> Response:
@@ -317,6 +325,8 @@ class RestApi:
         if text is None:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         include_deleted = endpoint == "queryAll"
+        if include_deleted:
+            self.purge_expired()
         with self.store.lock:
             query = soql.parse(text, self.schema, self.store.now(), self.tz)
             rows = self.store.rows(query.obj, include_deleted=include_deleted)

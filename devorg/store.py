@@ -46,6 +46,7 @@ class Store:
         self.unique: dict[tuple[str, str], dict[str, str]] = {}
         self.listeners: list[Listener] = []
         self.clock: datetime | None = None
+        self.purged_at: datetime | None = None  # the last physical delete (recycle bin emptied)
         self.counter = 0
         self._journal: list[tuple[str, Record | None, datetime | None]] | None = None
         self._pending: list[tuple[ObjectDef, Record | None, Record]] = []
@@ -59,8 +60,11 @@ class Store:
 
     # --- persistence ----------------------------------------------------------------------
     def _load(self) -> None:
-        for key, value in self._conn.execute("SELECT key, value FROM meta WHERE key = 'counter'"):
-            self.counter = int(value) if key == "counter" else self.counter
+        for key, value in self._conn.execute("SELECT key, value FROM meta WHERE key IN ('counter', 'purged_at')"):
+            if key == "counter":
+                self.counter = int(value)
+            else:
+                self.purged_at = datetime.fromisoformat(value)
         for record_id, object_name, data, deleted_at in self._conn.execute(
                 "SELECT id, object, data, deleted_at FROM records ORDER BY id"):
             obj = self.schema.objects.get(object_name)
@@ -364,6 +368,25 @@ class Store:
             self._write(obj, old, record, None)
             return record
 
+    def empty_recycle_bin(self, before: datetime | None = None) -> int:
+        """Physically remove deleted records (those deleted before `before`, default all); return how many.
+
+        Afterwards `deleted` reports this moment as earliestDateAvailable: a client whose window
+        starts earlier has missed deletes and must reconcile ids.
+        """
+        with self.transaction():
+            gone = [rid for rid, when in self.deleted_at.items() if before is None or when < before]
+            for record_id in gone:
+                obj = self.schema.object_of_id(record_id)
+                assert obj is not None
+                self._remove(obj, record_id)
+                self._conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            if gone:
+                self.purged_at = self.now()
+                self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('purged_at', ?)",
+                                   (self.purged_at.isoformat(),))
+        return len(gone)
+
     def purge(self, keep: set[str] | None = None) -> None:
         """Remove every record except the ids in `keep` (reset), without firing listeners."""
         keep = keep or set()
@@ -374,3 +397,5 @@ class Store:
                         self._remove(obj, record_id)
             placeholders = ",".join("?" for _ in keep) or "''"
             self._conn.execute(f"DELETE FROM records WHERE id NOT IN ({placeholders})", tuple(keep))
+            self._conn.execute("DELETE FROM meta WHERE key = 'purged_at'")
+            self.purged_at = None

@@ -235,3 +235,28 @@ def test_unknown_field_in_query_is_invalid_field(devorg):
         devorg.salesforce().query("SELECT Id, Nope__c FROM Lead")
     assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
     assert "Nope__c" in caught.value.content[0]["message"]
+
+
+def test_emptied_recycle_bin_shows_as_a_later_earliest_date_available(devorg):
+    devorg.set_clock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    gone = devorg.insert("Contact", LastName="消える")
+    devorg.delete("Contact", gone)
+    devorg.set_clock(datetime(2026, 11, 20, 11, 0, tzinfo=UTC))
+    assert devorg.empty_recycle_bin() == 1
+    devorg.set_clock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    sf = devorg.salesforce()
+    deleted = sf.Contact.deleted(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    assert deleted["deletedRecords"] == []
+    assert deleted["earliestDateAvailable"] == "2026-11-20T11:00:00.000+0000"
+    assert sf.query_all("SELECT Id FROM Contact", include_deleted=True)["totalSize"] == 0
+
+
+def test_deleted_records_leave_the_recycle_bin_after_15_days(devorg):
+    devorg.set_clock(datetime(2026, 11, 1, tzinfo=UTC))
+    gone = devorg.insert("Contact", LastName="古い")
+    devorg.delete("Contact", gone)
+    devorg.set_clock(datetime(2026, 11, 10, tzinfo=UTC))
+    sf = devorg.salesforce()
+    assert sf.query_all("SELECT Id FROM Contact", include_deleted=True)["totalSize"] == 1
+    devorg.set_clock(datetime(2026, 11, 17, tzinfo=UTC))
+    assert sf.query_all("SELECT Id FROM Contact", include_deleted=True)["totalSize"] == 0
