@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select, union_all
 
 from forms.models import FormDefinition, Submission
 from sync.models import MirrorRecord
@@ -35,7 +35,7 @@ def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], diale
     condition = column == prefix if exact else key_prefix(column, prefix, dialect)
     return (select(MirrorRecord)
             .where(condition, MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
-            .order_by(column, MirrorRecord.sf_id)
+            .order_by(column)
             .limit(limit))
 
 
@@ -92,20 +92,31 @@ def recent_client_submissions(client_key: str, since: Any) -> Select[Any]:
             .where(Submission.client_key == client_key, Submission.created_at >= since))
 
 
-def match_person(object_name: str, keys: dict[str, str | None], rules: list[str]) -> list[tuple[str, Select[Any]]]:
-    """(rule, statement) per applicable match rule, in rule order; each finds up to 2 candidates.
+_RULE_KEYS = {"email": "email_key", "phone": "phone_key", "name_kana": "name_key"}
 
-    `keys` holds the submission's email_key, phone_key, name_key and kana_key.
-    """
-    base = select(MirrorRecord).where(MirrorRecord.object_name == object_name,
-                                      MirrorRecord.is_deleted.is_(False)).limit(2)
-    stmts = []
+
+def match_rules(keys: dict[str, str | None], rules: list[str]) -> list[tuple[str, str, str]]:
+    """(rule, key column, value) for each match rule the submission has a key for, in rule order."""
+    out = []
     for rule in rules:
-        if rule == "email" and keys.get("email_key"):
-            stmts.append((rule, base.where(MirrorRecord.email_key == keys["email_key"])))
-        elif rule == "phone" and keys.get("phone_key"):
-            stmts.append((rule, base.where(MirrorRecord.phone_key == keys["phone_key"])))
-        elif rule == "name_kana" and keys.get("name_key") and keys.get("kana_key"):
-            stmts.append((rule, base.where(MirrorRecord.name_key == keys["name_key"],
-                                           MirrorRecord.kana_key == keys["kana_key"])))
-    return stmts
+        column = _RULE_KEYS[rule]
+        if keys.get(column) and (rule != "name_kana" or keys.get("kana_key")):
+            out.append((rule, column, keys[column]))
+    return out
+
+
+def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
+                     kana: str | None) -> Any:
+    """(sf_id, rule) rows: up to 2 live records of `object_name` per rule, in one round trip.
+
+    Two per rule is enough to tell 'exactly one' from 'ambiguous'.
+    """
+    parts = []
+    for rule, column, value in rules:
+        condition = getattr(MirrorRecord, column) == value
+        if rule == "name_kana":
+            condition = condition & (MirrorRecord.kana_key == kana)
+        parts.append(select(MirrorRecord.sf_id, literal(rule).label("rule"))
+                     .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), condition)
+                     .limit(2).subquery())
+    return union_all(*(select(part) for part in parts))

@@ -109,12 +109,15 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
         raise FormError("更新するお客様を選んでください。")
     if spec.mode == "match_then_update_or_create":
         keys = record_keys(spec.object, values)
-        for rule, stmt in queries.match_person(spec.object, keys, spec.match):
-            found = list(session.scalars(stmt))
-            # Two candidates for one rule is ambiguous: updating the wrong customer is worse
-            # than a duplicate an admin can merge, so only a single match counts.
-            if len(found) == 1:
-                return found[0].sf_id, f"matched:{rule}"
+        rules = queries.match_rules(keys, spec.match)
+        if rules:
+            rows = session.execute(queries.match_candidates(spec.object, rules, keys.get("kana_key"))).all()
+            for rule, _column, _value in rules:
+                found = [sf_id for sf_id, matched in rows if matched == rule]
+                # Two candidates for one rule is ambiguous: updating the wrong customer is worse
+                # than a duplicate an admin can merge, so only a single match counts.
+                if len(found) == 1:
+                    return found[0], f"matched:{rule}"
     return None, "new"
 
 
@@ -220,13 +223,14 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
     sub = Submission(idempotency_key=token, form_key=row.key, form_version=row.version, data=values,
                      person_id=resolved, resolution=how, status="pending", created_by=created_by,
                      client_key=client, search_text=_search_text(values, resolved))
+    session.add(sub)
     try:
-        with session.begin_nested():
-            session.add(sub)
-            session.flush()
+        session.flush()
     except IntegrityError:
         # A concurrent request with the same token won the insert (PostgreSQL; SQLite's single
-        # writer serializes them): that one is the submission.
+        # writer serializes them): that one is the submission. Nothing else was written yet in
+        # this transaction, so rolling it back loses nothing.
+        session.rollback()
         existing = session.scalar(queries.submission_by_key(token))
         if existing is None:
             raise

@@ -154,3 +154,23 @@ def test_postal_code_gives_the_address_from_bundled_data(examples, client):
     assert client.get("/forms/api/postal/１００−０００１").json == {
         "prefecture": "東京都", "city": "千代田区", "street": "千代田"}
     assert client.get("/forms/api/postal/0000000").status_code == 404
+
+
+def test_two_members_sharing_a_phone_are_not_guessed_between(examples, sign_in, seed_mirror, app):
+    seed_mirror("Lead", LastName="山田", FirstName="太郎", Phone="090-1111-2222")
+    seed_mirror("Lead", LastName="山田", FirstName="花子", Phone="090-1111-2222")
+    client = sign_in("operator")
+    token = _token(client.get("/forms/trial_set").get_data(as_text=True))
+    client.post("/forms/trial_set", data={**TYPED, "Email": "", "_token": token, "_stage": "submit"})
+    obj, op, _fields, record_id, _ = _items(app)[0]
+    assert (obj, op, record_id) == ("Lead", "upsert", None)
+
+
+def test_an_email_match_wins_over_a_phone_match(examples, sign_in, seed_mirror, app):
+    by_email = seed_mirror("Lead", LastName="山田", Email="hanako@example.jp")
+    seed_mirror("Lead", LastName="別人", Phone="090-1111-2222")
+    client = sign_in("operator")
+    token = _token(client.get("/forms/trial_set").get_data(as_text=True))
+    client.post("/forms/trial_set", data={**TYPED, "Email": "hanako@example.jp", "_token": token,
+                                          "_stage": "submit"})
+    assert _items(app)[0][3] == by_email["Id"]

@@ -1,0 +1,217 @@
+"""Benchmark of forms: submission accept latency and as-you-type lookup over a large mirror.
+
+    .venv/bin/python -m bench.forms [--quick] [--records N] [--postgresql URL]
+
+Prints one JSON line:
+- accept_p50_ms / accept_p99_ms: one operator POST of the お試しセット申込 form (final step) through the
+  whole Flask stack: parse, check and normalize every field, match against the mirror, insert the
+  submission, enqueue the Lead + Task write-back items and the confirmation mail, record the
+  activity, commit, redirect. Salesforce is never called on this path (the worker writes later).
+- lookup_p50_ms / lookup_p99_ms: one GET /forms/api/people?q=… (JSON) with a mirror of N Leads and
+  Contacts (default 100,000), mixing phone, kana, name and mail prefixes as an operator types them.
+Keys without suffix are PostgreSQL; the same keys with `_sqlite` are SQLite. Targets: accept
+p99 < 50 ms, lookup p99 < 100 ms. A database that is not reachable reports null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_forms"
+PASSWORD = "bench password 123"
+FAMILY = [("山田", "ヤマダ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"),
+          ("伊藤", "イトウ"), ("渡辺", "ワタナベ"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
+          ("吉田", "ヨシダ"), ("山本", "ヤマモト"), ("松本", "マツモト"), ("井上", "イノウエ"), ("木村", "キムラ"),
+          ("林", "ハヤシ"), ("清水", "シミズ"), ("山崎", "ヤマザキ"), ("森", "モリ"), ("池田", "イケダ")]
+GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("一郎", "イチロウ"), ("美咲", "ミサキ"), ("健", "ケン"),
+         ("陽子", "ヨウコ"), ("誠", "マコト"), ("恵", "メグミ"), ("翔", "ショウ"), ("結衣", "ユイ")]
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def _person(n: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    family, family_kana = rng.choice(FAMILY)
+    given, given_kana = rng.choice(GIVEN)
+    object_name = "Lead" if n % 3 else "Contact"
+    fields = {"Id": f"{'00Q' if object_name == 'Lead' else '003'}{n:012d}AAA", "LastName": family,
+              "FirstName": given, "LastNameKana__c": family_kana, "FirstNameKana__c": given_kana,
+              "Email": f"member{n}@example.jp", "Phone": f"090-{n // 10000 % 10000:04d}-{n % 10000:04d}",
+              "City": "千代田区", "State": "東京都"}
+    return object_name, fields
+
+
+def _seed_mirror(database_url: str, records: int) -> None:
+    """Bulk-insert `records` Leads/Contacts with their lookup keys (as sync would leave them)."""
+    from sqlalchemy import create_engine, insert, text
+
+    import db
+    from sync.keys import record_keys
+    from sync.models import MirrorRecord
+
+    rng = random.Random(7)
+    now = db.utcnow()
+    engine = db.create_db_engine(database_url) if database_url.startswith("sqlite") else create_engine(database_url)
+    with engine.begin() as conn:
+        batch: list[dict[str, Any]] = []
+        for n in range(records):
+            object_name, fields = _person(n, rng)
+            batch.append({"sf_id": fields["Id"], "object_name": object_name, "fields": fields,
+                          "system_modstamp": now, "is_deleted": False, "first_seen_at": now, "last_seen_at": now,
+                          "last_source": "poll", **record_keys(object_name, fields)})
+            if len(batch) == 5000:
+                conn.execute(insert(MirrorRecord), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(MirrorRecord), batch)
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+@contextmanager
+def _app(database_url: str):  # type: ignore[no-untyped-def]
+    from app import create_app
+    from migrations import upgrade
+
+    upgrade(database_url)
+    with tempfile.TemporaryDirectory() as instance:
+        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "instance_path": instance,
+                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
+                          "settings": {"database_url": database_url}})
+        try:
+            yield app
+        finally:
+            import db
+
+            db.get_db(app).dispose()
+
+
+def _prepare(app: Any) -> Any:
+    """Load the example forms and the confirmation template, and sign an operator in."""
+    import db
+    from forms.schema import load_yaml
+    from forms.service import save_definition
+    from mail.templates import save_template
+    from people.service import create_user
+
+    examples = Path(__file__).resolve().parent.parent / "forms" / "examples"
+    with db.get_db(app).transaction() as session:
+        for path in sorted(examples.glob("*.yaml")):
+            for spec in load_yaml(path.read_text(encoding="utf-8")):
+                save_definition(session, spec)
+        save_template(session, key="trial_set_thanks", name="お試しセット受付",
+                      subject="お申し込みありがとうございます",
+                      html="<p>{{ person.LastName }} 様、お申し込みを受け付けました。</p>")
+        create_user(session, "bench-operator@example.jp", "operator", PASSWORD)
+    client = app.test_client()
+    response = client.post("/login", data={"email": "bench-operator@example.jp", "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    return client
+
+
+def _accept_samples(client: Any, count: int, rng: random.Random) -> list[float]:
+    samples = []
+    for i in range(count):
+        family, family_kana = rng.choice(FAMILY)
+        given, given_kana = rng.choice(GIVEN)
+        data = {"_token": f"{rng.getrandbits(128):032x}", "_stage": "submit", "LastName": family, "FirstName": given,
+                "LastNameKana__c": family_kana, "FirstNameKana__c": given_kana,
+                "Phone": f"０８０−{rng.randrange(1000, 9999)}−{rng.randrange(1000, 9999)}",
+                "Email": f"applicant{i}@example.jp", "PostalCode": "１０００００１", "State": "東京都",
+                "City": "千代田区", "Street": "千代田１−１"}
+        start = time.perf_counter()
+        response = client.post("/forms/trial_set", data=data)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return samples
+
+
+def _lookup_samples(client: Any, count: int, records: int, rng: random.Random) -> list[float]:
+    samples = []
+    for i in range(count):
+        n = rng.randrange(records)
+        kind = i % 4
+        if kind == 0:
+            typed = f"090{n // 10000 % 10000:04d}{n % 10000:04d}"[: rng.randrange(5, 12)]
+        elif kind == 1:
+            typed = rng.choice(FAMILY)[1].translate({c: c - 0x60 for c in range(0x30A1, 0x30F7)})  # in hiragana
+        elif kind == 2:
+            typed = rng.choice(FAMILY)[0] + rng.choice(GIVEN)[0][:1]
+        else:
+            typed = f"member{n}"[: rng.randrange(8, 12)]
+        start = time.perf_counter()
+        response = client.get("/forms/api/people", query_string={"q": typed})
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200
+    return samples
+
+
+def run(database_url: str, records: int, accepts: int, lookups: int) -> dict[str, float]:
+    """Seed, warm up, measure; returns the four figures for one database."""
+    rng = random.Random(11)
+    with _app(database_url) as app:
+        _seed_mirror(database_url, records)
+        client = _prepare(app)
+        _lookup_samples(client, 20, records, rng)  # warm caches and the connection pool
+        lookup = _lookup_samples(client, lookups, records, rng)
+        accept = _accept_samples(client, accepts, rng)
+    return {"accept_p50_ms": round(statistics.median(accept), 2), "accept_p99_ms": _percentile(accept, 0.99),
+            "lookup_p50_ms": round(statistics.median(lookup), 2), "lookup_p99_ms": _percentile(lookup, 0.99)}
+
+
+def _fresh_postgres(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from config.settings import _database_url
+
+    parsed = make_url(_database_url(url))
+    try:
+        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        admin.dispose()
+    except OperationalError as exc:
+        print(f"bench.forms: PostgreSQL not reachable ({exc.orig})", file=sys.stderr)
+        return None
+    return parsed.render_as_string(hide_password=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20,000 records and fewer samples")
+    parser.add_argument("--records", type=int, default=None, help="mirror size (default 100,000)")
+    parser.add_argument("--postgresql", default=PG_DEFAULT, help="PostgreSQL URL (its database is recreated)")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.disable(logging.WARNING)
+    records = args.records or (20_000 if args.quick else 100_000)
+    accepts, lookups = (100, 200) if args.quick else (500, 1000)
+    result: dict[str, Any] = {"records": records, "accept_samples": accepts, "lookup_samples": lookups}
+    pg = _fresh_postgres(args.postgresql)
+    figures = run(pg, records, accepts, lookups) if pg else dict.fromkeys(
+        ("accept_p50_ms", "accept_p99_ms", "lookup_p50_ms", "lookup_p99_ms"))
+    result.update(figures)
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = run(f"sqlite:///{tmp}/bench.db", records, accepts, lookups)
+    result.update({f"{k}_sqlite": v for k, v in sqlite.items()})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
