@@ -81,7 +81,7 @@ def search_people(session: Session, typed: str, limit: int = 10,
     column, prefix = found
     dialect = session.get_bind().dialect.name
     rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
-    return [summarize(r) for r in rows]
+    return [summarize(r) for r in sorted(rows, key=lambda r: (getattr(r, column) or "", r.sf_id))]
 
 
 def get_person(session: Session, sf_id: str) -> MirrorRecord | None:
