@@ -21,6 +21,7 @@ class ApiBudget:
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
+        self._configured_maximum = maximum
         self._lock = threading.Lock()
         self._minutes: dict[datetime, int] = {}
 
@@ -51,9 +52,10 @@ class ApiBudget:
             self._minutes = {now.replace(second=0, microsecond=0): used} if used else {}
 
     def reset(self) -> None:
-        """Forget every counted call."""
+        """Forget every counted call and restore the configured daily limit."""
         with self._lock:
             self._minutes = {}
+            self.maximum = self._configured_maximum
 
 
 @dataclass

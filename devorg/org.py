@@ -39,7 +39,7 @@ from devorg.outbound import Outbound
 from devorg.rest import RestApi
 from devorg.schema import ObjectDef, Schema, to_json
 from devorg.server import ServerThread
-from devorg.store import Store, now_ms
+from devorg.store import Store, now_stamp
 from devorg.tls import ensure_certificates
 
 PERSON_USER = {"Username": "person@tsunagi.dev", "LastName": "管理", "FirstName": "花子",
@@ -201,7 +201,7 @@ class DevOrg:
     @property
     def api_calls(self) -> int:
         """API calls counted in the last 24 hours."""
-        return self.budget.used(now_ms())
+        return self.budget.used(now_stamp())
 
     def limits(self) -> dict[str, Any]:
         """The /limits resource."""
@@ -217,7 +217,7 @@ class DevOrg:
         """Set the daily API budget (and optionally how much of it is already spent)."""
         self.budget.maximum = maximum
         if used is not None:
-            self.budget.set_used(used, now_ms())
+            self.budget.set_used(used, now_stamp())
 
     def inject_fault(self, path_regex: str, kind: str, count: int = 1, method: str | None = None,
                      delay: float = 1.0) -> None:
@@ -233,12 +233,12 @@ class DevOrg:
         self.auth.expire_all()
 
     def set_clock(self, when: datetime | None) -> None:
-        """Stamp every following change with `when` (aware; ms precision); None returns to real time."""
+        """Stamp every following change with `when` (aware; whole seconds); None returns to real time."""
         if when is not None:
             if when.tzinfo is None:
                 raise ValueError("set_clock needs a timezone-aware datetime")
             when = when.astimezone(UTC)
-            when = when.replace(microsecond=when.microsecond // 1000 * 1000)
+            when = when.replace(microsecond=0)
         self.store.clock = when
 
     # --- records as a person changes them -------------------------------------------------

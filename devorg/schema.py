@@ -211,12 +211,14 @@ def to_json(value: Any) -> Any:
 
 
 def parse_datetime(text: str) -> datetime:
-    """An ISO 8601 datetime (Z, +0000 or +00:00; no zone means UTC) as aware UTC, ms precision."""
+    """An ISO 8601 datetime (Z, +0000 or +00:00; no zone means UTC) as aware UTC in whole seconds.
+
+    Salesforce drops the milliseconds of a datetime it stores (see store.now_stamp).
+    """
     value = datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 def from_json(fdef: FieldDef, value: Any) -> Any:

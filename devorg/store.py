@@ -26,10 +26,14 @@ Listener = Callable[[ObjectDef, "Record | None", Record], None]
 _SYSTEM = {"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"}
 
 
-def now_ms() -> datetime:
-    """The current UTC time at millisecond precision, as Salesforce stamps records."""
-    value = datetime.now(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+def now_stamp() -> datetime:
+    """The current UTC time in whole seconds, as Salesforce stores datetimes.
+
+    Salesforce renders datetimes with milliseconds (`…:56.000+0000`) but stores and compares them
+    in whole seconds, so many records share one SystemModstamp and a SOQL literal (which has whole
+    seconds) compares equal to them. Sync cursors depend on exactly that.
+    """
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Store:
@@ -206,7 +210,7 @@ class Store:
     # --- reading --------------------------------------------------------------------------
     def now(self) -> datetime:
         """The org's clock: the time set by `set_clock`, else the real time (ms precision)."""
-        return self.clock or now_ms()
+        return self.clock or now_stamp()
 
     def get(self, record_id: str | None) -> Record | None:
         """The record with this id (15 or 18 characters, deleted or not), or None."""

@@ -85,15 +85,20 @@ def test_create_read_update_delete_round_trip(devorg):
     assert caught.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
 
 
-def test_system_modstamp_has_milliseconds_and_moves_on_update(devorg):
+def test_system_modstamp_is_stored_in_whole_seconds_and_moves_on_update(devorg):
+    # Salesforce renders milliseconds but stores datetimes in whole seconds: many records share a stamp.
     devorg.set_clock(datetime(2026, 11, 20, 10, 0, 0, 123000, tzinfo=UTC))
     lead_id = devorg.insert("Lead", LastName="佐藤", Company="生協")
-    assert devorg.get("Lead", lead_id)["SystemModstamp"] == "2026-11-20T10:00:00.123+0000"
+    other_id = devorg.insert("Lead", LastName="鈴木", Company="生協")
+    assert devorg.get("Lead", lead_id)["SystemModstamp"] == "2026-11-20T10:00:00.000+0000"
+    same = devorg.salesforce().query(
+        "SELECT Id FROM Lead WHERE SystemModstamp = 2026-11-20T10:00:00Z ORDER BY Id")["records"]
+    assert [r["Id"] for r in same] == sorted([lead_id, other_id])
     devorg.set_clock(datetime(2026, 11, 20, 10, 5, tzinfo=UTC))
     devorg.update("Lead", lead_id, Score__c=10)
     record = devorg.get("Lead", lead_id)
     assert record["SystemModstamp"] == "2026-11-20T10:05:00.000+0000"
-    assert record["CreatedDate"] == "2026-11-20T10:00:00.123+0000"
+    assert record["CreatedDate"] == "2026-11-20T10:00:00.000+0000"
     assert record["LastModifiedById"] == devorg.person_user_id
 
 
