@@ -74,7 +74,10 @@ def page_soql(gateway: Any, object_name: str, fields: list[str], cursor: tuple[d
     """SOQL of the page after `cursor` in (SystemModstamp, Id) order."""
     stamp, last_id = cursor
     where = ""
-    if stamp is not None:
+    if stamp is not None and not last_id:
+        # A cursor moved to the ceiling has no Id ('' is not a valid Id literal in SOQL).
+        where = gateway.soql(" WHERE SystemModstamp >= {t}", t=stamp)
+    elif stamp is not None:
         where = gateway.soql(" WHERE (SystemModstamp > {t} OR (SystemModstamp = {t} AND Id > {i}))",
                              t=stamp, i=last_id or "")
     return f"SELECT {', '.join(fields)} FROM {object_name}{where} ORDER BY SystemModstamp, Id LIMIT {int(limit)}"
