@@ -17,7 +17,9 @@ def test_keyboard_only_sign_in_and_skip_link(app, browser, live_server):
     server = live_server(app)
     page = browser.new_page()
     page.goto(server.url + "/login")
-    # The email field has focus on arrival: type, Tab, type, Enter — no mouse.
+    # The email field has focus on arrival (Chromium applies autofocus just after load, so wait
+    # for it rather than race it): type, Tab, type, Enter — no mouse.
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'")
     page.keyboard.type("kb@example.jp")
     page.keyboard.press("Tab")
     page.keyboard.type(TEST_PASSWORD)
