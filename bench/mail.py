@@ -124,7 +124,8 @@ def run(n: int, database_url: str, connections: int, batch: int, raw_count: int)
                 session, key="bench", name="bench", subject="{{ person.LastName }} 様へ 今週のおすすめ ({{ data.n }})",
                 html=("<html><body><h1>{{ person.LastName }} {{ person.FirstName | default('') }} 様</h1>"
                       "<p>いつもご利用ありがとうございます。{{ account.Name | default('') }}</p>"
-                      "<p>今週のおすすめ: <a href=\"https://shop.example.jp/items/{{ data.n }}\">商品 {{ data.n }}</a></p>"
+                      "<p>今週のおすすめ: "
+                      "<a href=\"https://shop.example.jp/items/{{ data.n }}\">商品 {{ data.n }}</a></p>"
                       "<p>ポイント残高: {{ data.points }} pt</p></body></html>"),
             )
         people = [{"send_key": f"bench-{i}", "to": f"member{i}@example.jp", "template_key": "bench",

@@ -25,7 +25,8 @@ def test_report_page_draws_the_charts_from_seeded_data(app, browser, live_server
         create_user(session, "reports@example.jp", "admin", TEST_PASSWORD)
         seed.seed_automation_funnel(session)
         seed.seed_deliverability(session)
-        for n, kinds in enumerate((["mail_open"], ["mail_open"] * 3 + ["page_view"], ["form_submit"] * 2 + ["page_view"])):
+        behaviour = (["mail_open"], ["mail_open"] * 3 + ["page_view"], ["form_submit"] * 2 + ["page_view"])
+        for n, kinds in enumerate(behaviour):
             for kind in kinds:
                 add_activity(session, kind, lead_id(100 + n), url="https://coop.example.jp/pricing")
     with db.get_db(app).transaction() as session:
