@@ -13,9 +13,13 @@ def init_app(app: Flask) -> None:
     """Register the blueprint, CLI commands, work sources and the tick job."""
     from automations import jobs, routes  # noqa: F401  (routes attach to bp)
     from automations.cli import automations_cli
+    from web import nav
+    from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_work_source
 
     app.register_blueprint(bp)
+    nav.register(app, "admin", _l("オートメーション"), "automations.index",
+                 description=_l("フィールド変更・日付・フォームで動くメールとフォローアップ"))
     app.cli.add_command(automations_cli)
     register_work_source(app, "automations.events", jobs.process_events)
     register_work_source(app, "automations.steps", jobs.run_steps)

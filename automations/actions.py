@@ -185,14 +185,35 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
                         "Status": action.get("status", "Sent")})
             outcomes.append(Outcome(kind, True, action["campaign_id"]))
         elif kind == "campaign_member_status":
-            if record is None or record.object_name != "CampaignMember":
-                outcomes.append(Outcome(kind, False, "キャンペーンメンバーではありません"))
-                continue
-            _writeback(session, step, index, "CampaignMember", "update", {"Status": action["status"]}, record.id)
-            outcomes.append(Outcome(kind, True, action["status"]))
+            outcomes.append(_campaign_member_status(session, step, index, action, enrollment, record, person))
         elif kind == "start_sequence":
             outcomes.append(_start_sequence(session, rt, step, action, record, person))
     return outcomes
+
+
+def _campaign_member_status(session: Session, step: PlannedStep, index: int, action: dict[str, Any],
+                            enrollment: Enrollment, record: Record | None, person: Record | None) -> Outcome:
+    """Set the Status of the CampaignMember this step is about (found or created for a broadcast's campaign)."""
+    from sync.models import MirrorRecord
+
+    status = action["status"]
+    if record is not None and record.object_name == "CampaignMember":
+        _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, record.id)
+        return Outcome("campaign_member_status", True, status)
+    campaign_id = action.get("campaign_id") or enrollment.context.get("campaign_id")
+    if not campaign_id or person is None:
+        return Outcome("campaign_member_status", False, "キャンペーンまたは人が特定できません")
+    id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
+    member_id = session.scalar(select(MirrorRecord.sf_id).where(
+        MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
+        MirrorRecord.fields["CampaignId"].as_string() == campaign_id,
+        MirrorRecord.fields[id_field].as_string() == person.id).limit(1))
+    if member_id:
+        _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, member_id)
+    else:
+        _writeback(session, step, index, "CampaignMember", "create",
+                   {"CampaignId": campaign_id, id_field: person.id, "Status": status})
+    return Outcome("campaign_member_status", True, status)
 
 
 def _start_sequence(session: Session, rt: Runtime, step: PlannedStep, action: dict[str, Any],

@@ -1,1 +1,179 @@
-"""Admin pages of automations (filled in below)."""
+"""Admin pages: /admin/automations — list, create/edit (YAML), enable/disable, dry run, history, segments."""
+
+from __future__ import annotations
+
+import yaml
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+import db
+from automations import bp, queries, segments, service
+from automations.dryrun import dry_run
+from automations.forms import ActionForm, YamlForm
+from automations.models import Automation, AutomationRun, PlannedStep, Segment
+from automations.spec import SpecError
+from people.auth import role_required
+from web.i18n import gettext as _
+
+NEW_AUTOMATION = """key: my-automation
+name: 新しいオートメーション
+trigger: {type: field_changed, object: Task, field: Visit_Result__c, to: 不在}
+conditions:
+  - {field: person.Email, op: is_set}
+steps:
+  - name: ご案内
+    actions:
+      - {type: send_mail, template: absent-revisit}
+"""
+NEW_SEGMENT = """key: tokyo-web-leads
+name: 東京都のWeb流入リード
+objects: [Lead]
+conditions:
+  - {field: State, op: eq, value: 東京都}
+  - {field: LeadSource, op: eq, value: Web}
+  - {field: HasOptedOutOfEmail, op: is_false}
+"""
+
+
+def _automation_or_404(key: str) -> Automation:
+    automation = db.session().scalar(queries.automation_by_key(key))
+    if automation is None:
+        abort(404)
+    return automation
+
+
+@bp.route("/")
+@role_required("admin")
+def index():  # type: ignore[no-untyped-def]
+    """Every automation with its state and pending steps, and every segment."""
+    session = db.session()
+    pending = dict(session.execute(select(PlannedStep.automation_id, func.count())
+                                   .where(PlannedStep.status.in_(("queued", "running")))
+                                   .group_by(PlannedStep.automation_id)).all())
+    last = dict(session.execute(select(AutomationRun.automation_id, func.max(AutomationRun.occurred_at))
+                                .where(AutomationRun.outcome == "fired").group_by(AutomationRun.automation_id)).all())
+    automations = list(session.scalars(select(Automation).order_by(Automation.key)))
+    segs = list(session.scalars(select(Segment).order_by(Segment.key)))
+    return render_template("automations/index.html", automations=automations, pending=pending, last=last,
+                           segments=segs, form=ActionForm())
+
+
+def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
+    form = YamlForm()
+    errors: list[str] = []
+    if request.method == "GET":
+        form.document.data = (yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
+                              if automation is not None else NEW_AUTOMATION)
+    elif form.validate_on_submit():
+        session = db.session()
+        try:
+            doc = service.parse_yaml(form.document.data or "")
+            if automation is not None and isinstance(doc, dict) and doc.get("key") != automation.key:
+                raise SpecError([_("key は変更できません（%(key)s）。", key=automation.key)])
+            saved, created = service.save_automation(session, doc,
+                                                     enabled=None if automation is None else automation.enabled)
+            session.commit()
+        except SpecError as exc:
+            session.rollback()
+            errors = exc.errors
+        else:
+            flash(_("作成しました。") if created else _("保存しました。"), "success")
+            return redirect(url_for("automations.detail", key=saved.key))
+    status = 400 if request.method == "POST" else 200
+    return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("admin")
+def new():  # type: ignore[no-untyped-def]
+    """Create an automation from YAML (created disabled unless the YAML says enabled: true)."""
+    return _edit(None)
+
+
+@bp.route("/<key>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def edit(key: str):  # type: ignore[no-untyped-def]
+    """Edit an automation's YAML; invalid YAML is shown back with every error."""
+    return _edit(_automation_or_404(key))
+
+
+@bp.route("/<key>")
+@role_required("admin")
+def detail(key: str):  # type: ignore[no-untyped-def]
+    """One automation: its definition and history."""
+    automation = _automation_or_404(key)
+    rows = list(db.session().scalars(queries.history_of_automation(automation.id)))
+    document = yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
+    return render_template("automations/detail.html", automation=automation, history=rows, document=document,
+                           form=ActionForm())
+
+
+@bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
+@role_required("admin")
+def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
+    """Enable or disable (audit-logged)."""
+    automation = _automation_or_404(key)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = db.session()
+    service.set_enabled(session, automation, action == "enable")
+    session.commit()
+    flash(_("有効にしました。") if action == "enable" else _("無効にしました。予定済みのステップは送信されません。"),
+          "success")
+    return redirect(request.form.get("next") if request.form.get("next") == url_for("automations.index")
+                    else url_for("automations.detail", key=key))
+
+
+@bp.route("/<key>/dry-run")
+@role_required("admin")
+def dry_run_page(key: str):  # type: ignore[no-untyped-def]
+    """Who would be affected right now, and the rendered mail for a sample record."""
+    automation = _automation_or_404(key)
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    db.session().rollback()  # nothing of a dry run is ever kept
+    return render_template("automations/dry_run.html", automation=automation, result=result)
+
+
+@bp.route("/people/<person_id>")
+@role_required("admin")
+def person_history(person_id: str):  # type: ignore[no-untyped-def]
+    """Everything automations did (or skipped, and why) for one person or record."""
+    rows = db.session().execute(queries.history_of_person(person_id)).all()
+    return render_template("automations/person.html", person_id=person_id, rows=rows)
+
+
+@bp.route("/segments/new", methods=["GET", "POST"])
+@bp.route("/segments/<key>", methods=["GET", "POST"])
+@role_required("admin")
+def segment(key: str | None = None):  # type: ignore[no-untyped-def]
+    """Create or edit a segment (YAML) and see its live count and first members."""
+    session = db.session()
+    existing = session.scalar(select(Segment).where(Segment.key == key)) if key else None
+    if key and existing is None:
+        abort(404)
+    form = YamlForm()
+    errors: list[str] = []
+    if request.method == "GET":
+        form.document.data = (yaml.safe_dump(existing.spec, allow_unicode=True, sort_keys=False)
+                              if existing else NEW_SEGMENT)
+    elif form.validate_on_submit():
+        try:
+            saved = service.save_segment(session, service.parse_yaml(form.document.data or ""))
+            session.commit()
+        except SpecError as exc:
+            session.rollback()
+            errors = exc.errors
+        else:
+            flash(_("保存しました。"), "success")
+            return redirect(url_for("automations.segment", key=saved.key))
+    count = members = None
+    if existing is not None:
+        members = []
+        count = 0
+        for person in segments.matching(session, existing.spec):
+            count += 1
+            if len(members) < 50:
+                members.append(person)
+    status = 400 if errors else 200
+    return render_template("automations/segment.html", form=form, segment=existing, errors=errors, count=count,
+                           members=members), status

@@ -140,6 +140,8 @@ def _trigger(c: _Checker, doc: Any) -> dict[str, Any]:
         out["threshold"] = c.number(doc, "threshold", "trigger.")
     elif ttype == "broadcast":
         out["segment"] = c.text(doc, "segment", "trigger.", pattern=KEY_RE)
+        if doc.get("campaign_id"):
+            out["campaign_id"] = c.text(doc, "campaign_id", "trigger.", pattern=re.compile(r"^[A-Za-z0-9]{15,18}$"))
         at = doc.get("at")
         from datetime import datetime
 

@@ -296,5 +296,6 @@ def plan_broadcasts(session: Session, rt: Runtime) -> int:
         for person in segment_members(session, trig["segment"]):
             view.put(person)
             entered += enroll(session, rt, automation, person, occurrence=f"broadcast:{trig['at']}",
-                              why=f"一斉配信 {trig['segment']} @ {trig['at']}", start_at=at) is not None
+                              why=f"一斉配信 {trig['segment']} @ {trig['at']}", start_at=at,
+                              extra={"campaign_id": trig.get("campaign_id")}) is not None
     return entered
