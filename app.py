@@ -55,6 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config)
     if not app.logger.handlers or settings.debug:
         logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+        # Debug mode is for our own code: aiosmtpd ("mail.log") would echo every line of every
+        # mail, urllib3 every connection, Faker every locale lookup.
+        for chatty in ("mail.log", "urllib3", "faker", "asyncio"):
+            logging.getLogger(chatty).setLevel(logging.INFO)
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     return app

@@ -1,4 +1,4 @@
-"""`flask forms load FILE…`, `flask forms export [KEY…]`, `flask forms describe OBJECT…`."""
+"""`flask forms load FILE…`, `forms load-examples`, `forms export [KEY…]`, `forms describe OBJECT…`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,23 @@ from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
 from forms.service import save_definition
 
 forms_cli = AppGroup("forms", help="Form definitions.")
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 
 @forms_cli.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_command(paths: tuple[Path, ...]) -> None:
     """Create or update form definitions from YAML files (all or nothing)."""
+    _load(paths)
+
+
+@forms_cli.command("load-examples")
+def load_examples_command() -> None:
+    """Load the shipped forms (trial set, materials request, revisit booking, visit result); idempotent."""
+    _load(tuple(sorted(EXAMPLES_DIR.glob("*.yaml"))))
+
+
+def _load(paths: tuple[Path, ...]) -> None:
     specs = []
     for path in paths:
         try:

@@ -68,6 +68,16 @@ def test_cli_load_creates_then_versions_and_export_prints_yaml(app, runner, tmp_
     assert load_yaml(exported)[0].title == "訪問の結果"
 
 
+def test_cli_load_examples_loads_every_shipped_form_once(app, runner):
+    first = runner.invoke(args=["forms", "load-examples"])
+    assert first.exit_code == 0, first.output
+    shipped = sorted(path.stem for path in EXAMPLES.glob("*.yaml"))
+    with dbmod.get_db(app).transaction() as session:
+        assert sorted(d.key for d in session.scalars(select(FormDefinition))) == shipped
+    again = runner.invoke(args=["forms", "load-examples"]).output
+    assert again.count("unchanged") == len(shipped)
+
+
 def test_cli_load_refuses_a_bad_file_and_stores_nothing(app, runner, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("key: x\n", encoding="utf-8")
