@@ -38,8 +38,10 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         if entry.enabled(settings):
             scheduler.add_job(
                 enqueue_periodic, "interval", seconds=entry.seconds(settings), args=(app, entry),
-                id=entry.kind, coalesce=True, max_instances=1, next_run_time=None,
+                id=entry.kind, coalesce=True, max_instances=1,
             )
+            # The first run is one interval away (APScheduler's default; next_run_time=None would
+            # add the job paused, and it would never run): enqueue the current slot now.
             enqueue_periodic(app, entry)
     return scheduler
 

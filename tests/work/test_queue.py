@@ -46,3 +46,24 @@ def test_worker_runs_a_registered_job_and_retries_a_failing_one(app):
         statuses = {j.kind: (j.status, j.last_error) for j in s.query(Job)}
     assert statuses["ok"][0] == "done"
     assert statuses["bad"][0] == "queued" and "ZeroDivisionError" in statuses["bad"][1]
+
+
+def test_the_running_clock_enqueues_each_periodic_job_again_every_interval(make_app):
+    import threading
+    import time
+
+    from sqlalchemy import func, select
+
+    from work.clock import build_scheduler
+
+    app = make_app(sync_interval_seconds=1)
+    scheduler = build_scheduler(app)
+    threading.Thread(target=scheduler.start, daemon=True).start()
+    try:
+        time.sleep(3.5)
+    finally:
+        scheduler.shutdown(wait=False)
+    with db.get_db(app).transaction() as session:
+        cycles = session.scalar(select(func.count()).select_from(Job).where(Job.kind == "sync.cycle"))
+    # One at start, then one per second: a clock whose jobs never fire after start enqueues only 1.
+    assert cycles >= 3
