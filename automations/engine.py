@@ -25,7 +25,7 @@ from automations import actions, timing
 from automations.conditions import MirrorView, Record, check_value, describe
 from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
 from automations.queries import insert_ignoring_duplicates, latest_enrollment, pending_steps_of
-from work.claiming import due_condition, retry_delay_seconds
+from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
 
@@ -210,24 +210,8 @@ def _fail(session: Session, rt: Runtime, step: PlannedStep, error: str) -> None:
 
 
 def claim_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> list[PlannedStep]:
-    """Claim up to `limit` steps due at `rt.now` (work.claiming's rule, on the runtime's clock).
-
-    Same statement shape as `work.claiming.claim_due` — the (status, due_at) index, FOR UPDATE
-    SKIP LOCKED on PostgreSQL, a lease — but with an injectable clock so tests control time.
-    """
-    ids = list(session.scalars(
-        select(PlannedStep.id).where(due_condition(PlannedStep, rt.now))
-        .order_by(PlannedStep.due_at, PlannedStep.id).limit(limit).with_for_update(skip_locked=True)))
-    if not ids:
-        return []
-    session.execute(
-        update(PlannedStep).where(PlannedStep.id.in_(ids))
-        .values(status="running", locked_by=worker_id, locked_until=rt.now + timedelta(seconds=rt.lease_seconds),
-                attempts=PlannedStep.attempts + 1)
-        .execution_options(synchronize_session=False))
-    return list(session.scalars(select(PlannedStep).where(PlannedStep.id.in_(ids))
-                                .order_by(PlannedStep.due_at, PlannedStep.id)
-                                .execution_options(populate_existing=True)))
+    """Claim up to `limit` steps due at `rt.now`: work.claiming's rule on the runtime's clock."""
+    return claim_due(session, PlannedStep, worker_id, limit, rt.lease_seconds, now=rt.now)
 
 
 def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> int:
