@@ -78,6 +78,22 @@ def test_cli_load_examples_loads_every_shipped_form_once(app, runner):
     assert again.count("unchanged") == len(shipped)
 
 
+def test_every_template_and_automation_a_shipped_form_names_is_shipped_too(app, runner):
+    from automations.queries import automation_by_key
+    from mail.templates import get_template
+
+    assert runner.invoke(args=["forms", "load-examples"]).exit_code == 0
+    assert runner.invoke(args=["automations", "load-examples"]).exit_code == 0
+    with dbmod.get_db(app).transaction() as session:
+        for path in sorted(EXAMPLES.glob("*.yaml")):
+            for spec in load_yaml(path.read_text(encoding="utf-8")):
+                for action in spec.actions:
+                    if action.type == "confirmation_mail":
+                        assert get_template(session, action.template) is not None, (spec.key, action.template)
+                    if action.type == "start_automation":
+                        assert session.scalar(automation_by_key(action.automation)) is not None, spec.key
+
+
 def test_cli_load_refuses_a_bad_file_and_stores_nothing(app, runner, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("key: x\n", encoding="utf-8")
