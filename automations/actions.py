@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
+from automations import timing
 from automations.conditions import Record
 from automations.models import Automation, Enrollment, PlannedStep
 
@@ -163,7 +164,7 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
             sent = "; ".join(o.describe() for o in outcomes if o.done)
             fields: dict[str, Any] = {
                 "Subject": str(action["subject"])[:255], "Status": action.get("status", "Completed"),
-                "ActivityDate": rt.now.date().isoformat(),
+                "ActivityDate": timing.local_today(rt.now, rt.tz).isoformat(),  # Salesforce dates are local
                 "Description": f"tsunagi オートメーション「{automation.name}」: {sent or '実行'}"[:32000],
             }
             if person is not None:

@@ -23,7 +23,8 @@ def _fail(exc: SpecError) -> None:
 
 @automations_cli.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--enable/--as-written", default=None, help="Enable every loaded automation (default: as written).")
+@click.option("--enable", is_flag=True, default=None,
+              help="Enable every loaded automation (default: each as its `enabled:` says).")
 def load_command(file: Path, enable: bool | None) -> None:
     """Create or update automations, segments and templates from a YAML FILE (idempotent)."""
     try:

@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +51,11 @@ class Accepted:
 
 
 # --- definitions --------------------------------------------------------------------------
+
+def local_today() -> str:
+    """Today's date in the service's time zone (ISO): Salesforce dates such as ActivityDate are local."""
+    return datetime.now(ZoneInfo(current_app.config["TSUNAGI"].timezone)).date().isoformat()
+
 
 def save_definition(session: Session, spec: FormSpec) -> tuple[FormDefinition, bool]:
     """Create or update the definition with `spec.key`; bump its version when it changed.
@@ -165,7 +172,7 @@ def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: Wr
         origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
         if action.type == "create_task" and who is not None:
             fields = {"Subject": action.subject, "Status": "Completed",
-                      "ActivityDate": utcnow().date().isoformat(), "WhoId": who, **action.fields}
+                      "ActivityDate": local_today(), "WhoId": who, **action.fields}
             items.append(enqueue(session, key=key, object_name="Task", operation="create", fields=fields,
                                  depends_on=after, **origin))
         elif action.type == "add_to_campaign" and who is not None:

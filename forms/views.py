@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 from sqlalchemy.orm import Session
 
 from forms import service
@@ -36,11 +34,6 @@ def posted_token() -> str:
     if not _TOKEN.match(token):
         abort(400)
     return token
-
-
-def local_today() -> str:
-    """Today's date in the service's time zone (ISO), e.g. for a Task's ActivityDate."""
-    return datetime.now(ZoneInfo(current_app.config["TSUNAGI"].timezone)).date().isoformat()
 
 
 def load_form(session: Session, key: str, audiences: tuple[str, ...]) -> tuple[FormDefinition, FormSpec]:
@@ -114,5 +107,5 @@ def stage() -> str:
 def with_task_date(spec: FormSpec, values: dict[str, Any]) -> dict[str, Any]:
     """Activities written by a form are dated today (local time) unless the form sets a date."""
     if spec.object in ("Task", "Event") and "ActivityDate" not in values:
-        return {**values, "ActivityDate": local_today()}
+        return {**values, "ActivityDate": service.local_today()}
     return values
