@@ -51,6 +51,11 @@ ROOTS: dict[str, frozenset[str] | None] = {
     "person": PERSON_FIELDS, "contact": PERSON_FIELDS, "lead": PERSON_FIELDS,
     "account": ACCOUNT_FIELDS, "owner": OWNER_FIELDS, "links": None, "data": None,
     "mail": frozenset({"unsubscribe_url"}), "sender": frozenset({"name", "address", "contact"}),
+    # What the callers add: automations the triggering record (any object) and its campaign, and
+    # themselves; forms the form and submission; scoring the score that crossed a threshold.
+    "record": None, "campaign": None, "automation": frozenset({"key", "name"}),
+    "form": frozenset({"key", "title"}), "submission": frozenset({"id"}),
+    "scoring": frozenset({"score", "threshold"}),
 }
 PARTS = (("subject", "件名"), ("html", "HTML本文"), ("text", "テキスト本文"))
 

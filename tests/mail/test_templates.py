@@ -48,12 +48,24 @@ def test_text_part_is_generated_from_html_with_links(db_session):
     ({"html": "<p>{{ customer.Name }}</p>"}, "customer"),
     ({"html": "{{ person.__class__.__mro__ }}"}, "person.__class__"),
     ({"html": "{{ ''.__class__ }}"}, "使用できない操作"),
+    ({"html": "{{ record.__class__ }}"}, "使用できない操作"),
+    ({"html": "{{ form.owner }}"}, "form.owner"),
     ({"key": "Bad Key!"}, "キー"),
 ])
 def test_invalid_templates_are_refused_with_a_clear_message(db_session, fields, expected):
     with pytest.raises(TemplateInvalid) as refused:
         _save(db_session, **fields)
     assert any(expected in error for error in refused.value.errors), refused.value.errors
+
+
+def test_templates_may_use_what_automations_forms_and_scoring_pass(db_session):
+    row = _save(db_session, subject="{{ form.title }}: {{ record.Subject }}",
+                html="<p>{{ campaign.Name }} / {{ automation.name }} / {{ submission.id }} / {{ scoring.score }}</p>")
+    mail = render(compiled_for(row), {"form": {"title": "資料請求"}, "record": {"Subject": "訪問"},
+                                      "campaign": {"Name": "冬の感謝祭"}, "automation": {"name": "不在フォロー"},
+                                      "submission": {"id": 7}, "scoring": {"score": 120}})
+    assert mail.subject == "資料請求: 訪問"
+    assert "冬の感謝祭 / 不在フォロー / 7 / 120" in mail.html
 
 
 def test_saving_again_replaces_the_template_and_bumps_the_version(db_session):
