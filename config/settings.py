@@ -57,6 +57,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("must be 0 or a positive whole number")
+    return value
+
+
 def _float(raw: str) -> float:
     return float(raw.strip())
 
@@ -170,6 +177,9 @@ class Settings:
     public_base_url: str = setting("PUBLIC_BASE_URL", _url(("http", "https")), "http://localhost:5000",
                                    "Where people reach this service; used in mail links and unsubscribe URLs.")
     port: int = setting("PORT", _positive_int, "5000", "Port the web process listens on.")
+    trusted_proxies: int = setting("TRUSTED_PROXIES", _non_negative_int, "0",
+                                   "Reverse proxies in front of the web process whose X-Forwarded-For/-Proto "
+                                   "are trusted (1 behind one TLS proxy).")
     default_locale: str = setting("DEFAULT_LOCALE", _text, "ja", "Language of the UI when the browser asks for none.")
     timezone: str = setting("TSUNAGI_TIMEZONE", _text, "Asia/Tokyo",
                             "Local time zone for send windows, reports and date triggers.")
@@ -225,6 +235,8 @@ class Settings:
                                       "Share of the org's daily API limit after which sync stops for the day.")
     sync_page_size: int = setting("SYNC_PAGE_SIZE", _page_size, "2000",
                                   "Records per sync query page (200–2000; 2000 uses the fewest API calls).")
+    sync_bulk_threshold: int = setting("SYNC_BULK_THRESHOLD", _non_negative_int, "10000",
+                                       "A first load of more records than this uses one Bulk API 2.0 job (0: never).")
     # --- mail ------------------------------------------------------------------------------
     smtp_url: str = setting("SMTP_URL", _url(("smtp", "smtps")), "",
                             "smtp://user:pass@host:587 (STARTTLS) or smtps://…:465. Empty: the built-in dev inbox.")

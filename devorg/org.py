@@ -11,6 +11,7 @@ Python handles tests and demos use to act on it.
     org.records("Contact", include_deleted=False)  # the org's truth, as REST renders it
     org.inject_fault(r"/query", "503", count=2)    # kinds: 503, invalid_session, limit_exceeded, slow
     org.expire_tokens(); org.api_calls; org.set_api_limit(100)
+    org.set_bulk_api(enabled=False) / (delay_seconds=2) / (fail_with="…"); org.bulk_jobs()
     org.set_clock(datetime(...)) / org.set_clock(None)  # stamp records with a chosen time
     org.add_outbound_rule("Contact", "Absent__c = true", ["Id", "Email"], "http://127.0.0.1:1234/hook")
     org.outbound_log(); org.wait_outbound_idle(timeout=5)
@@ -228,6 +229,18 @@ class DevOrg:
         """Drop every injected fault."""
         self.faults.clear()
 
+    def set_bulk_api(self, enabled: bool = True, delay_seconds: float = 0.0, fail_with: str | None = None) -> None:
+        """Bulk API 2.0 query jobs: served or not (404), completing after `delay_seconds`, or failing."""
+        bulk = self.rest.bulk
+        bulk.enabled, bulk.delay_seconds, bulk.fail_with = enabled, delay_seconds, fail_with
+
+    def bulk_jobs(self) -> list[dict[str, Any]]:
+        """Every Bulk API 2.0 query job the org holds: id, operation, object, state, records."""
+        with self.rest.bulk._lock:
+            jobs = list(self.rest.bulk.jobs.values())
+        return [{"id": j.id, "operation": j.operation, "object": j.object, "state": j.state(),
+                 "records": len(j.rows)} for j in jobs]
+
     def expire_tokens(self) -> None:
         """Invalidate every issued access token."""
         self.auth.expire_all()
@@ -318,6 +331,7 @@ class DevOrg:
         self.store.clock = None
         with self.rest._cursor_lock:
             self.rest.cursors.clear()
+        self.rest.bulk.reset()
         self.store.purge(keep={self.integration_user_id, self.person_user_id})
 
 

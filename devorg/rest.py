@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from devorg import ids, soql
+from devorg.bulk import BulkQueries
 from devorg.errors import ApiError
 from devorg.schema import ObjectDef, Schema, describe_field, format_datetime, parse_datetime, to_json
 from devorg.store import Record, Store
@@ -76,8 +77,10 @@ class RestApi:
     cursors: OrderedDict[str, Cursor] = field(default_factory=OrderedDict)
     _cursor_lock: threading.Lock = field(default_factory=threading.Lock)
     _routes: list[_Route] = field(default_factory=list)
+    bulk: BulkQueries = field(init=False)
 
     def __post_init__(self) -> None:
+        self.bulk = BulkQueries(self)
         v = r"v(?P<version>\d+\.\d)"
         obj = r"(?P<obj>[A-Za-z0-9_]+)"
         table = [
@@ -102,6 +105,7 @@ class RestApi:
             ("PATCH", rf"{v}/composite/sobjects/{obj}/(?P<ext>[A-Za-z0-9_]+)", self.collection_upsert),
             ("DELETE", rf"{v}/composite/sobjects", self.collection_delete),
             ("GET", rf"{v}/composite/sobjects/{obj}", self.collection_retrieve),
+            *self.bulk.routes(v),
         ]
         self._routes = [_Route(m, re.compile(p + r"/?$"), h) for m, p, h in table]
 

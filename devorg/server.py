@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from devorg import adminapi
 from devorg.auth import OAuthError
+from devorg.bulk import RawBody
 from devorg.errors import ApiError
 from devorg.rest import Call
 
@@ -33,8 +34,11 @@ _FAULT_ERRORS = {
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = Response(data, status=status, content_type=_JSON if data is not None else None)
+    if isinstance(body, RawBody):  # Bulk API 2.0 query results are CSV
+        response = Response(body.text, status=status, content_type=body.content_type)
+    else:
+        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        response = Response(data, status=status, content_type=_JSON if data is not None else None)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

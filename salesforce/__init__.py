@@ -14,6 +14,8 @@ from flask import Flask
 
 from salesforce.errors import (
     AuthError,
+    BulkJobFailed,
+    BulkNotSupported,
     LimitExceeded,
     NotFound,
     RecordDeleted,
@@ -24,8 +26,9 @@ from salesforce.errors import (
 from salesforce.gateway import SalesforceGateway
 
 __all__ = [
-    "AuthError", "LimitExceeded", "NotFound", "RecordDeleted", "SalesforceError", "SalesforceGateway",
-    "TransientError", "ValidationError", "build_gateway", "gateway_for", "init_app",
+    "AuthError", "BulkJobFailed", "BulkNotSupported", "LimitExceeded", "NotFound", "RecordDeleted",
+    "SalesforceError", "SalesforceGateway", "TransientError", "ValidationError", "build_gateway", "gateway_for",
+    "init_app",
 ]
 
 _EXTENSION = "tsunagi.salesforce"

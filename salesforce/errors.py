@@ -8,9 +8,13 @@ simple-salesforce's own exceptions::
     ├── LimitExceeded               403 REQUEST_LIMIT_EXCEEDED: pause until .resume_at
     ├── NotFound                    404: no such record or resource
     │   └── RecordDeleted           404 ENTITY_IS_DELETED: the record is in the recycle bin
-    └── ValidationError             400 (and other 4xx): Salesforce refused the request as
-                                    given; permanent, never retried (.errors holds Salesforce's
-                                    [{message, errorCode, fields}])
+    ├── ValidationError             400 (and other 4xx): Salesforce refused the request as
+    │                               given; permanent, never retried (.errors holds Salesforce's
+    │                               [{message, errorCode, fields}])
+    ├── BulkNotSupported            the org (or this object) offers no Bulk API 2.0 query jobs:
+    │                               404, API_DISABLED_FOR_ORG, FEATURENOTENABLED, INVALIDENTITY…
+    └── BulkJobFailed               a Bulk API 2.0 query job ended Failed or Aborted, or did not
+                                    finish in time (.job_id, .state)
 
 Every error carries `status` (HTTP status or None) and `errors` (Salesforce's error list, or []).
 """
@@ -73,3 +77,16 @@ class RecordDeleted(NotFound):
 
 class ValidationError(SalesforceError):
     """Salesforce refused the request as given (400 and other 4xx); retrying will not help."""
+
+
+class BulkNotSupported(SalesforceError):
+    """The org, or the queried object, does not offer Bulk API 2.0 query jobs: use REST instead."""
+
+
+class BulkJobFailed(SalesforceError):
+    """A Bulk API 2.0 query job ended Failed or Aborted, or did not finish within its timeout."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, state: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.job_id = job_id
+        self.state = state

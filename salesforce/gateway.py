@@ -28,6 +28,8 @@ Methods (stable; other packages rely on them)
 - `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; ≤ 25 per call.
 - `create_many / update_many / upsert_many / delete_many` → one RecordResult per record, in
   order, through sObject Collections (200 per call; 450 records → 3 calls).
+- `bulk_query(soql, include_deleted=False, ...)` → iterator of records as dicts of strings, from
+  one Bulk API 2.0 query job (salesforce.bulk); BulkNotSupported / BulkJobFailed when it cannot.
 - `request(method, path, ...)` → parsed JSON, for REST resources not covered above.
 - `usage` (salesforce.usage.ApiUsage): calls made, last `Sforce-Limit-Info`, `add_listener`.
 """
@@ -48,6 +50,7 @@ from urllib3.exceptions import NewConnectionError
 from db import utcnow
 from salesforce.auth import Credentials, Token
 from salesforce.batch import BatchOperations
+from salesforce.bulk import BulkQueries
 from salesforce.errors import (
     AuthError,
     LimitExceeded,
@@ -80,7 +83,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(getattr(reason, "reason", None), NewConnectionError) or isinstance(reason, NewConnectionError)
 
 
-class SalesforceGateway(BatchOperations):
+class SalesforceGateway(BatchOperations, BulkQueries):
     """A signed-in, retrying, counting client of one Salesforce org (safe to share between threads)."""
 
     def __init__(
@@ -162,11 +165,13 @@ class SalesforceGateway(BatchOperations):
         idempotent: bool | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
+        raw: bool = False,
     ) -> Any:
         """Send one REST request with retries and re-authentication; return the parsed JSON (None if empty).
 
         `path` is relative to the API root ("query/"), absolute ("/services/data/…") or a full URL.
         `idempotent` overrides the guess from the method; `max_retries`/`timeout` the gateway's own.
+        With `raw`, a successful answer is returned as the `requests.Response` (CSV bodies, headers).
         """
         method = method.upper()
         safe_to_resend = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -184,7 +189,7 @@ class SalesforceGateway(BatchOperations):
             wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
             sleep=self._sleep, reraise=True, before_sleep=log_retry,
         )
-        call = {"renewed": False, "timeout": self.timeout if timeout is None else timeout}
+        call = {"renewed": False, "timeout": self.timeout if timeout is None else timeout, "raw": raw}
         return retrying(self._send_with_session, method, path, params, json, headers, call)
 
     def _send_with_session(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
@@ -204,7 +209,7 @@ class SalesforceGateway(BatchOperations):
             if response.status_code == 401:
                 raise AuthError("Salesforce refused a freshly obtained session", status=401,
                                 errors=self._errors(response))
-        return self._result(method, response)
+        return self._result(method, response, call["raw"])
 
     def _url(self, token: Token, path: str) -> str:
         if path.startswith(("https://", "http://")):
@@ -250,8 +255,10 @@ class SalesforceGateway(BatchOperations):
             return [body]
         return []
 
-    def _result(self, method: str, response: requests.Response) -> Any:
+    def _result(self, method: str, response: requests.Response, raw: bool = False) -> Any:
         status = response.status_code
+        if status < 300 and raw:
+            return response
         if status < 300:
             if status == 204 or not response.content:
                 return None

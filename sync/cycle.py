@@ -12,6 +12,14 @@
    with an earlier stamp; re-reading is harmless because upserts are idempotent.
 4. A delete log that no longer reaches back to our last read (`earliestDateAvailable` later
    than our start) is replaced by id reconciliation: ids the org no longer has are deleted.
+5. An object never loaded before also gets a `SELECT COUNT() FROM X` (queryAll) in the probe, in
+   places the call has free (counts go before delete logs, which can wait a cycle). More than
+   SYNC_BULK_THRESHOLD records (and a full first page) load through ONE Bulk API 2.0 queryAll
+   job instead of REST pages (sync.bulkload turns its CSV back into REST's values), applied 2,000
+   at a time; the cursor is set only when the whole job is in — the job's rows are unordered, so
+   a cursor moved part way could skip records — to the latest (SystemModstamp, Id) read, capped
+   at the ceiling: the next REST cycle re-reads what changed meanwhile. An org without Bulk API
+   2.0, or a failed job, falls back to REST pages for that object.
 
 Any Salesforce failure stops the cycle cleanly after the last committed page; the next cycle
 resumes there. The quota guard stops the cycle when the org's daily usage reaches
@@ -30,8 +38,8 @@ from urllib.parse import quote
 from flask import Flask
 
 from db import get_db, utcnow
-from salesforce.errors import SalesforceError, ValidationError
-from sync import describe
+from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
+from sync import bulkload, describe
 from sync.mirror import apply_records, mark_deleted, mirrored_ids
 from sync.models import SyncObject, SyncRun
 from sync.usage import counter_for
@@ -116,6 +124,7 @@ class Cycle:
         self.counter = counter_for(app, gateway)
         self.result = CycleResult()
         self.page_size = getattr(self.settings, "sync_page_size", 2000)
+        self.bulk_threshold = getattr(self.settings, "sync_bulk_threshold", 0)
 
     # --- lease and quota ------------------------------------------------------------------------
     def _hold_lease(self) -> None:
@@ -180,10 +189,11 @@ class Cycle:
         with self.database.transaction() as session:
             states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
         ready = [n for n in self.objects if states[n]["field_types"] and n not in self.result.errors]
-        first_pages, delete_logs = self._probe(ready, states, now)
+        first_pages, counts, delete_logs = self._probe(ready, states, now)
         for name in ready:
             try:
-                self._sync_object(name, states[name], first_pages[name], delete_logs.get(name), now, ceiling)
+                self._sync_object(name, states[name], first_pages[name], delete_logs.get(name), now, ceiling,
+                                  counts.get(name))
             except ValidationError as exc:
                 # A field deleted in Salesforce (INVALID_FIELD) or similar: re-describe next cycle.
                 self._fail_object(name, exc, redescribe=True)
@@ -192,13 +202,20 @@ class Cycle:
                 raise
 
     def _probe(self, names: list[str], states: dict[str, dict[str, Any]],
-               now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The composite call: first page of each object plus as many delete logs as fit."""
+               now: datetime) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The composite call: first page of each object, then as many counts and delete logs as fit."""
         subrequests = []
         for name in names:
             fields = describe.select_list(name, states[name]["field_types"])
             soql = page_soql(self.gateway, name, fields, states[name]["cursor"], min(PROBE_LIMIT, self.page_size))
             subrequests.append({"method": "GET", "url": f"queryAll/?q={quote(soql)}", "referenceId": f"q_{name}"})
+        # Counts only for objects never loaded, and only in free places: they must not cost a call.
+        unloaded = [n for n in names if states[n]["cursor"][0] is None] if self.bulk_threshold > 0 else []
+        room = -len(subrequests) % COMPOSITE_SIZE  # free places left in the last composite call
+        counted = unloaded[:room]
+        for name in counted:
+            subrequests.append({"method": "GET", "referenceId": f"c_{name}",
+                                "url": f"queryAll/?q={quote(f'SELECT COUNT() FROM {name}')}"})
         due = sorted((n for n in names if states[n]["deletes_from"] is not None
                       and now - states[n]["deletes_from"] >= MIN_DELETE_WINDOW),
                      key=lambda n: states[n]["deletes_from"])
@@ -210,30 +227,23 @@ class Cycle:
                                 "url": f"sobjects/{name}/deleted/?start={quote(start)}&end={quote(_soql_time(now))}"})
         answers = self.gateway.composite(subrequests) if subrequests else []
         pages = dict(zip(names, answers[:len(names)], strict=True))
-        return pages, dict(zip(logs, answers[len(names):], strict=True))
+        count_answers = answers[len(names):len(names) + len(counted)]
+        counts = {name: _total_size(answer) for name, answer in zip(counted, count_answers, strict=True)}
+        return pages, counts, dict(zip(logs, answers[len(names) + len(counted):], strict=True))
 
     def _sync_object(self, name: str, snap: dict[str, Any], probe: dict[str, Any], delete_log: Any,
-                     now: datetime, ceiling: datetime) -> None:
+                     now: datetime, ceiling: datetime, count: int | None = None) -> None:
         if probe.get("httpStatusCode") != 200:
             raise ValidationError(describe._message(probe), status=probe.get("httpStatusCode"),
                                   errors=probe.get("body") if isinstance(probe.get("body"), list) else None)
-        fields = describe.select_list(name, snap["field_types"])
         cursor = snap["cursor"]
         first_load = cursor[0] is None
-        page, limit = probe["body"], min(PROBE_LIMIT, self.page_size)
-        read = 0
-        while True:
-            records = page.get("records", [])
-            read += len(records)
-            done = len(records) < limit
-            cursor = self._commit_page(name, records, cursor, ceiling, done)
-            if done:
-                break
-            self._hold_lease()
-            self._check_quota()
-            limit = self.page_size
-            page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor_after(records), limit),
-                                           include_deleted=True)
+        read = None
+        full_page = len(probe["body"].get("records", [])) >= min(PROBE_LIMIT, self.page_size)
+        if first_load and full_page and count is not None and 0 < self.bulk_threshold < count:
+            read = self._bulk_load(name, snap, ceiling)
+        if read is None:
+            read = self._read_pages(name, snap, probe["body"], ceiling)
         self.result.records[name] = read
         if delete_log is not None:
             self._apply_delete_log(name, snap, delete_log, now)
@@ -246,6 +256,67 @@ class Cycle:
             if first_load or row.deletes_covered_until is None:
                 # The first load read the recycle bin itself; the delete log starts now.
                 row.deletes_covered_until = _floor_second(now)
+
+    def _read_pages(self, name: str, snap: dict[str, Any], page: dict[str, Any], ceiling: datetime) -> int:
+        """Keyset REST pages from the probe's first page on, each committed with the cursor; records read."""
+        fields = describe.select_list(name, snap["field_types"])
+        cursor = snap["cursor"]
+        limit = min(PROBE_LIMIT, self.page_size)
+        read = 0
+        while True:
+            records = page.get("records", [])
+            read += len(records)
+            done = len(records) < limit
+            cursor = self._commit_page(name, records, cursor, ceiling, done)
+            if done:
+                return read
+            self._hold_lease()
+            self._check_quota()
+            limit = self.page_size
+            page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor_after(records), limit),
+                                           include_deleted=True)
+
+    def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime) -> int | None:
+        """Load a never-loaded object through one Bulk API 2.0 queryAll job; None: use REST instead."""
+        types = snap["field_types"]
+        soql = f"SELECT {', '.join(describe.select_list(name, types))} FROM {name}"
+
+        def keep_going(_job: dict[str, Any]) -> None:
+            self._hold_lease()
+            self._check_quota()
+
+        read, batch = 0, []
+        latest: tuple[datetime, str] | None = None
+        try:
+            for row in self.gateway.bulk_query(soql, include_deleted=True, on_wait=keep_going):
+                batch.append(bulkload.rest_record(name, types, row))
+                if len(batch) == bulkload.BATCH_SIZE:
+                    latest = self._commit_bulk_batch(name, batch, latest, ceiling, last=False)
+                    read, batch = read + len(batch), []
+                    keep_going({})
+        except (BulkNotSupported, BulkJobFailed, ValidationError) as exc:
+            log.warning("sync %s: no bulk load (%s: %s); loading through REST pages", name, type(exc).__name__, exc)
+            return None
+        self._commit_bulk_batch(name, batch, latest, ceiling, last=True)
+        log.info("sync %s: first load of %d records through one Bulk API 2.0 job", name, read + len(batch))
+        return read + len(batch)
+
+    def _commit_bulk_batch(self, name: str, records: list[dict[str, Any]], latest: tuple[datetime, str] | None,
+                           ceiling: datetime, last: bool) -> tuple[datetime, str] | None:
+        """Apply one batch of a bulk load; the last one also sets the cursor. Returns the latest key seen."""
+        for record in records:
+            stamp = parse_datetime(record.get("SystemModstamp"))
+            if stamp is not None and (latest is None or (stamp, record["Id"]) > latest):
+                latest = (stamp, record["Id"])
+        with self.database.transaction() as session:
+            if records:
+                apply_records(session, name, records, "poll")
+            if last:
+                row = describe.state(session, name)
+                row.cursor_stamp, row.cursor_id = next_cursor((row.cursor_stamp, row.cursor_id), latest, ceiling,
+                                                              done=False)
+            self.counter.flush(session)
+        return latest
 
     def _commit_page(self, name: str, records: list[dict[str, Any]], cursor: tuple[Any, Any],
                      ceiling: datetime, done: bool) -> tuple[Any, Any]:
@@ -301,6 +372,15 @@ def cursor_after(records: list[dict[str, Any]]) -> tuple[datetime, str]:
     if stamp is None:
         raise ValueError(f"record {last.get('Id')} has no SystemModstamp")
     return stamp, last["Id"]
+
+
+def _total_size(answer: dict[str, Any]) -> int | None:
+    """totalSize of a COUNT() subresponse, None when it failed."""
+    body = answer.get("body")
+    if answer.get("httpStatusCode") != 200 or not isinstance(body, dict):
+        return None
+    size = body.get("totalSize")
+    return size if isinstance(size, int) else None
 
 
 def _snapshot(row: SyncObject) -> dict[str, Any]:
