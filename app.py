@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_settings
 
@@ -59,6 +60,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # mail, urllib3 every connection, Faker every locale lookup.
         for chatty in ("mail.log", "urllib3", "faker", "asyncio"):
             logging.getLogger(chatty).setLevel(logging.INFO)
+    if settings.trusted_proxies:
+        # Behind a TLS proxy every request comes from the proxy's address: without this, all
+        # customers would share one rate limit and links would say http://.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     return app

@@ -63,6 +63,24 @@ def test_public_submissions_are_rate_limited_per_client(make_app):
     assert len(submissions(app)) == 2
 
 
+def test_behind_a_trusted_proxy_each_customer_has_their_own_rate_limit(make_app):
+    from tests.forms.conftest import load_examples
+
+    app = make_app(forms_public_rate_limit=2, trusted_proxies=1)
+    load_examples(app)
+    client = app.test_client()
+
+    def post_from(address):
+        token = token_of(client.get("/f/materials_request").get_data(as_text=True))
+        return client.post("/f/materials_request", headers={"X-Forwarded-For": address},
+                           environ_overrides={"REMOTE_ADDR": "10.0.0.2"},  # the proxy
+                           data={**REQUEST, "_token": token, "_stage": "submit"}).status_code
+
+    assert [post_from("203.0.113.7") for _ in range(3)] == [303, 303, 429]
+    assert post_from("198.51.100.23") == 303  # another customer, same proxy
+    assert len(submissions(app)) == 3
+
+
 def test_public_forms_are_refused_without_a_csrf_token(make_app):
     from tests.forms.conftest import load_examples
 
