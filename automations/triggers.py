@@ -27,7 +27,7 @@ from automations.conditions import MirrorView, Record, describe, failing_conditi
 from automations.engine import Runtime, enroll, history
 from automations.models import Automation, Enrollment
 from automations.queries import enabled_automations, insert_ignoring_duplicates
-from sync.models import ChangeEvent, MirrorRecord
+from sync.models import INITIAL_LOAD, ChangeEvent, MirrorRecord
 
 
 class TriggerIndex:
@@ -36,12 +36,17 @@ class TriggerIndex:
     def __init__(self, automations: Iterable[Automation]) -> None:
         self.by_field: dict[tuple[str, str], list[Automation]] = defaultdict(list)
         self.by_created: dict[str, list[Automation]] = defaultdict(list)
+        # field_changed triggers with a target value also fire when a record is created holding it
+        # (a visit Task entered as 不在 from the start is a change from nothing to 不在).
+        self.by_created_value: dict[str, list[Automation]] = defaultdict(list)
         self.by_type: dict[str, list[Automation]] = defaultdict(list)
         for a in automations:
             trig = a.spec["trigger"]
             self.by_type[trig["type"]].append(a)
             if trig["type"] == "field_changed":
                 self.by_field[(trig["object"], trig["field"])].append(a)
+                if "to" in trig:
+                    self.by_created_value[trig["object"]].append(a)
             elif trig["type"] == "record_created":
                 self.by_created[trig["object"]].append(a)
 
@@ -106,11 +111,12 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
             for a in index.by_field.get((ev.object_name, ev.field or ""), ()):
                 if field_change_matches(a.spec["trigger"], ev.old_value, ev.new_value, ev.source):
                     matches.append((a, ev))
-        elif ev.kind == "created":
-            for a in index.by_created.get(ev.object_name, ()):
+        elif ev.kind == "created" and ev.source != INITIAL_LOAD:
+            for a in (*index.by_created.get(ev.object_name, ()), *index.by_created_value.get(ev.object_name, ())):
                 if ev.source != "writeback" or a.spec["trigger"].get("include_writeback"):
                     matches.append((a, ev))
     if matches:
+        superseded = _updated_after_creation(session, matches)
         view = rt.view(session)
         view.load(ev.record_id for _, ev in matches)
         paths = [c["field"] for a, _ in matches for c in a.spec.get("conditions") or []]
@@ -122,7 +128,15 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
             if record is None or record.is_deleted:
                 continue
             trig = automation.spec["trigger"]
-            if ev.kind == "created":
+            if ev.kind == "created" and trig["type"] == "field_changed":
+                # The mirror holds the latest value; it is the creation value only if no update
+                # of the field came later (such an update is its own event, and fires on its own).
+                value = record.fields.get(trig["field"])
+                if (ev.record_id, trig["field"]) in superseded or not field_change_matches(trig, None, value,
+                                                                                            ev.source):
+                    continue
+                why = f"{ev.object_name} 作成時 {trig['field']} = {value!r} ({ev.source})"
+            elif ev.kind == "created":
                 why = f"{ev.object_name} 作成 ({ev.source})"
             else:
                 why = f"{ev.object_name}.{ev.field}: {ev.old_value!r} → {ev.new_value!r} ({ev.source})"
@@ -133,6 +147,18 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
     session.execute(update(ChangeEvent).where(ChangeEvent.id.in_([r.id for r in rows]))
                     .values(processed_at=rt.now).execution_options(synchronize_session=False))
     return len(rows)
+
+
+def _updated_after_creation(session: Session, matches: list[tuple[Automation, Any]]) -> set[tuple[str, str]]:
+    """(record, field) pairs of created-event matches whose field was updated after the creation."""
+    created = {(ev.record_id, a.spec["trigger"]["field"]): ev.id for a, ev in matches
+               if ev.kind == "created" and a.spec["trigger"]["type"] == "field_changed"}
+    if not created:
+        return set()
+    rows = session.execute(select(ChangeEvent.record_id, ChangeEvent.field, ChangeEvent.id).where(
+        ChangeEvent.kind == "updated", ChangeEvent.record_id.in_({r for r, _ in created}),
+        ChangeEvent.field.in_({f for _, f in created})))
+    return {(r, f) for r, f, event_id in rows if (r, f) in created and event_id > created[(r, f)]}
 
 
 def _submitted_person(session: Session, act: Activity) -> str | None:

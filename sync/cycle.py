@@ -41,7 +41,7 @@ from db import get_db, utcnow
 from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
 from sync import bulkload, describe
 from sync.mirror import apply_records, mark_deleted, mirrored_ids
-from sync.models import SyncObject, SyncRun
+from sync.models import INITIAL_LOAD, SyncObject, SyncRun
 from sync.usage import counter_for
 from sync.values import parse_datetime
 from work import lease
@@ -238,12 +238,14 @@ class Cycle:
                                   errors=probe.get("body") if isinstance(probe.get("body"), list) else None)
         cursor = snap["cursor"]
         first_load = cursor[0] is None
+        # Until one load has read everything (the delete log starts then), records are history.
+        source = INITIAL_LOAD if snap["deletes_from"] is None else "poll"
         read = None
         full_page = len(probe["body"].get("records", [])) >= min(PROBE_LIMIT, self.page_size)
         if first_load and full_page and count is not None and 0 < self.bulk_threshold < count:
-            read = self._bulk_load(name, snap, ceiling)
+            read = self._bulk_load(name, snap, ceiling, source)
         if read is None:
-            read = self._read_pages(name, snap, probe["body"], ceiling)
+            read = self._read_pages(name, snap, probe["body"], ceiling, source)
         self.result.records[name] = read
         if delete_log is not None:
             self._apply_delete_log(name, snap, delete_log, now)
@@ -257,7 +259,8 @@ class Cycle:
                 # The first load read the recycle bin itself; the delete log starts now.
                 row.deletes_covered_until = _floor_second(now)
 
-    def _read_pages(self, name: str, snap: dict[str, Any], page: dict[str, Any], ceiling: datetime) -> int:
+    def _read_pages(self, name: str, snap: dict[str, Any], page: dict[str, Any], ceiling: datetime,
+                    source: str) -> int:
         """Keyset REST pages from the probe's first page on, each committed with the cursor; records read."""
         fields = describe.select_list(name, snap["field_types"])
         cursor = snap["cursor"]
@@ -267,7 +270,7 @@ class Cycle:
             records = page.get("records", [])
             read += len(records)
             done = len(records) < limit
-            cursor = self._commit_page(name, records, cursor, ceiling, done)
+            cursor = self._commit_page(name, records, cursor, ceiling, done, source)
             if done:
                 return read
             self._hold_lease()
@@ -276,7 +279,7 @@ class Cycle:
             page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor_after(records), limit),
                                            include_deleted=True)
 
-    def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime) -> int | None:
+    def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime, source: str) -> int | None:
         """Load a never-loaded object through one Bulk API 2.0 queryAll job; None: use REST instead."""
         types = snap["field_types"]
         soql = f"SELECT {', '.join(describe.select_list(name, types))} FROM {name}"
@@ -291,18 +294,18 @@ class Cycle:
             for row in self.gateway.bulk_query(soql, include_deleted=True, on_wait=keep_going):
                 batch.append(bulkload.rest_record(name, types, row))
                 if len(batch) == bulkload.BATCH_SIZE:
-                    latest = self._commit_bulk_batch(name, batch, latest, ceiling, last=False)
+                    latest = self._commit_bulk_batch(name, batch, latest, ceiling, source, last=False)
                     read, batch = read + len(batch), []
                     keep_going({})
         except (BulkNotSupported, BulkJobFailed, ValidationError) as exc:
             log.warning("sync %s: no bulk load (%s: %s); loading through REST pages", name, type(exc).__name__, exc)
             return None
-        self._commit_bulk_batch(name, batch, latest, ceiling, last=True)
+        self._commit_bulk_batch(name, batch, latest, ceiling, source, last=True)
         log.info("sync %s: first load of %d records through one Bulk API 2.0 job", name, read + len(batch))
         return read + len(batch)
 
     def _commit_bulk_batch(self, name: str, records: list[dict[str, Any]], latest: tuple[datetime, str] | None,
-                           ceiling: datetime, last: bool) -> tuple[datetime, str] | None:
+                           ceiling: datetime, source: str, last: bool) -> tuple[datetime, str] | None:
         """Apply one batch of a bulk load; the last one also sets the cursor. Returns the latest key seen."""
         for record in records:
             stamp = parse_datetime(record.get("SystemModstamp"))
@@ -310,7 +313,7 @@ class Cycle:
                 latest = (stamp, record["Id"])
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, "poll")
+                apply_records(session, name, records, source)
             if last:
                 row = describe.state(session, name)
                 row.cursor_stamp, row.cursor_id = next_cursor((row.cursor_stamp, row.cursor_id), latest, ceiling,
@@ -319,10 +322,10 @@ class Cycle:
         return latest
 
     def _commit_page(self, name: str, records: list[dict[str, Any]], cursor: tuple[Any, Any],
-                     ceiling: datetime, done: bool) -> tuple[Any, Any]:
+                     ceiling: datetime, done: bool, source: str) -> tuple[Any, Any]:
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, "poll")
+                apply_records(session, name, records, source)
             row = describe.state(session, name)
             stored = (row.cursor_stamp, row.cursor_id)
             last = cursor_after(records) if records else None

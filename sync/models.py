@@ -14,7 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, BigId, JSONDocument, utcnow
 
-SOURCES = ("poll", "outbound", "writeback")
+# Source of the change events of an object's first load into the mirror: history being copied,
+# not news, so automations do not react to it (enabling sync must not mail every customer at once).
+INITIAL_LOAD = "initial"
+SOURCES = ("poll", "outbound", "writeback", INITIAL_LOAD)
 
 
 class MirrorRecord(Base):
@@ -70,6 +73,7 @@ class ChangeEvent(Base):
     # When Salesforce says it happened (the record's SystemModstamp) and when we saw it.
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # poll | outbound | writeback, or INITIAL_LOAD for the records of an object's first load.
     source: Mapped[str] = mapped_column(String(16))
     processed_at: Mapped[datetime | None]
 

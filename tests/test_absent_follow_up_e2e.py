@@ -111,6 +111,25 @@ def test_outbound_message_mails_the_customer_within_seconds_exactly_once(stack, 
     assert len(subjects) == 2
 
 
+def test_a_rep_tapping_absent_on_tsunagi_s_visit_screen_mails_the_customer_once(stack, devorg, smtp_sink,
+                                                                                  sign_in):
+    import re
+
+    sales = sign_in("sales", client=stack["app"].test_client())
+    contact = stack["contact"]
+    page = sales.get(f"/forms/visit/{contact}").get_data(as_text=True)  # tap 1
+    token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
+    answer = sales.post(f"/forms/visit/{contact}", data={"_token": token, "Visit_Result__c": "不在"})  # tap 2
+    assert answer.status_code == 303
+    smtp_sink.wait_for(1, timeout=15)
+    visits = [t for t in devorg.records("Task") if t.get("Visit_Result__c") == "不在"]
+    assert [t["WhoId"] for t in visits] == [contact]  # the visit itself landed in Salesforce, once
+    assert stack["app"].test_cli_runner().invoke(args=["sync", "run", "--once"]).exit_code == 0
+    time.sleep(1.5)
+    assert len(smtp_sink.messages) == 1
+    _assert_one_revisit_mail(smtp_sink)
+
+
 def test_polling_alone_mails_the_customer_within_one_poll_interval(stack, devorg, smtp_sink):
     stack["start_clock"]()
     time.sleep(0.5)

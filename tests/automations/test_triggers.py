@@ -65,6 +65,49 @@ def test_our_own_writeback_echo_does_not_fire_a_person_facing_trigger(app):
     assert outbox(app) == []
 
 
+def test_a_task_created_as_absent_fires_like_a_change_to_absent(app):
+    template(app, "revisit")
+    load(app, ABSENT)
+    contact = _contact(app)
+    upsert(app, "Task", WhoId=contact, Subject="訪問", Visit_Result__c="不在")  # a rep created it in Salesforce
+    upsert(app, "Task", WhoId=contact, Subject="訪問", Visit_Result__c="在宅")
+    run(app, NOON)
+    run(app, NOON)
+    assert [(m.to_address, m.template_key) for m in outbox(app)] == [("yamada@example.jp", "revisit")]
+    assert "作成時 Visit_Result__c = '不在'" in history(app, "fired")[0].reason
+
+
+def test_the_visit_form_s_own_write_fires_when_the_automation_includes_writebacks(app):
+    template(app, "revisit")
+    load(app, ABSENT.replace("to: 不在}", "to: 不在, include_writeback: true}"))
+    contact = _contact(app)
+    # The sales visit screen's Task, written by the write-back queue and mirrored as our own write.
+    upsert(app, "Task", source="writeback", WhoId=contact, Subject="訪問結果", Visit_Result__c="不在")
+    run(app, NOON)
+    assert len(outbox(app)) == 1
+
+
+def test_the_first_load_of_the_mirror_fires_nothing(app):
+    from sync.models import INITIAL_LOAD
+
+    template(app, "revisit")
+    load(app, ABSENT + """
+  - key: welcome
+    name: 新規リード
+    trigger: {type: record_created, object: Lead}
+    actions:
+      - {type: send_mail, template: revisit}
+""")
+    contact = _contact(app, source=INITIAL_LOAD)
+    upsert(app, "Task", source=INITIAL_LOAD, WhoId=contact, Visit_Result__c="不在")
+    upsert(app, "Lead", source=INITIAL_LOAD, LastName="古い", Company="既存", Email="old@example.jp")
+    run(app, NOON)
+    assert outbox(app) == []
+    upsert(app, "Lead", LastName="新しい", Company="新規", Email="new@example.jp")  # news after the load
+    run(app, NOON)
+    assert [m.to_address for m in outbox(app)] == ["new@example.jp"]
+
+
 def test_the_same_change_seen_twice_sends_once(app):
     from sync.models import ChangeEvent
 
