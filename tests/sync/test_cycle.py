@@ -61,6 +61,8 @@ def test_first_cycle_mirrors_the_org_and_an_idle_cycle_costs_one_call(sync_app, 
         assert_mirror_equals_org(sync_app, devorg, name)
     contact = next(iter(dump(sync_app, "Contact").values()))
     assert contact["Account.Name"] == "株式会社サンプル"
+    # The first load copies history: its events say so, and automations ignore them.
+    assert {e[5] for e in events(sync_app)} == {"initial"}
     before = devorg.api_calls
     result = run_cycle(sync_app)
     ok(result)
@@ -88,6 +90,9 @@ def test_changes_deletes_and_undeletes_become_exactly_their_events(sync_app, dev
     ok(run_cycle(sync_app))  # the overlap re-read must not repeat anything
     assert events(sync_app)[first + 3:] == [("undeleted", other, None, None, None, "poll")]
     assert_mirror_equals_org(sync_app, devorg, "Lead")
+    later = devorg.insert("Lead", LastName="高橋", Company="新規")  # news after the first load
+    ok(run_cycle(sync_app))
+    assert events(sync_app)[first + 4:] == [("created", later, None, None, None, "poll")]
 
 
 def test_records_sharing_one_stamp_across_a_page_boundary_are_all_mirrored(sync_app, devorg):
