@@ -52,6 +52,7 @@ LEASE_NAME = "sync.cycle"
 PROBE_LIMIT = 500  # first page per object inside the composite probe
 COMPOSITE_SIZE = 25  # subrequests per composite call (Salesforce's maximum)
 MIN_DELETE_WINDOW = timedelta(minutes=1)  # getDeleted works in whole minutes
+QUOTA_RECHECK = timedelta(minutes=15)  # a stopped cycle asks for the usage at most this often
 
 
 class QuotaReached(Exception):
@@ -132,9 +133,17 @@ class Cycle:
             if not lease.acquire(session, LEASE_NAME, self.holder, self.lease_seconds):
                 raise LeaseLost("another sync cycle is running")
 
-    def _check_quota(self) -> None:
-        used, limit = self.gateway.usage.api_used, self.gateway.usage.api_max
-        if used is not None and limit and used / limit >= self.settings.sync_quota_share:
+    def _check_quota(self, recheck: bool = False) -> None:
+        usage = self.gateway.usage
+        used, limit = usage.api_used, usage.api_max
+        over = used is not None and limit and used / limit >= self.settings.sync_quota_share
+        if over and recheck and (usage.reported_at is None or utcnow() - usage.reported_at >= QUOTA_RECHECK):
+            # The daily limit is a rolling 24 hours, and a stopped cycle makes no calls that would
+            # report the usage falling again: ask once (one call), or sync would stay stopped.
+            self.gateway.limits()
+            used, limit = usage.api_used, usage.api_max
+            over = used is not None and limit and used / limit >= self.settings.sync_quota_share
+        if over:
             raise QuotaReached(f"API usage {used}/{limit} reached SYNC_QUOTA_SHARE {self.settings.sync_quota_share}")
 
     # --- the cycle ------------------------------------------------------------------------------
@@ -153,7 +162,7 @@ class Cycle:
             run_id = run.id
         error = None
         try:
-            self._check_quota()
+            self._check_quota(recheck=True)
             self._run_objects()
         except QuotaReached as exc:
             self.result.outcome, error = "quota", str(exc)

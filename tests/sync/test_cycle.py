@@ -176,3 +176,20 @@ def test_quota_guard_stops_the_cycle_and_the_status_page_says_so(make_app, devor
         from sync.status import report
 
         assert report(s, ("Lead",))["quota_stopped"] is True
+
+
+def test_a_quota_stop_lifts_once_the_org_reports_usage_below_the_share_again(make_app, devorg):
+    from salesforce import gateway_for
+
+    app = make_app(**devorg.app_settings(), sync_objects=("Lead",), sync_quota_share=0.5)
+    devorg.insert("Lead", LastName="佐藤", Company="テスト")
+    devorg.set_api_limit(1000, used=600)
+    assert run_cycle(app).outcome == "quota"
+    devorg.set_api_limit(1000, used=10)  # the rolling 24 hours moved on
+    calls = devorg.api_calls
+    assert run_cycle(app).outcome == "quota"  # the last report is fresh: no call spent to ask again
+    assert devorg.api_calls == calls
+    usage = gateway_for(app).usage
+    usage.reported_at = usage.reported_at - timedelta(minutes=16)
+    ok(run_cycle(app))
+    assert len(dump(app, "Lead")) == 1
