@@ -135,10 +135,11 @@ def _rescore_scope(session: Session, definition: ScoringDefinition, dialect: str
 def _record_crossing(session: Session, threshold: Any, person_id: str, previous: int, score: int,
                      now: datetime) -> int:
     """Store one crossing (numbered per person and threshold) and hand the person over."""
-    previous = session.scalar(select(func.max(ScoreThresholdCrossed.crossing_no))
-                              .where(ScoreThresholdCrossed.person_id == person_id,
-                                     ScoreThresholdCrossed.threshold == threshold.name)) or 0
-    crossing = ScoreThresholdCrossed(person_id=person_id, threshold=threshold.name, crossing_no=previous + 1,
+    crossings_so_far = session.scalar(select(func.max(ScoreThresholdCrossed.crossing_no))
+                                      .where(ScoreThresholdCrossed.person_id == person_id,
+                                             ScoreThresholdCrossed.threshold == threshold.name)) or 0
+    crossing = ScoreThresholdCrossed(person_id=person_id, threshold=threshold.name,
+                                     crossing_no=crossings_so_far + 1,
                                      score=score, crossed_at=now)
     session.add(crossing)
     session.flush()

@@ -141,3 +141,23 @@ def test_a_score_back_to_its_written_value_is_not_written_again(tx):
         service.rescore(s, [PERSON])                                    # back to 10
         jobs.flush_scores(s, window_seconds=0, score_field="Score__c")
     assert len(score_items(tx)) == 1
+
+
+def test_automations_hear_the_score_before_and_after_the_crossing(tx, app):
+    from automations import service as automations
+    from automations.models import AutomationRun
+
+    with app.app_context(), tx() as s:
+        automations.load_documents(s, automations.parse_yaml("""
+automations:
+  - key: hot
+    name: ホットリード
+    trigger: {type: score_threshold, threshold: 100}
+    actions:
+      - {type: create_task, subject: 電話してください}
+"""), enable=True)
+    act(tx, "form_submit")               # 50
+    act(tx, "form_submit", "mail_open")  # 110: crosses 100
+    with tx() as s:
+        reasons = [r.reason for r in s.scalars(select(AutomationRun).where(AutomationRun.outcome == "fired"))]
+    assert reasons == ["スコア 50 → 110（しきい値 100）"]
