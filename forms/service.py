@@ -273,12 +273,29 @@ def refresh_status(session: Session, sub: Submission) -> bool:
         status, error = "pending", None
     if main is not None and main.result_id and not sub.person_id and main.object_name in PERSON_OBJECTS:
         sub.person_id = main.result_id
+        _attribute_activity(session, sub)
     if status == sub.status and error == sub.error_message:
         return False
     sub.status, sub.error_message, sub.updated_at = status, error, utcnow()
     if status == "written":
         sub.written_at = utcnow()
     return True
+
+
+def _attribute_activity(session: Session, sub: Submission) -> None:
+    """Name the person on the submission's form_submit activity, recorded before the person existed.
+
+    A new applicant's Lead only exists once the write-back created it; until then scoring had
+    nobody to give the form's points to. Clearing `scored_at` puts the activity back in its queue.
+    """
+    from activity.models import Activity
+
+    candidates = session.scalars(select(Activity).where(
+        Activity.kind == "form_submit", Activity.person_id.is_(None),
+        Activity.occurred_at >= sub.created_at - timedelta(minutes=1)))  # (kind, occurred_at) index
+    for act in candidates:
+        if (act.details or {}).get("submission_id") == sub.id:
+            act.person_id, act.scored_at = sub.person_id, None
 
 
 def refresh_pending(session: Session, limit: int = 200) -> int:

@@ -130,3 +130,20 @@ def test_a_worker_killed_mid_write_loses_nothing_and_duplicates_nothing(make_app
     (lead,) = devorg.records("Lead")
     assert lead["Tsunagi_Key__c"] == f"f-{token}"
     assert len(devorg.records("Task")) == 1
+
+
+def test_a_new_applicant_s_form_points_are_scored_once_their_lead_exists(make_app, devorg, sign_in):
+    from scoring.models import PersonScore
+    from scoring.service import score_new_activity
+
+    app = org_app(make_app, devorg)
+    client = sign_in("operator", app.test_client())
+    _submit(client)
+    with dbmod.get_db(app).transaction() as session:
+        score_new_activity(session)  # nobody to score yet: the Lead is still being written
+    work_until(app, all_status(app, "written"))
+    (lead,) = devorg.records("Lead")
+    with dbmod.get_db(app).transaction() as session:
+        score_new_activity(session)
+        score = session.get(PersonScore, lead["Id"])
+        assert score is not None and score.behaviour > 0
