@@ -278,6 +278,10 @@ class Settings:
                                         "Drop page views from browsers sending Do Not Track / Global Privacy Control.")
     tracking_cookie_days: int = setting("TRACKING_COOKIE_DAYS", _positive_int, "395",
                                         "Lifetime of the first-party visitor id cookie set by /t/t.js.")
+    tracking_link_domains: tuple[str, ...] = setting(
+        "TRACKING_LINK_DOMAINS", _csv, "",
+        "Sites with the tracking snippet (e.g. coop.example.jp): mail clicks to them carry a signed "
+        "person token (tsn) so the visitor is linked to the person. Other sites never get it.")
     scoring_batch_size: int = setting("SCORING_BATCH_SIZE", _positive_int, "500",
                                       "Activity rows a worker scores in one transaction.")
     scoring_writeback_window_seconds: int = setting("SCORING_WRITEBACK_WINDOW_SECONDS", _int, "300",

@@ -6,6 +6,7 @@ Every link carries a signed token (mail.tokens); nothing here trusts a URL param
 from __future__ import annotations
 
 import hmac
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response, current_app, redirect, render_template, request
 
@@ -60,16 +61,35 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
     return render_template("mail/unsubscribe.html", address=mail.to_address, done=True)
 
 
-def _track(kind: str, mail_id: int, extra: dict[str, str]) -> bool:
+def _track(kind: str, mail_id: int, extra: dict[str, str]) -> OutboxMail | None:
     session = db.session()
     mail = session.get(OutboxMail, mail_id)
     if mail is None:
-        return False
+        return None
     record_activity(session, kind, person_id=mail.person_id,
                     details={"mail_id": mail.id, "template_key": mail.template_key, "origin": mail.origin,
                              "origin_ref": mail.origin_ref, **extra})
     session.commit()
-    return True
+    return mail
+
+
+def _with_person_token(url: str, person_id: str | None) -> str:
+    """`url` plus `tsn=<signed person token>` when it points at one of TRACKING_LINK_DOMAINS.
+
+    The tracking snippet on that site hands the token to /t/p.gif, which links the browser's
+    visitor id to the person. Only the customer's own sites get it: a token names a person.
+    """
+    domains = current_app.config["TSUNAGI"].tracking_link_domains
+    host = (urlsplit(url).hostname or "").lower()
+    if not person_id or not any(host == d or host.endswith("." + d) for d in domains):
+        return url
+    try:
+        from scoring.tracking import person_token
+    except ImportError:  # tracking is scoring's; without it there is nothing to link
+        return url
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), ("tsn", person_token(_secret(), person_id))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @bp.route("/m/o/<token>.gif")
@@ -95,9 +115,10 @@ def click(token: str):  # type: ignore[no-untyped-def]
             and value[1].startswith(("http://", "https://"))):
         return _invalid_link()
     mail_id, url = value
-    if not _track("mail_click", mail_id, {"url": url[:2000]}):
+    mail = _track("mail_click", mail_id, {"url": url[:2000]})
+    if mail is None:
         return _invalid_link()
-    return redirect(url, code=302)
+    return redirect(_with_person_token(url, mail.person_id), code=302)
 
 
 @bp.route("/mail/bounces", methods=["POST"])

@@ -4,10 +4,9 @@ How it fits together:
 - The site embeds `<script async src="https://tsunagi.example/t/t.js"></script>`. The script keeps
   a first-party visitor id in a cookie *on the customer's domain* (`tsunagi_vid`, ~13 months)
   and requests `/t/p.gif?v=<vid>&u=<url>&t=<title>&r=<referrer>` once per page.
-- Mail's click redirect appends `tsn=<person_token(person_id)>` to the destination URL; the
-  script forwards it as `&p=`, and the pixel links that visitor to the person
-  (`link_visitor`). Forms get the visitor id in a hidden `tsunagi_vid` input the script fills,
-  and call `link_visitor(session, vid, person_id, "form")` when a submission names a person.
+- Mail's click redirect appends `tsn=<person_token(person_id)>` to destinations on
+  TRACKING_LINK_DOMAINS (the customer's own sites, never others); the script forwards it as
+  `&p=`, and the pixel links that visitor to the person (`link_visitor`).
 - The pixel does one INSERT (an `activities` row of kind `page_view`, person unknown); the
   scoring worker resolves the person from `tracking_visitors` and scores it.
 - Do Not Track / Global Privacy Control are honoured when TRACKING_HONOUR_DNT is on; bots are

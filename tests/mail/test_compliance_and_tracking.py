@@ -106,6 +106,30 @@ def test_click_redirects_only_to_the_signed_target_and_open_pixel_is_recorded(
     assert len(_activities(mail_app, "mail_open")) == 1
 
 
+def test_a_click_to_a_tracked_site_carries_a_signed_person_token_and_no_other_site_gets_one(
+        mail_app, smtp_sink, add_template, enqueue, drain):
+    from dataclasses import replace
+    from urllib.parse import parse_qs
+
+    from scoring.tracking import person_from_token
+
+    add_template()
+    enqueue("track", person_id=CONTACT_ID)
+    drain()
+    [mail] = smtp_sink.wait_for(1)
+    click_url = re.search(r'href="(https://mail\.example\.jp/m/c/[^"]+)"',
+                          mail.message.get_body(("html",)).get_content()).group(1)
+    client = mail_app.test_client()
+    settings = mail_app.config["TSUNAGI"]
+    mail_app.config["TSUNAGI"] = replace(settings, tracking_link_domains=("example.jp",))
+    target = urlparse(client.get(_path(click_url)).headers["Location"])
+    query = parse_qs(target.query)
+    assert (target.hostname, query["a"], query["b"]) == ("shop.example.jp", ["1"], ["2"])
+    assert person_from_token(settings.secret_key, query["tsn"][0]) == CONTACT_ID
+    mail_app.config["TSUNAGI"] = replace(settings, tracking_link_domains=("coop.example.com",))
+    assert client.get(_path(click_url)).headers["Location"] == "https://shop.example.jp/sale?a=1&b=2"
+
+
 def test_sent_mail_is_logged_as_activity_and_completed_task(mail_app, smtp_sink, add_template, enqueue, drain):
     from mail.jobs import log_tasks
 
