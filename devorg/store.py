@@ -209,7 +209,7 @@ class Store:
 
     # --- reading --------------------------------------------------------------------------
     def now(self) -> datetime:
-        """The org's clock: the time set by `set_clock`, else the real time (ms precision)."""
+        """The org's clock: the time set by `set_clock`, else the real time (whole seconds)."""
         return self.clock or now_stamp()
 
     def get(self, record_id: str | None) -> Record | None:

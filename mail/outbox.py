@@ -7,8 +7,9 @@ runs in the caller's transaction and returns False when `send_key` was used befo
 is then not queued again, whatever happened to the first one). `context` is JSON merge data
 resolved by the caller, e.g. {"person": {...Salesforce fields...}, "links": {...}}; when it has
 no "person" and `person_id` is given, the worker merges the mirrored record at send time.
-`marketing=False` marks a transactional mail: no unsubscribe footer, and only hard-bounce
-suppressions stop it. A bad address or an unknown template raises ValueError (InvalidMail).
+`marketing=False` marks a transactional mail: no unsubscribe footer, and only suppressions for
+a hard bounce, repeated soft bounces or an admin's manual block stop it (an unsubscribe does not).
+A bad address or an unknown template raises ValueError (InvalidMail).
 """
 
 from __future__ import annotations

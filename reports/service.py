@@ -78,7 +78,7 @@ def funnel_labels() -> dict[str, str]:
 
 
 def automations_report(session: Session, rng: DateRange) -> list[dict[str, Any]]:
-    """Funnels per automation, with rates against `sent`."""
+    """Funnels per automation; open and click rates are against `delivered`."""
     rows = queries.automation_funnels(session, rng.start, rng.end)
     for row in rows:
         row["open_rate"] = rate(row["opened"], row["delivered"])
