@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 EVENT_KIND = "score_threshold"
 
 
+DEFAULT_TEMPLATE_KEY = "scoring-hot-lead"
+
 def _optional(module: str, name: str) -> Any:
     """A function of a package being built in parallel, or None while it does not exist."""
     try:
@@ -59,6 +61,10 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
     owner = session.get(MirrorRecord, owner_id) if owner_id else None
     owner_email = (owner.fields.get("Email") if owner is not None else None) or None
     if threshold.notify_owner:
+        if threshold.mail_template == DEFAULT_TEMPLATE_KEY:
+            # The shipped model names the shipped template: make it on first use, whichever way
+            # the model arrived (the default, the admin editor, or `flask scoring load`).
+            ensure_hot_lead_template(session)
         enqueue_mail = _optional("mail.outbox", "enqueue_mail")
         get_template = _optional("mail.templates", "get_template")
         if owner_email and enqueue_mail is not None and get_template is not None \
@@ -105,7 +111,7 @@ HOT_LEAD_TEMPLATE = {
 }
 
 
-def ensure_hot_lead_template(session: Session, key: str = "scoring-hot-lead") -> bool:
+def ensure_hot_lead_template(session: Session, key: str = DEFAULT_TEMPLATE_KEY) -> bool:
     """Create the default hot-lead mail template when missing; True when it exists afterwards."""
     get_template = _optional("mail.templates", "get_template")
     save_template = _optional("mail.templates", "save_template")

@@ -161,3 +161,18 @@ automations:
     with tx() as s:
         reasons = [r.reason for r in s.scalars(select(AutomationRun).where(AutomationRun.outcome == "fired"))]
     assert reasons == ["スコア 50 → 110（しきい値 100）"]
+
+
+def test_the_shipped_model_mails_the_owner_with_the_shipped_template_without_any_set_up(make_app):
+    from scoring.models import ScoringModel
+
+    app = make_app()
+    tx = get_db(app).transaction
+    with tx() as s:
+        s.query(ScoringModel).delete()  # nothing imported: the shipped default model is in force
+        add_records(s, "User", {"Id": OWNER, "LastName": "営業", "Email": "owner@coop.example.jp"})
+        add_records(s, "Lead", {"Id": PERSON, "LastName": "山田", "Company": "ABC", "OwnerId": OWNER})
+    act(tx, "form_submit", "form_submit", "form_submit")
+    _, mails, tasks = handoffs(tx)
+    assert mails == [("owner@coop.example.jp", "scoring-hot-lead")]
+    assert len(tasks) == 1
