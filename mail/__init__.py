@@ -16,11 +16,15 @@ def init_app(app: Flask) -> None:
     """Register the pages, the outbox work source, the mail.log_tasks job and the `mail` CLI."""
     from mail import admin, cli, jobs, public  # noqa: F401  (views attach to the blueprints)
     from mail.sender import sender_for
+    from web import nav
+    from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_work_source
 
     public.exempt_from_csrf()
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    nav.register(app, "admin", _l("メール配信"), "mail_admin.outbox", order=50,
+                 description=_l("送信状況、テンプレート、配信停止リスト、開発用受信箱"))
     app.cli.add_command(cli.mail_cli)
     register_work_source(app, "mail.outbox", lambda worker_id: sender_for(app).process(worker_id))
     register_job_handler(app, "mail.log_tasks", jobs.log_tasks)
