@@ -96,7 +96,8 @@ def enroll(session: Session, rt: Runtime, automation: Automation, record: Record
     # when two workers race; the seen occurrence is kept in the context to tell a replay apart.
     if reentry["rule"] == "never":
         occurrence = "once"
-    previous = session.scalar(latest_enrollment(automation.id, subject_id))
+    # "always" lets every new occurrence in: no need to look at the previous entry.
+    previous = session.scalar(latest_enrollment(automation.id, subject_id)) if reentry["rule"] != "always" else None
     if previous is not None and previous.context.get("occurrence", previous.occurrence) != seen:
         refused = reentry["rule"] == "never" or (
             reentry["rule"] == "after_days" and previous.enrolled_at > rt.now - timedelta(days=reentry["days"]))

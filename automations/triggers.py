@@ -123,27 +123,31 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
         records = [view.get(ev.record_id) for _, ev in matches]
         view.load(view.person_id_of(r) for r in records)
         view.prefetch_related(records, paths)
-        for automation, ev in matches:
-            record = view.get(ev.record_id)
-            if record is None or record.is_deleted:
-                continue
-            trig = automation.spec["trigger"]
-            if ev.kind == "created" and trig["type"] == "field_changed":
-                # The mirror holds the latest value; it is the creation value only if no update
-                # of the field came later (such an update is its own event, and fires on its own).
-                value = record.fields.get(trig["field"])
-                if (ev.record_id, trig["field"]) in superseded or not field_change_matches(trig, None, value,
-                                                                                            ev.source):
+        # History rows are added to the session and written in one batch at commit: with autoflush
+        # each one was its own INSERT before the next query (enrollments and steps are written with
+        # Core statements and need no flush to be seen).
+        with session.no_autoflush:
+            for automation, ev in matches:
+                record = view.get(ev.record_id)
+                if record is None or record.is_deleted:
                     continue
-                why = f"{ev.object_name} 作成時 {trig['field']} = {value!r} ({ev.source})"
-            elif ev.kind == "created":
-                why = f"{ev.object_name} 作成 ({ev.source})"
-            else:
-                why = f"{ev.object_name}.{ev.field}: {ev.old_value!r} → {ev.new_value!r} ({ev.source})"
-            # One change has one SystemModstamp: the same change seen twice has the same occurrence.
-            occurrence = f"{trig['type']}:{ev.field or ''}:{_stamp(ev.occurred_at)}"
-            _fire(session, rt, view, automation, record, occurrence=occurrence, why=why,
-                  extra={"change_event_id": ev.id})
+                trig = automation.spec["trigger"]
+                if ev.kind == "created" and trig["type"] == "field_changed":
+                    # The mirror holds the latest value; it is the creation value only if no update
+                    # of the field came later (such an update is its own event, and fires on its own).
+                    value = record.fields.get(trig["field"])
+                    if (ev.record_id, trig["field"]) in superseded or not field_change_matches(trig, None, value,
+                                                                                                ev.source):
+                        continue
+                    why = f"{ev.object_name} 作成時 {trig['field']} = {value!r} ({ev.source})"
+                elif ev.kind == "created":
+                    why = f"{ev.object_name} 作成 ({ev.source})"
+                else:
+                    why = f"{ev.object_name}.{ev.field}: {ev.old_value!r} → {ev.new_value!r} ({ev.source})"
+                # One change has one SystemModstamp: the same change seen twice has the same occurrence.
+                occurrence = f"{trig['type']}:{ev.field or ''}:{_stamp(ev.occurred_at)}"
+                _fire(session, rt, view, automation, record, occurrence=occurrence, why=why,
+                      extra={"change_event_id": ev.id})
     session.execute(update(ChangeEvent).where(ChangeEvent.id.in_([r.id for r in rows]))
                     .values(processed_at=rt.now).execution_options(synchronize_session=False))
     return len(rows)
