@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -14,6 +16,10 @@ from web.i18n import lazy_gettext as _l
 
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+# The Makefile's BABEL_EXTRACT --ignore-dirs.
+IGNORED_DIRS = (".*", "_*", "tests", "instance", "migrations", "bench", "node_modules")
+# Packages known to have screens; the scan must find strings in each, so a broken scan cannot pass unnoticed.
+UI_PACKAGES = {"web", "people", "forms", "automations", "mail", "sync", "writeback", "scoring", "reports", "devorg"}
 
 
 def test_pages_are_japanese_by_default(client):
@@ -63,23 +69,36 @@ def test_unknown_role_in_nav_is_refused(app):
 
 
 @pytest.mark.db_independent
-def test_every_shell_string_has_an_english_translation_and_the_mo_is_compiled():
+def test_every_ui_string_has_an_english_translation_and_the_mo_is_compiled():
+    # Scan what `make translations` extracts: babel.cfg's mapping, the default keywords plus _l and lazy_gettext,
+    # every directory except the Makefile's --ignore-dirs, so a new package is covered without editing this test.
+    with (ROOT / "babel.cfg").open() as f:
+        method_map, options_map = parse_mapping_cfg(f)
     with PO.open("rb") as f:
         catalog = read_po(f, locale="en")
     with PO.with_suffix(".mo").open("rb") as f:
         compiled = read_mo(f)
-    untranslated = []
-    for package in ("web", "people"):
-        for _file, _line, message, _comments, _context in extract_from_dir(
-                ROOT / package, method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
-                keywords={"_": None, "_l": None, "gettext": None, "lazy_gettext": None}):
-            msgid = message if isinstance(message, str) else message[0]
-            entry = catalog.get(msgid)
-            if entry is None or not entry.string:
-                untranslated.append(msgid)
-            elif compiled.get(msgid) is None or compiled.get(msgid).string != entry.string:
-                untranslated.append(f"{msgid} (run `make translations` to compile)")
+    packages, untranslated = set(), []
+    for filename, _line, message, _comments, context in extract_from_dir(
+            ROOT, method_map, options_map, keywords={**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None},
+            directory_filter=lambda path: not any(fnmatch(Path(path).name, p) for p in IGNORED_DIRS)):
+        packages.add(Path(filename).parts[0])
+        msgid = message if isinstance(message, str) else message[0]
+        entry = catalog.get(msgid, context)
+        if entry is None or not all(entry.string if isinstance(entry.string, tuple) else [entry.string]):
+            untranslated.append(f"{msgid} ({filename})")
+        elif compiled.get(msgid, context) is None or compiled.get(msgid, context).string != entry.string:
+            untranslated.append(f"{msgid} (run `make translations` to compile)")
+    assert not UI_PACKAGES - packages, f"no UI strings found in {sorted(UI_PACKAGES - packages)}"
     assert not untranslated, f"add English to {PO}: {untranslated}"
+
+
+@pytest.mark.db_independent
+def test_english_translations_keep_every_placeholder():
+    with PO.open("rb") as f:
+        catalog = read_po(f, locale="en")
+    problems = [f"{message.id}: {error}" for message, errors in catalog.check() for error in errors]
+    assert not problems, f"fix the placeholders in {PO}: {problems}"
 
 
 def test_every_page_gets_baseline_security_headers(client):
