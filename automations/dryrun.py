@@ -24,6 +24,7 @@ from automations.conditions import MirrorView, Record, failing_condition
 from automations.engine import Runtime
 from automations.models import Automation
 from sync.models import MirrorRecord
+from web.i18n import gettext as _
 
 SCAN_LIMIT = 5000
 SHOW = 50
@@ -77,7 +78,7 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str) ->
                                .order_by(MirrorRecord.last_seen_at.desc()).limit(SCAN_LIMIT + 1))
         records = (Record(i, o, f or {}) for i, o, f in rows)
         if trig["type"] in ("form_submitted", "score_threshold", "manual"):
-            result.note = "イベントで開始します。条件を満たす人を表示しています。"
+            result.note = _("イベントで開始します。条件を満たす人を表示しています。")
     for record in records:
         if result.scanned >= SCAN_LIMIT:
             result.capped = True

@@ -29,6 +29,7 @@ from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
 from sync.keys import record_keys
+from web.i18n import gettext as _
 from writeback.models import WritebackItem
 from writeback.queue import enqueue
 
@@ -108,12 +109,12 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
     if chosen_id:
         record = session.scalar(queries.person(chosen_id))
         if record is None or record.object_name not in PERSON_OBJECTS:
-            raise FormError("選んだお客様が見つかりません。もう一度検索してください。")
+            raise FormError(_("選んだお客様が見つかりません。もう一度検索してください。"))
         if spec.is_person_form and record.object_name != spec.object:
-            raise FormError("このフォームでは選んだ種類のお客様を更新できません。")
+            raise FormError(_("このフォームでは選んだ種類のお客様を更新できません。"))
         return chosen_id, "chosen"
     if spec.mode == "update":
-        raise FormError("更新するお客様を選んでください。")
+        raise FormError(_("更新するお客様を選んでください。"))
     if spec.mode == "match_then_update_or_create":
         keys = record_keys(spec.object, values)
         rules = queries.match_rules(keys, spec.match)
