@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import tempfile
@@ -42,19 +41,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from bench.common import drop_postgres, fresh_postgres, peak_rss_mb, percentile
+
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_automations"
 WORKER = "bench-worker"
 CLAIM = 1000
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 @contextmanager
@@ -227,7 +218,7 @@ def claim_speed(database_url: str, steps: int, due: int, claims: int, explain: b
 
     samples: list[float] = []
     with _app(database_url) as app:
-        baseline_mb = _peak_rss_mb()
+        baseline_mb = peak_rss_mb()
         _seed_steps(app, steps, due)
         database = get_db(app)
         if explain:
@@ -247,39 +238,8 @@ def claim_speed(database_url: str, steps: int, due: int, claims: int, explain: b
                     session.execute(update(PlannedStep).where(PlannedStep.id.in_(ids))
                                     .values(status="queued", locked_by=None, locked_until=None, attempts=0))
     return {"claim_1000_of_1m_ms": round(statistics.median(samples), 2),
-            "claim_1000_of_1m_p95_ms": _percentile(samples, 0.95), "peak_rss_mb": _peak_rss_mb(),
+            "claim_1000_of_1m_p95_ms": percentile(samples, 0.95), "peak_rss_mb": peak_rss_mb(),
             "rss_before_steps_mb": baseline_mb}
-
-
-def _fresh_postgres(url: str) -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
-
-    from config.settings import _database_url
-
-    parsed = make_url(_database_url(url))
-    try:
-        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
-    except OperationalError as exc:
-        print(f"bench.automations: PostgreSQL not reachable ({exc.orig})", file=sys.stderr)
-        return None
-    return parsed.render_as_string(hide_password=False)
-
-
-def _drop_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,19 +255,19 @@ def main(argv: list[str] | None = None) -> None:
     events = 4_000 if args.quick else 20_000
     steps, due, claims = (100_000, 2_000, 7) if args.quick else (1_000_000, 5_000, 21)
     result: dict[str, Any] = {"events": events, "planned_steps": steps, "due_steps": due, "claims": claims}
-    pg = _fresh_postgres(args.postgresql)
+    pg = fresh_postgres(args.postgresql, "automations")
     if pg:
         try:
             # Steps first, so peak_rss_mb covers the million-row part and not the event batches.
             result.update(claim_speed(pg, steps, due, claims, args.explain))
-            _drop_postgres(pg)
-            _fresh_postgres(pg)
+            drop_postgres(pg)
+            fresh_postgres(pg, "automations")
             result.update(event_rate(pg, events))
-            _drop_postgres(pg)
-            _fresh_postgres(pg)
+            drop_postgres(pg)
+            fresh_postgres(pg, "automations")
             result["events_per_s_no_match"] = event_rate(pg, events, match_every=0)["events_per_s"]
         finally:
-            _drop_postgres(pg)
+            drop_postgres(pg)
     else:
         result.update(dict.fromkeys(("claim_1000_of_1m_ms", "claim_1000_of_1m_p95_ms", "peak_rss_mb",
                                      "rss_before_steps_mb", "events_per_s", "events_matching", "enrollments",

@@ -19,12 +19,13 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.common import fresh_postgres, percentile
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_forms"
 PASSWORD = "bench password 123"
@@ -34,11 +35,6 @@ FAMILY = [("山田", "ヤマダ"), ("佐藤", "サトウ"), ("鈴木", "スズ�
           ("林", "ハヤシ"), ("清水", "シミズ"), ("山崎", "ヤマザキ"), ("森", "モリ"), ("池田", "イケダ")]
 GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("一郎", "イチロウ"), ("美咲", "ミサキ"), ("健", "ケン"),
          ("陽子", "ヨウコ"), ("誠", "マコト"), ("恵", "メグミ"), ("翔", "ショウ"), ("結衣", "ユイ")]
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def _person(n: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
@@ -166,28 +162,8 @@ def run(database_url: str, records: int, accepts: int, lookups: int) -> dict[str
         _lookup_samples(client, 20, records, rng)  # warm caches and the connection pool
         lookup = _lookup_samples(client, lookups, records, rng)
         accept = _accept_samples(client, accepts, rng)
-    return {"accept_p50_ms": round(statistics.median(accept), 2), "accept_p99_ms": _percentile(accept, 0.99),
-            "lookup_p50_ms": round(statistics.median(lookup), 2), "lookup_p99_ms": _percentile(lookup, 0.99)}
-
-
-def _fresh_postgres(url: str) -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
-
-    from config.settings import _database_url
-
-    parsed = make_url(_database_url(url))
-    try:
-        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
-    except OperationalError as exc:
-        print(f"bench.forms: PostgreSQL not reachable ({exc.orig})", file=sys.stderr)
-        return None
-    return parsed.render_as_string(hide_password=False)
+    return {"accept_p50_ms": round(statistics.median(accept), 2), "accept_p99_ms": percentile(accept, 0.99),
+            "lookup_p50_ms": round(statistics.median(lookup), 2), "lookup_p99_ms": percentile(lookup, 0.99)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     records = args.records or (20_000 if args.quick else 100_000)
     accepts, lookups = (100, 200) if args.quick else (500, 1000)
     result: dict[str, Any] = {"records": records, "accept_samples": accepts, "lookup_samples": lookups}
-    pg = _fresh_postgres(args.postgresql)
+    pg = fresh_postgres(args.postgresql, "forms")
     figures = run(pg, records, accepts, lookups) if pg else dict.fromkeys(
         ("accept_p50_ms", "accept_p99_ms", "lookup_p50_ms", "lookup_p99_ms"))
     result.update(figures)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.common import fresh_postgres
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_sync"
 ORG = "00D000000000001AAA"
@@ -82,25 +83,6 @@ def upsert_rate(database_url: str, records: int) -> float:
                     apply_records(session, "Lead", rows[i:i + batch], "poll")
         elapsed = time.perf_counter() - started
     return round(2 * records / elapsed)
-
-
-def _fresh_pg(url: str) -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from config.settings import _database_url
-
-    parsed = make_url(_database_url(url))
-    try:
-        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
-    except Exception as exc:  # no PostgreSQL here: report null rather than fail the whole run
-        print(f"postgresql unavailable: {exc}", file=sys.stderr)
-        return None
-    return parsed.render_as_string(hide_password=False)
 
 
 def _envelope(n: int) -> bytes:
@@ -180,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     results.update(api_calls(changed=2000 if args.quick else 10000))
     with tempfile.TemporaryDirectory() as tmp:
         results["upsert_per_s_sqlite"] = upsert_rate(f"sqlite:///{Path(tmp) / 'bench.db'}", records)
-        pg = _fresh_pg(args.postgresql)
+        pg = fresh_postgres(args.postgresql, "sync")
         results["upsert_per_s_postgresql"] = upsert_rate(pg, records) if pg else None
         p50, p95 = outbound_latency(f"sqlite:///{Path(tmp) / 'outbound.db'}", 30 if args.quick else 200)
     results["outbound_to_event_p50_ms"], results["outbound_to_event_p95_ms"] = p50, p95
