@@ -32,7 +32,13 @@ DEMO_PEOPLE = (
     ("operator@example.jp", "operator", "tsunagi-operator-demo", "受付 花子"),
     ("sales@example.jp", "sales", "tsunagi-sales-demo", "営業 次郎"),
 )
-LOCAL_DEFAULTS = {"TSUNAGI_DEBUG": "1", "PORT": "5000", "DEVORG_PORT": "5443"}
+LOCAL_DEFAULTS = {
+    "TSUNAGI_DEBUG": "1", "PORT": "5000", "DEVORG_PORT": "5443",
+    # The sender details 特定電子メール法 requires in every marketing mail, for the demo co-op.
+    "MAIL_SENDER_NAME": "つなぎ生活協同組合（デモ）",
+    "MAIL_SENDER_ADDRESS": "〒100-0001 東京都千代田区千代田1-1（デモ）",
+    "MAIL_CONTACT": "0120-000-000（デモ・平日9〜18時）",
+}
 EXAMPLE_COMMANDS = (("forms", "load-examples"), ("automations", "load-examples"))
 FLASK_COMMAND = re.compile(r"\bflask --app app (\S+) (\S+)")
 
