@@ -92,8 +92,8 @@ def rescore(session: Session, person_ids: Sequence[str] | None = None,
     definition = definition or active_definition(session)
     dialect = _dialect(session)
     if person_ids is None:
-        session.execute(queries.add_missing_people_from_mirror(now))
-        session.execute(queries.add_missing_people_from_ledger(now))
+        session.execute(queries.add_missing_people_from_mirror(now, dialect))
+        session.execute(queries.add_missing_people_from_ledger(now, dialect))
         return _rescore_scope(session, definition, dialect, None, reason, now)
     ids = sorted(set(person_ids))
     total = RescoreResult(0, 0, 0)
