@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 from automations import actions, timing
 from automations.conditions import MirrorView, Record, check_value, describe
 from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
-from automations.queries import insert_ignoring_duplicates, latest_enrollment, pending_steps_of
+from automations.queries import (
+    insert_ignoring_duplicates,
+    insert_many_ignoring_duplicates,
+    latest_enrollment,
+    pending_steps_of,
+)
 from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
@@ -64,20 +69,34 @@ def plan_key(automation: Automation, step_index: int, subject_id: str, occurrenc
     return f"{automation.key}/{step_index}/{subject_id}/{occurrence}"[:300]
 
 
-def _plan_step(session: Session, rt: Runtime, automation: Automation, enrollment_id: int, subject_id: str,
-               occurrence: str, person_id: str | None, step_index: int, base: datetime) -> bool:
+def _step_row(rt: Runtime, automation: Automation, enrollment_id: int, subject_id: str, occurrence: str,
+              person_id: str | None, step_index: int, base: datetime) -> dict[str, Any]:
+    """The planned_steps row of one step, due after its wait and inside the send window."""
     spec = automation.spec
     step = spec["steps"][step_index]
     due = timing.next_open(timing.after_wait(base, step["wait"], rt.tz), spec.get("window"), rt.tz)
-    new_id = insert_ignoring_duplicates(session, PlannedStep, {
+    return {
         "plan_key": plan_key(automation, step_index, subject_id, occurrence),
         "automation_id": automation.id, "automation_version": automation.version,
         "enrollment_id": enrollment_id, "step_index": step_index, "person_id": person_id,
         "status": "queued", "due_at": due, "attempts": 0, "reason": "", "created_at": rt.now,
-    }, ["plan_key"])
+    }
+
+
+def _history_planned(session: Session, rt: Runtime, automation: Automation, row: dict[str, Any],
+                     subject_id: str) -> None:
+    step = automation.spec["steps"][row["step_index"]]
+    history(session, automation.id, "planned", f"{step['name']} @ {row['due_at'].isoformat()}",
+            enrollment_id=row["enrollment_id"], step_index=row["step_index"], record_id=subject_id,
+            person_id=row["person_id"], now=rt.now)
+
+
+def _plan_step(session: Session, rt: Runtime, automation: Automation, enrollment_id: int, subject_id: str,
+               occurrence: str, person_id: str | None, step_index: int, base: datetime) -> bool:
+    row = _step_row(rt, automation, enrollment_id, subject_id, occurrence, person_id, step_index, base)
+    new_id = insert_ignoring_duplicates(session, PlannedStep, row, ["plan_key"])
     if new_id is not None:
-        history(session, automation.id, "planned", f"{step['name']} @ {due.isoformat()}", enrollment_id=enrollment_id,
-                step_index=step_index, record_id=subject_id, person_id=person_id, now=rt.now)
+        _history_planned(session, rt, automation, row, subject_id)
     return new_id is not None
 
 
@@ -118,6 +137,69 @@ def enroll(session: Session, rt: Runtime, automation: Automation, record: Record
             person_id=person_id, now=rt.now)
     _plan_step(session, rt, automation, enrollment_id, subject_id, occurrence, person_id, 0, start_at or rt.now)
     return enrollment_id
+
+
+@dataclass
+class Entry:
+    """One record about to enter one automation (its conditions already hold)."""
+
+    automation: Automation
+    record: Record
+    occurrence: str
+    why: str
+    start_at: datetime | None = None
+    extra: dict[str, Any] | None = None
+
+
+def enroll_many(session: Session, rt: Runtime, entries: list[Entry]) -> int:
+    """`enroll()` for many entries at once; returns how many entered.
+
+    Entries of automations with `reentry: always` are written with two multi-row statements (the
+    enrollments, then their first steps), each ON CONFLICT DO NOTHING on the same unique keys as
+    `enroll()`, so the same change twice — in this batch or an earlier one — still enters once.
+    Other re-entry rules read the subject's previous entry first and go through `enroll()`.
+    """
+    batched: list[Entry] = []
+    entered = 0
+    for e in entries:
+        if (e.automation.spec.get("reentry") or {"rule": "never"})["rule"] == "always":
+            batched.append(e)
+        else:
+            entered += enroll(session, rt, e.automation, e.record, occurrence=e.occurrence, why=e.why,
+                              start_at=e.start_at, extra=e.extra) is not None
+    if not batched:
+        return entered
+    view = rt.view(session)
+    rows = []
+    for e in batched:
+        person_id = view.person_id_of(e.record)
+        subject_id = person_id if e.automation.spec.get("subject") == "person" and person_id else e.record.id
+        rows.append({
+            "automation_id": e.automation.id, "subject_id": subject_id, "occurrence": e.occurrence[:100],
+            "person_id": person_id, "status": "active", "reason": e.why[:300],
+            "context": {"record_id": e.record.id, "object": e.record.object_name, "occurrence": e.occurrence,
+                        **(e.extra or {})},
+            "enrolled_at": rt.now,
+        })
+    conflict = ["automation_id", "subject_id", "occurrence"]
+    new_ids = {(r.automation_id, r.subject_id, r.occurrence): r.id
+               for r in insert_many_ignoring_duplicates(session, Enrollment, rows, conflict)}
+    steps: list[tuple[Automation, str, dict[str, Any]]] = []
+    for e, row in zip(batched, rows, strict=True):
+        enrollment_id = new_ids.pop((row["automation_id"], row["subject_id"], row["occurrence"]), None)
+        if enrollment_id is None:
+            continue  # entered before (a change seen twice): nothing to do
+        history(session, e.automation.id, "fired", e.why, enrollment_id=enrollment_id, record_id=e.record.id,
+                person_id=row["person_id"], now=rt.now)
+        steps.append((e.automation, row["subject_id"],
+                      _step_row(rt, e.automation, enrollment_id, row["subject_id"], row["occurrence"],
+                                row["person_id"], 0, e.start_at or rt.now)))
+    planned = {r.plan_key for r in insert_many_ignoring_duplicates(session, PlannedStep, [s for _a, _s, s in steps],
+                                                                   ["plan_key"])} if steps else set()
+    for automation, subject_id, step_row in steps:
+        if step_row["plan_key"] in planned:
+            _history_planned(session, rt, automation, step_row, subject_id)
+    return entered + len(steps)
 
 
 def _exit_reason(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment) -> str | None:

@@ -30,6 +30,28 @@ def insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, A
     return session.execute(stmt, values).scalar()
 
 
+def insert_many_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
+                                    conflict: list[str]) -> list[Any]:
+    """One multi-row INSERT … ON CONFLICT DO NOTHING; returns the inserted rows (id and the conflict key).
+
+    Rows whose key existed, or repeats a row earlier in `rows`, are left out of the result.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    key = (dialect, model.__tablename__, ("many", *conflict))
+    stmt = _INSERT_IGNORING.get(key)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = model.__table__
+        stmt = (insert(table).on_conflict_do_nothing(index_elements=conflict)
+                .returning(table.c.id, *(table.c[name] for name in conflict)))
+        _INSERT_IGNORING[key] = stmt
+    # A list of parameter sets: SQLAlchemy's "insertmanyvalues" sends them as multi-row VALUES in
+    # pages, compiling the statement once (a literal multi-row .values() was compiled per batch).
+    return session.execute(stmt, rows).all()
+
+
 def enabled_automations() -> Select[tuple[Automation]]:
     """Every enabled automation."""
     return select(Automation).where(Automation.enabled.is_(True)).order_by(Automation.id)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from activity.models import Activity
 from automations import timing
 from automations.conditions import MirrorView, Record, describe, failing_condition
-from automations.engine import Runtime, enroll, history
+from automations.engine import Entry, Runtime, enroll, enroll_many, history
 from automations.models import Automation, Enrollment
 from automations.queries import enabled_automations, insert_ignoring_duplicates
 from sync.models import INITIAL_LOAD, ChangeEvent, MirrorRecord
@@ -83,12 +83,20 @@ def _stamp(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-def _fire(session: Session, rt: Runtime, view: MirrorView, automation: Automation, record: Record, *,
-          occurrence: str, why: str, start_at: datetime | None = None, extra: dict[str, Any] | None = None) -> bool:
+def _qualifies(session: Session, rt: Runtime, view: MirrorView, automation: Automation, record: Record,
+               why: str) -> bool:
+    """True when `record` meets the automation's conditions; otherwise the history says which failed."""
     failed = failing_condition(view, record, automation.spec.get("conditions") or [])
     if failed is not None:
         history(session, automation.id, "not_entered", f"{why} / 条件不一致: {describe(failed)}", record_id=record.id,
                 person_id=view.person_id_of(record), now=rt.now)
+        return False
+    return True
+
+
+def _fire(session: Session, rt: Runtime, view: MirrorView, automation: Automation, record: Record, *,
+          occurrence: str, why: str, start_at: datetime | None = None, extra: dict[str, Any] | None = None) -> bool:
+    if not _qualifies(session, rt, view, automation, record, why):
         return False
     return enroll(session, rt, automation, record, occurrence=occurrence, why=why, start_at=start_at,
                   extra=extra) is not None
@@ -126,6 +134,7 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
         # History rows are added to the session and written in one batch at commit: with autoflush
         # each one was its own INSERT before the next query (enrollments and steps are written with
         # Core statements and need no flush to be seen).
+        entries: list[Entry] = []
         with session.no_autoflush:
             for automation, ev in matches:
                 record = view.get(ev.record_id)
@@ -146,8 +155,9 @@ def process_change_events(session: Session, rt: Runtime, limit: int = 1000, inde
                     why = f"{ev.object_name}.{ev.field}: {ev.old_value!r} → {ev.new_value!r} ({ev.source})"
                 # One change has one SystemModstamp: the same change seen twice has the same occurrence.
                 occurrence = f"{trig['type']}:{ev.field or ''}:{_stamp(ev.occurred_at)}"
-                _fire(session, rt, view, automation, record, occurrence=occurrence, why=why,
-                      extra={"change_event_id": ev.id})
+                if _qualifies(session, rt, view, automation, record, why):
+                    entries.append(Entry(automation, record, occurrence, why, extra={"change_event_id": ev.id}))
+            enroll_many(session, rt, entries)
     session.execute(update(ChangeEvent).where(ChangeEvent.id.in_([r.id for r in rows]))
                     .values(processed_at=rt.now).execution_options(synchronize_session=False))
     return len(rows)
