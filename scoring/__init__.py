@@ -24,10 +24,12 @@ def init_app(app: Flask) -> None:
     """Register pages, the tracking endpoints, workers, the hourly decay job and the CLI."""
     from scoring import jobs, routes  # noqa: F401  (routes attach to bp)
     from scoring.cli import scoring_cli
+    from scoring.pixel import PixelFastPath
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_work_source
 
     app.register_blueprint(bp)
+    app.wsgi_app = PixelFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
     app.cli.add_command(scoring_cli)
     register_work_source(app, "scoring.activity", jobs.score_activity_source)
     register_work_source(app, "scoring.changes", jobs.changes_source)

@@ -2,56 +2,41 @@
 
 from __future__ import annotations
 
-import base64
-
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 import db
-from activity.models import Activity
 from people.auth import role_required
 from people.service import audit
 from scoring import bp, service, tracking
 from scoring.definition import ScoringModelError
 from scoring.models import PersonScore, ScoreThresholdCrossed, ScoringModel
+from scoring.pixel import PIXEL
 from sync.models import MirrorRecord
 from web.i18n import gettext as _
 
-# The smallest transparent GIF (1×1); answered to every pixel request, tracked or not.
-PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
-
-
-def _http_url(value: str) -> bool:
-    return value.startswith(("http://", "https://")) and len(value) <= tracking.URL_MAX
 
 
 @bp.route("/t/p.gif")
 def pixel() -> Response:
-    """Record one page view (public; the same GIF answers tracked, refused and bot hits alike)."""
+    """Record one page view (public; the same GIF answers tracked, refused and bot hits alike).
+
+    Anonymous hits are answered before Flask by scoring.pixel.PixelFastPath; this view serves the
+    ones carrying a person token (`p`), which also link the visitor to the person.
+    """
     settings = current_app.config["TSUNAGI"]
     response = Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
-    if settings.tracking_honour_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"):
+    row = tracking.accepted_page_view(request.args, request.headers.get, settings.tracking_honour_dnt)
+    if row is None:
         return response
-    if tracking.is_bot(request.headers.get("User-Agent", "")):
-        return response
-    args = request.args
-    visitor_id, url = args.get("v", ""), args.get("u", "")
-    # No visitor id means the script did not run or cookies are off: scrapers and prefetchers.
-    if not tracking.VISITOR_ID.match(visitor_id) or not _http_url(url):
-        return response
-    row = tracking.page_view_row(visitor_id, url, args.get("t", ""), args.get("r", ""))
-    token = args.get("p", "")
+    token = request.args.get("p", "")
     person_id = tracking.person_from_token(settings.secret_key, token) if token else None
-    if person_id is None:
-        # The hot path: one INSERT on a pooled connection, no ORM unit of work.
-        with db.get_db().engine.begin() as conn:
-            conn.execute(insert(Activity), [row])
-        return response
     with db.transaction() as session:
         tracking.record_page_views(session, [row])
-        tracking.link_visitor(session, visitor_id, person_id, linked_by="mail")
+        if person_id is not None:
+            tracking.link_visitor(session, row["visitor_id"], person_id, linked_by="mail")
     return response
 
 

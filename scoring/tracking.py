@@ -16,6 +16,7 @@ How it fits together:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -54,6 +55,23 @@ def person_from_token(secret_key: str, token: str) -> str | None:
     except BadSignature:
         return None
     return value if isinstance(value, str) and 15 <= len(value) <= 18 and value.isalnum() else None
+
+
+def accepted_page_view(args: Mapping[str, str], header: Callable[[str], str | None],
+                       honour_dnt: bool) -> dict[str, Any] | None:
+    """The `page_view` row a pixel hit should store, or None when it is not to be recorded.
+
+    Dropped: Do Not Track / Global Privacy Control (when honoured), bots, hits without a visitor id
+    (no script or no cookie: scrapers, prefetchers) and pages that are not http(s) URLs.
+    """
+    if honour_dnt and (header("DNT") == "1" or header("Sec-GPC") == "1"):
+        return None
+    if is_bot(header("User-Agent") or ""):
+        return None
+    visitor_id, url = args.get("v", ""), args.get("u", "")
+    if not VISITOR_ID.match(visitor_id) or not url.startswith(("http://", "https://")) or len(url) > URL_MAX:
+        return None
+    return page_view_row(visitor_id, url, args.get("t", ""), args.get("r", ""))
 
 
 def page_view_row(visitor_id: str, url: str, title: str, referrer: str) -> dict[str, Any]:

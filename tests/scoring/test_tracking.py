@@ -43,6 +43,16 @@ def test_pixel_stores_url_title_and_referrer_of_a_page_view(client, tx):
                                            "referrer": "https://www.google.com/"})]
 
 
+def test_the_pixel_answers_a_gif_a_browser_will_not_sniff_and_a_head_request_stores_too(client, tx):
+    response = hit(client)
+    assert response.data.startswith(b"GIF89a") and response.headers["X-Content-Type-Options"] == "nosniff"
+    head = client.head("/t/p.gif", query_string={"v": VID, "u": "https://coop.example.jp/"},
+                       headers={"User-Agent": BROWSER})
+    assert head.status_code == 200 and head.data == b""
+    assert [details["url"] for _vid, _person, details in page_views(tx)] == [
+        "https://coop.example.jp/pricing?x=1", "https://coop.example.jp/"]
+
+
 @pytest.mark.parametrize("agent", ["Googlebot/2.1 (+http://www.google.com/bot.html)", "curl/8.5.0",
                                    "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0", ""])
 def test_bot_user_agents_are_not_recorded(client, tx, agent):
