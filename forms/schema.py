@@ -18,7 +18,7 @@ MODES = ("create", "update", "match_then_update_or_create")
 MATCH_RULES = ("email", "phone", "name_kana")
 FIELD_TYPES = ("text", "textarea", "email", "phone", "postal_code", "kana", "picklist", "radio",
                "checkbox", "date", "number")
-ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail")
+ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail", "mail_consent")
 # Lead and Contact are the person objects a form can create or update and look up in the mirror.
 PERSON_OBJECTS = ("Lead", "Contact")
 ADDRESS_PARTS = ("prefecture", "city", "street")
@@ -74,6 +74,7 @@ class ActionSpec:
     status: str = ""
     automation: str = ""
     template: str = ""
+    field: str = ""  # mail_consent: the checkbox that says yes to marketing mail
 
 
 @dataclass
@@ -234,9 +235,10 @@ def _action(raw: Any, path: str, check: _Checker) -> ActionSpec | None:
         status=check.text(raw, "status", path + "."),
         automation=check.text(raw, "automation", path + "."),
         template=check.text(raw, "template", path + "."),
+        field=check.text(raw, "field", path + "."),
     )
-    needs = {"create_task": "subject", "add_to_campaign": "campaign_id",
-             "start_automation": "automation", "confirmation_mail": "template"}[action.type]
+    needs = {"create_task": "subject", "add_to_campaign": "campaign_id", "start_automation": "automation",
+             "confirmation_mail": "template", "mail_consent": "field"}[action.type]
     if not getattr(action, needs):
         check.bad(f"{path}.{needs}", f"type: {action.type} には必須です")
     return action
@@ -304,6 +306,12 @@ def parse_spec(doc: Any) -> FormSpec:
         check.bad("actions", "リストで指定してください")
         actions = []
     spec.actions = [a for i, r in enumerate(actions) if (a := _action(r, f"actions[{i}]", check))]
+    for i, action in enumerate(spec.actions):
+        consent_box = spec.field(action.field) if action.type == "mail_consent" and action.field else None
+        if action.type == "mail_consent" and action.field and (consent_box is None or consent_box.type != "checkbox"):
+            check.bad(f"actions[{i}].field", f"フォームのチェックボックス項目を指定してください（{action.field}）")
+        if action.type == "mail_consent" and spec.field("Email") is None:
+            check.bad(f"actions[{i}]", "mail_consent には Email 項目が必要です")
     if check.problems:
         raise SpecError(check.problems)
     return spec

@@ -185,7 +185,21 @@ def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: Wr
                                  fields=fields, depends_on=after, **origin))
         elif action.type == "confirmation_mail":
             _enqueue_confirmation(session, spec, sub, values, action.template)
+        elif action.type == "mail_consent":
+            _record_consent(session, spec, sub, values, action.field)
     return items
+
+
+def _record_consent(session: Session, spec: FormSpec, sub: Submission, values: dict[str, Any], box: str) -> None:
+    """Keep the opt-in a person gave by ticking `box` (特定電子メール法: who, when, where, what they read)."""
+    if values.get(box) not in (True, "1", "true", "on") or not values.get("Email"):
+        return
+    from mail.compliance import record_consent
+
+    label = spec.field(box).label if spec.field(box) is not None else box
+    record_consent(session, address=str(values["Email"]), granted=True, source=f"form:{spec.key}"[:64],
+                   person_id=sub.person_id,
+                   details={"form": spec.title, "submission_id": sub.id, "consent_text": label})
 
 
 def _object_of(session: Session, sf_id: str | None) -> str | None:

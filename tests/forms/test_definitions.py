@@ -40,12 +40,13 @@ sections:
       - {name: Email, visible_if: {field: Nope, equals: x}}
 actions:
   - {type: add_to_campaign}
+  - {type: mail_consent, field: LastName}
 """
     with pytest.raises(SpecError) as caught:
         load_yaml(text)
     problems = "\n".join(caught.value.problems)
     for expected in ("key:", "title: 必須です", "audience:", "match:", "sections[0].fields[0].type",
-                     "Email.visible_if.field", "actions[0].campaign_id"):
+                     "Email.visible_if.field", "actions[0].campaign_id", "actions[1].field"):
         assert expected in problems, expected
 
 

@@ -38,6 +38,19 @@ def test_a_public_form_needs_no_sign_in_and_accepts_a_request(examples, client, 
     assert "HasQuestion" not in fields  # a form-only field is never sent to Salesforce
 
 
+def test_ticking_the_mail_opt_in_keeps_a_consent_record_and_leaving_it_keeps_none(examples, client, app):
+    from mail.models import MailConsent
+
+    _post(client, "materials_request", {**REQUEST, "MailOptIn": "1"})
+    _post(client, "materials_request", {**REQUEST, "Email": "other@example.jp"})  # not ticked
+    with dbmod.get_db(app).transaction() as session:
+        consents = session.scalars(select(MailConsent)).all()
+        assert [(c.address, c.granted, c.source) for c in consents] == [
+            ("misaki@example.jp", True, "form:materials_request")]
+        assert consents[0].details["consent_text"] == "新商品やキャンペーンのお知らせメールを受け取る"
+    assert all("MailOptIn" not in fields for _obj, _op, fields, _ in _written(app))
+
+
 def test_a_bad_email_on_a_public_form_is_shown_inline_and_the_rest_is_kept(examples, client, app):
     response = _post(client, "materials_request", {**REQUEST, "Email": "misaki@@example"}, stage="confirm")
     page = response.get_data(as_text=True)
