@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -86,7 +87,8 @@ def _step_row(rt: Runtime, automation: Automation, enrollment_id: int, subject_i
 def _history_planned(session: Session, rt: Runtime, automation: Automation, row: dict[str, Any],
                      subject_id: str) -> None:
     step = automation.spec["steps"][row["step_index"]]
-    history(session, automation.id, "planned", f"{step['name']} @ {row['due_at'].isoformat()}",
+    due = row["due_at"].astimezone(ZoneInfo(rt.tz))  # people read the history in local time
+    history(session, automation.id, "planned", f"{step['name']} @ {due:%Y-%m-%d %H:%M %Z}",
             enrollment_id=row["enrollment_id"], step_index=row["step_index"], record_id=subject_id,
             person_id=row["person_id"], now=rt.now)
 
