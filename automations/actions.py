@@ -116,7 +116,8 @@ def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: P
     email = (owner.fields.get("Email") or "").strip() if owner else ""
     if not email:
         return Outcome("notify_owner", False, "所有者のメールアドレスが見つかりません")
-    context = mail_context(session, rt, automation, record, person)
+    # Links are signed for the person (e.g. their booking form, for the rep to send on or open).
+    context = mail_context(session, rt, automation, record, person, action.get("links") if person else None)
     _enqueue_mail(session, send_key=send_key(step.plan_key, f"#owner{index}"), to=email,
                   template_key=action["template"], context=context, person_id=None, marketing=False,
                   origin="automations", origin_ref=step.plan_key[:200])

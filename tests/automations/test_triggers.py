@@ -222,7 +222,7 @@ automations:
   - key: hot-lead
     name: ホットリード
     trigger: {type: score_threshold, threshold: 50}
-    actions: [{type: notify_owner, template: hot}]
+    actions: [{type: notify_owner, template: hot, links: {booking: {form: revisit_booking}}}]
 """)
     owner = upsert(app, "User", Email="rep@example.jp", Name="担当")
     lead = upsert(app, "Lead", LastName="鈴木", Email="suzuki@example.jp", OwnerId=owner)
@@ -234,3 +234,4 @@ automations:
     run(app, now)
     mails = outbox(app)
     assert [(m.to_address, m.marketing) for m in mails] == [("rep@example.jp", False)]
+    assert "/f/revisit_booking?t=" in mails[0].context["links"]["booking"]
