@@ -102,42 +102,54 @@ def _plan_step(session: Session, rt: Runtime, automation: Automation, enrollment
     return new_id is not None
 
 
+def _reentry_rule(automation: Automation) -> dict[str, Any]:
+    return automation.spec.get("reentry") or {"rule": "never"}
+
+
+def _enrollment_row(rt: Runtime, view: MirrorView, automation: Automation, record: Record, occurrence: str,
+                    seen: str, why: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The enrollments row of `record` entering `automation` (subject: the record, or its person)."""
+    person_id = view.person_id_of(record)
+    subject_id = person_id if automation.spec.get("subject") == "person" and person_id else record.id
+    return {
+        "automation_id": automation.id, "subject_id": subject_id, "occurrence": occurrence[:100],
+        "person_id": person_id, "status": "active", "reason": why[:300],
+        "context": {"record_id": record.id, "object": record.object_name, "occurrence": seen, **(extra or {})},
+        "enrolled_at": rt.now,
+    }
+
+
+ENROLLMENT_KEY = ["automation_id", "subject_id", "occurrence"]
+
+
 def enroll(session: Session, rt: Runtime, automation: Automation, record: Record, *, occurrence: str, why: str,
            start_at: datetime | None = None, extra: dict[str, Any] | None = None) -> int | None:
     """Enter `record` into `automation` once per occurrence (respecting re-entry); returns the enrollment id.
 
     Conditions must already hold. `start_at` is when the first wait starts (default now).
     """
-    view = rt.view(session)
-    person_id = view.person_id_of(record)
-    subject_id = person_id if automation.spec.get("subject") == "person" and person_id else record.id
-    reentry = automation.spec.get("reentry") or {"rule": "never"}
-    seen = occurrence
+    reentry = _reentry_rule(automation)
     # "never" stores one fixed occurrence, so the unique key itself forbids a second entry even
     # when two workers race; the seen occurrence is kept in the context to tell a replay apart.
-    if reentry["rule"] == "never":
-        occurrence = "once"
+    stored = "once" if reentry["rule"] == "never" else occurrence
+    row = _enrollment_row(rt, rt.view(session), automation, record, stored, occurrence, why, extra)
+    subject_id, person_id = row["subject_id"], row["person_id"]
     # "always" lets every new occurrence in: no need to look at the previous entry.
     previous = session.scalar(latest_enrollment(automation.id, subject_id)) if reentry["rule"] != "always" else None
-    if previous is not None and previous.context.get("occurrence", previous.occurrence) != seen:
+    if previous is not None and previous.context.get("occurrence", previous.occurrence) != occurrence:
         refused = reentry["rule"] == "never" or (
             reentry["rule"] == "after_days" and previous.enrolled_at > rt.now - timedelta(days=reentry["days"]))
         if refused:
             history(session, automation.id, "not_entered", f"再登録ルール（{reentry['rule']}）により対象外: {why}",
                     record_id=subject_id, person_id=person_id, now=rt.now)
             return None
-    enrollment_id = insert_ignoring_duplicates(session, Enrollment, {
-        "automation_id": automation.id, "subject_id": subject_id, "occurrence": occurrence[:100],
-        "person_id": person_id, "status": "active", "reason": why[:300],
-        "context": {"record_id": record.id, "object": record.object_name, "occurrence": seen, **(extra or {})},
-        "enrolled_at": rt.now,
-    }, ["automation_id", "subject_id", "occurrence"])
+    enrollment_id = insert_ignoring_duplicates(session, Enrollment, row, ENROLLMENT_KEY)
     if enrollment_id is None:
         # The same occurrence again (a change seen twice): already entered, nothing to do.
         return None
     history(session, automation.id, "fired", why, enrollment_id=enrollment_id, record_id=record.id,
             person_id=person_id, now=rt.now)
-    _plan_step(session, rt, automation, enrollment_id, subject_id, occurrence, person_id, 0, start_at or rt.now)
+    _plan_step(session, rt, automation, enrollment_id, subject_id, stored, person_id, 0, start_at or rt.now)
     return enrollment_id
 
 
@@ -164,7 +176,7 @@ def enroll_many(session: Session, rt: Runtime, entries: list[Entry]) -> int:
     batched: list[Entry] = []
     entered = 0
     for e in entries:
-        if (e.automation.spec.get("reentry") or {"rule": "never"})["rule"] == "always":
+        if _reentry_rule(e.automation)["rule"] == "always":
             batched.append(e)
         else:
             entered += enroll(session, rt, e.automation, e.record, occurrence=e.occurrence, why=e.why,
@@ -172,20 +184,10 @@ def enroll_many(session: Session, rt: Runtime, entries: list[Entry]) -> int:
     if not batched:
         return entered
     view = rt.view(session)
-    rows = []
-    for e in batched:
-        person_id = view.person_id_of(e.record)
-        subject_id = person_id if e.automation.spec.get("subject") == "person" and person_id else e.record.id
-        rows.append({
-            "automation_id": e.automation.id, "subject_id": subject_id, "occurrence": e.occurrence[:100],
-            "person_id": person_id, "status": "active", "reason": e.why[:300],
-            "context": {"record_id": e.record.id, "object": e.record.object_name, "occurrence": e.occurrence,
-                        **(e.extra or {})},
-            "enrolled_at": rt.now,
-        })
-    conflict = ["automation_id", "subject_id", "occurrence"]
+    rows = [_enrollment_row(rt, view, e.automation, e.record, e.occurrence, e.occurrence, e.why, e.extra)
+            for e in batched]
     new_ids = {(r.automation_id, r.subject_id, r.occurrence): r.id
-               for r in insert_many_ignoring_duplicates(session, Enrollment, rows, conflict)}
+               for r in insert_many_ignoring_duplicates(session, Enrollment, rows, ENROLLMENT_KEY)}
     steps: list[tuple[Automation, str, dict[str, Any]]] = []
     for e, row in zip(batched, rows, strict=True):
         enrollment_id = new_ids.pop((row["automation_id"], row["subject_id"], row["occurrence"]), None)
@@ -194,7 +196,7 @@ def enroll_many(session: Session, rt: Runtime, entries: list[Entry]) -> int:
         history(session, e.automation.id, "fired", e.why, enrollment_id=enrollment_id, record_id=e.record.id,
                 person_id=row["person_id"], now=rt.now)
         steps.append((e.automation, row["subject_id"],
-                      _step_row(rt, e.automation, enrollment_id, row["subject_id"], row["occurrence"],
+                      _step_row(rt, e.automation, enrollment_id, row["subject_id"], e.occurrence,
                                 row["person_id"], 0, e.start_at or rt.now)))
     planned = {r.plan_key for r in insert_many_ignoring_duplicates(session, PlannedStep, [s for _a, _s, s in steps],
                                                                    ["plan_key"])} if steps else set()

@@ -17,17 +17,23 @@ from automations.models import Automation, AutomationRun, Enrollment, PlannedSte
 _INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
-def insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the key existed."""
+def _insert_ignoring(session: Session, model: Any, conflict: list[str]) -> Any:
+    """INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING id and the conflict columns (cached)."""
     dialect = session.get_bind().dialect.name
     key = (dialect, model.__tablename__, tuple(conflict))
     stmt = _INSERT_IGNORING.get(key)
     if stmt is None:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         table = model.__table__
-        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
+        stmt = (insert(table).on_conflict_do_nothing(index_elements=conflict)
+                .returning(table.c.id, *(table.c[name] for name in conflict)))
         _INSERT_IGNORING[key] = stmt
-    return session.execute(stmt, values).scalar()
+    return stmt
+
+
+def insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the key existed."""
+    return session.execute(_insert_ignoring(session, model, conflict), values).scalar()
 
 
 def insert_many_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
@@ -38,18 +44,9 @@ def insert_many_ignoring_duplicates(session: Session, model: Any, rows: list[dic
     """
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    key = (dialect, model.__tablename__, ("many", *conflict))
-    stmt = _INSERT_IGNORING.get(key)
-    if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        table = model.__table__
-        stmt = (insert(table).on_conflict_do_nothing(index_elements=conflict)
-                .returning(table.c.id, *(table.c[name] for name in conflict)))
-        _INSERT_IGNORING[key] = stmt
     # A list of parameter sets: SQLAlchemy's "insertmanyvalues" sends them as multi-row VALUES in
-    # pages, compiling the statement once (a literal multi-row .values() was compiled per batch).
-    return session.execute(stmt, rows).all()
+    # pages, compiling the statement once.
+    return session.execute(_insert_ignoring(session, model, conflict), rows).all()
 
 
 def enabled_automations() -> Select[tuple[Automation]]:
