@@ -307,10 +307,12 @@ def parse_spec(doc: Any) -> FormSpec:
         actions = []
     spec.actions = [a for i, r in enumerate(actions) if (a := _action(r, f"actions[{i}]", check))]
     for i, action in enumerate(spec.actions):
-        consent_box = spec.field(action.field) if action.type == "mail_consent" and action.field else None
-        if action.type == "mail_consent" and action.field and (consent_box is None or consent_box.type != "checkbox"):
+        if action.type != "mail_consent":
+            continue
+        box = spec.field(action.field) if action.field else None
+        if action.field and (box is None or box.type != "checkbox"):
             check.bad(f"actions[{i}].field", f"フォームのチェックボックス項目を指定してください（{action.field}）")
-        if action.type == "mail_consent" and spec.field("Email") is None:
+        if spec.field("Email") is None:
             check.bad(f"actions[{i}]", "mail_consent には Email 項目が必要です")
     if check.problems:
         raise SpecError(check.problems)

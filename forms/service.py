@@ -196,7 +196,8 @@ def _record_consent(session: Session, spec: FormSpec, sub: Submission, values: d
         return
     from mail.compliance import record_consent
 
-    label = spec.field(box).label if spec.field(box) is not None else box
+    box_spec = spec.field(box)
+    label = box_spec.label if box_spec is not None else box
     record_consent(session, address=str(values["Email"]), granted=True, source=f"form:{spec.key}"[:64],
                    person_id=sub.person_id,
                    details={"form": spec.title, "submission_id": sub.id, "consent_text": label})

@@ -80,14 +80,14 @@ def _with_person_token(url: str, person_id: str | None) -> str:
     visitor id to the person. Only the customer's own sites get it: a token names a person.
     """
     domains = current_app.config["TSUNAGI"].tracking_link_domains
-    host = (urlsplit(url).hostname or "").lower()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
     if not person_id or not any(host == d or host.endswith("." + d) for d in domains):
         return url
     try:
         from scoring.tracking import person_token
     except ImportError:  # tracking is scoring's; without it there is nothing to link
         return url
-    parts = urlsplit(url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), ("tsn", person_token(_secret(), person_id))]
     return urlunsplit(parts._replace(query=urlencode(query)))
 

@@ -125,7 +125,7 @@ class Cycle:
         self.counter = counter_for(app, gateway)
         self.result = CycleResult()
         self.page_size = getattr(self.settings, "sync_page_size", 2000)
-        self.bulk_threshold = getattr(self.settings, "sync_bulk_threshold", 0)
+        self.bulk_threshold = self.settings.sync_bulk_threshold
 
     # --- lease and quota ------------------------------------------------------------------------
     def _hold_lease(self) -> None:
@@ -133,17 +133,19 @@ class Cycle:
             if not lease.acquire(session, LEASE_NAME, self.holder, self.lease_seconds):
                 raise LeaseLost("another sync cycle is running")
 
+    def _over_quota(self) -> bool:
+        used, limit = self.gateway.usage.api_used, self.gateway.usage.api_max
+        return bool(used is not None and limit and used / limit >= self.settings.sync_quota_share)
+
     def _check_quota(self, recheck: bool = False) -> None:
         usage = self.gateway.usage
-        used, limit = usage.api_used, usage.api_max
-        over = used is not None and limit and used / limit >= self.settings.sync_quota_share
-        if over and recheck and (usage.reported_at is None or utcnow() - usage.reported_at >= QUOTA_RECHECK):
+        if self._over_quota() and recheck and (usage.reported_at is None
+                                               or utcnow() - usage.reported_at >= QUOTA_RECHECK):
             # The daily limit is a rolling 24 hours, and a stopped cycle makes no calls that would
             # report the usage falling again: ask once (one call), or sync would stay stopped.
             self.gateway.limits()
+        if self._over_quota():
             used, limit = usage.api_used, usage.api_max
-            over = used is not None and limit and used / limit >= self.settings.sync_quota_share
-        if over:
             raise QuotaReached(f"API usage {used}/{limit} reached SYNC_QUOTA_SHARE {self.settings.sync_quota_share}")
 
     # --- the cycle ------------------------------------------------------------------------------
