@@ -14,25 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from sync.describe import PARENT_FIELDS
+from sync.values import rest_value
 
 BATCH_SIZE = 2000  # records per mirror transaction, as a REST page holds at most
-INTEGER_TYPES = frozenset({"int", "long"})
-DECIMAL_TYPES = frozenset({"double", "currency", "percent"})
-
-
-def rest_value(field_type: str | None, text: str) -> Any:
-    """One CSV value as REST's JSON value for a field of `field_type`."""
-    if text == "":
-        return None
-    if field_type == "boolean":
-        return text.lower() == "true"
-    if field_type in INTEGER_TYPES or field_type in DECIMAL_TYPES:
-        # Like a JSON parser: integral text becomes an int, anything else a float (1.5, 1E+3).
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
-    return text
 
 
 def rest_record(object_name: str, field_types: dict[str, str], row: dict[str, str]) -> dict[str, Any]:

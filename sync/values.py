@@ -63,6 +63,31 @@ def canonical(value: Any) -> Any:
     return value
 
 
+INTEGER_TYPES = frozenset({"int", "long"})
+DECIMAL_TYPES = frozenset({"double", "currency", "percent"})
+
+
+def rest_value(field_type: str | None, text: str | None) -> Any:
+    """A field's value sent as text (Outbound Message SOAP, Bulk API 2.0 CSV) as REST's JSON value.
+
+    By the describe's field type: booleans as booleans, numbers as numbers (integral text an int,
+    anything else a float, as a JSON parser reads them), empty text as null (SOAP and CSV send
+    empty text for an empty field; REST says null); dates, datetimes and the rest stay text.
+    """
+    if text is None:
+        return None
+    if field_type == "boolean":
+        return text.strip().lower() == "true"
+    if text == "":
+        return None
+    if field_type in INTEGER_TYPES or field_type in DECIMAL_TYPES:
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    return text
+
+
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """Field values of one API record under their names; parent fields under dotted names.
 

@@ -20,8 +20,8 @@ from db import get_db, utcnow
 from sync import describe
 from sync.mirror import apply_records
 from sync.usage import counter_for
+from sync.values import rest_value
 from webhooks.models import OutboundNotification
-from webhooks.outbound import typed_value
 from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ LEASE_SECONDS = 120
 
 
 def _typed(fields: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
-    return {name: typed_value(value, types.get(name, "string")) for name, value in fields.items()}
+    return {name: rest_value(types.get(name, "string"), value) for name, value in fields.items()}
 
 
 def apply_outbound(app: Flask, worker_id: str) -> int:

@@ -13,7 +13,6 @@ entity attack (billion laughs, external entities, XXE) needs one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
@@ -143,18 +142,3 @@ def fault(message: str, code: str = "Client") -> str:
             f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV_NS}"><soapenv:Body><soapenv:Fault>'
             f'<faultcode>soapenv:{code}</faultcode><faultstring>{escape(message)}</faultstring>'
             '</soapenv:Fault></soapenv:Body></soapenv:Envelope>')
-
-
-def typed_value(value: str | None, soap_type: str) -> Any:
-    """An Outbound Message's text value as the REST API would give it, by the field's describe type."""
-    if value is None:
-        return None
-    if soap_type == "boolean":
-        return value.strip().lower() == "true"
-    if value == "":
-        return None  # SOAP sends empty text for an empty field; REST says null
-    if soap_type == "int":
-        return int(value)
-    if soap_type in ("double", "currency", "percent"):
-        return float(value)
-    return value
