@@ -23,8 +23,10 @@ import tempfile
 import time
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from bench.common import fresh_postgres
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1/tsunagi_bench_mail"
 MARKER = b"\r\nMessage-ID: "
@@ -73,12 +75,10 @@ def _fresh_database(url: str) -> str:
 
     url = _database_url(url)
     if url.startswith("postgresql"):
-        parsed = make_url(url)
-        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
+        fresh = fresh_postgres(url, "mail")
+        if fresh is None:
+            raise SystemExit("bench.mail: PostgreSQL is not reachable (or pass --database-url sqlite:///…)")
+        url = fresh
     upgrade(url)
     return url
 
