@@ -8,7 +8,7 @@ Model modules are imported by `import_models()` so Alembic and tests see the who
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +128,7 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._dispose_hooks: list[Callable[[], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -140,8 +141,14 @@ class Database:
         with self.sessionmaker() as session, session.begin():
             yield session
 
+    def on_dispose(self, hook: Callable[[], None]) -> None:
+        """Call `hook` at `dispose()`: for connections a component holds outside the pool."""
+        self._dispose_hooks.append(hook)
+
     def dispose(self) -> None:
-        """Close every pooled connection (before a fork, and at shutdown)."""
+        """Close every pooled connection (before a fork, and at shutdown), and those held outside it."""
+        for hook in self._dispose_hooks:
+            hook()
         self.engine.dispose()
 
 

@@ -4,9 +4,10 @@ A customer's site sends one `/t/p.gif` per page view, so this is the busiest req
 serves. Through Flask each one cost about 1.3 ms of CPU, half of it the framework (request
 context, session and locale handling, after-request hooks) for a request that needs none of it.
 This WSGI middleware answers the anonymous hits itself: the same checks as the view
-(`tracking.accepted_page_view`), one INSERT committed before the answer (a page view we answer is
-stored), and the same GIF and headers. Hits carrying a person token (`p`, from a tracked mail
-link) go on to the Flask view, which also links the visitor to the person.
+(`tracking.accepted_page_view`), the row committed before the answer (a page view we answer is
+stored; concurrent hits share one INSERT, see `scoring.group_commit`), and the same GIF and
+headers. A hit whose batch could not be stored is answered 503. Hits carrying a person token
+(`p`, from a tracked mail link) go on to the Flask view, which also links the visitor to the person.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask
-from sqlalchemy import insert
 
-from activity.models import Activity
 from db import get_db
 from scoring import tracking
+from scoring.group_commit import PageViewNotStored, PageViewWriter
 
 PATH = "/t/p.gif"
 # The smallest transparent GIF (1×1); answered to every pixel request, tracked or not.
@@ -31,6 +31,7 @@ HEADERS = [
     ("Cache-Control", "no-store, max-age=0"), ("Pragma", "no-cache"),
     ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
 ]
+UNAVAILABLE_HEADERS = [("Content-Length", "0"), ("Cache-Control", "no-store"), ("Retry-After", "5")]
 
 
 class PixelFastPath:
@@ -39,7 +40,9 @@ class PixelFastPath:
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], app: Flask) -> None:
         self.wsgi_app = wsgi_app
         self.app = app
-        self.statement = insert(Activity.__table__)
+        database = get_db(app)  # db's init_app runs before scoring's
+        self.writer = PageViewWriter(database)
+        database.on_dispose(self.writer.close)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -55,17 +58,10 @@ class PixelFastPath:
 
         row = tracking.accepted_page_view(args, header, self.app.config["TSUNAGI"].tracking_honour_dnt)
         if row is not None:
-            self._store(row)
+            try:
+                self.writer.store(row)
+            except PageViewNotStored:  # logged once per failed batch by the writer
+                start_response("503 Service Unavailable", UNAVAILABLE_HEADERS)
+                return []
         start_response("200 OK", HEADERS)
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [PIXEL]
-
-    def _store(self, row: dict[str, Any]) -> None:
-        database = get_db(self.app)
-        if database.is_sqlite:  # SQLite's transactions are begun by db.py's own hooks
-            with database.engine.begin() as conn:
-                conn.execute(self.statement, row)
-            return
-        # On PostgreSQL the INSERT is its own transaction in autocommit, durable when it returns:
-        # one round trip instead of BEGIN, INSERT, COMMIT.
-        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(self.statement, row)
