@@ -4,7 +4,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-sqlite test-postgresql lint venv browser clean docs translations
+.PHONY: run test test-sqlite test-postgresql lint venv browser bench-tools clean docs translations
 
 venv: $(VENV_STAMP)
 
@@ -18,6 +18,10 @@ $(VENV_STAMP): pyproject.toml
 # Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium; it never downloads one).
 browser:
 	@bash scripts/ensure-chromium
+
+# Debian's wrk, the load generator bench/tracking.py uses when it is installed.
+bench-tools:
+	@bash scripts/ensure-wrk
 
 run: venv
 	$(PY) -m scripts.run_local

@@ -1,21 +1,26 @@
 """Benchmark of web tracking and scoring: page views ingested over HTTP, and a rescore of everybody.
 
     .venv/bin/python -m bench.tracking [--quick] [--postgresql URL] [--workers 2] [--threads 4]
-                                       [--connections 16]
+                                       [--connections 16] [--client auto|wrk|asyncio]
 
 Prints one JSON line:
 - events_per_s: page views per second through GET /t/p.gif, as the /t/t.js snippet requests it
   (visitor id, URL, title, referrer; a browser's User-Agent; no DNT), served by the real app under
   gunicorn (`gunicorn.conf.py`: gthread; the Procfile's access log, here into a temporary file;
-  bound to loopback) on PostgreSQL, migrated as the release step does, and driven by an asyncio
-  client in this process over `connections` keep-alive connections for 20 s (--quick: 5 s).
+  bound to loopback) on PostgreSQL, migrated as the release step does, and driven over
+  `connections` keep-alive connections for 20 s (--quick: 5 s) by wrk when it is installed
+  (`make bench-tools`), else by an asyncio client in this process (bench/http_load.py).
   Only page views found stored in the database count: (rows after − rows before) / seconds.
 - requests / stored_events: pixel requests answered 200 in that window and page-view rows the
   database gained in it (equal unless events were lost); errors: requests that failed.
+- client: the load generator used (wrk or asyncio).
 - latency_p50_ms / latency_p99_ms: per request as the client saw it (includes client queueing).
 - gunicorn: workers × threads; connections: the client's keep-alive connections.
-- no_write_ceiling_per_s: the same requests with a crawler's User-Agent, which the view answers
-  before any database work: what HTTP + gunicorn + Flask alone reach on this machine.
+- http_floor_per_s: the same requests to gunicorn with the same settings and access log serving a
+  constant GIF (`floor_app`: no Flask, no app code, no database) — what this machine's HTTP layer
+  alone reaches, so no design of the pixel can beat it here; of_http_floor: events_per_s / it.
+- no_write_ceiling_per_s: the real app with a crawler's User-Agent, which the pixel answers before
+  any database work: HTTP + gunicorn + the pixel's checks.
 - cpu_ms_per_event: CPU milliseconds per stored event of the gunicorn processes (web), of
   PostgreSQL (this database's backends plus its WAL/checkpoint processes) and of the load
   generator (client); no_write_web_cpu_ms: web CPU per crawler request; machine_busy_pct: the
@@ -36,13 +41,11 @@ database is created at the start and dropped at the end; without PostgreSQL ever
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +54,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.common import drop_postgres, fresh_postgres, percentile
+from bench import http_load
+from bench.common import drop_postgres, fresh_postgres
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_tracking"
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,14 +91,18 @@ def _pixel_requests(count: int, visitors: int, rng: random.Random) -> list[bytes
     return requests
 
 
-def _start_gunicorn(database_url: str, workers: int, threads: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """The Procfile's `web` process (access log included) on a free loopback port; returns it and its port."""
+def _start_gunicorn(database_url: str, workers: int, threads: int, log: Path,
+                    app: str = "app:create_app()") -> tuple[subprocess.Popen[bytes], int]:
+    """The Procfile's `web` process (access log included) on a free loopback port; returns it and its port.
+
+    `app` replaces the WSGI application (the HTTP floor runs `bench.tracking:floor_app` with the
+    same settings)."""
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
     env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET, PUBLIC_BASE_URL="http://127.0.0.1",
                TRACKING_HONOUR_DNT="true", PYTHONUNBUFFERED="1")
     command = [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
                "--bind", "127.0.0.1:0", "--workers", str(workers), "--threads", str(threads),
-               "--access-logfile", "-", "app:create_app()"]
+               "--access-logfile", "-", app]
     with log.open("wb") as out:
         web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -118,47 +126,6 @@ def _stop(web: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(web.pid, signal.SIGKILL)
         web.wait()
-
-
-async def _connection(port: int, requests: list[bytes], state: dict[str, Any], deadline: float,
-                      latencies: list[float] | None) -> None:
-    """One keep-alive connection sending requests back to back until the deadline or the budget."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < deadline and state["sent"] < state["budget"]:
-            request = requests[state["sent"] % len(requests)]
-            state["sent"] += 1
-            started = time.perf_counter()
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-                await reader.readexactly(int(length.group(1)) if length else 0)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                state["errors"] += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                continue
-            if head.startswith(b"HTTP/1.1 200"):
-                state["ok"] += 1
-                if latencies is not None:
-                    latencies.append((time.perf_counter() - started) * 1000)
-            else:
-                state["errors"] += 1
-            if b"connection: close" in head.lower():
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    finally:
-        writer.close()
-
-
-async def _load(port: int, requests: list[bytes], connections: int, seconds: float, budget: int,
-                latencies: list[float] | None) -> tuple[dict[str, Any], float]:
-    state = {"sent": 0, "ok": 0, "errors": 0, "budget": budget}
-    started = time.perf_counter()
-    await asyncio.gather(*(_connection(port, requests, state, started + seconds, latencies)
-                           for _ in range(connections)))
-    return state, time.perf_counter() - started
 
 
 def _page_views(database_url: str) -> int:
@@ -201,41 +168,57 @@ def _cpu_split(web_pid: int, database: str) -> dict[str, float | None]:
     if Path("/proc/stat").exists():
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         machine = (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-    times = os.times()
+    times = os.times()  # this process and the children it has waited for (wrk)
 
     def ours(_pid: int, _ppid: int, title: str) -> bool:
         return title.startswith(PG_SHARED[0]) and (f" {database} " in title or title.rstrip().endswith(PG_SHARED[1:]))
 
     return {"web": _cpu_seconds(lambda pid, ppid, _title: web_pid in (pid, ppid)),
-            "postgresql": _cpu_seconds(ours), "client": times.user + times.system, "machine": machine}
+            "postgresql": _cpu_seconds(ours),
+            "client": times.user + times.system + times.children_user + times.children_system, "machine": machine}
+
+
+def floor_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The HTTP floor: the pixel's GIF and headers for every request, with no app and no database."""
+    from scoring.pixel import HEADERS, PIXEL
+
+    start_response("200 OK", HEADERS)
+    return [PIXEL]
 
 
 def ingest_rate(database_url: str, workers: int, threads: int, connections: int, seconds: float,
-                budget: int) -> dict[str, Any]:
+                budget: int, client: str = "auto") -> dict[str, Any]:
     """Page views per second through the pixel under gunicorn, verified against the database.
 
-    Also measures, on the same server, the same requests with a crawler's User-Agent: the view
-    answers them before any database work, so their rate is this machine's ceiling for the HTTP
-    and Flask part alone. CPU per stored event is split by process to show where the time goes.
+    Measured in the same run, for comparison: the HTTP floor (the same gunicorn settings and access
+    log serving a constant GIF: no Flask, no app code, no database; no design of the app can beat
+    it on this machine) and the no-write ceiling (the real app with a crawler's User-Agent, which
+    the pixel answers before any database work). CPU per stored event is split by process.
     """
     from sqlalchemy.engine import make_url
 
     requests = _pixel_requests(5000, 20000, random.Random(5))
     crawler = [r.replace(BROWSER.encode(), b"Mozilla/5.0 (compatible; Googlebot/2.1)") for r in requests]
     with tempfile.TemporaryDirectory() as tmp:
+        floor_web, port = _start_gunicorn(database_url, workers, threads, Path(tmp) / "floor.log",
+                                          app="bench.tracking:floor_app")
+        try:
+            http_load.drive(port, requests, connections, 2.0, budget, client)
+            floor = http_load.drive(port, requests, connections, seconds / 4, budget, client)
+        finally:
+            _stop(floor_web)
         web, port = _start_gunicorn(database_url, workers, threads, Path(tmp) / "gunicorn.log")
         try:
-            asyncio.run(_load(port, requests, connections, 3.0, 10**9, None))  # workers load the app; pools fill
+            http_load.drive(port, requests, connections, 3.0, budget, client)  # workers load the app; pools fill
             before = _page_views(database_url)
             database = make_url(database_url).database or ""
             web_before = _cpu_split(web.pid, database)["web"]
-            ceiling, ceiling_s = asyncio.run(_load(port, crawler, connections, seconds / 4, budget, None))
+            ceiling = http_load.drive(port, crawler, connections, seconds / 4, budget, client)
             web_after = _cpu_split(web.pid, database)["web"]
             if _page_views(database_url) != before:
                 raise RuntimeError("crawler hits were stored: the ceiling run is not write-free")
-            latencies: list[float] = []
             cpu_before = _cpu_split(web.pid, database)
-            state, elapsed = asyncio.run(_load(port, requests, connections, seconds, budget, latencies))
+            run = http_load.drive(port, requests, connections, seconds, budget, client)
             cpu_after = _cpu_split(web.pid, database)
             stored = _page_views(database_url) - before
         finally:
@@ -244,16 +227,19 @@ def ingest_rate(database_url: str, workers: int, threads: int, connections: int,
     busy = used.pop("machine")
     cpu = {key: round(seconds_used * 1000 / stored, 3) if seconds_used is not None and stored else None
            for key, seconds_used in used.items()}
-    return {"events_per_s": round(stored / elapsed), "requests": state["ok"], "stored_events": stored,
-            "errors": state["errors"] + ceiling["errors"], "seconds": round(elapsed, 1),
-            "connections": connections, "gunicorn": f"{workers}x{threads}",
-            "latency_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_p99_ms": percentile(latencies, 0.99) if latencies else None,
-            "no_write_ceiling_per_s": round(ceiling["ok"] / ceiling_s),
+    events_per_s = round(stored / run["seconds"])
+    http_floor = round(floor["ok"] / floor["seconds"])
+    return {"events_per_s": events_per_s, "requests": run["ok"], "stored_events": stored,
+            "errors": run["errors"] + ceiling["errors"] + floor["errors"], "seconds": run["seconds"],
+            "client": run["client"], "connections": connections, "gunicorn": f"{workers}x{threads}",
+            "latency_p50_ms": run["latency_p50_ms"], "latency_p99_ms": run["latency_p99_ms"],
+            "http_floor_per_s": http_floor,
+            "of_http_floor": round(events_per_s / http_floor, 2) if http_floor else None,
+            "no_write_ceiling_per_s": round(ceiling["ok"] / ceiling["seconds"]),
             "cpu_ms_per_event": cpu,
             "no_write_web_cpu_ms": round((web_after - web_before) * 1000 / ceiling["ok"], 3)
             if web_before is not None and web_after is not None and ceiling["ok"] else None,
-            "machine_busy_pct": None if busy is None else round(100 * busy / elapsed / (os.cpu_count() or 1))}
+            "machine_busy_pct": None if busy is None else round(100 * busy / run["seconds"] / (os.cpu_count() or 1))}
 
 
 # --- rescore_1m_s ----------------------------------------------------------------------------
@@ -399,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2: this is a 2-core box)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--connections", type=int, default=16, help="client keep-alive connections (default 16)")
+    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto",
+                        help="load generator (default: wrk when installed, else asyncio)")
     args = parser.parse_args(argv)
     import logging
 
@@ -414,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         from migrations import upgrade
 
         upgrade(pg)
-        result.update(ingest_rate(pg, args.workers, args.threads, args.connections, seconds, budget))
+        result.update(ingest_rate(pg, args.workers, args.threads, args.connections, seconds, budget, args.client))
         result.update(rescore_time(pg, people))
     finally:
         drop_postgres(pg)
