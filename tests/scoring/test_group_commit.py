@@ -46,6 +46,25 @@ class RecordingWriter(PageViewWriter):
             assert self.release.wait(10)
         super()._insert(rows)
 
+    def queue_behind_first(self, store, others: int) -> list[threading.Thread]:
+        """Run store(0) until its INSERT starts (and holds), then store(1..others) until all wait."""
+        threads = [threading.Thread(target=store, args=(0,))]
+        threads[0].start()
+        assert self.first_started.wait(10)
+        threads += [threading.Thread(target=store, args=(n,)) for n in range(1, others + 1)]
+        for thread in threads[1:]:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(self._waiting) < others and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return threads
+
+    def finish(self, threads: list[threading.Thread]) -> None:
+        """Let the first INSERT go on and wait for every caller."""
+        self.release.set()
+        for thread in threads:
+            thread.join(10)
+
 
 def test_hits_waiting_behind_an_insert_are_stored_together_and_each_returns_once_stored(app):
     writer = RecordingWriter(get_db(app))
@@ -55,19 +74,9 @@ def test_hits_waiting_behind_an_insert_are_stored_together_and_each_returns_once
         writer.store(row(n))
         seen_after_return[n] = f"https://coop.example.jp/p/{n}" in stored_urls(app)
 
-    first = threading.Thread(target=store, args=(0,))
-    first.start()
-    assert writer.first_started.wait(10)
-    others = [threading.Thread(target=store, args=(n,)) for n in range(1, 11)]
-    for thread in others:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(writer._waiting) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    threads = writer.queue_behind_first(store, 10)
     assert not seen_after_return  # nobody is answered while the INSERT holding the first is open
-    writer.release.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    writer.finish(threads)
     writer.close()
 
     assert writer.batches == [1, 10]
@@ -130,18 +139,9 @@ def test_every_waiter_of_a_failed_batch_is_told_and_none_of_its_rows_is_kept(app
         except PageViewNotStored:
             outcomes[n] = "refused"
 
-    first = threading.Thread(target=store, args=(0,))
-    first.start()
-    assert writer.first_started.wait(10)
-    others = [threading.Thread(target=store, args=(n,)) for n in range(1, 6)]
-    for thread in others:
-        thread.start()
-    while len(writer._waiting) < 5:
-        time.sleep(0.01)
+    threads = writer.queue_behind_first(store, 5)
     _refuse_page_views(app)  # the first batch is not yet sent: it fails too
-    writer.release.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    writer.finish(threads)
     _accept_page_views(app)
     writer.store(row(9))
     writer.close()
