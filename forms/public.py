@@ -4,6 +4,10 @@ A known customer is prefilled only through a signed, expiring link (`?t=`, see f
 raw record ids in a URL are ignored. The rate limit counts accepted submissions per client IP
 in the database (HMAC of the IP, see service.client_key): it holds across every web process
 and machine without another service, and costs one indexed count per submission.
+
+The tracking snippet on the customer's site opens these forms with `?tvid=<visitor id>.<time>`
+(this host cannot read that site's cookie; a stale time is ignored); the id rides along as a
+hidden input and links the visitor to whoever submits (see service.accept_submission).
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from flask import current_app, redirect, render_template, request, url_for
 import db
 from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
+from scoring import tracking
 from web.i18n import gettext as _
 
 HONEYPOT = "website"
+# The hidden input carrying the visitor id: the same name the snippet fills on the customer's own forms.
+VISITOR_INPUT = "tsunagi_vid"
 
 
 def _page(key: str) -> views.Page:
@@ -42,11 +49,25 @@ def _linked_person(page: views.Page, token: str) -> str | None:
     return person_id
 
 
+def _visitor(page: views.Page, value: str | None) -> str | None:
+    """The web-tracking visitor id handed over by the customer's site, carried on as a hidden input.
+
+    A malformed id, or any id from a browser asking not to be tracked, is dropped without a word:
+    the snippet sent it, not the person filling in the form.
+    """
+    honour_dnt = current_app.config["TSUNAGI"].tracking_honour_dnt
+    if not value or not tracking.VISITOR_ID.match(value) or tracking.do_not_track(request.headers.get, honour_dnt):
+        return None
+    page.hidden[VISITOR_INPUT] = value
+    return value
+
+
 @bp.route("/f/<key>", methods=["GET"])
 def public_entry(key: str):  # type: ignore[no-untyped-def]
     """A public form, prefilled when opened from a signed mail link."""
     page = _page(key)
     _linked_person(page, request.args.get("t", ""))
+    _visitor(page, tracking.visitor_from_link(request.args.get("tvid", "")))
     page.token = views.new_token()
     page.typed = views.prefill_values(page.spec, page.person)
     return views.render_entry(page)
@@ -59,6 +80,7 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     page.token = views.posted_token()
     page.typed = views.typed_values(page.spec)
     person_id = _linked_person(page, request.form.get("t", ""))
+    visitor_id = _visitor(page, request.form.get(VISITOR_INPUT, ""))
     if request.form.get(HONEYPOT):
         current_app.logger.info("forms: honeypot filled on %s; submission dropped", key)
         return redirect(url_for("forms.public_thanks", key=key), code=303)
@@ -80,7 +102,7 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     values = views.with_task_date(page.spec, cleaned.values)
     try:
         service.accept_submission(session, page.row, page.spec, values, token=page.token,
-                                  person_id=person_id, client=client)
+                                  person_id=person_id, client=client, visitor_id=visitor_id)
     except service.FormError as exc:
         session.rollback()
         page.message = str(exc)

@@ -5,6 +5,10 @@ from the rendered form), its write-back items (enqueued by key derived from that
 key), the confirmation mail (send key derived from it) and the `form_submit` activity. Nothing
 is sent to Salesforce on the request path; the write-back worker does that later, so a slow or
 failing org never loses or delays an entry, and a retried POST finds the same row.
+
+A public form opened from the customer's site carries the browser's web-tracking visitor id: it
+is kept on the `form_submit` activity and the visitor is linked to the submission's person — at
+once when the person is known, or when the write-back has created their Lead/Contact.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from forms import queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
+from scoring import tracking
 from sync.keys import record_keys
 from web.i18n import gettext as _
 from writeback.models import WritebackItem
@@ -233,11 +238,13 @@ def _enqueue_confirmation(session: Session, spec: FormSpec, sub: Submission, val
 
 def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, values: dict[str, Any], *,
                       token: str, person_id: str | None = None, created_by: int | None = None,
-                      client: str | None = None) -> Accepted:
+                      client: str | None = None, visitor_id: str | None = None) -> Accepted:
     """Record a checked submission and everything it causes, in the caller's transaction.
 
     The same `token` twice (a double-click, a browser retry, a lost response) returns the first
-    submission and adds nothing. Raises FormError when the person cannot be resolved.
+    submission and adds nothing (nor links anyone). Raises FormError when the person cannot be
+    resolved. `visitor_id` (web tracking) is linked to the person when known now; a malformed
+    one is dropped.
     """
     existing = session.scalar(queries.submission_by_key(token))
     if existing is not None:
@@ -263,9 +270,12 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
     items = [main, *_enqueue_actions(session, spec, sub, main, values)]
     sub.writeback_item_ids = [item.id for item in items]
     automations = [a.automation for a in spec.actions if a.type == "start_automation"]
-    record_activity(session, "form_submit", person_id=resolved,
+    visitor = visitor_id if visitor_id and tracking.VISITOR_ID.match(visitor_id) else None
+    record_activity(session, "form_submit", person_id=resolved, visitor_id=visitor,
                     details={"form": row.key, "submission_id": sub.id, "automations": automations,
                              "object": spec.object, "resolution": how})
+    if visitor and resolved:
+        tracking.link_visitor(session, visitor, resolved, linked_by="form")
     return Accepted(sub, True)
 
 
@@ -303,6 +313,7 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
 
     A new applicant's Lead only exists once the write-back created it; until then scoring had
     nobody to give the form's points to. Clearing `scored_at` puts the activity back in its queue.
+    The browser the form was sent from (its tracking visitor id) is linked to the person now.
     """
     from activity.models import Activity
 
@@ -312,6 +323,8 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
     for act in candidates:
         if (act.details or {}).get("submission_id") == sub.id:
             act.person_id, act.scored_at = sub.person_id, None
+            if act.visitor_id and sub.person_id:
+                tracking.link_visitor(session, act.visitor_id, sub.person_id, linked_by="form")
 
 
 def refresh_pending(session: Session, limit: int = 200) -> int:

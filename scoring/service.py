@@ -162,7 +162,9 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
 
     Rows are locked with SKIP LOCKED on PostgreSQL, so several workers split the backlog.
     An anonymous page view stays unscored-but-marked until its visitor is linked to a person
-    (`scoring.tracking.link_visitor` puts it back in the queue).
+    (`scoring.tracking.link_visitor` puts it back in the queue). Only page views are given to
+    their visitor's person: a form submission also carries the browser's visitor id, but its
+    person is the submission's (a new Lead is named on it once written, see forms.service).
     """
     now = now or utcnow()
     activities = list(session.scalars(
@@ -171,15 +173,17 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     if not activities:
         return 0
     definition = active_definition(session)
-    visitors = resolve_people(session, (a.visitor_id for a in activities if a.person_id is None and a.visitor_id))
+    browsing = [a for a in activities if a.person_id is None and a.visitor_id and a.kind == "page_view"]
+    visitors = resolve_people(session, (a.visitor_id for a in browsing))
     reasons: dict[str, list[str]] = {}
     ledger: list[dict[str, Any]] = []
     for activity in activities:
         activity.scored_at = now
-        person_id = activity.person_id or visitors.get(activity.visitor_id or "")
+        if activity.person_id is None and activity.kind == "page_view":
+            activity.person_id = visitors.get(activity.visitor_id or "")
+        person_id = activity.person_id
         if person_id is None:
             continue
-        activity.person_id = person_id
         rule = definition.match(activity.kind, activity.details or {})
         if rule is None:
             continue

@@ -7,6 +7,11 @@ How it fits together:
 - Mail's click redirect appends `tsn=<person_token(person_id)>` to destinations on
   TRACKING_LINK_DOMAINS (the customer's own sites, never others); the script forwards it as
   `&p=`, and the pixel links that visitor to the person (`link_visitor`).
+- The script also appends `tvid=<vid>.<unix time>` to links and iframes on the page that open this
+  service's public forms (`<base>/f/…`), like a cross-domain linker: those forms live on tsunagi's
+  host and cannot read the customer's cookie; the time (refreshed when a link is followed) makes a
+  copied form URL stop linking after LINKER_MAX_AGE_S. The form carries the id and, once the submission's person is
+  known, links the visitor to them (`linked_by` `form`, see forms.service).
 - The pixel does one INSERT (an `activities` row of kind `page_view`, person unknown); the
   scoring worker resolves the person from `tracking_visitors` and scores it.
 - Do Not Track / Global Privacy Control are honoured when TRACKING_HONOUR_DNT is on; bots are
@@ -16,6 +21,7 @@ How it fits together:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,10 +38,14 @@ BOT_UA = re.compile(
     r"bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|monitor|pingdom|uptime|"
     r"lighthouse|pagespeed|headless|phantomjs|python-requests|python-urllib|curl|wget|go-http-client|"
     r"java/|okhttp|axios|node-fetch|httpclient|scrapy", re.IGNORECASE)
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let a 65-character id through.
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 URL_MAX, TITLE_MAX = 2000, 300
 TOKEN_SALT = "tsunagi.tracking.person"  # noqa: S105  (a signing namespace, not a secret)
 TOKEN_MAX_AGE = 90 * 86400  # a mail link stays able to link a visitor for 90 days
+# A form link's `tvid` (visitor id and the browser's clock when it was tagged) counts this long, so
+# that a form URL copied from the address bar and shared later does not hand the visitor to others.
+LINKER_MAX_AGE_S = 600
 
 
 def is_bot(user_agent: str) -> bool:
@@ -57,6 +67,21 @@ def person_from_token(secret_key: str, token: str) -> str | None:
     return value if isinstance(value, str) and 15 <= len(value) <= 18 and value.isalnum() else None
 
 
+def visitor_from_link(value: str, now: float | None = None) -> str | None:
+    """The visitor id of a form link's `tvid` (`<visitor id>.<unix seconds>`), None when malformed
+    or tagged more than LINKER_MAX_AGE_S from now (either way: a stale copy or a skewed clock)."""
+    visitor_id, _, stamp = value.rpartition(".")
+    if not VISITOR_ID.match(visitor_id) or not stamp.isdigit() or len(stamp) > 12:
+        return None
+    now = time.time() if now is None else now
+    return visitor_id if abs(now - int(stamp)) <= LINKER_MAX_AGE_S else None
+
+
+def do_not_track(header: Callable[[str], str | None], honour_dnt: bool) -> bool:
+    """True when the browser asks not to be tracked (DNT or GPC) and TRACKING_HONOUR_DNT is on."""
+    return honour_dnt and (header("DNT") == "1" or header("Sec-GPC") == "1")
+
+
 def accepted_page_view(args: Mapping[str, str], header: Callable[[str], str | None],
                        honour_dnt: bool) -> dict[str, Any] | None:
     """The `page_view` row a pixel hit should store, or None when it is not to be recorded.
@@ -64,7 +89,7 @@ def accepted_page_view(args: Mapping[str, str], header: Callable[[str], str | No
     Dropped: Do Not Track / Global Privacy Control (when honoured), bots, hits without a visitor id
     (no script or no cookie: scrapers, prefetchers) and pages that are not http(s) URLs.
     """
-    if honour_dnt and (header("DNT") == "1" or header("Sec-GPC") == "1"):
+    if do_not_track(header, honour_dnt):
         return None
     if is_bot(header("User-Agent") or ""):
         return None
@@ -92,6 +117,8 @@ def link_visitor(session: Session, visitor_id: str, person_id: str, linked_by: s
     The visitor's earlier anonymous page views are given to the person and put back in the
     scoring queue, so browsing before the first mail click still counts. A visitor id later seen
     with another person is re-linked to the newer one (a shared computer: the latest wins).
+    Only page views follow the visitor: another activity carrying a visitor id (a form submission
+    whose Lead is still being written) belongs to its own person, whoever the browser was.
     """
     if not VISITOR_ID.match(visitor_id or "") or not person_id:
         return False
@@ -101,7 +128,8 @@ def link_visitor(session: Session, visitor_id: str, person_id: str, linked_by: s
     elif existing.person_id != person_id:
         existing.person_id, existing.linked_at, existing.linked_by = person_id, utcnow(), linked_by
     session.execute(update(Activity)
-                    .where(Activity.visitor_id == visitor_id, Activity.person_id.is_(None))
+                    .where(Activity.visitor_id == visitor_id, Activity.person_id.is_(None),
+                           Activity.kind == "page_view")
                     .values(person_id=person_id, scored_at=None)
                     .execution_options(synchronize_session=False))
     session.flush()
@@ -132,8 +160,23 @@ SNIPPET = r"""(function(w,d){
         '&t='+encodeURIComponent(d.title.slice(0,300))+'&r='+encodeURIComponent(d.referrer.slice(0,2000))+
         (p?'&p='+encodeURIComponent(p):'');
   (new Image()).src=base+'/t/p.gif?'+q;
-  function fill(){var f=d.querySelectorAll('input[name=tsunagi_vid]');for(var i=0;i<f.length;i++)f[i].value=vid;}
+  // Links and iframes to our public forms carry the id (they are served from our host, not this one).
+  var forms=base+'/f/';
+  function tag(u){
+    if(!vid||typeof u!=='string'||u.indexOf(forms)!==0)return u;
+    var h=u.indexOf('#'),frag=h<0?'':u.slice(h);if(h>=0)u=u.slice(0,h);
+    u=u.replace(/([?&])tvid=[^&]*&?/,'$1').replace(/[?&]$/,'');
+    return u+(u.indexOf('?')<0?'?':'&')+'tvid='+vid+'.'+Math.floor(new Date().getTime()/1000)+frag;
+  }
+  function link(el){var k=el.nodeName==='IFRAME'?'src':'href',u=el[k],t=tag(u);if(t!==u)el[k]=t;}
+  function fill(){
+    var f=d.querySelectorAll('input[name=tsunagi_vid]'),i;for(i=0;i<f.length;i++)f[i].value=vid;
+    f=d.querySelectorAll('a[href],iframe[src]');for(i=0;i<f.length;i++)link(f[i]);
+  }
   if(d.readyState==='loading')d.addEventListener('DOMContentLoaded',fill);else fill();
+  // Links are tagged again as they are followed: links added after load, and a fresh time on all.
+  function follow(e){var a=e.target;while(a&&a.nodeName!=='A')a=a.parentNode;if(a&&a.href)link(a);}
+  d.addEventListener('mousedown',follow,true);d.addEventListener('click',follow,true);
 })(window,document);
 """
 

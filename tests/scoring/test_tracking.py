@@ -63,6 +63,7 @@ def test_bot_user_agents_are_not_recorded(client, tx, agent):
 def test_hits_without_a_visitor_id_or_with_a_non_web_url_are_dropped(client, tx):
     hit(client, v=None)
     hit(client, v="short")
+    hit(client, v="a" * 64 + "\n")  # one character too long, hidden behind a newline
     hit(client, u="javascript:alert(1)")
     assert page_views(tx) == []
 
