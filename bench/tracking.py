@@ -12,7 +12,8 @@ Prints one JSON line:
   (`make bench-tools`), else by an asyncio client in this process (bench/http_load.py).
   Only page views found stored in the database count: (rows after − rows before) / seconds.
 - requests / stored_events: pixel requests answered 200 in that window and page-view rows the
-  database gained in it (equal unless events were lost); errors: requests that failed.
+  database gained in it (stored_events may exceed requests by the requests still in flight when
+  the load stops; fewer would mean answered views were lost); errors: requests that failed.
 - client: the load generator used (wrk or asyncio).
 - latency_p50_ms / latency_p99_ms: per request as the client saw it (includes client queueing).
 - gunicorn: workers × threads; connections: the client's keep-alive connections.
