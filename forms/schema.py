@@ -52,6 +52,9 @@ class FieldSpec:
     from_describe: bool = True
     # False: kept with the submission (and for visible_if) but never written to Salesforce.
     write: bool = True
+    # Public forms: prefilled from the person a signed link names only when this is true (a public
+    # page must never show internal fields such as a Description note to whoever holds the link).
+    public_prefill: bool = False
 
 
 @dataclass
@@ -209,6 +212,7 @@ def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
         address=check.mapping(raw, "address", path + "."),
         from_describe=bool(raw.get("from_describe", True)),
         write=bool(raw.get("write", True)),
+        public_prefill=bool(raw.get("public_prefill", False)),
     )
     if raw.get("max_length") is not None:
         if not isinstance(raw["max_length"], int) or raw["max_length"] <= 0:
