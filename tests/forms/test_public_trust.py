@@ -66,7 +66,8 @@ def _mails(app) -> list[tuple[str, str | None]]:
         return [(m.to_address, m.person_id) for m in session.scalars(select(OutboxMail).order_by(OutboxMail.id))]
 
 
-def test_a_stranger_posting_a_customer_s_phone_creates_a_new_lead_and_leaves_hers_alone(public_site, devorg):
+def test_a_stranger_posting_a_customer_s_phone_creates_a_new_lead_and_leaves_hers_alone(public_site, devorg,
+                                                                                        sign_in):
     app, victim = public_site
     before = devorg.get("Lead", victim)
     assert _post(app.test_client(), "/f/materials_request", ATTACK) == 303
@@ -82,6 +83,9 @@ def test_a_stranger_posting_a_customer_s_phone_creates_a_new_lead_and_leaves_her
     mails = _mails(app)
     assert mails and all(person != victim for _to, person in mails)
     assert ("attacker@evil.example", victim) not in mails
+    # The office sees the look-alike pair for review (merge in Salesforce, or dismiss).
+    page = sign_in("admin", app.test_client()).get("/admin/reports/data-quality").get_data(as_text=True)
+    assert f'data-pair="{victim},{new_lead["Id"]}"' in page or f'data-pair="{new_lead["Id"]},{victim}"' in page
 
 
 def test_the_same_entry_through_the_customer_s_signed_link_updates_her_lead(public_site, devorg):
