@@ -84,7 +84,10 @@ def test_a_stranger_posting_a_customer_s_phone_creates_a_new_lead_and_leaves_her
     assert mails and all(person != victim for _to, person in mails)
     assert ("attacker@evil.example", victim) not in mails
     # The office sees the look-alike pair for review (merge in Salesforce, or dismiss).
-    page = sign_in("admin", app.test_client()).get("/admin/reports/data-quality").get_data(as_text=True)
+    admin = sign_in("admin", app.test_client())
+    listed = admin.get("/forms/admin/materials_request/submissions").get_data(as_text=True)
+    assert "既存のお客様と一致する項目があります" in listed and "/admin/reports/data-quality" in listed
+    page = admin.get("/admin/reports/data-quality").get_data(as_text=True)
     assert f'data-pair="{victim},{new_lead["Id"]}"' in page or f'data-pair="{new_lead["Id"]},{victim}"' in page
 
 
