@@ -161,6 +161,14 @@ def test_a_notification_that_keeps_failing_ends_after_the_set_tries_and_is_shown
     page = admin.get("/admin/webhooks").get_data(as_text=True)
     assert lead in page and "failed" in page
     assert sign_in("operator", app.test_client()).get("/admin/webhooks").status_code == 403
+    # Once Salesforce answers again, the admin sends it round once more and it is applied.
+    answer = admin.post("/admin/webhooks/retry")
+    assert answer.status_code == 303
+    assert "1 件をもう一度確認します" in admin.get(answer.headers["Location"]).get_data(as_text=True)
+    apply_outbound(app, "w1")
+    assert _statuses(app) == [("done", None)]
+    assert _mirror(app, lead)["LastName"] == "山田"
+    assert "webhooks.retry_failed" in admin.get("/admin/audit").get_data(as_text=True)
 
 
 def test_the_endpoint_is_rate_limited_per_source_and_overall(make_app, devorg):
