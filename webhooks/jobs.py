@@ -28,7 +28,7 @@ from sqlalchemy import update
 
 from db import get_db, utcnow
 from sync import describe
-from sync.mirror import apply_records
+from sync.mirror import IMPLAUSIBLY_AHEAD, apply_records
 from sync.usage import counter_for
 from sync.values import parse_datetime
 from webhooks.models import OutboundNotification
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BATCH = 100
 LEASE_SECONDS = 120
 # The org's clock is not ours (minutes, sometimes hours apart); a day ahead is no clock skew.
-FUTURE_TOLERANCE = timedelta(days=1)
+FUTURE_TOLERANCE = IMPLAUSIBLY_AHEAD
 
 
 @dataclass(frozen=True)

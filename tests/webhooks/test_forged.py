@@ -104,6 +104,25 @@ def test_a_forged_email_with_a_far_future_stamp_changes_nothing_and_later_real_c
     assert _mirror(org_app, contact)["LastName"] == "山田（旧姓）"
 
 
+def test_a_mirror_poisoned_before_this_fix_heals_on_the_next_real_notification(org_app, devorg):
+    from sync.mirror import apply_records
+
+    contact = devorg.insert("Contact", LastName="山田", Email="hanako@example.jp")
+    assert org_app.test_cli_runner().invoke(args=["sync", "run", "--once"]).exit_code == 0
+    with db.get_db(org_app).transaction() as s:  # what the old worker did with a forged message
+        apply_records(s, "Contact", [{"Id": contact, "SystemModstamp": "2099-12-31T00:00:00.000Z",
+                                      "Email": "attacker@evil.example"}], "outbound")
+    assert _mirror(org_app, contact)["Email"] == "attacker@evil.example"
+    real = devorg.get("Contact", contact)
+    assert_acked(post(org_app, envelope(forged("Contact", contact, real["SystemModstamp"].replace("+0000", "Z")),
+                                        org=devorg.org_id)))
+    apply_outbound(org_app, "w1")
+    healed = _mirror(org_app, contact)
+    assert (healed["Email"], healed["SystemModstamp"]) == ("hanako@example.jp", real["SystemModstamp"])
+    with db.get_db(org_app).transaction() as s:
+        assert s.get(MirrorRecord, contact).system_modstamp.year < 2099
+
+
 def test_a_forged_absent_visit_for_a_task_salesforce_does_not_have_fires_nothing(org_app, devorg):
     contact = devorg.insert("Contact", LastName="山田", Email="hanako@example.jp")
     assert org_app.test_cli_runner().invoke(args=["sync", "run", "--once"]).exit_code == 0
