@@ -157,6 +157,19 @@ def _domain_rates(raw: str) -> Mapping[str, int]:
     return rates
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    """Parse `13.108.0.0/14,2a02:…/32` into normalized CIDR networks (a bare address is a /32 or /128)."""
+    import ipaddress
+
+    networks = []
+    for part in _csv(raw):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
 def setting(env: str, parse: Callable[[str], Any], default: str, help: str) -> Any:
     """Declare one setting: the variable, its parser, the default (as text) and a one-line meaning."""
     return field(default=None, metadata={"env": env, "parse": parse, "default": default, "help": help})
@@ -237,6 +250,19 @@ class Settings:
                                   "Records per sync query page (200–2000; 2000 uses the fewest API calls).")
     sync_bulk_threshold: int = setting("SYNC_BULK_THRESHOLD", _non_negative_int, "10000",
                                        "A first load of more records than this uses one Bulk API 2.0 job (0: never).")
+    # --- webhooks (Salesforce Outbound Messages) ---------------------------------------------
+    outbound_allowed_networks: tuple[str, ...] = setting(
+        "OUTBOUND_ALLOWED_NETWORKS", _networks, "",
+        "CIDR networks Outbound Messages may come from (Salesforce's published ranges); empty: any address.")
+    outbound_rate_limit_per_ip: int = setting("OUTBOUND_RATE_LIMIT_PER_IP", _positive_int, "500",
+                                              "Outbound Message notifications stored per source IP per window.")
+    outbound_rate_limit_global: int = setting("OUTBOUND_RATE_LIMIT_GLOBAL", _positive_int, "1000",
+                                              "Outbound Message notifications stored from all sources per window.")
+    outbound_rate_window_seconds: int = setting("OUTBOUND_RATE_WINDOW_SECONDS", _positive_int, "3600",
+                                                "Length of the Outbound Message rate-limit window.")
+    outbound_max_attempts: int = setting("OUTBOUND_MAX_ATTEMPTS", _positive_int, "8",
+                                         "Tries to fetch a notified record from Salesforce before the "
+                                         "notification is marked failed (listed at /admin/webhooks).")
     # --- mail ------------------------------------------------------------------------------
     smtp_url: str = setting("SMTP_URL", _url(("smtp", "smtps")), "",
                             "smtp://user:pass@host:587 (STARTTLS) or smtps://…:465. Empty: the built-in dev inbox.")

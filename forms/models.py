@@ -60,7 +60,8 @@ class Submission(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The Lead/Contact the submission is about: chosen, matched, or written (once known).
     person_id: Mapped[str | None] = mapped_column(String(18))
-    # How the person was found: chosen (operator/sales/link), matched:<rule>, or new.
+    # How the person was found: chosen (operator/sales/signed link), matched:<rule> (signed-in only),
+    # unverified:<rule> (a public entry that looks like a known person: kept as a new record), or new.
     resolution: Mapped[str] = mapped_column(String(32), default="new")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     writeback_item_ids: Mapped[list[Any]] = mapped_column(default=list)

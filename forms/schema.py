@@ -45,6 +45,9 @@ class FieldSpec:
     max_length: int | None = None
     help: str = ""
     placeholder: str = ""
+    # Public forms: prefilled from the person a signed link names only when this is true (a public
+    # page must never show internal fields such as a Description note to whoever holds the link).
+    public_prefill: bool = False
     options: list[dict[str, str]] = field(default_factory=list)
     visible_if: dict[str, Any] | None = None
     address: dict[str, str] = field(default_factory=dict)
@@ -117,9 +120,14 @@ class FormSpec:
         return _prune(asdict(self))
 
 
+# Flags left out of a stored document while off, so definitions stored before they existed stay unchanged.
+_OFF_BY_DEFAULT = frozenset({"public_prefill"})
+
+
 def _prune(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _prune(v) for k, v in value.items() if v not in (None, "", [], {}) or k == "fields"}
+        return {k: _prune(v) for k, v in value.items()
+                if (v not in (None, "", [], {}) or k == "fields") and not (k in _OFF_BY_DEFAULT and v is False)}
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value
@@ -209,6 +217,7 @@ def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
         address=check.mapping(raw, "address", path + "."),
         from_describe=bool(raw.get("from_describe", True)),
         write=bool(raw.get("write", True)),
+        public_prefill=bool(raw.get("public_prefill", False)),
     )
     if raw.get("max_length") is not None:
         if not isinstance(raw["max_length"], int) or raw["max_length"] <= 0:

@@ -109,8 +109,14 @@ def over_rate_limit(session: Session, key: str, limit: int, window_seconds: int)
 
 
 def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
-                    chosen_id: str | None) -> tuple[str | None, str]:
-    """(person Id or None, how it was found) for a submission."""
+                    chosen_id: str | None, may_match: bool) -> tuple[str | None, str]:
+    """(person Id or None, how it was found) for a submission.
+
+    Matching by email/phone/kana happens only when `may_match` (a signed-in operator entered
+    it). Anyone can type someone else's phone number into a public form: there a match names
+    nobody, the entry becomes a new record (resolution `unverified:<rule>`, left to the
+    data-quality duplicates report), and only a signed link (`chosen_id`) attaches it to a person.
+    """
     if chosen_id:
         record = session.scalar(queries.person(chosen_id))
         if record is None or record.object_name not in PERSON_OBJECTS:
@@ -121,17 +127,28 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
     if spec.mode == "update":
         raise FormError(_("更新するお客様を選んでください。"))
     if spec.mode == "match_then_update_or_create":
-        keys = record_keys(spec.object, values)
-        rules = queries.match_rules(keys, spec.match)
-        if rules:
-            rows = session.execute(queries.match_candidates(spec.object, rules, keys.get("kana_key"))).all()
-            for rule, _column, _value in rules:
-                found = [sf_id for sf_id, matched in rows if matched == rule]
-                # Two candidates for one rule is ambiguous: updating the wrong customer is worse
-                # than a duplicate an admin can merge, so only a single match counts.
-                if len(found) == 1:
-                    return found[0], f"matched:{rule}"
+        found_rule = _single_match(session, spec, values)
+        if found_rule is None:
+            return None, "new"
+        sf_id, rule = found_rule
+        return (sf_id, f"matched:{rule}") if may_match else (None, f"unverified:{rule}")
     return None, "new"
+
+
+def _single_match(session: Session, spec: FormSpec, values: dict[str, Any]) -> tuple[str, str] | None:
+    """(Id, rule) of the one mirrored person the form's match rules find, or None."""
+    keys = record_keys(spec.object, values)
+    rules = queries.match_rules(keys, spec.match)
+    if not rules:
+        return None
+    rows = session.execute(queries.match_candidates(spec.object, rules, keys.get("kana_key"))).all()
+    for rule, _column, _value in rules:
+        found = [sf_id for sf_id, matched in rows if matched == rule]
+        # Two candidates for one rule is ambiguous: updating the wrong customer is worse
+        # than a duplicate an admin can merge, so only a single match counts.
+        if len(found) == 1:
+            return found[0], rule
+    return None
 
 
 def _search_text(values: dict[str, Any], person_id: str | None) -> str:
@@ -243,13 +260,15 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
 
     The same `token` twice (a double-click, a browser retry, a lost response) returns the first
     submission and adds nothing (nor links anyone). Raises FormError when the person cannot be
-    resolved. `visitor_id` (web tracking) is linked to the person when known now; a malformed
+    resolved. Only a signed-in submission (`created_by`) is matched to an existing person by
+    its values; an anonymous one names a person only through `person_id` from a signed link.
+    `visitor_id` (web tracking) is linked to the person when known now; a malformed
     one is dropped.
     """
     existing = session.scalar(queries.submission_by_key(token))
     if existing is not None:
         return Accepted(existing, False)
-    resolved, how = _resolve_person(session, spec, values, person_id)
+    resolved, how = _resolve_person(session, spec, values, person_id, may_match=created_by is not None)
     sub = Submission(idempotency_key=token, form_key=row.key, form_version=row.version, data=values,
                      person_id=resolved, resolution=how, status="pending", created_by=created_by,
                      client_key=client, search_text=_search_text(values, resolved))

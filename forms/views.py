@@ -45,10 +45,18 @@ def load_form(session: Session, key: str, audiences: tuple[str, ...]) -> tuple[F
 
 
 def prefill_values(spec: FormSpec, record: MirrorRecord | None) -> dict[str, str]:
-    """Typed values for a blank form: the definition's defaults, then the person's known fields."""
+    """Typed values for a blank form: the definition's defaults, then the person's known fields.
+
+    A public form shows only the fields it declares `public_prefill: true`: whoever opens a signed
+    link sees the page, and a same-named field of the person (e.g. an internal Description note on
+    the Contact behind a revisit booking) must never appear there. Signed-in staff see every field.
+    """
     values = {k: str(v) for k, v in spec.defaults.items()}
     if record is not None and (not spec.is_person_form or record.object_name == spec.object):
+        public = spec.audience == "public"
         for f in spec.fields:
+            if public and not f.public_prefill:
+                continue
             value = (record.fields or {}).get(f.name)
             if value not in (None, ""):
                 values[f.name] = "1" if value is True else str(value)

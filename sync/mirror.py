@@ -5,7 +5,10 @@
 - A record is compared field by field with the mirror. Only fields the record carries are
   compared, so a partial record (an Outbound Message, our own write) never clears other fields.
 - A record whose SystemModstamp is earlier than the mirror's is stale (a late page, an out-of-
-  order retry of an Outbound Message) and changes nothing.
+  order retry of an Outbound Message) and changes nothing — unless the mirror's stamp lies more
+  than a day ahead of this host's clock: no org stamps a change there, so such a stamp is a
+  leftover of a forged notification applied before notifications were read back from Salesforce
+  (issue 13), and the record Salesforce returns replaces it.
 - The same values twice produce no event: a change seen by an Outbound Message and then by the
   poll is one event, whichever arrives first.
 - A field the mirror has never held (a new custom field after a describe refresh, or a field a
@@ -20,7 +23,7 @@ one INSERT … RETURNING of events per call.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,6 +43,8 @@ SILENT_FIELDS = frozenset({
 # Stamp of a record first seen without one (our own write before the poll saw it): any real
 # stamp from Salesforce is later, so the poll always completes such a record.
 UNKNOWN_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
+# The org's clock is not ours, but not a day apart: a stored stamp further ahead was never the org's.
+IMPLAUSIBLY_AHEAD = timedelta(days=1)
 # Ids per IN (...) list: well under SQLite's and PostgreSQL's bind-parameter limits.
 _CHUNK = 500
 _KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key")
@@ -185,6 +190,8 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
         if sf_id in inserted:
             continue
         old = stored[sf_id]
+        if old.stamp > now + IMPLAUSIBLY_AHEAD and item.stamp is not None:
+            old.stamp = item.stamp  # a stamp no org wrote: Salesforce's own record wins
         if item.stamp is not None and item.stamp < old.stamp:
             continue  # stale: the mirror already holds a newer version
         merged, record_events = _diff(object_name, item, old, source, now)

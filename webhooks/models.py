@@ -16,12 +16,19 @@ class OutboundNotification(ClaimableMixin, Base):
     """One Salesforce Outbound Message notification, stored durably before the Ack.
 
     `notification_id` is Salesforce's id for the notification, unchanged across its retries:
-    unique, so a retried or duplicated message is stored once. A worker applies queued rows to
-    the mirror (status queued → running → done).
+    unique, so a retried or duplicated message is stored once. A worker fetches the notified
+    records from Salesforce and applies what Salesforce returns (status queued → running → done;
+    `ignored` when there was nothing to fetch — a future stamp, an object not mirrored, an id
+    Salesforce does not have; `failed` after OUTBOUND_MAX_ATTEMPTS failed fetches).
     """
 
     __tablename__ = "outbound_notifications"
-    __table_args__ = (Index("ix_outbound_notifications_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbound_notifications_due", "status", "due_at"),
+        # The endpoint's rate limit counts recent rows, globally and per client.
+        Index("ix_outbound_notifications_received", "received_at"),
+        Index("ix_outbound_notifications_client", "client_key", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(40), unique=True)
@@ -33,4 +40,6 @@ class OutboundNotification(ClaimableMixin, Base):
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     raw: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # HMAC of the sender's IP address (see forms.service.client_key): rate limiting per source.
+    client_key: Mapped[str | None] = mapped_column(String(32))
     applied_at: Mapped[datetime | None]

@@ -1,9 +1,14 @@
-"""Store Outbound Message notifications once each (Salesforce retries and may send twice)."""
+"""Store Outbound Message notifications once each (Salesforce retries and may send twice), within limits."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,14 +29,54 @@ def expected_org_id(settings: Settings) -> str:
     return str(connection.get("org_id") or connection.get("organization_id") or "")
 
 
-def store(session: Session, message: OutboundMessage) -> int:
+def client_key(secret: str, address: str | None) -> str:
+    """An HMAC of the sender's IP address: enough to rate-limit, useless to anyone who reads it."""
+    return hmac.new(secret.encode(), (address or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def allowed_source(settings: Settings, address: str | None) -> bool:
+    """True when OUTBOUND_ALLOWED_NETWORKS is empty or holds the sender's address."""
+    if not settings.outbound_allowed_networks:
+        return True
+    try:
+        sender = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(sender in ipaddress.ip_network(net) for net in settings.outbound_allowed_networks)
+
+
+def over_rate_limit(session: Session, settings: Settings, client: str) -> str | None:
+    """Which limit storing more notifications now would break ('source' or 'global'), or None.
+
+    Counts notifications stored within OUTBOUND_RATE_WINDOW_SECONDS: every stored one costs a
+    Salesforce query share, so this bounds what strangers who know the org id can spend. A
+    message is let in while the count is below the limit, so one message (≤ 100) may overshoot it.
+    """
+    since = utcnow() - timedelta(seconds=settings.outbound_rate_window_seconds)
+    recent = select(func.count()).select_from(OutboundNotification).where(OutboundNotification.received_at >= since)
+    if (session.scalar(recent.where(OutboundNotification.client_key == client)) or 0) >= \
+            settings.outbound_rate_limit_per_ip:
+        return "source"
+    if (session.scalar(recent) or 0) >= settings.outbound_rate_limit_global:
+        return "global"
+    return None
+
+
+def all_stored(session: Session, message: OutboundMessage) -> bool:
+    """True when every notification of `message` is stored already (a retry of an acked message)."""
+    ids = {n.notification_id for n in message.notifications}
+    stmt = select(func.count()).select_from(OutboundNotification).where(OutboundNotification.notification_id.in_(ids))
+    return (session.scalar(stmt) or 0) == len(ids)
+
+
+def store(session: Session, message: OutboundMessage, client: str | None = None) -> int:
     """Queue every notification not stored before; returns how many were new."""
     now = utcnow()
     rows: list[dict[str, Any]] = [{
         "notification_id": n.notification_id, "organization_id": message.organization_id[:18],
         "action_id": message.action_id[:18], "object_name": n.object_name, "record_id": n.fields["Id"],
-        "fields": n.fields, "raw": n.raw, "received_at": now, "status": "queued", "due_at": now,
-        "attempts": 0,
+        "fields": n.fields, "raw": n.raw, "received_at": now, "client_key": client, "status": "queued",
+        "due_at": now, "attempts": 0,
     } for n in message.notifications]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (insert(OutboundNotification).on_conflict_do_nothing(index_elements=["notification_id"])

@@ -78,21 +78,36 @@ def browse_anonymously(app, visitor_id: str = VID) -> None:
                      url="https://coop.example.jp/pricing", title="料金", referrer="")
 
 
-def test_a_known_customer_submitting_a_form_from_the_site_takes_their_earlier_browsing_along(
+def test_a_form_matching_a_known_customer_by_what_was_typed_links_no_browser_to_them(
         examples, client, app, seed_mirror):
-    lead = seed_mirror("Lead", LastName="田中", Email="misaki@example.jp")
+    """Anyone can type a customer's email: the match alone never hands the browser's visits to them."""
+    seed_mirror("Lead", LastName="田中", Email="misaki@example.jp")
     browse_anonymously(app)
     score_everything(app)  # the page view is set aside: nobody to give it to yet
     _token, response = submit(client, f"/f/materials_request?tvid={linker(VID)}", REQUEST)
     assert response.status_code == 303
     (sub,) = submissions(app)
-    assert (sub.person_id, sub.resolution) == (lead["Id"], "matched:email")
-    assert visitors(app) == {VID: (lead["Id"], "form")}
-    assert activities(app, "form_submit") == [(VID, lead["Id"])]
+    assert sub.resolution == "unverified:email"  # a public entry is never matched (issue 13 item 1)
+    assert visitors(app) == {}
     score_everything(app)
-    assert activities(app, "page_view") == [(VID, lead["Id"])]
+    assert activities(app, "page_view") == [(VID, None)]
+
+
+def test_a_known_customer_arriving_by_a_signed_link_takes_their_earlier_browsing_along(
+        examples, client, app, seed_mirror):
+    member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
+    browse_anonymously(app)
+    score_everything(app)
+    with app.test_request_context():
+        path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
+    link = path.split("t=", 1)[1]
+    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": "2026-12-01", "t": link})
+    assert response.status_code == 303
+    assert visitors(app) == {VID: (member["Id"], "form")}
+    score_everything(app)
+    assert activities(app, "page_view") == [(VID, member["Id"])]
     with dbmod.get_db(app).transaction() as session:
-        assert session.get(PersonScore, lead["Id"]).behaviour == 50 + 5  # the form and the pricing page
+        assert session.get(PersonScore, member["Id"]).behaviour >= 5  # the pricing page is theirs now
 
 
 def test_a_signed_link_submission_moves_a_visitor_linked_to_someone_else_to_the_linked_person(
@@ -109,14 +124,17 @@ def test_a_signed_link_submission_moves_a_visitor_linked_to_someone_else_to_the_
 
 
 def test_a_replayed_submit_links_once_and_never_another_visitor(examples, client, app, seed_mirror):
-    lead = seed_mirror("Lead", LastName="田中", Email="misaki@example.jp")
-    token, first = submit(client, f"/f/materials_request?tvid={linker(VID)}", REQUEST)
-    again = client.post("/f/materials_request",
-                        data={**REQUEST, "tsunagi_vid": OTHER_VID, "_token": token, "_stage": "submit"})
+    member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
+    with app.test_request_context():
+        path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
+    data = {"ActivityDate": "2026-12-01", "t": path.split("t=", 1)[1]}
+    token, first = submit(client, f"{path}&tvid={linker(VID)}", data)
+    again = client.post(path.split("?")[0],
+                        data={**data, "tsunagi_vid": OTHER_VID, "_token": token, "_stage": "submit"})
     assert first.status_code == again.status_code == 303
     assert len(submissions(app)) == 1
-    assert visitors(app) == {VID: (lead["Id"], "form")}
-    assert activities(app, "form_submit") == [(VID, lead["Id"])]
+    assert visitors(app) == {VID: (member["Id"], "form")}
+    assert activities(app, "form_submit") == [(VID, member["Id"])]
 
 
 @pytest.mark.parametrize("tvid", ["", "short", "bad id!" * 4, "a" * 65, "a" * 64 + "\n", "<script>x</script>" * 2])

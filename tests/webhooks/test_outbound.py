@@ -84,53 +84,78 @@ def assert_refused(response, reason: str) -> None:
     assert "<faultcode>soapenv:Client</faultcode>" in body and reason in body
 
 
-def test_outbound_message_is_acked_then_applied_with_outbound_events(outbound_app):
+OPEN, WORKING = "Open - Not Contacted", "Working - Contacted"
+
+
+@pytest.fixture
+def org_app(make_app, devorg):
+    """The app on the dev org: notifications are checked against what Salesforce itself holds."""
+    return make_app(**devorg.app_settings(),
+                    config={"SALESFORCE_GATEWAY_OPTIONS": {"max_retries": 0, "backoff_seconds": 0.01}})
+
+
+def lead_notification(n: int, record: str, status: str, stamp: str = "2026-11-20T10:05:00.000Z") -> str:
+    return notification(n, status=status, record=record, stamp=stamp)
+
+
+def test_outbound_message_is_acked_then_the_record_is_read_from_salesforce(org_app, devorg):
+    lead = devorg.insert("Lead", LastName="山田", Company="個人", Status=WORKING)
     started = time.monotonic()
-    assert_acked(post(outbound_app, envelope(notification(1))))
+    assert_acked(post(org_app, envelope(lead_notification(1, lead, WORKING), org=devorg.org_id)))
     assert time.monotonic() - started < 1.0
-    assert apply_outbound(outbound_app, "w1") == 1
-    with db.get_db(outbound_app).transaction() as s:
-        row = s.get(MirrorRecord, "00Q000000000001AAA")
-        assert row.fields["Status"] == "不在" and row.fields["IsDeleted"] is False
-        assert row.fields["NumberOfEmployees"] is None
-        assert row.fields["SystemModstamp"] == "2026-11-20T10:05:00.000+0000"
+    assert apply_outbound(org_app, "w1") == 1
+    with db.get_db(org_app).transaction() as s:
+        row = s.get(MirrorRecord, lead)
+        truth = devorg.get("Lead", lead)
+        assert row.fields["Status"] == WORKING and row.fields["Company"] == "個人"  # every field, not only those sent
+        assert row.fields["SystemModstamp"] == truth["SystemModstamp"]
         assert [(e.kind, e.source) for e in s.scalars(select(ChangeEvent))] == [("created", "outbound")]
         assert s.scalar(select(OutboundNotification.status)) == "done"
 
 
-def test_same_outbound_notification_twice_changes_mirror_once(outbound_app):
-    with db.get_db(outbound_app).transaction() as s:
+def test_same_outbound_notification_twice_changes_mirror_once(org_app, devorg):
+    lead = devorg.insert("Lead", LastName="山田", Company="個人", Status=OPEN)
+    with db.get_db(org_app).transaction() as s:
         from sync.mirror import apply_records
 
-        apply_records(s, "Lead", [{"Id": "00Q000000000001AAA", "SystemModstamp": "2026-11-20T10:00:00.000Z",
-                                   "LastName": "山田", "Status": "Open", "IsDeleted": False,
-                                   "NumberOfEmployees": None}], "poll")
-    assert_acked(post(outbound_app, envelope(notification(1))))
-    assert_acked(post(outbound_app, envelope(notification(1))))
-    assert count(outbound_app, OutboundNotification) == 1
-    apply_outbound(outbound_app, "w1")
-    assert apply_outbound(outbound_app, "w1") == 0
-    with db.get_db(outbound_app).transaction() as s:
+        apply_records(s, "Lead", [devorg.get("Lead", lead)], "poll")
+    devorg.update("Lead", lead, Status=WORKING)
+    assert_acked(post(org_app, envelope(lead_notification(1, lead, WORKING), org=devorg.org_id)))
+    assert_acked(post(org_app, envelope(lead_notification(1, lead, WORKING), org=devorg.org_id)))
+    assert count(org_app, OutboundNotification) == 1
+    apply_outbound(org_app, "w1")
+    assert apply_outbound(org_app, "w1") == 0
+    with db.get_db(org_app).transaction() as s:
         events = [(e.kind, e.field, e.old_value, e.new_value, e.source)
                   for e in s.scalars(select(ChangeEvent).where(ChangeEvent.source == "outbound"))]
-    assert events == [("updated", "Status", "Open", "不在", "outbound")]
+    assert events == [("updated", "Status", OPEN, WORKING, "outbound")]
 
 
-def test_older_retry_of_a_notification_does_not_undo_a_newer_change(outbound_app):
-    post(outbound_app, envelope(notification(2, status="Working", record="00Q000000000001AAA",
-                                             stamp="2026-11-20T10:09:00.000Z")))
-    apply_outbound(outbound_app, "w1")
-    post(outbound_app, envelope(notification(1, status="Open", record="00Q000000000001AAA")))
-    apply_outbound(outbound_app, "w1")
-    with db.get_db(outbound_app).transaction() as s:
-        assert s.get(MirrorRecord, "00Q000000000001AAA").fields["Status"] == "Working"
+def test_an_older_retry_of_a_notification_does_not_undo_a_newer_change(org_app, devorg):
+    lead = devorg.insert("Lead", LastName="山田", Company="個人", Status=OPEN)
+    devorg.update("Lead", lead, Status=WORKING)
+    post(org_app, envelope(lead_notification(2, lead, WORKING), org=devorg.org_id))
+    apply_outbound(org_app, "w1")
+    post(org_app, envelope(lead_notification(1, lead, OPEN), org=devorg.org_id))  # late, out of order
+    apply_outbound(org_app, "w1")
+    with db.get_db(org_app).transaction() as s:
+        assert s.get(MirrorRecord, lead).fields["Status"] == WORKING
 
 
-def test_hundred_notifications_are_acked_and_all_stored(outbound_app):
-    assert_acked(post(outbound_app, envelope(*(notification(n) for n in range(100)))))
-    assert count(outbound_app, OutboundNotification) == 100
-    assert apply_outbound(outbound_app, "w1") == 100
-    assert count(outbound_app, MirrorRecord) == 100
+def test_hundred_notifications_are_acked_stored_and_read_in_one_query(org_app, devorg):
+    leads = [devorg.insert("Lead", LastName=f"山田{n}", Company="個人") for n in range(100)]
+    assert_acked(post(org_app, envelope(*(lead_notification(n, lead, OPEN) for n, lead in enumerate(leads)),
+                                        org=devorg.org_id)))
+    assert count(org_app, OutboundNotification) == 100
+    apply_outbound(org_app, "w0")  # the first pass also reads the object's describe
+    assert count(org_app, MirrorRecord) == 100
+    more = [devorg.insert("Lead", LastName=f"田中{n}", Company="個人") for n in range(100)]
+    assert_acked(post(org_app, envelope(*(lead_notification(100 + n, lead, OPEN) for n, lead in enumerate(more)),
+                                        org=devorg.org_id)))
+    calls = devorg.api_calls
+    assert apply_outbound(org_app, "w1") == 100
+    assert devorg.api_calls - calls == 1  # one query for the whole batch
+    assert count(org_app, MirrorRecord) == 200
 
 
 def test_more_than_hundred_notifications_are_refused(outbound_app):
