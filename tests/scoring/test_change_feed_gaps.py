@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import db
 from activity.models import Activity
@@ -103,3 +103,23 @@ def test_each_event_is_processed_once_across_runs(app):
     with database.transaction() as s:
         acts = s.scalars(select(Activity).where(Activity.kind == "campaign_status")).all()
     assert sorted(a.person_id for a in acts) == sorted(MEMBERS.values())
+
+
+def test_a_cursor_kept_before_the_upgrade_goes_on_without_repeating_or_skipping(app):
+    """A `{"last_id": n}` cursor written before `txid` existed reads as (0, n): rows that were
+    already in the table (txid 0 after the migration) up to n are not handled again."""
+    from scoring.models import ScoringModel
+
+    database = db.get_db(app)
+    _seed(database)
+    first, second = MEMBERS
+    with database.transaction() as s:
+        done = _attend(s, first)
+    with database.transaction() as s:
+        s.execute(update(ChangeEvent).values(txid=0))  # what the migration leaves on existing rows
+        s.get(ScoringModel, jobs.CURSOR_KEY).document = {"last_id": done}  # the old cursor's shape
+    with database.transaction() as s:
+        _attend(s, second)
+
+    assert _consume(database) == 1
+    assert _scored_members(database) == {MEMBERS[second]}
