@@ -222,8 +222,11 @@ class SalesforceGateway(BatchOperations, BulkQueries):
         records keep the message, and an admin searches them for Salesforce's error code.
         """
         errors = self._errors(response)
-        code = next((e.get("errorCode") for e in errors if e.get("errorCode")), None) or "INVALID_SESSION_ID"
-        said = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))[:300]
+        # Salesforce answers 401 only with INVALID_SESSION_ID; a proxy's 401 (no JSON) is named so too,
+        # with what it said, so the admin's search finds every refused session.
+        code = "INVALID_SESSION_ID"
+        said = "; ".join(f"{e.get('errorCode')}: {e.get('message', '')}" if e.get("errorCode") not in (None, code)
+                         else str(e.get("message", "")) for e in errors if e.get("message"))[:300]
         flow = self.credentials.flow
         if sign_in_error is not None:
             what = f"the session expired and signing in again ({flow.name if flow else '-'}) failed: {sign_in_error}"
@@ -233,7 +236,7 @@ class SalesforceGateway(BatchOperations, BulkQueries):
             what = "Salesforce refused the access token and no sign-in flow is configured to get a new one"
         hint = self.credentials.settings_hint or "check the SALESFORCE_* sign-in settings"
         detail = f" (Salesforce: {said})" if said else ""
-        errors = errors or [{"message": said or "Session expired or invalid", "errorCode": code}]
+        errors = errors or [{"message": "Session expired or invalid", "errorCode": code}]
         return AuthError(f"{code}: {what}{detail}; {hint}", status=401, errors=errors)
 
     def _url(self, token: Token, path: str) -> str:

@@ -134,6 +134,15 @@ def test_a_failed_sign_in_after_an_expired_session_names_the_error_code_and_the_
     assert len([c for c in fake_org.calls if "query" in c.request.url]) == 1
 
 
+def test_a_401_without_salesforces_body_is_still_named_invalid_session_id(fake_org):
+    fake_org.add(responses.GET, query_url(), status=401, body="Unauthorized", content_type="text/plain")
+
+    with pytest.raises(AuthError) as caught:
+        list(make_gateway(flow=False, credentials_hint=settings_hint(None)).query("SELECT Id FROM Lead"))
+    assert str(caught.value).startswith("INVALID_SESSION_ID: ")
+    assert "HTTP_401: Unauthorized" in str(caught.value)
+
+
 def test_limit_exceeded_is_a_typed_error_and_pauses_further_calls(fake_org):
     fake_org.add(responses.GET, query_url(), status=403,
                  json=[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
