@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, text, update
 
 import db
 from activity.models import Activity
@@ -123,3 +123,23 @@ def test_a_cursor_kept_before_the_upgrade_goes_on_without_repeating_or_skipping(
 
     assert _consume(database) == 1
     assert _scored_members(database) == {MEMBERS[second]}
+
+
+def test_a_long_transaction_in_another_database_of_the_server_does_not_stall_the_consumer(app):
+    """xids are counted across the PostgreSQL server: a busy neighbour database must not hold us back."""
+    database = db.get_db(app)
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    _seed(database)
+    first, _second = MEMBERS
+    neighbour = create_engine(database.engine.url.set(database="postgres"))
+    try:
+        with neighbour.connect() as other:
+            other.execute(text("SELECT pg_current_xact_id()"))  # an open transaction holding an xid
+            with database.transaction() as s:
+                _attend(s, first)
+            assert _consume(database) == 1
+            other.rollback()
+    finally:
+        neighbour.dispose()
+    assert _scored_members(database) == {MEMBERS[first]}
