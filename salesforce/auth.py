@@ -133,6 +133,8 @@ class Credentials:
     initial: Token | None
     flow: Flow | None
     ca_bundle: str = ""
+    # The settings an admin fixes when Salesforce refuses the session (named in AuthError's message).
+    settings_hint: str = ""
 
     @property
     def description(self) -> str:
@@ -156,7 +158,9 @@ def credentials_from_settings(settings: Any, devorg: dict[str, str] | None = Non
             if devorg.get("access_token") else None
         flow = ClientCredentialsFlow(login_url, devorg["client_id"], devorg["client_secret"]) \
             if devorg.get("client_id") else None
-        return Credentials(initial=initial, flow=flow, ca_bundle=devorg.get("ca_bundle", ""))
+        hint = (f"restart the dev org (`make run`) so it writes a fresh connection.json in DEVORG_DIR "
+                f"({settings.devorg_dir}), or set SALESFORCE_* variables")
+        return Credentials(initial=initial, flow=flow, ca_bundle=devorg.get("ca_bundle", ""), settings_hint=hint)
 
     s = settings
     login_url = s.salesforce_login_url
@@ -177,4 +181,26 @@ def credentials_from_settings(settings: Any, devorg: dict[str, str] | None = Non
     if flow is None and initial is None:
         raise AuthError("the SALESFORCE_* settings describe no way to sign in: give SALESFORCE_INSTANCE_URL + "
                         "SALESFORCE_ACCESS_TOKEN, or SALESFORCE_CLIENT_ID with a secret, key file or password")
-    return Credentials(initial=initial, flow=flow, ca_bundle=s.salesforce_ca_bundle)
+    return Credentials(initial=initial, flow=flow, ca_bundle=s.salesforce_ca_bundle,
+                       settings_hint=settings_hint(flow))
+
+
+# What to check per way of signing in, when Salesforce refuses the session (INVALID_SESSION_ID).
+_FLOW_HINTS = {
+    "jwt_bearer": "check SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME and SALESFORCE_PRIVATE_KEY_FILE "
+                  "(the Connected App must hold the key's certificate and be pre-authorized for the user)",
+    "password": "check SALESFORCE_USERNAME, SALESFORCE_PASSWORD (the password followed by the security token), "
+                "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET",
+    "client_credentials": "check SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET (and the Connected App's "
+                          "run-as user)",
+}
+NO_FLOW_HINT = ("set a new SALESFORCE_ACCESS_TOKEN, or configure a sign-in flow (SALESFORCE_CLIENT_ID with "
+                "SALESFORCE_CLIENT_SECRET, SALESFORCE_PRIVATE_KEY_FILE or SALESFORCE_PASSWORD) so tsunagi "
+                "can sign in again by itself")
+
+
+def settings_hint(flow: Flow | None) -> str:
+    """The settings an admin should look at when `flow` (None: a bare access token) no longer gets a session."""
+    if flow is None:
+        return NO_FLOW_HINT
+    return _FLOW_HINTS.get(flow.name, "check the SALESFORCE_* sign-in settings")

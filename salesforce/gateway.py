@@ -12,7 +12,9 @@ Behaviour of every call
   creates records) is retried only when it certainly never reached Salesforce (connection refused
   or connect timeout); otherwise TransientError(maybe_committed=True) goes to the caller, which
   knows how to check (writeback upserts by Tsunagi_Key__c, or looks the record up first).
-- 401 (INVALID_SESSION_ID): sign in again exactly once and resend; a second 401 is AuthError.
+- 401 (INVALID_SESSION_ID): sign in again exactly once and resend, where a sign-in flow is
+  configured. A second 401, a failed sign-in, or a bare access token with no flow is AuthError
+  whose message names INVALID_SESSION_ID and the settings to fix (`Credentials.settings_hint`).
 - 403 REQUEST_LIMIT_EXCEEDED: LimitExceeded(resume_at); the gateway then refuses every call
   without sending it until resume_at (SALESFORCE_LIMIT_PAUSE_SECONDS), so workers pause instead
   of burning requests. 400/other 4xx: ValidationError, never retried. 404: NotFound/RecordDeleted.
@@ -199,17 +201,43 @@ class SalesforceGateway(BatchOperations, BulkQueries):
         response = self._send(token, method, path, params, body, headers, call["timeout"])
         if response.status_code == 401:
             # At most one re-authentication per logical call, retries included: never a loop.
-            if call["renewed"]:
-                raise AuthError("Salesforce refused a freshly obtained session", status=401,
-                                errors=self._errors(response))
+            if call["renewed"] or self.credentials.flow is None:
+                raise self._session_refused(response, renewed=call["renewed"])
             call["renewed"] = True
-            log.info("Salesforce session expired; signing in again")
-            token = self._renew_token(token)
+            log.info("Salesforce session expired (INVALID_SESSION_ID); signing in again")
+            try:
+                token = self._renew_token(token)
+            except AuthError as exc:
+                raise self._session_refused(response, renewed=False, sign_in_error=exc) from exc
             response = self._send(token, method, path, params, body, headers, call["timeout"])
             if response.status_code == 401:
-                raise AuthError("Salesforce refused a freshly obtained session", status=401,
-                                errors=self._errors(response))
+                raise self._session_refused(response, renewed=True)
         return self._result(method, response, call["raw"])
+
+    def _session_refused(self, response: requests.Response, *, renewed: bool,
+                         sign_in_error: AuthError | None = None) -> AuthError:
+        """The AuthError of a 401: it names INVALID_SESSION_ID and the settings an admin should fix.
+
+        The code stays in the message (not only in `.errors`) because the sync cycle and job
+        records keep the message, and an admin searches them for Salesforce's error code.
+        """
+        errors = self._errors(response)
+        # Salesforce answers 401 only with INVALID_SESSION_ID; a proxy's 401 (no JSON) is named so too,
+        # with what it said, so the admin's search finds every refused session.
+        code = "INVALID_SESSION_ID"
+        said = "; ".join(f"{e.get('errorCode')}: {e.get('message', '')}" if e.get("errorCode") not in (None, code)
+                         else str(e.get("message", "")) for e in errors if e.get("message"))[:300]
+        flow = self.credentials.flow
+        if sign_in_error is not None:
+            what = f"the session expired and signing in again ({flow.name if flow else '-'}) failed: {sign_in_error}"
+        elif renewed:
+            what = f"Salesforce refused a freshly obtained session ({flow.name if flow else '-'})"
+        else:
+            what = "Salesforce refused the access token and no sign-in flow is configured to get a new one"
+        hint = self.credentials.settings_hint or "check the SALESFORCE_* sign-in settings"
+        detail = f" (Salesforce: {said})" if said else ""
+        errors = errors or [{"message": "Session expired or invalid", "errorCode": code}]
+        return AuthError(f"{code}: {what}{detail}; {hint}", status=401, errors=errors)
 
     def _url(self, token: Token, path: str) -> str:
         if path.startswith(("https://", "http://")):

@@ -23,7 +23,8 @@ from activity.record import record_activity
 from db import utcnow
 from scoring import service
 from scoring.models import PersonScore, ScoringModel
-from sync.models import ChangeEvent, MirrorRecord
+from sync.feed import EventCursor, committed_after, cursor_of
+from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,16 @@ def _fit_fields(session: Session) -> set[str]:
 
 
 def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
-    """Read change events after our own cursor (automations own `processed_at`, so we keep ours)."""
+    """Read change events after our own cursor (automations own `processed_at`, so we keep ours).
+
+    The cursor is gap-safe (sync.feed): an event committed late with a lower id is still read.
+    """
     cursor = session.get(ScoringModel, CURSOR_KEY, with_for_update=True)
     if cursor is None:
-        cursor = ScoringModel(key=CURSOR_KEY, document={"last_id": 0}, version=0)
+        cursor = ScoringModel(key=CURSOR_KEY, document=EventCursor().as_document(), version=0)
         session.add(cursor)
         session.flush()
-    last_id = int(cursor.document.get("last_id", 0))
-    events = list(session.scalars(select(ChangeEvent).where(ChangeEvent.id > last_id)
-                                  .order_by(ChangeEvent.id).limit(limit)))
+    events = committed_after(session, EventCursor.from_document(cursor.document), limit)
     if not events:
         return 0
     fit_fields = _fit_fields(session)
@@ -98,7 +100,7 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
     if rescore_ids:
         service.ensure_people(session, rescore_ids)
         service.rescore(session, sorted(rescore_ids), reason="Salesforce の項目変更 (属性スコア)")
-    cursor.document = {"last_id": events[-1].id}
+    cursor.document = cursor_of(events[-1]).as_document()
     return len(events)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import BigInteger, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, BigId, JSONDocument, utcnow
@@ -55,12 +55,15 @@ class ChangeEvent(Base):
 
     `kind` is 'created', 'updated' (one row per changed field), 'deleted' or 'undeleted'.
     Automations claim unprocessed events (`processed_at IS NULL`) and mark them processed.
+    A consumer that keeps its own cursor reads through `sync.feed` (by `txid`, never by id alone):
+    ids are handed out at insert, not at commit, so a lower id can commit after a higher one.
     """
 
     __tablename__ = "change_events"
     __table_args__ = (
         Index("ix_change_events_record", "record_id", "id"),
         Index("ix_change_events_unprocessed", "processed_at", "id"),
+        Index("ix_change_events_txid", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -76,6 +79,9 @@ class ChangeEvent(Base):
     # poll | outbound | writeback, or INITIAL_LOAD for the records of an object's first load.
     source: Mapped[str] = mapped_column(String(16))
     processed_at: Mapped[datetime | None]
+    # PostgreSQL: the inserting transaction's id (server default pg_current_xact_id(), set by the
+    # migration); 0 on SQLite, whose single writer commits ids in order. See sync.feed.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class SyncObject(Base):

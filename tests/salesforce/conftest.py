@@ -30,11 +30,13 @@ def token_answer(mock: responses.RequestsMock, access_token: str = "fresh-token"
                     json={"access_token": access_token, "instance_url": instance_url, "token_type": "Bearer"})
 
 
-def make_gateway(initial: str | None = "old-token", flow: bool = True, **options: Any) -> SalesforceGateway:
+def make_gateway(initial: str | None = "old-token", flow: bool = True, credentials_hint: str = "",
+                 **options: Any) -> SalesforceGateway:
     """A gateway on the fake org that never sleeps between retries."""
     credentials = Credentials(
         initial=Token(ORG, initial) if initial else None,
         flow=ClientCredentialsFlow(LOGIN, "client-id", "client-secret") if flow else None,
+        settings_hint=credentials_hint,
     )
     options.setdefault("max_retries", 3)
     return SalesforceGateway(credentials, backoff_seconds=0, sleep=lambda _s: None, **options)

@@ -10,9 +10,12 @@ import pytest
 import requests
 import responses
 
+from salesforce.auth import ClientCredentialsFlow, settings_hint
 from salesforce.errors import AuthError, LimitExceeded, RecordDeleted, TransientError, ValidationError
 
 from .conftest import API, LOGIN, make_gateway, token_answer
+
+FLOW = ClientCredentialsFlow(LOGIN, "client-id", "client-secret")
 
 pytestmark = pytest.mark.db_independent
 
@@ -93,18 +96,51 @@ def test_a_fresh_session_refused_again_is_an_auth_error_not_a_loop(fake_org):
                  json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
     token = token_answer(fake_org)
 
-    with pytest.raises(AuthError):
-        list(make_gateway().query("SELECT Id FROM Lead"))
+    with pytest.raises(AuthError) as caught:
+        list(make_gateway(credentials_hint=settings_hint(FLOW)).query("SELECT Id FROM Lead"))
     assert len(token.calls) == 1
     assert len([c for c in fake_org.calls if "query" in c.request.url]) == 2
+    assert str(caught.value).startswith("INVALID_SESSION_ID: ")
+    assert "SALESFORCE_CLIENT_SECRET" in str(caught.value)
+    assert caught.value.error_code == "INVALID_SESSION_ID"
 
 
-def test_an_expired_given_token_without_a_flow_is_an_auth_error(fake_org):
+def test_an_expired_given_token_without_a_flow_names_the_error_code_and_the_setting(fake_org):
     fake_org.add(responses.GET, query_url(), status=401,
                  json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
 
-    with pytest.raises(AuthError, match="no way to get a new one"):
-        list(make_gateway(flow=False).query("SELECT Id FROM Lead"))
+    with pytest.raises(AuthError) as caught:
+        list(make_gateway(flow=False, credentials_hint=settings_hint(None)).query("SELECT Id FROM Lead"))
+    message = str(caught.value)
+    assert "INVALID_SESSION_ID" in message and "SALESFORCE_ACCESS_TOKEN" in message
+    assert "Session expired or invalid" in message  # Salesforce's own words, for the admin
+    assert caught.value.status == 401 and caught.value.error_code == "INVALID_SESSION_ID"
+    assert len(fake_org.calls) == 1  # nothing to sign in with: the call is not sent again
+
+
+def test_a_failed_sign_in_after_an_expired_session_names_the_error_code_and_the_settings(fake_org):
+    fake_org.add(responses.GET, query_url(), status=401,
+                 json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+    refused = fake_org.add(responses.POST, f"{LOGIN}/services/oauth2/token", status=400,
+                           json={"error": "invalid_client", "error_description": "invalid client credentials"})
+
+    with pytest.raises(AuthError) as caught:
+        list(make_gateway(credentials_hint=settings_hint(FLOW)).query("SELECT Id FROM Lead"))
+    message = str(caught.value)
+    assert message.startswith("INVALID_SESSION_ID: ")
+    assert "invalid client credentials" in message
+    assert "SALESFORCE_CLIENT_ID" in message and "SALESFORCE_CLIENT_SECRET" in message
+    assert len(refused.calls) == 1  # one sign-in, never a loop
+    assert len([c for c in fake_org.calls if "query" in c.request.url]) == 1
+
+
+def test_a_401_without_salesforces_body_is_still_named_invalid_session_id(fake_org):
+    fake_org.add(responses.GET, query_url(), status=401, body="Unauthorized", content_type="text/plain")
+
+    with pytest.raises(AuthError) as caught:
+        list(make_gateway(flow=False, credentials_hint=settings_hint(None)).query("SELECT Id FROM Lead"))
+    assert str(caught.value).startswith("INVALID_SESSION_ID: ")
+    assert "HTTP_401: Unauthorized" in str(caught.value)
 
 
 def test_limit_exceeded_is_a_typed_error_and_pauses_further_calls(fake_org):
