@@ -310,6 +310,12 @@ class Settings:
         "person token (tsn) so the visitor is linked to the person. Other sites never get it.")
     scoring_batch_size: int = setting("SCORING_BATCH_SIZE", _positive_int, "500",
                                       "Activity rows a worker scores in one transaction.")
+    scoring_page_views_per_window: int = setting(
+        "SCORING_PAGE_VIEWS_PER_WINDOW", _positive_int, "10",
+        "Page views of one visitor that earn points per window (more are recorded, not scored).")
+    scoring_page_view_window_seconds: int = setting(
+        "SCORING_PAGE_VIEW_WINDOW_SECONDS", _positive_int, "3600",
+        "Length of the window SCORING_PAGE_VIEWS_PER_WINDOW counts in (fixed windows from the epoch).")
     scoring_writeback_window_seconds: int = setting("SCORING_WRITEBACK_WINDOW_SECONDS", _int, "300",
                                                     "Batch window: a score goes to Salesforce once per window.")
     scoring_score_field: str = setting("SCORING_SCORE_FIELD", _text, "Score__c",
