@@ -367,13 +367,14 @@ def _instance_secret(instance_path: Path) -> str:
     """A development secret kept in the instance folder so sessions survive restarts."""
     import secrets
 
+    from config.files import private_dir, write_private
+
     path = instance_path / "secret_key"
     if path.is_file():
         return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_path)
     value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
+    write_private(path, value)
     return value
 
 
@@ -410,7 +411,10 @@ def load_settings(
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
     values.update(overrides or {})
     if not values["database_url"]:
-        instance.mkdir(parents=True, exist_ok=True)
+        from config.files import private_dir, touch_private
+
+        private_dir(instance)
+        touch_private(instance / "tsunagi.db")  # before SQLite creates it world-readable (config.files)
         values["database_url"] = f"sqlite:///{(instance / 'tsunagi.db').resolve()}"
     if not values["secret_key"]:
         if not values["debug"]:
