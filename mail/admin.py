@@ -17,6 +17,7 @@ from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
 from people.auth import role_required
 from people.service import audit
+from web.headers import allow_mail_preview
 from web.i18n import gettext as _
 
 
@@ -86,6 +87,8 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
         session.rollback()
         errors = exc.errors
     status = 400 if errors else 200
+    if rendered is not None:
+        allow_mail_preview()
     return render_template("mail/admin_template_edit.html", values=values, errors=errors, rendered=rendered,
                            key=key), status
 
@@ -158,6 +161,7 @@ def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
     message = email.message_from_bytes(row.raw, policy=email.policy.default)
     html_part = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
     text_part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    allow_mail_preview()
     return render_template(
         "mail/admin_inbox_message.html", row=row, headers=list(message.items()),
         html=html_part.get_content() if html_part is not None else "",
