@@ -1,6 +1,6 @@
 """users.session_version: a signed-in session names the version it was made under
 
-Revision ID: people_0002_trust_rest_session_version
+Revision ID: people_0002_trust_rest_session
 Revises: people_0001
 
 Signing out or changing a password bumps the version, so every cookie made before stops working
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'people_0002_trust_rest_session_version'
+revision: str = 'people_0002_trust_rest_session'
 down_revision: str | Sequence[str] | None = 'people_0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
