@@ -305,7 +305,9 @@ def proves_person(resolution: str) -> bool:
     """True when a submission's person is proven to be whoever sent it, so their browser may be linked.
 
     `chosen`: named by a signed link (public forms) or picked by signed-in staff; `new`: a record
-    this submission creates. A `matched:*` person was only found by what was typed (see module doc).
+    this submission creates, having looked like nobody. A `matched:*` person was only found by what
+    was typed (see module doc); an `unverified:*` entry looked like a known person and may yet be
+    merged into them by the duplicates review, so its browser is not linked either.
     """
     return resolution in ("chosen", "new")
 
