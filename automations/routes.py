@@ -13,6 +13,7 @@ from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
 from automations.spec import SpecError
 from people.auth import role_required
+from web.headers import allow_mail_preview
 from web.i18n import gettext as _
 
 NEW_AUTOMATION = """key: my-automation
@@ -131,6 +132,7 @@ def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
     db.session().rollback()  # nothing of a dry run is ever kept
+    allow_mail_preview()
     return render_template("automations/dry_run.html", automation=automation, result=result)
 
 

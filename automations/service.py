@@ -69,13 +69,17 @@ def set_enabled(session: Session, automation: Automation, enabled: bool) -> None
 
 
 def save_segment(session: Session, doc: Any) -> Segment:
-    """Create or update a segment from a document."""
+    """Create or update a segment from a document (audit-logged when it changes)."""
+    from people.service import audit
+
     spec = validate_segment(doc)
     segment = session.scalar(select(Segment).where(Segment.key == spec["key"]))
     if segment is None:
         segment = Segment(key=spec["key"], name=spec["name"], spec=spec)
         session.add(segment)
-    else:
+        audit(session, "automations.create_segment", spec["key"], after=spec)
+    elif segment.spec != spec or segment.name != spec["name"]:
+        audit(session, "automations.update_segment", spec["key"], before=segment.spec, after=spec)
         segment.name, segment.spec, segment.updated_at = spec["name"], spec, utcnow()
     session.flush()
     return segment

@@ -310,6 +310,12 @@ class Settings:
         "person token (tsn) so the visitor is linked to the person. Other sites never get it.")
     scoring_batch_size: int = setting("SCORING_BATCH_SIZE", _positive_int, "500",
                                       "Activity rows a worker scores in one transaction.")
+    scoring_page_views_per_window: int = setting(
+        "SCORING_PAGE_VIEWS_PER_WINDOW", _positive_int, "10",
+        "Page views of one visitor that earn points per window (more are recorded, not scored).")
+    scoring_page_view_window_seconds: int = setting(
+        "SCORING_PAGE_VIEW_WINDOW_SECONDS", _positive_int, "3600",
+        "Length of the window SCORING_PAGE_VIEWS_PER_WINDOW counts in (fixed windows from the epoch).")
     scoring_writeback_window_seconds: int = setting("SCORING_WRITEBACK_WINDOW_SECONDS", _int, "300",
                                                     "Batch window: a score goes to Salesforce once per window.")
     scoring_score_field: str = setting("SCORING_SCORE_FIELD", _text, "Score__c",
@@ -361,13 +367,14 @@ def _instance_secret(instance_path: Path) -> str:
     """A development secret kept in the instance folder so sessions survive restarts."""
     import secrets
 
+    from config.files import private_dir, write_private
+
     path = instance_path / "secret_key"
     if path.is_file():
         return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_path)
     value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
+    write_private(path, value)
     return value
 
 
@@ -404,7 +411,10 @@ def load_settings(
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
     values.update(overrides or {})
     if not values["database_url"]:
-        instance.mkdir(parents=True, exist_ok=True)
+        from config.files import private_dir, touch_private
+
+        private_dir(instance)
+        touch_private(instance / "tsunagi.db")  # before SQLite creates it world-readable (config.files)
         values["database_url"] = f"sqlite:///{(instance / 'tsunagi.db').resolve()}"
     if not values["secret_key"]:
         if not values["debug"]:

@@ -3,6 +3,7 @@ conversion between what a person types in a form and the field values the org ta
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,11 @@ class OrgRefused(Exception):
         self.message = message
 
 
+# Segments of an admin API path: object names, record ids and the API's own words, never "..",
+# "%2E%2E" or a slash smuggled in from a URL (requests would normalize "records/../faults").
+SAFE_PATH = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
 class OrgAdmin:
     """Calls to `/devorg/api/...` of the org described by connection.json."""
 
@@ -43,7 +49,10 @@ class OrgAdmin:
         return cls(connection)
 
     def call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """One admin API call; OrgRefused on an error answer, OrgUnavailable when nothing answers."""
+        """One admin API call; OrgRefused on an error answer or a path that is not plain segments,
+        OrgUnavailable when nothing answers."""
+        if not SAFE_PATH.fullmatch(path):
+            raise OrgRefused("NOT_FOUND", "not a dev org admin path")
         try:
             response = requests.request(method, f"{self.base}/{path}", json=json, params=params,
                                         headers={"X-Devorg-Admin-Key": self.key}, verify=self.ca_bundle,

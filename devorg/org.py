@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from config.files import private_dir, touch_private, write_private
 from devorg import ids
 from devorg.auth import Auth
 from devorg.client import VerifiedSession, salesforce_client
@@ -65,7 +66,7 @@ class DevOrg:
 
     def __init__(self, data_dir: Path | str, definition: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # records, private keys and the admin key: owner only
         self.definition = load_definition(definition)
         org = self.definition["org"]
         self.name = str(org.get("name", "devorg"))
@@ -74,6 +75,7 @@ class DevOrg:
         self.password = str(org.get("password", "devorg-password"))
         self.schema = Schema.load(self.definition["custom_fields"])
         self.certificates = ensure_certificates(self.data_dir)
+        touch_private(self.data_dir / "devorg.sqlite3")
         self.store = Store(self.data_dir / "devorg.sqlite3", self.schema)
         self.org_id = self._meta("org_id", lambda: ids.make_id(ids.ORG_PREFIX, secrets.randbelow(62 ** 9)))
         self.client_id = self._meta("client_id", lambda: "3MVG9devorg." + secrets.token_urlsafe(48))
@@ -194,8 +196,7 @@ class DevOrg:
         """Write connection.json (owner-only) in the data folder and return its content."""
         data = self.connection()
         path = self.data_dir / "connection.json"
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        path.chmod(0o600)
+        write_private(path, json.dumps(data, indent=2, ensure_ascii=False))
         return data
 
     # --- limits and faults ----------------------------------------------------------------

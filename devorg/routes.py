@@ -5,10 +5,11 @@ Thin views over `devorg.admin.OrgAdmin`; the org itself runs in its own process 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
@@ -19,6 +20,19 @@ from people.auth import role_required
 from web.i18n import gettext as _
 
 PAGE = 50
+# What a URL may name: an sObject API name (Lead, Visit_Result__c…) and a 15/18-character record id.
+OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+
+
+@bp.url_value_preprocessor
+def _check_path_values(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """404 for an object name or record id that is not one (e.g. "%2E%2E" reaching the org's admin API)."""
+    values = values or {}
+    if "object_name" in values and not OBJECT_NAME.fullmatch(str(values["object_name"])):
+        abort(404)
+    if "record_id" in values and values["record_id"] != "new" and not RECORD_ID.fullmatch(str(values["record_id"])):
+        abort(404)
 
 
 def _tz() -> ZoneInfo:

@@ -13,6 +13,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.files import private_dir, write_private
+
 
 @dataclass(frozen=True)
 class Certificates:
@@ -33,8 +35,7 @@ class Certificates:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
+    write_private(path, data)
 
 
 def _make_jwt_pair(cert_path: Path, key_path: Path) -> None:
@@ -58,7 +59,7 @@ def ensure_certificates(folder: Path) -> Certificates:
     """The dev org's certificates in `folder`, generating whichever are missing."""
     import trustme
 
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     certs = Certificates(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem",
                          folder / "jwt-cert.pem", folder / "jwt-key.pem")
     if not (certs.ca.is_file() and certs.server_cert.is_file() and certs.server_key.is_file()):

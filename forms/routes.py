@@ -107,10 +107,22 @@ def entry_post(key: str):  # type: ignore[no-untyped-def]
 def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     """Accepted: the reception number, and the way to the next blank form (Alt+N)."""
     session, page = _staff_page(key)
-    sub = session.get(Submission, submission_id)
+    sub = _own_submission(session, submission_id)
     if sub is None or sub.form_key != key:
         abort(404)
     return render_template("forms/done.html", page=page, form=page.spec, submission=sub)
+
+
+def _own_submission(session, submission_id: int) -> Submission | None:  # type: ignore[no-untyped-def]
+    """A submission the signed-in person may read: their own entry (admins: any), else None.
+
+    Reception numbers are sequential: without this check anyone signed in could read every
+    entry (a visit result, the customer's answers) by counting up.
+    """
+    sub = session.get(Submission, submission_id)
+    if sub is None or (current_user.role != "admin" and sub.created_by != current_user.id):
+        return None
+    return sub
 
 
 # --- field sales ---------------------------------------------------------------------------
@@ -134,7 +146,9 @@ def visit():  # type: ignore[no-untyped-def]
     session, _row, spec, result_field = _visit_form()
     recorded = None
     if request.args.get("recorded", "").isdigit():
-        recorded = session.get(Submission, int(request.args["recorded"]))
+        recorded = _own_submission(session, int(request.args["recorded"]))
+        if recorded is None:
+            abort(404)
     return render_template("forms/visit_search.html", form=spec, recorded=recorded, result_name=result_field.name,
                            lookup_url=url_for("forms.api_people"))
 

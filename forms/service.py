@@ -7,8 +7,11 @@ is sent to Salesforce on the request path; the write-back worker does that later
 failing org never loses or delays an entry, and a retried POST finds the same row.
 
 A public form opened from the customer's site carries the browser's web-tracking visitor id: it
-is kept on the `form_submit` activity and the visitor is linked to the submission's person — at
-once when the person is known, or when the write-back has created their Lead/Contact.
+is kept on the `form_submit` activity and the visitor is linked to the submission's person only
+when that person is proven: named by a signed link (`chosen`), or a new Lead/Contact this very
+submission creates (linked once the write-back has created it). A person merely *matched* by
+the phone or email someone typed is never linked: anyone can type a stranger's phone number, and
+the link would hand the typist's browsing (and score) to that stranger.
 """
 
 from __future__ import annotations
@@ -293,9 +296,20 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
     record_activity(session, "form_submit", person_id=resolved, visitor_id=visitor,
                     details={"form": row.key, "submission_id": sub.id, "automations": automations,
                              "object": spec.object, "resolution": how})
-    if visitor and resolved:
+    if visitor and resolved and proves_person(how):
         tracking.link_visitor(session, visitor, resolved, linked_by="form")
     return Accepted(sub, True)
+
+
+def proves_person(resolution: str) -> bool:
+    """True when a submission's person is proven to be whoever sent it, so their browser may be linked.
+
+    `chosen`: named by a signed link (public forms) or picked by signed-in staff; `new`: a record
+    this submission creates, having looked like nobody. A `matched:*` person was only found by what
+    was typed (see module doc); an `unverified:*` entry looked like a known person and may yet be
+    merged into them by the duplicates review, so its browser is not linked either.
+    """
+    return resolution in ("chosen", "new")
 
 
 # --- following the write-back -------------------------------------------------------------
@@ -342,7 +356,7 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
     for act in candidates:
         if (act.details or {}).get("submission_id") == sub.id:
             act.person_id, act.scored_at = sub.person_id, None
-            if act.visitor_id and sub.person_id:
+            if act.visitor_id and sub.person_id and proves_person(sub.resolution or ""):
                 tracking.link_visitor(session, act.visitor_id, sub.person_id, linked_by="form")
 
 

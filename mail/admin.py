@@ -16,6 +16,8 @@ from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
 from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
 from people.auth import role_required
+from people.service import audit
+from web.headers import allow_mail_preview
 from web.i18n import gettext as _
 
 
@@ -71,8 +73,13 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
             rendered = preview(session, subject=values["subject"], html=values["html"], text=values["text"] or None,
                                record_id=values["record_id"].strip() or None)
         else:
-            save_template(session, key=values["key"].strip(), name=values["name"], subject=values["subject"],
-                          html=values["html"], text=values["text"] or None)
+            old = get_template(session, values["key"].strip())
+            before = _template_snapshot(old) if old is not None else None
+            saved = save_template(session, key=values["key"].strip(), name=values["name"],
+                                  subject=values["subject"], html=values["html"], text=values["text"] or None)
+            after = _template_snapshot(saved)
+            if before != after:
+                audit(session, "mail.save_template", saved.key, before=before, after=after)
             session.commit()
             flash(_("テンプレートを保存しました。"), "success")
             return redirect(url_for("mail_admin.edit_template", key=values["key"].strip()))
@@ -80,8 +87,15 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
         session.rollback()
         errors = exc.errors
     status = 400 if errors else 200
+    if rendered is not None:
+        allow_mail_preview()
     return render_template("mail/admin_template_edit.html", values=values, errors=errors, rendered=rendered,
                            key=key), status
+
+
+def _template_snapshot(row: MailTemplate) -> dict[str, str | None]:
+    """What the audit log keeps of a template: its whole text, so a change can be reviewed."""
+    return {"name": row.name, "subject": row.subject, "html": row.html, "text": row.text}
 
 
 @admin_bp.route("/suppressions", methods=["GET", "POST"])
@@ -97,12 +111,23 @@ def suppressions():  # type: ignore[no-untyped-def]
         except InvalidMail:
             error = _("メールアドレスの形式が正しくありません。")
         else:
+            before = _suppression_snapshot(session.get(Suppression, normalized))
             if request.form.get("action") == "remove":
                 unsuppress(session, normalized)
-                flash(_("配信停止リストから外しました。"), "success")
+                after = _suppression_snapshot(session.get(Suppression, normalized))
+                if after is not None:  # the owner unsubscribed: that stays (mail.compliance.unsuppress)
+                    flash(_("手動の停止は外しましたが、本人が配信停止しているためマーケティングメールは送られません。"),
+                          "warning")
+                else:
+                    flash(_("配信停止リストから外しました。"), "success")
+                verb = "unsuppress"
             else:
                 suppress(session, normalized, reason="manual", source="admin")
+                after = _suppression_snapshot(session.get(Suppression, normalized))
                 flash(_("配信停止リストに追加しました。"), "success")
+                verb = "suppress"
+            if before != after:
+                audit(session, f"mail.{verb}", normalized, before=before, after=after)
             session.commit()
             return redirect(url_for("mail_admin.suppressions"))
     query = request.args.get("q", "").strip().lower()
@@ -111,6 +136,11 @@ def suppressions():  # type: ignore[no-untyped-def]
         stmt = stmt.where(Suppression.address.contains(query, autoescape=True))
     rows = session.scalars(stmt).all()
     return render_template("mail/admin_suppressions.html", rows=rows, q=query, error=error), (400 if error else 200)
+
+
+def _suppression_snapshot(row: Suppression | None) -> dict[str, str] | None:
+    """What the audit log keeps of a suppression entry."""
+    return None if row is None else {"reason": row.reason, "source": row.source}
 
 
 @admin_bp.route("/inbox")
@@ -131,6 +161,7 @@ def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
     message = email.message_from_bytes(row.raw, policy=email.policy.default)
     html_part = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
     text_part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    allow_mail_preview()
     return render_template(
         "mail/admin_inbox_message.html", row=row, headers=list(message.items()),
         html=html_part.get_content() if html_part is not None else "",

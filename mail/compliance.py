@@ -6,14 +6,21 @@
 
 Unsubscribing suppresses the address for marketing mail, keeps a consent record (withdrawn),
 records an 'unsubscribe' activity and writes HasOptedOutOfEmail = true back to the Lead or
-Contact through the write-back queue. Doing it twice changes nothing the second time.
+Contact through the write-back queue — whatever else already keeps the address on the
+suppression list (a manual entry, a bounce): the withdrawal is the person's word and must be on
+record even when no mail would go out anyway. Doing it twice changes nothing the second time
+(the address's latest consent record is already a withdrawal).
+
+An address is *unsubscribed* while its latest consent record is a withdrawal. Removing another
+suppression (e.g. an admin's manual entry) from an unsubscribed address does not lift the
+unsubscribe: the entry becomes the unsubscribe it stood in front of (see `unsuppress`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,9 +53,35 @@ def suppress(session: Session, address: str, *, reason: str, source: str, person
 
 
 def unsuppress(session: Session, address: str) -> bool:
-    """Take an address off the list (an admin action, e.g. after a fixed typo); True if it was on it."""
-    result = session.execute(delete(Suppression).where(Suppression.address == address.strip().lower()))
+    """Take an address off the list (an admin action, e.g. after a fixed typo); True if it was on it.
+
+    An address whose owner unsubscribed stays suppressed for marketing mail: its entry (manual,
+    bounce…) is replaced by the unsubscribe, so only a new opt-in can bring marketing mail back.
+    """
+    address = address.strip().lower()
+    row = session.get(Suppression, address)
+    withdrawal = latest_consent(session, address)
+    if row is not None and withdrawal is not None and not withdrawal.granted:
+        if row.reason == "unsubscribe":
+            return False
+        row.details = {**(row.details or {}), "replaced": {"reason": row.reason, "source": row.source}}
+        row.reason, row.source, row.person_id = "unsubscribe", withdrawal.source, withdrawal.person_id or row.person_id
+        session.flush()
+        return True
+    result = session.execute(delete(Suppression).where(Suppression.address == address))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def latest_consent(session: Session, address: str) -> MailConsent | None:
+    """The newest consent record (given or withdrawn) of an address."""
+    return session.scalar(select(MailConsent).where(MailConsent.address == address.strip().lower())
+                          .order_by(MailConsent.occurred_at.desc(), MailConsent.id.desc()).limit(1))
+
+
+def is_unsubscribed(session: Session, address: str) -> bool:
+    """True when the address's latest consent record is a withdrawal."""
+    consent = latest_consent(session, address)
+    return consent is not None and not consent.granted
 
 
 def record_consent(session: Session, *, address: str, granted: bool, source: str, person_id: str | None = None,
@@ -77,9 +110,13 @@ def unsubscribe_mail(session: Session, mail_id: int, *, source: str) -> OutboxMa
     mail = session.get(OutboxMail, mail_id)
     if mail is None:
         return None
-    added = suppress(session, mail.to_address, reason="unsubscribe", source=source, person_id=mail.person_id,
-                     details={"mail_id": mail.id, "template_key": mail.template_key})
-    if added:
+    # Serialize concurrent unsubscribes of one mail (a one-click POST and the page at once) on
+    # its outbox row, so the "already unsubscribed?" check below cannot pass twice.
+    session.refresh(mail, with_for_update=True)
+    already = is_unsubscribed(session, mail.to_address)
+    suppress(session, mail.to_address, reason="unsubscribe", source=source, person_id=mail.person_id,
+             details={"mail_id": mail.id, "template_key": mail.template_key})
+    if not already:
         consent = record_consent(session, address=mail.to_address, granted=False, source=source,
                                  person_id=mail.person_id, details={"mail_id": mail.id})
         opt_out_in_salesforce(session, mail.person_id, ref=f"consent-{consent.id}")

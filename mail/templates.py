@@ -27,12 +27,12 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import utcnow
 from mail.models import MailTemplate
+from mail.render_budget import BudgetedSandbox, RenderBudgetExceeded, render_bounded
 from web.i18n import gettext as _
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
@@ -81,16 +81,16 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-_envs: dict[bool, ImmutableSandboxedEnvironment] = {}
+_envs: dict[bool, BudgetedSandbox] = {}
 _envs_lock = threading.Lock()
 
 
-def environment(html: bool) -> ImmutableSandboxedEnvironment:
-    """The sandboxed environment for HTML (autoescaped) or plain text."""
+def environment(html: bool) -> BudgetedSandbox:
+    """The sandboxed environment for HTML (autoescaped) or plain text, within the render budget."""
     with _envs_lock:
         env = _envs.get(html)
         if env is None:
-            env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=html, finalize=_finalize)
+            env = BudgetedSandbox(undefined=StrictUndefined, autoescape=html, finalize=_finalize)
             env.filters["default"] = env.filters["d"] = _default
             _envs[html] = env
         return env
@@ -160,21 +160,22 @@ def clean_header_text(value: str) -> str:
     return " ".join(value.split())
 
 
-def render(template: CompiledTemplate, context: dict[str, Any]) -> RenderedMail:
-    """Render subject, HTML (CSS inlined) and text (generated from the HTML if not written)."""
+def render(template: CompiledTemplate, context: dict[str, Any], watch_loops: bool = False) -> RenderedMail:
+    """Render subject, HTML (CSS inlined) and text (generated from the HTML if not written).
+
+    Within the render budget (mail.render_budget); `watch_loops` for save and preview.
+    """
     ctx = with_aliases(context)
-    subject = clean_header_text(template.subject.render(ctx))
-    html = template.html.render(ctx)
+    text_part = template.text if template.text is not None else template.derived_text
+    parts = [(template.subject, ctx), (template.html, ctx), *([(text_part, ctx)] if text_part else [])]
+    # One size and time budget for the whole mail (mail.render_budget): RenderBudgetExceeded if over.
+    rendered = render_bounded(parts, watch_loops)
+    subject, html = clean_header_text(rendered[0]), rendered[1]
     if template.has_style:
         import css_inline
 
         html = css_inline.inline(html)
-    if template.text is not None:
-        text = template.text.render(ctx)
-    elif template.derived_text is not None:
-        text = template.derived_text.render(ctx)
-    else:
-        text = html_to_text(html)
+    text = rendered[2] if text_part is not None else html_to_text(html)
     return RenderedMail(subject=subject, html=html, text=text)
 
 
@@ -295,8 +296,14 @@ def validate(session: Session | None, subject: str, html: str, text: str | None)
             errors.append(_("%(part)sの%(line)s行目: 書式の誤り (%(msg)s)", part=_(label), line=exc.lineno,
                             msg=exc.message or ""))
             continue
+        try:
+            fields = _merge_fields(ast)  # compiles the template: unknown filters and tests fail here
+        except TemplateSyntaxError as exc:
+            errors.append(_("%(part)sの%(line)s行目: 書式の誤り (%(msg)s)", part=_(label), line=exc.lineno,
+                            msg=exc.message or ""))
+            continue
         parsed[part] = True
-        for root, field in _merge_fields(ast):
+        for root, field in fields:
             if root not in roots:
                 errors.append(_("%(part)s: 不明な差し込み項目 %(name)s", part=_(label), name=root))
             elif field is not None and roots[root] is not None and field not in (roots[root] or ()):
@@ -304,7 +311,9 @@ def validate(session: Session | None, subject: str, html: str, text: str | None)
     if errors or len(parsed) < sum(1 for p, _l in PARTS if sources[p]):
         return errors
     try:
-        render(_uncached(subject, html, text), sample_context(roots))
+        render(_uncached(subject, html, text), sample_context(roots), watch_loops=True)
+    except RenderBudgetExceeded as exc:
+        errors.append(_("差し込み結果が大きすぎるか、時間がかかりすぎます (%(msg)s)", msg=str(exc)))
     except SecurityError as exc:
         errors.append(_("使用できない操作が含まれています (%(msg)s)", msg=str(exc)))
     except TemplateError as exc:
@@ -400,4 +409,10 @@ def preview(session: Session, *, subject: str, html: str, text: str | None,
     if errors:
         raise TemplateInvalid(errors)
     record = context_for_record(session, record_id) if record_id else None
-    return render(_uncached(subject, html, text or None), sample_context(known_fields(session), record))
+    try:
+        return render(_uncached(subject, html, text or None), sample_context(known_fields(session), record),
+                      watch_loops=True)
+    except RenderBudgetExceeded as exc:  # the record's own values can make a render too big
+        raise TemplateInvalid([_("差し込み結果が大きすぎるか、時間がかかりすぎます (%(msg)s)", msg=str(exc))]) from None
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise TemplateInvalid([_("差し込みに失敗しました (%(msg)s)", msg=f"{type(exc).__name__}: {exc}")]) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 import db
 from people import bp, queries
@@ -65,6 +65,8 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
             form.role.errors = [*form.role.errors, str(exc)]
         else:
             session.commit()
+            if form.new_password.data and user.id == current_user.id:
+                login_user(user)  # the admin's own other sessions end; this one carries on
             flash(_("%(email)s を更新しました。", email=user.email) if changed else _("変更はありません。"), "ok")
             return redirect(url_for("people.users"))
     return render_template("people/user_edit.html", form=form, user=user), (400 if form.errors else 200)

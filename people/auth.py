@@ -19,6 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _hasher = PasswordHasher()
 csrf = CSRFProtect()
+# Verified against when the email has no (active) account, so a sign-in takes the same time
+# whether or not the account exists (otherwise timing tells which emails have accounts).
+_DUMMY_HASH = _hasher.hash("tsunagi: no such account")
 
 
 def hash_password(password: str) -> str:
@@ -26,12 +29,23 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(user: User, password: str) -> bool:
-    """True when `password` matches the user's stored hash."""
+def check_password(user: User | None, password: str) -> bool:
+    """True when `password` matches the user's stored hash; False for no user or an inactive one.
+
+    Always verifies one argon2 hash (a dummy one when there is no usable account), so the answer
+    takes as long for an unknown email as for a wrong password.
+    """
+    usable = user is not None and user.active
     try:
-        return _hasher.verify(user.password_hash, password)
+        matches = _hasher.verify(user.password_hash if usable and user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
+    return usable and matches
+
+
+def end_sessions(user: User) -> None:
+    """Make every session cookie of `user` made so far stop working (sign-out, password change)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def role_required(*roles: str) -> Callable[[F], F]:
@@ -60,11 +74,19 @@ def role_required(*roles: str) -> Callable[[F], F]:
 login_manager = LoginManager()
 
 
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> User | None:
+    """The user of a session id `<user id>:<session version>`, checked on every request.
+
+    A session made before the user's latest sign-out or password change names an older version
+    and loads nobody (so does one from before versions existed: those people sign in again).
+    """
+    user_id, _, version = session_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
         return None
     user = db.session().get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def init_login(app: Flask) -> None:

@@ -26,6 +26,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of the signed-in session's id: bumped on sign-out and password change, so every session
+    # cookie made before stops working (the cookie is signed by us, but a copy of it is not revoked
+    # by deleting it from one browser).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     # Flask-Login protocol
     @property
@@ -41,7 +45,8 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The id stored in the session: `<user id>:<session version>` (see people.auth)."""
+        return f"{self.id}:{self.session_version}"
 
 
 class AuditEntry(Base):

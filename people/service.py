@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from people import queries
-from people.auth import hash_password
+from people.auth import end_sessions, hash_password
 from people.models import ROLES, AuditEntry, User
 from web.i18n import gettext as _
 
@@ -82,9 +82,10 @@ def update_user(session: Session, user: User, *, name: str, role: str, active: b
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Give a user a new password (audit-logged without the password itself)."""
+    """Give a user a new password (audit-logged without the password itself); ends their sessions."""
     _check_password(password)
     user.password_hash = hash_password(password)
+    end_sessions(user)  # whoever knew the old password is signed out everywhere
     audit(session, "user.set_password", user.email, None, {"password": "changed"})
 
 

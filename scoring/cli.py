@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 import db
+from people.service import audit
 from scoring import handoff, service
 from scoring.definition import ScoringModelError
 
@@ -22,7 +23,9 @@ def load_command(path: Path, no_rescore: bool) -> None:
     """Import a scoring model from a YAML file and rescore everybody."""
     try:
         with db.transaction() as session:
+            before = service.active_definition(session).document
             definition = service.import_model(session, path.read_text(encoding="utf-8"), by="cli")
+            audit(session, "scoring.import_model", "active", before=before, after=definition.document)
             for threshold in definition.thresholds:
                 if threshold.notify_owner and threshold.mail_template == "scoring-hot-lead":
                     handoff.ensure_hot_lead_template(session)

@@ -38,7 +38,9 @@ def score_activity_source(_worker_id: str) -> int:
     """Work source: score one batch of unscored activity."""
     settings = current_app.config["TSUNAGI"]
     with db.transaction() as session:
-        return service.score_new_activity(session, limit=settings.scoring_batch_size)
+        return service.score_new_activity(session, limit=settings.scoring_batch_size,
+                                          page_views_per_window=settings.scoring_page_views_per_window,
+                                          page_view_window_seconds=settings.scoring_page_view_window_seconds)
 
 
 def flush_scores(session: Session, window_seconds: int, score_field: str, limit: int = WRITE_BATCH) -> int:

@@ -67,7 +67,7 @@ def admin_model():  # type: ignore[no-untyped-def]
             try:
                 before = service.active_definition(session).document
                 definition = service.import_model(session, text, by=current_user.email)
-                audit(session, "scoring.model", "active", before=before, after=definition.document)
+                audit(session, "scoring.import_model", "active", before=before, after=definition.document)
                 session.commit()
                 from work.queue import enqueue
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from activity.models import Activity
 from db import utcnow
-from scoring import handoff, queries
+from scoring import evidence, handoff, queries
 from scoring.definition import (
     DEFAULT_PATH,
     ScoringDefinition,
@@ -157,7 +157,9 @@ def resolve_people(session: Session, visitor_ids: Iterable[str]) -> dict[str, st
     return {visitor: person for visitor, person in rows}
 
 
-def score_new_activity(session: Session, limit: int = 500, now: datetime | None = None) -> int:
+def score_new_activity(session: Session, limit: int = 500, now: datetime | None = None,
+                       page_views_per_window: int = evidence.PAGE_VIEWS_PER_WINDOW,
+                       page_view_window_seconds: int = evidence.PAGE_VIEW_WINDOW_SECONDS) -> int:
     """Claim up to `limit` unscored activities, add their points to the ledger, rescore those people.
 
     Rows are locked with SKIP LOCKED on PostgreSQL, so several workers split the backlog.
@@ -165,6 +167,7 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     (`scoring.tracking.link_visitor` puts it back in the queue). Only page views are given to
     their visitor's person: a form submission also carries the browser's visitor id, but its
     person is the submission's (a new Lead is named on it once written, see forms.service).
+    Repeated opens of one mail and page views over the per-visitor cap earn nothing (scoring.evidence).
     """
     now = now or utcnow()
     activities = list(session.scalars(
@@ -173,6 +176,7 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     if not activities:
         return 0
     definition = active_definition(session)
+    proven = evidence.load_evidence(session, activities, page_views_per_window, page_view_window_seconds)
     browsing = [a for a in activities if a.person_id is None and a.visitor_id and a.kind == "page_view"]
     visitors = resolve_people(session, (a.visitor_id for a in browsing))
     reasons: dict[str, list[str]] = {}
@@ -185,7 +189,7 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
         if person_id is None:
             continue
         rule = definition.match(activity.kind, activity.details or {})
-        if rule is None:
+        if rule is None or not proven.counts(activity):
             continue
         ledger.append({"person_id": person_id, "rule": rule.name, "activity_id": activity.id,
                        "occurred_at": activity.occurred_at, "recorded_at": now})

@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-demo-data", action="store_true", help="skip the dev org seed and the examples")
     args = parser.parse_args(argv)
     from config import StartupError
+    from config.files import private_dir
 
-    args.instance.mkdir(parents=True, exist_ok=True)
+    private_dir(args.instance)  # the database, the secret key and the dev org live here: owner only
     env = local_environ(instance_path=args.instance)
     try:
         result = setup(env, args.instance, demo_data=not args.no_demo_data)

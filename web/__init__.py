@@ -8,11 +8,14 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 
 def init_app(app: Flask) -> None:
     """Register the shell's pages, Babel, filters, the navigation registry and the error handlers."""
-    from web import errors, filters, health, i18n, nav, routes  # noqa: F401  (routes attach to bp)
+    from web import errors, filters, headers, health, i18n, nav, routes  # noqa: F401  (routes attach to bp)
 
     i18n.init_babel(app)
     filters.init_filters(app)
     nav.init_nav(app)
+    # Before errors: after-request hooks run last-registered first, so the error module's
+    # X-Frame-Options check sees only a policy a view set itself.
+    headers.init_headers(app)
     errors.init_errors(app)
     app.register_blueprint(bp)
     app.register_blueprint(health.bp)

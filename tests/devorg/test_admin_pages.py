@@ -126,3 +126,25 @@ def test_page_says_so_when_the_org_is_not_running(make_app, sign_in, tmp_path):
     response = client.get("/devorg/")
     assert response.status_code == 503
     assert "devorg serve" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/devorg/o/%2E%2E/faults", "/devorg/o/%2e%2e/outbound",
+                                  "/devorg/o/Task/%2E%2E", "/devorg/o/Lead/..%2Ffaults"])
+def test_a_dot_dot_in_an_admin_page_url_is_not_found(admin_client, devorg, path):
+    assert admin_client.get(path).status_code in (404, 405)  # %2F decodes to a POST-only route
+
+
+def test_a_dot_dot_in_a_delete_url_does_not_clear_the_org_s_faults(admin_client, devorg):
+    """`DELETE records/../faults` would be `DELETE /devorg/api/faults` once the path is normalized."""
+    devorg.inject_fault("/query", "503", count=5)
+    admin_client.post("/devorg/o/%2E%2E/faults/delete")
+    assert "/query" in admin_client.get("/devorg/").get_data(as_text=True)
+
+
+def test_the_admin_client_refuses_a_path_that_is_not_plain_segments(devorg):
+    from devorg.admin import OrgAdmin, OrgRefused
+
+    admin = OrgAdmin({"instance_url": "https://127.0.0.1:1", "admin_key": "x"})
+    for path in ("records/../faults", "records/%2E%2E/faults", "records//x", "records/Lead?x=1"):
+        with pytest.raises(OrgRefused):
+            admin.call("GET", path)

@@ -174,3 +174,31 @@ def test_a_visit_result_outside_the_picklist_is_refused(sales, app, seed_mirror)
 
 def test_operators_cannot_use_the_visit_screen(examples, sign_in):
     assert sign_in("operator").get("/forms/visit").status_code == 403
+
+
+def test_a_field_rep_cannot_read_another_rep_s_visit_by_its_number(sales, sign_in, app, seed_mirror):
+    member = seed_mirror("Contact", LastName="伊藤", FirstName="誠")
+    token = token_of(sales.get(f"/forms/visit/{member['Id']}").get_data(as_text=True))
+    recorded = sales.post(f"/forms/visit/{member['Id']}", data={"_token": token, "Visit_Result__c": "訪問不要"})
+    (sub,) = submissions(app)
+    assert recorded.headers["Location"].endswith(f"recorded={sub.id}")
+    other_rep = sign_in("sales")
+    response = other_rep.get(f"/forms/visit?recorded={sub.id}")
+    assert response.status_code == 404 and "訪問不要" not in response.get_data(as_text=True)
+    operator = sign_in("operator")
+    assert operator.get(f"/forms/visit_result/done/{sub.id}").status_code in (403, 404)
+    assert "訪問不要" in sales.get(f"/forms/visit?recorded={sub.id}").get_data(as_text=True)
+
+
+def test_an_operator_cannot_read_another_operator_s_entry_by_its_number(examples, sign_in, app, seed_mirror):
+    first = sign_in("operator")
+    page = first.get("/forms/trial_set").get_data(as_text=True)
+    response = first.post("/forms/trial_set", data={
+        "_token": token_of(page), "_stage": "submit", "LastName": "山本", "FirstName": "一郎",
+        "LastNameKana__c": "やまもと", "FirstNameKana__c": "いちろう", "Phone": "090-1111-2222",
+        "Email": "ichiro@example.jp", "PostalCode": "100-0001", "State": "東京都", "City": "千代田区",
+        "Street": "千代田1-1"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    done = response.headers["Location"]
+    assert first.get(done).status_code == 200
+    assert sign_in("operator").get(done).status_code == 404
