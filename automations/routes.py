@@ -36,6 +36,9 @@ conditions:
 """
 
 
+MEMBERS_PAGE = 50
+
+
 def _automation_or_404(key: str) -> Automation:
     automation = db.session().scalar(queries.automation_by_key(key))
     if automation is None:
@@ -169,13 +172,14 @@ def segment(key: str | None = None):  # type: ignore[no-untyped-def]
             flash(_("保存しました。"), "success")
             return redirect(url_for("automations.segment", key=saved.key))
     count = members = None
+    after = request.args.get("after") or None
+    if after is not None and not (after.isalnum() and len(after) <= 18):
+        abort(400)
     if existing is not None:
-        members = []
-        count = 0
-        for person in segments.matching(session, existing.spec):
-            count += 1
-            if len(members) < 50:
-                members.append(person)
+        # One COUNT and one page of MEMBERS_PAGE people in id order (keyset paging with ?after=).
+        count = segments.count(session, existing.spec)
+        members = segments.page(session, existing.spec, after=after, size=MEMBERS_PAGE)
     status = 400 if errors else 200
+    next_after = members[-1].id if members and len(members) == MEMBERS_PAGE else None
     return render_template("automations/segment.html", form=form, segment=existing, errors=errors, count=count,
-                           members=members), status
+                           members=members, next_after=next_after, after=after), status
