@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from scoring.models import DuplicateDismissal
@@ -29,8 +29,8 @@ PHONE_FIELDS = {"Lead": ("Phone", "MobilePhone"), "Contact": ("Phone", "MobilePh
 class DuplicatePair:
     """Two people who are probably one, and which rules matched."""
 
-    first: MirrorRecord
-    second: MirrorRecord
+    first: Any  # a MirrorRecord, or a PersonSide from a snapshot
+    second: Any
     reasons: list[str] = field(default_factory=list)
 
 
@@ -38,22 +38,23 @@ def _person(alias: Any) -> list[Any]:
     return [alias.object_name.in_(PEOPLE), alias.is_deleted.is_(False)]
 
 
-def duplicate_pairs(session: Session, limit: int = MAX_PAIRS) -> list[DuplicatePair]:
-    """Likely duplicates, strongest evidence first (more matching rules, then email over phone)."""
-    a, b = aliased(MirrorRecord), aliased(MirrorRecord)
+def duplicate_pairs(session: Session, limit: int = MAX_PAIRS, exclude_dismissed: bool = True) -> list[DuplicatePair]:
+    """Likely duplicates, strongest evidence first (more matching rules, then email over phone).
+
+    Per rule, the first `limit` pairs in id order: people holding a key value someone else holds
+    too (one GROUP BY … HAVING over the key) are walked in id order, and each is paired with the
+    later holders of its value through the key index, until `limit` pairs are found. Neither a
+    clean mirror nor a common name shared by thousands makes this a self-join of everyone.
+    """
     rules = {
-        "email": [a.email_key == b.email_key],
-        "phone": [a.phone_key == b.phone_key],
-        "name_kana_company": [a.name_key == b.name_key, a.kana_key == b.kana_key, a.company_key == b.company_key],
+        "email": ("email_key",),
+        "phone": ("phone_key",),
+        "name_kana_company": ("name_key", "kana_key", "company_key"),
     }
-    dismissed = {(d.first_id, d.second_id) for d in session.scalars(select(DuplicateDismissal))}
+    dismissed = dismissed_pairs(session) if exclude_dismissed else set()
     pairs: dict[tuple[str, str], DuplicatePair] = {}
-    for reason, conditions in rules.items():
-        # A NULL key never matches; saying so lets the planner use the key index.
-        not_null = [condition.left.is_not(None) for condition in conditions]
-        stmt = (select(a, b).where(a.sf_id < b.sf_id, *conditions, *not_null, *_person(a), *_person(b))
-                .order_by(a.sf_id, b.sf_id).limit(limit))
-        for first, second in session.execute(stmt):
+    for reason, names in rules.items():
+        for first, second in _rule_pairs(session, names, limit):
             key = (first.sf_id, second.sf_id)
             if key in dismissed:
                 continue
@@ -61,6 +62,58 @@ def duplicate_pairs(session: Session, limit: int = MAX_PAIRS) -> list[DuplicateP
     order = {"email": 0, "phone": 1, "name_kana_company": 2}
     return sorted(pairs.values(), key=lambda p: (-len(p.reasons), order[p.reasons[0]], p.first.sf_id,
                                                  p.second.sf_id))[:limit]
+
+
+def _rule_pairs(session: Session, names: tuple[str, ...], limit: int) -> list[tuple[Any, Any]]:
+    """The first `limit` (first, second) pairs, first.sf_id < second.sf_id, equal on every key in `names`."""
+    keys = [getattr(MirrorRecord, n) for n in names]
+    shared = (select(*keys).where(*_person(MirrorRecord), *(k.is_not(None) for k in keys))
+              .group_by(*keys).having(func.count() > 1).subquery())
+    a, b = aliased(MirrorRecord), aliased(MirrorRecord)
+    out: list[tuple[Any, Any]] = []
+    after = ""
+    # Pairs of two need two holders walked per pair: one chunk usually covers the limit, so the
+    # GROUP BY over the key runs once.
+    chunk = 2 * limit + 2
+    while len(out) < limit:
+        firsts = list(session.scalars(
+            select(a).join(shared, and_(*(getattr(a, n) == shared.c[n] for n in names)))
+            .where(*_person(a), a.sf_id > after).order_by(a.sf_id).limit(chunk)))
+        for first in firsts:
+            # Sorted here, not in SQL: ORDER BY sf_id LIMIT tempts the planner to walk the primary
+            # key instead of the key index.
+            later = sorted(session.scalars(
+                select(b).where(*(getattr(b, n) == getattr(first, n) for n in names), b.sf_id > first.sf_id,
+                                *_person(b))), key=lambda r: r.sf_id)
+            out.extend((first, second) for second in later[:limit - len(out)])
+            if len(out) >= limit:
+                break
+        if len(firsts) < chunk:
+            break
+        after = firsts[-1].sf_id
+    return out
+
+
+@dataclass
+class PersonSide:
+    """One person of a stored pair: what the report shows of them."""
+
+    sf_id: str
+    object_name: str
+    fields: dict[str, Any]
+
+
+def findings_from_snapshot(session: Session, data: dict[str, Any]) -> dict[str, list[Any]]:
+    """The findings a snapshot holds, without the pairs dismissed since it was taken."""
+    dismissed = dismissed_pairs(session)
+    pairs = [DuplicatePair(PersonSide(**p["first"]), PersonSide(**p["second"]), list(p["reasons"]))  # type: ignore[arg-type]
+             for p in data.get("pairs", []) if (p["first"]["sf_id"], p["second"]["sf_id"]) not in dismissed]
+    return {"pairs": pairs, "invalid": data.get("invalid", []), "missing": data.get("missing", [])}
+
+
+def dismissed_pairs(session: Session) -> set[tuple[str, str]]:
+    """Every (first, second) id pair an admin marked 'not a duplicate'."""
+    return {(d.first_id, d.second_id) for d in session.scalars(select(DuplicateDismissal))}
 
 
 def dismiss(session: Session, first_id: str, second_id: str, by: str) -> bool:

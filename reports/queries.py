@@ -14,12 +14,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Interval, and_, case, cast, exists, func, literal, select
+from sqlalchemy import Integer, Interval, String, and_, case, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from activity.models import Activity
 from scoring.models import PersonScore
 from sync.models import ChangeEvent, MirrorRecord
+from sync.read import document_text
 from writeback.models import WritebackItem
 
 ATTRIBUTION_DAYS = 30
@@ -39,8 +40,9 @@ def _plus_days(session: Session, column: Any, days: int) -> Any:
     return func.datetime(column, f"+{days} days")
 
 
-def _mail_id(activity: Any) -> Any:
-    return cast(activity.details["mail_id"].as_string(), Integer)
+def _mail_id_is(activity: Any, mail_id: Any) -> Any:
+    """The activity names this mail, compared as text so PostgreSQL uses ix_activities_mail_id."""
+    return document_text(activity.details, "mail_id") == cast(mail_id, String)
 
 
 def automation_funnels(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -67,8 +69,8 @@ def automation_funnels(session: Session, start: datetime, end: datetime) -> list
     opened, clicked, submit = aliased(Activity), aliased(Activity), aliased(Activity)
     key = _automation_key(session, OutboxMail.origin_ref)
     has = {
-        "opened": exists().where(opened.kind == "mail_open", _mail_id(opened) == OutboxMail.id),
-        "clicked": exists().where(clicked.kind == "mail_click", _mail_id(clicked) == OutboxMail.id),
+        "opened": exists().where(opened.kind == "mail_open", _mail_id_is(opened, OutboxMail.id)),
+        "clicked": exists().where(clicked.kind == "mail_click", _mail_id_is(clicked, OutboxMail.id)),
     }
     converted = exists().where(submit.kind == "form_submit", submit.person_id == OutboxMail.person_id,
                                submit.occurred_at >= OutboxMail.sent_at,

@@ -1,0 +1,42 @@
+"""expression indexes on mirror fields that segments, lookup and reports filter on (PostgreSQL)
+
+Revision ID: sync_0002_scale_read_fieldidx
+Revises: sync_0001
+
+One index per (object_name, fields ->> 'Field') in sync.read.INDEXED_FIELDS, and one on the
+mail id of open and click activities (the automation funnel joins them to mails). SQLite gets
+none: it serves small mirrors, and its JSON expressions differ. On a large existing database,
+create them first by hand with CREATE INDEX CONCURRENTLY under the same names (docs/operations.md);
+IF NOT EXISTS then makes this migration a no-op.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "sync_0002_scale_read_fieldidx"
+down_revision: str | Sequence[str] | None = "sync_0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A copy, not an import of sync.read.INDEXED_FIELDS: a migration must not change when code does.
+FIELDS = ("MailingState", "State", "LeadSource", "CampaignId", "ContactId", "LeadId", "WhoId", "AccountId",
+          "OwnerId", "Status")
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for field in FIELDS:
+        op.execute(f"CREATE INDEX IF NOT EXISTS ix_mirror_f_{field.lower()} "
+                   f"ON mirror_records (object_name, (fields ->> '{field}'))")
+    op.execute("CREATE INDEX IF NOT EXISTS ix_activities_mail_id ON activities ((details ->> 'mail_id')) "
+               "WHERE kind IN ('mail_open', 'mail_click')")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("DROP INDEX IF EXISTS ix_activities_mail_id")
+    for field in FIELDS:
+        op.execute(f"DROP INDEX IF EXISTS ix_mirror_f_{field.lower()}")

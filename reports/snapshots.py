@@ -1,0 +1,104 @@
+"""Precomputed report figures: the `reports.refresh` job computes what is too costly per request.
+
+Data quality (duplicates, invalid addresses and numbers, missing fields) reads the whole mirror,
+and the automation funnel joins every mail of the range to its opens and clicks: seconds to
+minutes with millions of people. The job (work/schedule.py, every REPORTS_REFRESH_SECONDS)
+stores them in `report_snapshots`; pages show a snapshot with its age when one is fresh enough
+(younger than twice the interval) and compute live otherwise, as on a new installation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from reports.models import ReportSnapshot
+
+DATA_QUALITY = "data_quality"
+
+
+def funnels_key(first: Any, last: Any) -> str:
+    """The snapshot key of the automation figures for local days [first, last]."""
+    return f"automations:{first}:{last}"
+
+
+def fresh(session: Session, key: str, max_age_seconds: int) -> ReportSnapshot | None:
+    """The snapshot `key` when it was computed within `max_age_seconds`, else None."""
+    snapshot = session.get(ReportSnapshot, key)
+    if snapshot is None or utcnow() - snapshot.computed_at > timedelta(seconds=max_age_seconds):
+        return None
+    return snapshot
+
+
+def save(session: Session, key: str, compute: Callable[[], dict[str, Any]]) -> ReportSnapshot:
+    """Compute and store (replace) the snapshot `key`."""
+    started = time.perf_counter()
+    data = compute()
+    took = round((time.perf_counter() - started) * 1000)
+    snapshot = session.get(ReportSnapshot, key)
+    if snapshot is None:
+        snapshot = ReportSnapshot(key=key)
+        session.add(snapshot)
+    snapshot.data, snapshot.computed_at, snapshot.took_ms = data, utcnow(), took
+    session.flush()
+    return snapshot
+
+
+def max_age() -> int:
+    """How old a snapshot a page may show: twice the refresh interval."""
+    return 2 * current_app.config["TSUNAGI"].reports_refresh_seconds
+
+
+def data_quality_figures(session: Session, required: tuple[str, ...]) -> dict[str, Any]:
+    """Every data-quality finding (up to dedupe.MAX_PAIRS / MAX_ROWS of each kind), JSON-ready."""
+    from reports import dedupe
+
+    def side(record: Any) -> dict[str, Any]:
+        fields = record.fields or {}
+        return {"sf_id": record.sf_id, "object_name": record.object_name,
+                "fields": {k: fields.get(k) for k in ("LastName", "FirstName", "Company", "Account.Name")
+                           if fields.get(k)}}
+
+    return {"pairs": [{"first": side(p.first), "second": side(p.second), "reasons": p.reasons}
+                      for p in dedupe.duplicate_pairs(session, exclude_dismissed=False)],
+            "invalid": dedupe.invalid_contacts(session), "missing": dedupe.missing_fields(session, required)}
+
+
+def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
+    """The overview's and the automation report's figures for one date range, JSON-ready."""
+    from reports import queries, service
+
+    return {"funnels": service.automations_report(session, rng),
+            "deliverability": service.deliverability_report(session, rng),
+            "kinds": queries.kind_counts(session, rng.start, rng.end)}
+
+
+def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetime | None = None) -> list[str]:
+    """Recompute the data-quality snapshot and the default range's automation figures; their keys."""
+    from reports import service
+
+    rng = service.parse_range({}, zone, today=(now or utcnow()).astimezone(service.ZoneInfo(zone)).date())
+    keys = [DATA_QUALITY, funnels_key(rng.first, rng.last)]
+    save(session, keys[0], lambda: data_quality_figures(session, required))
+    save(session, keys[1], lambda: automation_figures(session, rng))
+    # Snapshots of earlier days' default ranges are never read again.
+    for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like("automations:%"),
+                                                            ReportSnapshot.key != keys[1])):
+        session.delete(old)
+    return keys
+
+
+def refresh_job(_payload: dict[str, Any]) -> None:
+    """Job `reports.refresh`: recompute the snapshots in one transaction."""
+    from db import get_db
+
+    settings = current_app.config["TSUNAGI"]
+    with get_db(current_app).transaction() as session:
+        refresh(session, settings.data_quality_required_fields, settings.timezone)
