@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from scoring.models import DuplicateDismissal
@@ -69,28 +69,51 @@ def _rule_pairs(session: Session, names: tuple[str, ...], limit: int) -> list[tu
     keys = [getattr(MirrorRecord, n) for n in names]
     shared = (select(*keys).where(*_person(MirrorRecord), *(k.is_not(None) for k in keys))
               .group_by(*keys).having(func.count() > 1).subquery())
-    a, b = aliased(MirrorRecord), aliased(MirrorRecord)
+    a = aliased(MirrorRecord)
     out: list[tuple[Any, Any]] = []
     after = ""
-    # Pairs of two need two holders walked per pair: one chunk usually covers the limit, so the
-    # GROUP BY over the key runs once.
-    chunk = 2 * limit + 2
+    # A first small chunk finds the pairs of large groups (a common name) at once; then one chunk
+    # of 2 × limit people usually covers the rest (pairs of two), so the GROUP BY runs twice at most.
+    chunk = 16
     while len(out) < limit:
         firsts = list(session.scalars(
             select(a).join(shared, and_(*(getattr(a, n) == shared.c[n] for n in names)))
             .where(*_person(a), a.sf_id > after).order_by(a.sf_id).limit(chunk)))
-        for first in firsts:
-            # Sorted here, not in SQL: ORDER BY sf_id LIMIT tempts the planner to walk the primary
-            # key instead of the key index.
-            later = sorted(session.scalars(
-                select(b).where(*(getattr(b, n) == getattr(first, n) for n in names), b.sf_id > first.sf_id,
-                                *_person(b))), key=lambda r: r.sf_id)
-            out.extend((first, second) for second in later[:limit - len(out)])
-            if len(out) >= limit:
-                break
+        start, batch_size = 0, 1
+        while start < len(firsts):
+            batch = firsts[start:start + batch_size]
+            start, batch_size = start + batch_size, min(4 * batch_size, HOLDERS_BATCH)
+            holders = _holders(session, names, {_values(f, names) for f in batch}, limit + 1)
+            for first in batch:
+                later = [h for h in holders.get(_values(first, names), []) if h.sf_id > first.sf_id]
+                out.extend((first, second) for second in later[:limit - len(out)])
+                if len(out) >= limit:
+                    return out
         if len(firsts) < chunk:
             break
-        after = firsts[-1].sf_id
+        after, chunk = firsts[-1].sf_id, 2 * limit + 2
+    return out
+
+
+# People whose key values are fetched together (one query per batch, not one per person).
+HOLDERS_BATCH = 500
+
+
+def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(record, n) for n in names)
+
+
+def _holders(session: Session, names: tuple[str, ...], values: set[tuple[Any, ...]],
+             cap: int) -> dict[tuple[Any, ...], list[Any]]:
+    """Per key value, its first `cap` holders in id order (more are never paired within the limit)."""
+    keys = [getattr(MirrorRecord, n) for n in names]
+    ranked = (select(MirrorRecord, func.row_number().over(partition_by=keys, order_by=MirrorRecord.sf_id)
+                     .label("rank"))
+              .where(tuple_(*keys).in_(sorted(values)), *_person(MirrorRecord)).subquery())
+    holder = aliased(MirrorRecord, ranked)
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for record in session.scalars(select(holder).where(ranked.c.rank <= cap).order_by(holder.sf_id)):
+        out.setdefault(_values(record, names), []).append(record)
     return out
 
 
