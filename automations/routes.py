@@ -175,11 +175,25 @@ def segment(key: str | None = None):  # type: ignore[no-untyped-def]
     after = request.args.get("after") or None
     if after is not None and not (after.isalnum() and len(after) <= 18):
         abort(400)
+    counted = None
     if existing is not None:
-        # One COUNT and one page of MEMBERS_PAGE people in id order (keyset paging with ?after=).
-        count = segments.count(session, existing.spec)
+        # The count the reports.refresh job took, when taken since the segment last changed (its
+        # time is shown; ?count=live counts now), else one COUNT now; one page of people in id
+        # order (keyset paging with ?after=).
+        counted = _counted(session, existing)
+        count = counted.data["count"] if counted is not None else segments.count(session, existing.spec)
         members = segments.page(session, existing.spec, after=after, size=MEMBERS_PAGE)
     status = 400 if errors else 200
     next_after = members[-1].id if members and len(members) == MEMBERS_PAGE else None
     return render_template("automations/segment.html", form=form, segment=existing, errors=errors, count=count,
-                           members=members, next_after=next_after, after=after), status
+                           members=members, next_after=next_after, after=after, counted=counted), status
+
+
+def _counted(session, segment: Segment):  # type: ignore[no-untyped-def]
+    """The fresh count snapshot of `segment` (None when stale, missing or ?count=live)."""
+    if request.args.get("count") == "live":
+        return None
+    from reports import snapshots
+
+    snapshot = snapshots.fresh(session, snapshots.segment_key(segment.key), snapshots.max_age())
+    return snapshot if snapshot is not None and snapshot.computed_at >= segment.updated_at else None

@@ -1,10 +1,11 @@
 """Precomputed report figures: the `reports.refresh` job computes what is too costly per request.
 
 Data quality (duplicates, invalid addresses and numbers, missing fields) reads the whole mirror,
-and the automation funnel joins every mail of the range to its opens and clicks: seconds to
-minutes with millions of people. The job (work/schedule.py, every REPORTS_REFRESH_SECONDS)
-stores them in `report_snapshots`; pages show a snapshot with its age when one is fresh enough
-(younger than twice the interval) and compute live otherwise, as on a new installation.
+the automation funnel joins every mail of the range to its opens and clicks, and a broad
+segment's count reads every person: seconds to minutes with millions of people. The job
+(work/schedule.py, every REPORTS_REFRESH_SECONDS) stores them in `report_snapshots`; pages show
+a snapshot with its age when one is fresh enough (younger than twice the interval) and compute
+live otherwise, as on a new installation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from db import utcnow
 from reports.models import ReportSnapshot
 
 DATA_QUALITY = "data_quality"
+
+
+def segment_key(segment_key: str) -> str:
+    """The snapshot key of a segment's count."""
+    return f"segment:{segment_key}"
 
 
 def funnels_key(first: Any, last: Any) -> str:
@@ -81,13 +87,19 @@ def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
 
 
 def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetime | None = None) -> list[str]:
-    """Recompute the data-quality snapshot and the default range's automation figures; their keys."""
+    """Recompute data quality, the default range's automation figures and segment counts; their keys."""
     from reports import service
 
     rng = service.parse_range({}, zone, today=(now or utcnow()).astimezone(service.ZoneInfo(zone)).date())
+    from automations import segments
+    from automations.models import Segment
+
     keys = [DATA_QUALITY, funnels_key(rng.first, rng.last)]
     save(session, keys[0], lambda: data_quality_figures(session, required))
     save(session, keys[1], lambda: automation_figures(session, rng))
+    for segment in session.scalars(select(Segment).order_by(Segment.key)):
+        keys.append(segment_key(segment.key))
+        save(session, keys[-1], lambda spec=segment.spec: {"count": segments.count(session, spec)})
     # Snapshots of earlier days' default ranges are never read again.
     for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like("automations:%"),
                                                             ReportSnapshot.key != keys[1])):

@@ -174,3 +174,28 @@ def test_segment_members_are_streamed_in_chunks(app, varied):
         spec = {"objects": ["Lead", "Contact"], "conditions": []}
         first = list(itertools.islice(segments.matching(session, spec), 5))
         assert [r.id for r in first] == sorted(varied[:59])[:5]
+
+
+NAMED = """key: named
+name: {name}
+conditions:
+  - {{field: LastName, op: is_set}}
+"""
+
+
+def test_the_segment_page_shows_the_refresh_jobs_count_with_its_time_until_the_segment_changes(app, sign_in, varied):
+    admin = sign_in("admin")
+    admin.post("/admin/automations/segments/new", data={"document": NAMED.format(name="氏名あり")})
+    with app.app_context():
+        app.extensions["tsunagi.work"].job_handlers["reports.refresh"]({})
+    with dbmod.get_db(app).transaction() as session:
+        session.add(MirrorRecord(sf_id="003999999999999AAA", object_name="Contact", fields={"LastName": "新"},
+                                 system_modstamp=NOW, last_source="poll"))
+    page = admin.get("/admin/automations/segments/named").get_data(as_text=True)
+    assert '<strong class="segment-count">59</strong>' in page and 'class="snapshot-age"' in page
+    live = admin.get("/admin/automations/segments/named?count=live").get_data(as_text=True)
+    assert '<strong class="segment-count">60</strong>' in live and 'class="snapshot-age"' not in live
+    # Saving the segment makes the snapshot stale: the page counts live again.
+    admin.post("/admin/automations/segments/named", data={"document": NAMED.format(name="氏名あり（改）")})
+    assert '<strong class="segment-count">60</strong>' in admin.get("/admin/automations/segments/named").get_data(
+        as_text=True)
