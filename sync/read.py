@@ -129,6 +129,12 @@ def people(objects: Iterable[str] = PERSON_OBJECTS) -> Select[Any]:
             .order_by(MirrorRecord.sf_id))
 
 
+def live_records(object_name: str) -> Select[Any]:
+    """SELECT sf_id, fields of every live (not deleted) record of one object."""
+    return (select(MirrorRecord.sf_id, MirrorRecord.fields)
+            .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False)))
+
+
 def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | None:
     """The Lead/Contact id a record is about: itself, its WhoId, or its ContactId/LeadId."""
     if object_name in PERSON_OBJECTS:
