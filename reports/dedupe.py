@@ -126,12 +126,11 @@ class PersonSide:
     fields: dict[str, Any]
 
 
-def findings_from_snapshot(session: Session, data: dict[str, Any]) -> dict[str, list[Any]]:
-    """The findings a snapshot holds, without the pairs dismissed since it was taken."""
+def pairs_from_snapshot(session: Session, stored: list[dict[str, Any]]) -> list[DuplicatePair]:
+    """Stored pairs as DuplicatePairs, without those dismissed since the snapshot was taken."""
     dismissed = dismissed_pairs(session)
-    pairs = [DuplicatePair(PersonSide(**p["first"]), PersonSide(**p["second"]), list(p["reasons"]))  # type: ignore[arg-type]
-             for p in data.get("pairs", []) if (p["first"]["sf_id"], p["second"]["sf_id"]) not in dismissed]
-    return {"pairs": pairs, "invalid": data.get("invalid", []), "missing": data.get("missing", [])}
+    return [DuplicatePair(PersonSide(**p["first"]), PersonSide(**p["second"]), list(p["reasons"]))
+            for p in stored if (p["first"]["sf_id"], p["second"]["sf_id"]) not in dismissed]
 
 
 def dismissed_pairs(session: Session) -> set[tuple[str, str]]:

@@ -18,7 +18,7 @@ from reports.csvout import csv_response
 from web.i18n import gettext as _
 
 # Rows of each data-quality section per page, and at most how many a live (unsnapshotted) page finds.
-DATA_QUALITY_PAGE = 200
+DATA_QUALITY_PAGE = snapshots.DATA_QUALITY_CHUNK
 DATA_QUALITY_LIVE_ROWS = 500
 
 
@@ -175,12 +175,19 @@ def data_quality():  # type: ignore[no-untyped-def]
     page_no = int(page)
     snapshot = snapshots.fresh(session, snapshots.DATA_QUALITY, snapshots.max_age())
     if snapshot is not None:
-        found = dedupe.findings_from_snapshot(session, snapshot.data)
+        # CSV: every stored finding; a page: only its chunk of each section.
+        page_of = None if _wants_csv() else page_no
+        found = {name: snapshots.data_quality_rows(session, name, page_of) for name in snapshots.SECTIONS}
+        found["pairs"] = dedupe.pairs_from_snapshot(session, found["pairs"])
+        totals = snapshot.data["totals"]
     else:
         limit = dedupe.MAX_ROWS if _wants_csv() else DATA_QUALITY_LIVE_ROWS
         found = {"pairs": dedupe.duplicate_pairs(session, limit=limit),
                  "invalid": dedupe.invalid_contacts(session, limit=limit),
                  "missing": dedupe.missing_fields(session, required, limit=limit)}
+        totals = {k: len(v) for k, v in found.items()}
+        window = slice((page_no - 1) * DATA_QUALITY_PAGE, page_no * DATA_QUALITY_PAGE)
+        found = found if _wants_csv() else {k: v[window] for k, v in found.items()}
     if _wants_csv():
         if section == "duplicates":
             return csv_response("duplicates.csv", [_("ID 1"), _("種別 1"), _("名前 1"), _("ID 2"), _("種別 2"),
@@ -197,11 +204,9 @@ def data_quality():  # type: ignore[no-untyped-def]
                                 ([r["id"], r["object"], r["name"], ",".join(r["missing"])]
                                  for r in found["missing"]))
         abort(404)
-    window = slice((page_no - 1) * DATA_QUALITY_PAGE, page_no * DATA_QUALITY_PAGE)
-    pages = max(1, -(-max(len(v) for v in found.values()) // DATA_QUALITY_PAGE))
-    return render_template("reports/data_quality.html", pairs=found["pairs"][window],
-                           invalid=found["invalid"][window], missing=found["missing"][window],
-                           totals={k: len(v) for k, v in found.items()}, page=page_no, pages=pages,
+    pages = max(1, -(-max(totals.values()) // DATA_QUALITY_PAGE))
+    return render_template("reports/data_quality.html", pairs=found["pairs"], invalid=found["invalid"],
+                           missing=found["missing"], totals=totals, page=page_no, pages=pages,
                            snapshot=snapshot, name=_name,
                            reason_labels={"email": _("メールアドレス"), "phone": _("電話番号"),
                                           "name_kana_company": _("氏名・カナ・会社名")})

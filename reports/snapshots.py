@@ -23,6 +23,9 @@ from db import utcnow
 from reports.models import ReportSnapshot
 
 DATA_QUALITY = "data_quality"
+# Data-quality findings are stored in chunks of one page each, so a page reads one small row.
+DATA_QUALITY_CHUNK = 200
+SECTIONS = ("pairs", "invalid", "missing")
 
 
 def segment_key(segment_key: str) -> str:
@@ -47,7 +50,10 @@ def save(session: Session, key: str, compute: Callable[[], dict[str, Any]]) -> R
     """Compute and store (replace) the snapshot `key`."""
     started = time.perf_counter()
     data = compute()
-    took = round((time.perf_counter() - started) * 1000)
+    return _put(session, key, data, round((time.perf_counter() - started) * 1000))
+
+
+def _put(session: Session, key: str, data: dict[str, Any], took: int) -> ReportSnapshot:
     snapshot = session.get(ReportSnapshot, key)
     if snapshot is None:
         snapshot = ReportSnapshot(key=key)
@@ -77,6 +83,33 @@ def data_quality_figures(session: Session, required: tuple[str, ...]) -> dict[st
             "invalid": dedupe.invalid_contacts(session), "missing": dedupe.missing_fields(session, required)}
 
 
+def save_data_quality(session: Session, required: tuple[str, ...]) -> ReportSnapshot:
+    """Compute data quality; store the totals under DATA_QUALITY and each page of findings apart."""
+    started = time.perf_counter()
+    found = data_quality_figures(session, required)
+    took = round((time.perf_counter() - started) * 1000)
+    written = set()
+    for section in SECTIONS:
+        rows = found[section]
+        for number in range(max(1, -(-len(rows) // DATA_QUALITY_CHUNK))):
+            key = f"{DATA_QUALITY}:{section}:{number}"
+            _put(session, key, {"rows": rows[number * DATA_QUALITY_CHUNK:(number + 1) * DATA_QUALITY_CHUNK]}, took)
+            written.add(key)
+    for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like(f"{DATA_QUALITY}:%"))):
+        if old.key not in written:
+            session.delete(old)
+    return _put(session, DATA_QUALITY, {"totals": {s: len(found[s]) for s in SECTIONS}}, took)
+
+
+def data_quality_rows(session: Session, section: str, page: int | None = None) -> list[Any]:
+    """The stored findings of one section: one page (1-based), or all of them when page is None."""
+    if page is not None:
+        chunk = session.get(ReportSnapshot, f"{DATA_QUALITY}:{section}:{page - 1}")
+        return list(chunk.data["rows"]) if chunk is not None else []
+    chunks = session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like(f"{DATA_QUALITY}:{section}:%")))
+    return [row for chunk in sorted(chunks, key=lambda c: int(c.key.rsplit(":", 1)[1])) for row in chunk.data["rows"]]
+
+
 def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
     """The overview's and the automation report's figures for one date range, JSON-ready."""
     from reports import queries, service
@@ -95,7 +128,7 @@ def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetim
     from automations.models import Segment
 
     keys = [DATA_QUALITY, funnels_key(rng.first, rng.last)]
-    save(session, keys[0], lambda: data_quality_figures(session, required))
+    save_data_quality(session, required)
     save(session, keys[1], lambda: automation_figures(session, rng))
     for segment in session.scalars(select(Segment).order_by(Segment.key)):
         keys.append(segment_key(segment.key))
