@@ -128,7 +128,10 @@ def forms():  # type: ignore[no-untyped-def]
 def deliverability():  # type: ignore[no-untyped-def]
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
-    report = service.deliverability_report(db.session(), rng)
+    session = db.session()
+    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
+    report = (copy.deepcopy(snapshot.data["deliverability"]) if snapshot is not None
+              else service.deliverability_report(session, rng))
     names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
              "unsubscribes": _("配信停止")}
     if _wants_csv() and not error:
@@ -136,7 +139,7 @@ def deliverability():  # type: ignore[no-untyped-def]
                             ([day, *(report["series"][n][i] for n in names)] for i, day in enumerate(report["days"])))
     chart = charts.daily(_("日別の配信状況"), report["days"], {names[n]: v for n, v in report["series"].items()})
     return render_template("reports/deliverability.html", rng=rng, range_error=error, report=report, names=names,
-                           chart=chart), 400 if error else 200
+                           chart=chart, snapshot=snapshot), 400 if error else 200
 
 
 @bp.route("/admin/reports/sync")

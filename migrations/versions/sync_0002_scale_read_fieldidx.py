@@ -1,4 +1,5 @@
-"""expression indexes on mirror fields that segments, lookup and reports filter on (PostgreSQL)
+"""expression indexes on mirror fields that segments, lookup and reports filter on (PostgreSQL);
+mirror counts per object by index
 
 Revision ID: sync_0002_scale_read_fieldidx
 Revises: sync_0001
@@ -25,6 +26,7 @@ FIELDS = ("MailingState", "State", "LeadSource", "CampaignId", "ContactId", "Lea
 
 
 def upgrade() -> None:
+    op.create_index("ix_mirror_object_live", "mirror_records", ["object_name", "is_deleted", "last_seen_at"])
     if op.get_bind().dialect.name != "postgresql":
         return
     for field in FIELDS:
@@ -35,6 +37,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mirror_object_live", table_name="mirror_records")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP INDEX IF EXISTS ix_activities_mail_id")
