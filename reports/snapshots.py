@@ -119,31 +119,47 @@ def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
             "kinds": queries.kind_counts(session, rng.start, rng.end)}
 
 
-def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetime | None = None) -> list[str]:
-    """Recompute data quality, the default range's automation figures and segment counts; their keys."""
+def refresh_steps(required: tuple[str, ...], zone: str,
+                  now: datetime | None = None) -> list[Callable[[Session], None]]:
+    """The job's steps, each to run in its own transaction: data quality, the default range's
+    automation figures (and dropping earlier days' ones), every segment's count."""
+    from automations import segments
+    from automations.models import Segment
     from reports import service
 
     rng = service.parse_range({}, zone, today=(now or utcnow()).astimezone(service.ZoneInfo(zone)).date())
-    from automations import segments
-    from automations.models import Segment
+    current = funnels_key(rng.first, rng.last)
 
-    keys = [DATA_QUALITY, funnels_key(rng.first, rng.last)]
-    save_data_quality(session, required)
-    save(session, keys[1], lambda: automation_figures(session, rng))
-    for segment in session.scalars(select(Segment).order_by(Segment.key)):
-        keys.append(segment_key(segment.key))
-        save(session, keys[-1], lambda spec=segment.spec: {"count": segments.count(session, spec)})
-    # Snapshots of earlier days' default ranges are never read again.
-    for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like("automations:%"),
-                                                            ReportSnapshot.key != keys[1])):
-        session.delete(old)
-    return keys
+    def figures(session: Session) -> None:
+        save(session, current, lambda: automation_figures(session, rng))
+        # Snapshots of earlier days' default ranges are never read again.
+        for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like("automations:%"),
+                                                                ReportSnapshot.key != current)):
+            session.delete(old)
+
+    def counts(session: Session) -> None:
+        for segment in session.scalars(select(Segment).order_by(Segment.key)):
+            save(session, segment_key(segment.key), lambda spec=segment.spec: {"count": segments.count(session, spec)})
+
+    def quality(session: Session) -> None:
+        save_data_quality(session, required)
+
+    return [quality, figures, counts]
+
+
+def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetime | None = None) -> None:
+    """Recompute data quality, the default range's automation figures and segment counts in `session`."""
+    for step in refresh_steps(required, zone, now):
+        step(session)
 
 
 def refresh_job(_payload: dict[str, Any]) -> None:
-    """Job `reports.refresh`: recompute the snapshots in one transaction."""
+    """Job `reports.refresh`: recompute the snapshots, one transaction per step (no long-held snapshot
+    of the database while the slow data-quality step runs, and each finished step is kept)."""
     from db import get_db
 
     settings = current_app.config["TSUNAGI"]
-    with get_db(current_app).transaction() as session:
-        refresh(session, settings.data_quality_required_fields, settings.timezone)
+    database = get_db(current_app)
+    for step in refresh_steps(settings.data_quality_required_fields, settings.timezone):
+        with database.transaction() as session:
+            step(session)
