@@ -14,7 +14,8 @@ requests every admin page through the real Flask app (test client, signed in as 
 - tables: rows and MB per table; build_s: how long building the data took;
 - reports_refresh_s: one run of the `reports.refresh` job (data quality and the 30-day automation
   figures, precomputed as the clock does every REPORTS_REFRESH_SECONDS) before the pages are timed;
-- when bench/scale_broadcast.py is present, the fields its `measure(database_url, people)` returns.
+- when bench/scale_broadcast.py is present (the broadcast half of issue 19), the fields its
+  `measure(...)` returns, run on a database of its own (`<name>_broadcast`) with N people.
 
 The database is dropped at the end unless --keep is given (then --reuse skips the build next time).
 """
@@ -125,7 +126,16 @@ def time_pages(app: Any, repeat: int) -> dict[str, float]:
 
 
 def _broadcast_figures(database_url: str, people: int) -> dict[str, Any]:
-    """The broadcast half's figures (bench/scale_broadcast.py) when that module exists, else none."""
+    """The broadcast half's figures (bench/scale_broadcast.py) when that module exists, else none.
+
+    It builds its own mirror and empties the database it is given, so it gets its own database
+    (this one's name + `_broadcast`) and, when its `measure` takes an SMTP server, its own sink
+    process. A failure there is reported in `broadcast_error`, never losing the page figures.
+    """
+    import inspect
+
+    from sqlalchemy.engine import make_url
+
     try:
         module = importlib.import_module("bench.scale_broadcast")
     except ModuleNotFoundError as exc:
@@ -135,10 +145,19 @@ def _broadcast_figures(database_url: str, people: int) -> dict[str, Any]:
     measure = getattr(module, "measure", None)
     if measure is None:
         return {}
+    url = make_url(database_url)
+    own = url.set(database=f"{url.database}_broadcast").render_as_string(hide_password=False)
+    params = inspect.signature(measure).parameters
+    sink = module.SinkProcess() if "smtp_port" in params and hasattr(module, "SinkProcess") else None
     try:
-        return dict(measure(database_url, people))
-    except TypeError:  # an older signature taking only the URL
-        return dict(measure(database_url))
+        if sink is not None:
+            return dict(measure(own, "127.0.0.1", sink.port, people=people, sink=sink))
+        return dict(measure(own, people=people) if "people" in params else measure(own))
+    except Exception as exc:  # the other half's failure must not hide this half's figures
+        return {"broadcast_error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
