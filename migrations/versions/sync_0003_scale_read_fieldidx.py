@@ -1,22 +1,22 @@
 """expression indexes on mirror fields that segments, lookup and reports filter on (PostgreSQL);
 mirror counts per object by index
 
-Revision ID: sync_0002_scale_read_fieldidx
-Revises: sync_0001
+Revision ID: sync_0003_scale_read_fieldidx
+Revises: sync_0002_sf_session_gapsafe
 
-One index per (object_name, fields ->> 'Field') in sync.read.INDEXED_FIELDS, and one on the
-mail id of open and click activities (the automation funnel joins them to mails). SQLite gets
-none: it serves small mirrors, and its JSON expressions differ. On a large existing database,
-create them first by hand with CREATE INDEX CONCURRENTLY under the same names (docs/operations.md);
-IF NOT EXISTS then makes this migration a no-op.
+On PostgreSQL only: one index per (object_name, fields ->> 'Field') in sync.read.INDEXED_FIELDS,
+and one on the mail id of open and click activities (the automation funnel joins them to mails);
+SQLite serves small mirrors and its JSON expressions differ. On a large existing database, create
+these first by hand with CREATE INDEX CONCURRENTLY under the same names (docs/operations.md); IF
+NOT EXISTS then skips them. Both databases: ix_mirror_object_live for per-object counts.
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "sync_0002_scale_read_fieldidx"
-down_revision: str | Sequence[str] | None = "sync_0001"
+revision: str = "sync_0003_scale_read_fieldidx"
+down_revision: str | Sequence[str] | None = "sync_0002_sf_session_gapsafe"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
