@@ -30,7 +30,8 @@ PERSON_OBJECTS = ("Lead", "Contact")
 PERSON_PREFIXES = ("00Q", "003")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
 # (object, field) pairs segments, lookup and reports filter or group on; each has a PostgreSQL
-# expression index `ix_mirror_f_<field>` on (object_name, fields ->> '<field>') (sync_0002).
+# expression index `ix_mirror_f_<field>` on (object_name, fields ->> '<field>') (migration
+# sync_0003_scale_read_fieldidx).
 INDEXED_FIELDS = ("MailingState", "State", "LeadSource", "CampaignId", "ContactId", "LeadId", "WhoId",
                   "AccountId", "OwnerId", "Status")
 # Indexes only PostgreSQL has, made by migrations and not declared on the models (SQLAlchemy
