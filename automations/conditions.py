@@ -15,13 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync import read
 from sync.models import MirrorRecord
 
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_not_set", "is_true", "is_false",
              "gt", "gte", "lt", "lte")
-PERSON_OBJECTS = ("Lead", "Contact")
-# Lead ids start with 00Q and Contact ids with 003 (Salesforce key prefixes).
-_PERSON_PREFIXES = ("00Q", "003")
+PERSON_OBJECTS = read.PERSON_OBJECTS
 
 
 class Record:
@@ -73,15 +72,7 @@ class MirrorView:
         """The Lead/Contact id a record is about (itself, WhoId, or ContactId/LeadId), if any."""
         if record is None:
             return None
-        if record.object_name in PERSON_OBJECTS:
-            return record.id
-        f = record.fields
-        if record.object_name in ("Task", "Event"):
-            who = f.get("WhoId")
-            return who if isinstance(who, str) and who.startswith(_PERSON_PREFIXES) else None
-        if record.object_name == "CampaignMember":
-            return f.get("ContactId") or f.get("LeadId")
-        return None
+        return read.person_id_of(record.object_name, record.id, record.fields)
 
     def person_of(self, record: Record | None) -> Record | None:
         """The related person record from the mirror, if mirrored."""

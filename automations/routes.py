@@ -36,6 +36,9 @@ conditions:
 """
 
 
+MEMBERS_PAGE = 50
+
+
 def _automation_or_404(key: str) -> Automation:
     automation = db.session().scalar(queries.automation_by_key(key))
     if automation is None:
@@ -169,13 +172,28 @@ def segment(key: str | None = None):  # type: ignore[no-untyped-def]
             flash(_("保存しました。"), "success")
             return redirect(url_for("automations.segment", key=saved.key))
     count = members = None
+    after = request.args.get("after") or None
+    if after is not None and not (after.isalnum() and len(after) <= 18):
+        abort(400)
+    counted = None
     if existing is not None:
-        members = []
-        count = 0
-        for person in segments.matching(session, existing.spec):
-            count += 1
-            if len(members) < 50:
-                members.append(person)
+        # The count the reports.refresh job took, when taken since the segment last changed (its
+        # time is shown; ?count=live counts now), else one COUNT now; one page of people in id
+        # order (keyset paging with ?after=).
+        counted = _counted(session, existing)
+        count = counted.data["count"] if counted is not None else segments.count(session, existing.spec)
+        members = segments.page(session, existing.spec, after=after, size=MEMBERS_PAGE)
     status = 400 if errors else 200
+    next_after = members[-1].id if members and len(members) == MEMBERS_PAGE else None
     return render_template("automations/segment.html", form=form, segment=existing, errors=errors, count=count,
-                           members=members), status
+                           members=members, next_after=next_after, after=after, counted=counted), status
+
+
+def _counted(session, segment: Segment):  # type: ignore[no-untyped-def]
+    """The fresh count snapshot of `segment` (None when stale, missing or ?count=live)."""
+    if request.args.get("count") == "live":
+        return None
+    from reports import snapshots
+
+    snapshot = snapshots.fresh(session, snapshots.segment_key(segment.key), snapshots.max_age())
+    return snapshot if snapshot is not None and snapshot.computed_at >= segment.updated_at else None

@@ -5,7 +5,8 @@ Contact itself (`State`, `LeadSource`, `HasOptedOutOfEmail`, `Score__c`…) or t
 fields (`Account.Industry`), plus two computed fields:
 - `campaign` (eq / in / not_in a Campaign id): membership, from mirrored CampaignMember rows;
 - `days_since_open` (lte / gte / is_not_set…): whole days since the person's last mail open.
-People are streamed from the mirror (yield_per), so a count never holds everyone in memory.
+Segments run as SQL (automations/segment_sql.py): a count is one COUNT query, members are
+streamed in id order (yield_per), so nothing ever holds everyone in memory.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from sqlalchemy.orm import Session
 from activity.models import Activity
 from automations.conditions import MirrorView, Record, check_value
 from automations.models import Segment
+from automations.segment_sql import COMPUTED, compile_conditions
 from db import utcnow
 from sync.models import MirrorRecord
-
-COMPUTED = ("campaign", "days_since_open")
 
 
 def _campaign_members(session: Session, campaign_ids: list[str]) -> dict[str, set[str]]:
@@ -53,28 +53,65 @@ def _last_opens(session: Session) -> dict[str, datetime]:
     return out
 
 
-def matching(session: Session, spec: dict[str, Any], now: datetime | None = None) -> Iterator[Record]:
-    """Every person the segment spec selects, streamed."""
+def _statement(session: Session, spec: dict[str, Any], now: datetime, columns: list[Any]) -> tuple[Any, Any]:
+    """SELECT `columns` of the segment's people (SQL part) and the conditions left for Python."""
+    person = MirrorRecord
+    compiled = compile_conditions(person, spec.get("conditions") or [], session.get_bind().dialect.name, now)
+    stmt = select(*columns).select_from(person)
+    for target, on in compiled.joins:
+        stmt = stmt.outerjoin(target, on)
+    stmt = stmt.where(person.object_name.in_(spec.get("objects") or ["Lead", "Contact"]),
+                      person.is_deleted.is_(False), *compiled.where)
+    return stmt, compiled.residual
+
+
+def matching(session: Session, spec: dict[str, Any], now: datetime | None = None,
+             after: str | None = None) -> Iterator[Record]:
+    """Every person the segment spec selects, in id order (after the id `after`), streamed.
+
+    The conditions run as SQL (automations/segment_sql.py); the few SQL cannot express are
+    checked here on the rows the SQL let through.
+    """
     now = now or utcnow()
-    conditions = spec.get("conditions") or []
+    stmt, residual = _statement(session, spec, now,
+                                [MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields])
+    if after is not None:
+        stmt = stmt.where(MirrorRecord.sf_id > after)
+    stmt = stmt.order_by(MirrorRecord.sf_id).execution_options(yield_per=1000)
+    check = _python_check(session, residual, now) if residual else None
+    for sf_id, object_name, fields in session.execute(stmt):
+        record = Record(sf_id, object_name, fields or {})
+        if check is None or check(record):
+            yield record
+
+
+def _python_check(session: Session, conditions: list[dict[str, Any]], now: datetime) -> Any:
+    """A predicate applying `conditions` the way automations evaluate them, record by record."""
     campaign_ids = sorted({str(v) for c in conditions if c["field"] == "campaign"
                            for v in (c["value"] if isinstance(c["value"], list) else [c["value"]])})
     members = _campaign_members(session, campaign_ids)
     opens = _last_opens(session) if any(c["field"] == "days_since_open" for c in conditions) else {}
     plain = [c for c in conditions if c["field"] not in COMPUTED]
     view = MirrorView(session)
-    stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
-            .where(MirrorRecord.object_name.in_(spec.get("objects") or ["Lead", "Contact"]),
-                   MirrorRecord.is_deleted.is_(False))
-            .order_by(MirrorRecord.sf_id).execution_options(yield_per=1000))
-    for sf_id, object_name, fields in session.execute(stmt):
-        record = Record(sf_id, object_name, fields or {})
+
+    def check(record: Record) -> bool:
         if not _computed_ok(conditions, record, members, opens, now):
-            continue
-        if plain and any("." in c["field"] for c in plain):
+            return False
+        if any("." in c["field"] for c in plain):
             view.prefetch_related([record], [c["field"] for c in plain])
-        if all(check_value(c["op"], view.resolve(record, c["field"]), c.get("value")) for c in plain):
-            yield record
+        return all(check_value(c["op"], view.resolve(record, c["field"]), c.get("value")) for c in plain)
+
+    return check
+
+
+def page(session: Session, spec: dict[str, Any], after: str | None = None, size: int = 50) -> list[Record]:
+    """One page of the segment's people in id order: the first `size` after the id `after`."""
+    out: list[Record] = []
+    for record in matching(session, spec, after=after):
+        out.append(record)
+        if len(out) >= size:
+            break
+    return out
 
 
 def _computed_ok(conditions: list[dict[str, Any]], record: Record, members: dict[str, set[str]],
@@ -102,6 +139,10 @@ def segment_members(session: Session, key: str) -> Iterator[Record]:
     return matching(session, segment.spec)
 
 
-def count(session: Session, spec: dict[str, Any]) -> int:
-    """The live count of a segment spec."""
-    return sum(1 for _ in matching(session, spec))
+def count(session: Session, spec: dict[str, Any], now: datetime | None = None) -> int:
+    """The live count of a segment spec: one COUNT in SQL unless some condition needs Python."""
+    now = now or utcnow()
+    stmt, residual = _statement(session, spec, now, [func.count()])
+    if not residual:
+        return int(session.scalar(stmt) or 0)
+    return sum(1 for _ in matching(session, spec, now))

@@ -323,6 +323,10 @@ class Settings:
     data_quality_required_fields: tuple[str, ...] = setting(
         "DATA_QUALITY_REQUIRED_FIELDS", _csv, "Lead.LastName,Lead.Company,Lead.Email,Contact.LastName,Contact.Email",
         "Object.Field pairs the data-quality report lists as missing when empty.")
+    reports_refresh_seconds: int = setting(
+        "REPORTS_REFRESH_SECONDS", _positive_int, "600",
+        "How often the reports.refresh job precomputes data quality and the 30-day automation figures; "
+        "pages show a snapshot younger than twice this and compute live otherwise.")
     # --- workers ---------------------------------------------------------------------------
     worker_idle_sleep_seconds: float = setting("WORKER_IDLE_SLEEP_SECONDS", _float, "0.5",
                                                "How long an idle worker waits before looking for work again.")

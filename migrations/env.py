@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import db
+from sync.read import include_in_schema_comparison
 
 db.import_models()
 config = context.config
@@ -18,7 +19,8 @@ def run_migrations_online() -> None:
                                          prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                          render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                          include_object=include_in_schema_comparison)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

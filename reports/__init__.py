@@ -1,7 +1,7 @@
 """reports: admin reports (automations, campaigns, forms, deliverability, sync, stages) and data quality.
 
-See docs/reports.md. Its one table (duplicate dismissals) lives in scoring.models, the model
-module db.MODEL_MODULES already imports.
+See docs/reports.md. Duplicate dismissals live in scoring.models; report snapshots (figures the
+`reports.refresh` job precomputes) in reports.models.
 """
 
 from flask import Blueprint, Flask
@@ -15,6 +15,10 @@ def init_app(app: Flask) -> None:
     from web.i18n import lazy_gettext as _l
 
     app.register_blueprint(bp)
+    from reports.snapshots import refresh_job
+    from work import register_job_handler
+
+    register_job_handler(app, "reports.refresh", refresh_job)
     try:
         from web import nav
     except ImportError:  # the navigation registry is landing in parallel

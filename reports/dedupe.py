@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from scoring.models import DuplicateDismissal
@@ -29,8 +29,8 @@ PHONE_FIELDS = {"Lead": ("Phone", "MobilePhone"), "Contact": ("Phone", "MobilePh
 class DuplicatePair:
     """Two people who are probably one, and which rules matched."""
 
-    first: MirrorRecord
-    second: MirrorRecord
+    first: Any  # a MirrorRecord, or a PersonSide from a snapshot
+    second: Any
     reasons: list[str] = field(default_factory=list)
 
 
@@ -38,22 +38,23 @@ def _person(alias: Any) -> list[Any]:
     return [alias.object_name.in_(PEOPLE), alias.is_deleted.is_(False)]
 
 
-def duplicate_pairs(session: Session, limit: int = MAX_PAIRS) -> list[DuplicatePair]:
-    """Likely duplicates, strongest evidence first (more matching rules, then email over phone)."""
-    a, b = aliased(MirrorRecord), aliased(MirrorRecord)
+def duplicate_pairs(session: Session, limit: int = MAX_PAIRS, exclude_dismissed: bool = True) -> list[DuplicatePair]:
+    """Likely duplicates, strongest evidence first (more matching rules, then email over phone).
+
+    Per rule, the first `limit` pairs in id order: people holding a key value someone else holds
+    too (one GROUP BY … HAVING over the key) are walked in id order, and each is paired with the
+    later holders of its value through the key index, until `limit` pairs are found. Neither a
+    clean mirror nor a common name shared by thousands makes this a self-join of everyone.
+    """
     rules = {
-        "email": [a.email_key == b.email_key],
-        "phone": [a.phone_key == b.phone_key],
-        "name_kana_company": [a.name_key == b.name_key, a.kana_key == b.kana_key, a.company_key == b.company_key],
+        "email": ("email_key",),
+        "phone": ("phone_key",),
+        "name_kana_company": ("name_key", "kana_key", "company_key"),
     }
-    dismissed = {(d.first_id, d.second_id) for d in session.scalars(select(DuplicateDismissal))}
+    dismissed = dismissed_pairs(session) if exclude_dismissed else set()
     pairs: dict[tuple[str, str], DuplicatePair] = {}
-    for reason, conditions in rules.items():
-        # A NULL key never matches; saying so lets the planner use the key index.
-        not_null = [condition.left.is_not(None) for condition in conditions]
-        stmt = (select(a, b).where(a.sf_id < b.sf_id, *conditions, *not_null, *_person(a), *_person(b))
-                .order_by(a.sf_id, b.sf_id).limit(limit))
-        for first, second in session.execute(stmt):
+    for reason, names in rules.items():
+        for first, second in _rule_pairs(session, names, limit):
             key = (first.sf_id, second.sf_id)
             if key in dismissed:
                 continue
@@ -61,6 +62,80 @@ def duplicate_pairs(session: Session, limit: int = MAX_PAIRS) -> list[DuplicateP
     order = {"email": 0, "phone": 1, "name_kana_company": 2}
     return sorted(pairs.values(), key=lambda p: (-len(p.reasons), order[p.reasons[0]], p.first.sf_id,
                                                  p.second.sf_id))[:limit]
+
+
+def _rule_pairs(session: Session, names: tuple[str, ...], limit: int) -> list[tuple[Any, Any]]:
+    """The first `limit` (first, second) pairs, first.sf_id < second.sf_id, equal on every key in `names`."""
+    keys = [getattr(MirrorRecord, n) for n in names]
+    shared = (select(*keys).where(*_person(MirrorRecord), *(k.is_not(None) for k in keys))
+              .group_by(*keys).having(func.count() > 1).subquery())
+    a = aliased(MirrorRecord)
+    out: list[tuple[Any, Any]] = []
+    after = ""
+    # A first small chunk finds the pairs of large groups (a common name) at once; then one chunk
+    # of 2 × limit people usually covers the rest (pairs of two), so the GROUP BY runs twice at most.
+    chunk = 16
+    while len(out) < limit:
+        firsts = list(session.scalars(
+            select(a).join(shared, and_(*(getattr(a, n) == shared.c[n] for n in names)))
+            .where(*_person(a), a.sf_id > after).order_by(a.sf_id).limit(chunk)))
+        start, batch_size = 0, 1
+        while start < len(firsts):
+            batch = firsts[start:start + batch_size]
+            start, batch_size = start + batch_size, min(4 * batch_size, HOLDERS_BATCH)
+            holders = _holders(session, names, {_values(f, names) for f in batch}, limit + 1)
+            for first in batch:
+                later = [h for h in holders.get(_values(first, names), []) if h.sf_id > first.sf_id]
+                out.extend((first, second) for second in later[:limit - len(out)])
+                if len(out) >= limit:
+                    return out
+        if len(firsts) < chunk:
+            break
+        after, chunk = firsts[-1].sf_id, 2 * limit + 2
+    return out
+
+
+# People whose key values are fetched together (one query per batch, not one per person).
+HOLDERS_BATCH = 500
+
+
+def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(record, n) for n in names)
+
+
+def _holders(session: Session, names: tuple[str, ...], values: set[tuple[Any, ...]],
+             cap: int) -> dict[tuple[Any, ...], list[Any]]:
+    """Per key value, its first `cap` holders in id order (more are never paired within the limit)."""
+    keys = [getattr(MirrorRecord, n) for n in names]
+    ranked = (select(MirrorRecord, func.row_number().over(partition_by=keys, order_by=MirrorRecord.sf_id)
+                     .label("rank"))
+              .where(tuple_(*keys).in_(sorted(values)), *_person(MirrorRecord)).subquery())
+    holder = aliased(MirrorRecord, ranked)
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for record in session.scalars(select(holder).where(ranked.c.rank <= cap).order_by(holder.sf_id)):
+        out.setdefault(_values(record, names), []).append(record)
+    return out
+
+
+@dataclass
+class PersonSide:
+    """One person of a stored pair: what the report shows of them."""
+
+    sf_id: str
+    object_name: str
+    fields: dict[str, Any]
+
+
+def pairs_from_snapshot(session: Session, stored: list[dict[str, Any]]) -> list[DuplicatePair]:
+    """Stored pairs as DuplicatePairs, without those dismissed since the snapshot was taken."""
+    dismissed = dismissed_pairs(session)
+    return [DuplicatePair(PersonSide(**p["first"]), PersonSide(**p["second"]), list(p["reasons"]))
+            for p in stored if (p["first"]["sf_id"], p["second"]["sf_id"]) not in dismissed]
+
+
+def dismissed_pairs(session: Session) -> set[tuple[str, str]]:
+    """Every (first, second) id pair an admin marked 'not a duplicate'."""
+    return {(d.first_id, d.second_id) for d in session.scalars(select(DuplicateDismissal))}
 
 
 def dismiss(session: Session, first_id: str, second_id: str, by: str) -> bool:

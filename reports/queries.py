@@ -14,12 +14,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Interval, and_, case, cast, exists, func, literal, select
+from sqlalchemy import Integer, Interval, String, and_, case, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from activity.models import Activity
 from scoring.models import PersonScore
+from sync import read
 from sync.models import ChangeEvent, MirrorRecord
+from sync.read import document_text
 from writeback.models import WritebackItem
 
 ATTRIBUTION_DAYS = 30
@@ -39,8 +41,9 @@ def _plus_days(session: Session, column: Any, days: int) -> Any:
     return func.datetime(column, f"+{days} days")
 
 
-def _mail_id(activity: Any) -> Any:
-    return cast(activity.details["mail_id"].as_string(), Integer)
+def _mail_id_is(activity: Any, mail_id: Any) -> Any:
+    """The activity names this mail, compared as text so PostgreSQL uses ix_activities_mail_id."""
+    return document_text(activity.details, "mail_id") == cast(mail_id, String)
 
 
 def automation_funnels(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -67,8 +70,8 @@ def automation_funnels(session: Session, start: datetime, end: datetime) -> list
     opened, clicked, submit = aliased(Activity), aliased(Activity), aliased(Activity)
     key = _automation_key(session, OutboxMail.origin_ref)
     has = {
-        "opened": exists().where(opened.kind == "mail_open", _mail_id(opened) == OutboxMail.id),
-        "clicked": exists().where(clicked.kind == "mail_click", _mail_id(clicked) == OutboxMail.id),
+        "opened": exists().where(opened.kind == "mail_open", _mail_id_is(opened, OutboxMail.id)),
+        "clicked": exists().where(clicked.kind == "mail_click", _mail_id_is(clicked, OutboxMail.id)),
     }
     converted = exists().where(submit.kind == "form_submit", submit.person_id == OutboxMail.person_id,
                                submit.occurred_at >= OutboxMail.sent_at,
@@ -149,12 +152,13 @@ def form_figures(session: Session, start: datetime, end: datetime) -> list[dict[
 def campaign_figures(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Per mirrored campaign: members, responded, members by status, status changes in the range."""
     members: dict[str, dict[str, Any]] = {}
-    campaigns = {c.sf_id: c.fields for c in session.scalars(
-        select(MirrorRecord).where(MirrorRecord.object_name == "Campaign", MirrorRecord.is_deleted.is_(False)))}
-    campaign_id = MirrorRecord.fields["CampaignId"].as_string()
-    status = MirrorRecord.fields["Status"].as_string()
-    responded = MirrorRecord.fields["HasResponded"].as_boolean()
-    stmt = (select(campaign_id, status, func.count(), func.sum(case((responded.is_(True), 1), else_=0)))
+    campaigns = {sf_id: fields for sf_id, fields in session.execute(read.live_records("Campaign"))}
+    # Field expressions render the field name as a literal: the same text in SELECT and GROUP BY,
+    # and the one ix_mirror_f_campaignid indexes.
+    campaign_id = read.field_text("CampaignId")
+    status = read.field_text("Status")
+    responded = read.field_text("HasResponded") == "true"
+    stmt = (select(campaign_id, status, func.count(), func.sum(case((responded, 1), else_=0)))
             .where(MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False))
             .group_by(campaign_id, status))
     for cid, st, count, resp in session.execute(stmt):
@@ -193,9 +197,7 @@ def score_bands(session: Session, width: int = 25) -> list[tuple[int, int]]:
 
 def sync_health(session: Session) -> dict[str, Any]:
     """Mirror size and freshness per object, sync cursors, pending work and write-back errors."""
-    mirror = session.execute(select(MirrorRecord.object_name, func.count(), func.max(MirrorRecord.last_seen_at))
-                             .where(MirrorRecord.is_deleted.is_(False)).group_by(MirrorRecord.object_name)
-                             .order_by(MirrorRecord.object_name)).all()
+    mirror = read.count_by_object(session)
     objects: list[dict[str, Any]] = []
     try:
         from sync.models import SyncObject

@@ -5,6 +5,7 @@ Every page takes `?from=&to=` (local days) where dates matter and `?format=csv` 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,9 +13,13 @@ from flask_login import current_user
 
 import db
 from people.auth import role_required
-from reports import bp, charts, dedupe, queries, service
+from reports import bp, charts, dedupe, queries, service, snapshots
 from reports.csvout import csv_response
 from web.i18n import gettext as _
+
+# Rows of each data-quality section per page, and at most how many a live (unsnapshotted) page finds.
+DATA_QUALITY_PAGE = snapshots.DATA_QUALITY_CHUNK
+DATA_QUALITY_LIVE_ROWS = 500
 
 
 def _range() -> tuple[service.DateRange | None, str | None]:
@@ -23,6 +28,14 @@ def _range() -> tuple[service.DateRange | None, str | None]:
         return service.parse_range(request.args, zone), None
     except service.RangeError as exc:
         return service.parse_range({}, zone), str(exc)
+
+
+def _automation_figures(session: Any, rng: service.DateRange) -> tuple[dict[str, Any], Any]:
+    """Funnels, deliverability and activity counts of the range: from a fresh snapshot, else live."""
+    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
+    if snapshot is not None:
+        return copy.deepcopy(snapshot.data), snapshot
+    return snapshots.automation_figures(session, rng), None
 
 
 def _wants_csv() -> bool:
@@ -35,14 +48,16 @@ def index():  # type: ignore[no-untyped-def]
     """Overview: headline figures, the automation funnel over all automations, stages, deliverability."""
     rng, error = _range()
     session = db.session()
-    funnels = service.automations_report(session, rng)
+    figures, snapshot = _automation_figures(session, rng)
+    funnels = figures["funnels"]
     labels = service.funnel_labels()
     totals = [(labels[step], sum(r[step] for r in funnels)) for step in service.FUNNEL_STEPS]
-    deliver = service.deliverability_report(session, rng)
+    deliver = figures["deliverability"]
     stages = service.stages_report(session)
     context = {
+        "snapshot": snapshot,
         # Mails sent come from the outbox (as in the charts); the rest from activity rows.
-        "kinds": {**queries.kind_counts(session, rng.start, rng.end), "mail_sent": deliver["totals"]["sent"]},
+        "kinds": {**figures["kinds"], "mail_sent": deliver["totals"]["sent"]},
         "funnel_chart": charts.funnel(_("オートメーション全体のファネル"), totals),
         "deliver_chart": charts.daily(_("日別の配信状況"), deliver["days"], {
             _("送信"): deliver["series"]["sent"],
@@ -59,7 +74,8 @@ def index():  # type: ignore[no-untyped-def]
 def automations():  # type: ignore[no-untyped-def]
     """A funnel per automation."""
     rng, error = _range()
-    rows = service.automations_report(db.session(), rng)
+    figures, snapshot = _automation_figures(db.session(), rng)
+    rows = figures["funnels"]
     labels = service.funnel_labels()
     if _wants_csv() and not error:
         return csv_response(f"automations_{rng.first}_{rng.last}.csv",
@@ -70,7 +86,7 @@ def automations():  # type: ignore[no-untyped-def]
                              for r in rows))
     for row in rows:
         row["chart"] = charts.funnel(row["name"], [(labels[s], row[s]) for s in service.FUNNEL_STEPS])
-    return render_template("reports/automations.html", rng=rng, range_error=error, rows=rows,
+    return render_template("reports/automations.html", rng=rng, range_error=error, rows=rows, snapshot=snapshot,
                            labels=labels, steps=service.FUNNEL_STEPS), 400 if error else 200
 
 
@@ -112,7 +128,10 @@ def forms():  # type: ignore[no-untyped-def]
 def deliverability():  # type: ignore[no-untyped-def]
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
-    report = service.deliverability_report(db.session(), rng)
+    session = db.session()
+    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
+    report = (copy.deepcopy(snapshot.data["deliverability"]) if snapshot is not None
+              else service.deliverability_report(session, rng))
     names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
              "unsubscribes": _("配信停止")}
     if _wants_csv() and not error:
@@ -120,7 +139,7 @@ def deliverability():  # type: ignore[no-untyped-def]
                             ([day, *(report["series"][n][i] for n in names)] for i, day in enumerate(report["days"])))
     chart = charts.daily(_("日別の配信状況"), report["days"], {names[n]: v for n, v in report["series"].items()})
     return render_template("reports/deliverability.html", rng=rng, range_error=error, report=report, names=names,
-                           chart=chart), 400 if error else 200
+                           chart=chart, snapshot=snapshot), 400 if error else 200
 
 
 @bp.route("/admin/reports/sync")
@@ -146,29 +165,52 @@ def stages():  # type: ignore[no-untyped-def]
 @bp.route("/admin/reports/data-quality")
 @role_required("admin")
 def data_quality():  # type: ignore[no-untyped-def]
-    """Likely duplicates, invalid emails and phones, missing fields; CSV per section."""
+    """Likely duplicates, invalid emails and phones, missing fields; paged, CSV per section.
+
+    Served from the `reports.refresh` job's snapshot (with its time) when fresh, else computed live.
+    """
     session = db.session()
     required = current_app.config["TSUNAGI"].data_quality_required_fields
     section = request.args.get("section", "duplicates")
+    page = request.args.get("page", "1")
+    if not page.isdigit() or int(page) < 1:
+        abort(400)
+    page_no = int(page)
+    snapshot = snapshots.fresh(session, snapshots.DATA_QUALITY, snapshots.max_age())
+    if snapshot is not None:
+        # CSV: every stored finding; a page: only its chunk of each section.
+        page_of = None if _wants_csv() else page_no
+        found = {name: snapshots.data_quality_rows(session, name, page_of) for name in snapshots.SECTIONS}
+        found["pairs"] = dedupe.pairs_from_snapshot(session, found["pairs"])
+        totals = snapshot.data["totals"]
+    else:
+        limit = dedupe.MAX_ROWS if _wants_csv() else DATA_QUALITY_LIVE_ROWS
+        found = {"pairs": dedupe.duplicate_pairs(session, limit=limit),
+                 "invalid": dedupe.invalid_contacts(session, limit=limit),
+                 "missing": dedupe.missing_fields(session, required, limit=limit)}
+        totals = {k: len(v) for k, v in found.items()}
+        window = slice((page_no - 1) * DATA_QUALITY_PAGE, page_no * DATA_QUALITY_PAGE)
+        found = found if _wants_csv() else {k: v[window] for k, v in found.items()}
     if _wants_csv():
         if section == "duplicates":
             return csv_response("duplicates.csv", [_("ID 1"), _("種別 1"), _("名前 1"), _("ID 2"), _("種別 2"),
                                                    _("名前 2"), _("一致した条件")],
                                 ([p.first.sf_id, p.first.object_name, _name(p.first), p.second.sf_id,
                                   p.second.object_name, _name(p.second), ",".join(p.reasons)]
-                                 for p in dedupe.duplicate_pairs(session)))
+                                 for p in found["pairs"]))
         if section == "invalid":
             return csv_response("invalid.csv", [_("ID"), _("種別"), _("項目"), _("値"), _("問題")],
                                 ([r["id"], r["object"], r["field"], r["value"], r["problem"]]
-                                 for r in dedupe.invalid_contacts(session)))
+                                 for r in found["invalid"]))
         if section == "missing":
             return csv_response("missing.csv", [_("ID"), _("種別"), _("名前"), _("未入力の項目")],
                                 ([r["id"], r["object"], r["name"], ",".join(r["missing"])]
-                                 for r in dedupe.missing_fields(session, required)))
+                                 for r in found["missing"]))
         abort(404)
-    return render_template("reports/data_quality.html", pairs=dedupe.duplicate_pairs(session, limit=500),
-                           invalid=dedupe.invalid_contacts(session, limit=500),
-                           missing=dedupe.missing_fields(session, required, limit=500), name=_name,
+    pages = max(1, -(-max(totals.values()) // DATA_QUALITY_PAGE))
+    return render_template("reports/data_quality.html", pairs=found["pairs"], invalid=found["invalid"],
+                           missing=found["missing"], totals=totals, page=page_no, pages=pages,
+                           snapshot=snapshot, name=_name,
                            reason_labels={"email": _("メールアドレス"), "phone": _("電話番号"),
                                           "name_kana_company": _("氏名・カナ・会社名")})
 

@@ -31,6 +31,8 @@ class MirrorRecord(Base):
         Index("ix_mirror_name", "name_key"),
         Index("ix_mirror_kana", "kana_key"),
         Index("ix_mirror_company", "company_key"),
+        # Counts and freshness per object (status pages) by an index-only scan, not a table scan.
+        Index("ix_mirror_object_live", "object_name", "is_deleted", "last_seen_at"),
     )
 
     # 18-character Salesforce ids are unique across objects (the key prefix names the object).

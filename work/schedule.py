@@ -28,4 +28,5 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("scoring.decay", lambda _s: 3600),
     Periodic("work.cleanup", lambda _s: 3600),
     Periodic("people.cleanup", lambda _s: 3600),
+    Periodic("reports.refresh", lambda s: s.reports_refresh_seconds),
 )

@@ -14,9 +14,14 @@ def status_counts() -> Any:
     return select(WritebackItem.status, func.count()).group_by(WritebackItem.status)
 
 
-def failed_items(search: str = "", limit: int = 200) -> Any:
-    """Items in the admin error queue, newest first, optionally filtered by object, code, message or key."""
+def failed_items(search: str = "", limit: int = 200, before: int | None = None) -> Any:
+    """Items in the admin error queue, newest first, optionally filtered by object, code, message or key.
+
+    `before` pages on: only items with a smaller id (keyset paging, no OFFSET over a long queue).
+    """
     stmt = select(WritebackItem).where(WritebackItem.status == "failed")
+    if before is not None:
+        stmt = stmt.where(WritebackItem.id < before)
     if search:
         pattern = f"%{search.lower()}%"
         stmt = stmt.where(

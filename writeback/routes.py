@@ -13,6 +13,9 @@ from writeback import bp, queries, service
 from writeback.forms import DiscardForm, ResendForm
 from writeback.models import WritebackItem
 
+# Failed items per page of the error queue (newest first; ?before=<id> for the next page).
+QUEUE_PAGE = 200
+
 
 @bp.route("/admin/writeback")
 @role_required("admin")
@@ -20,8 +23,14 @@ def error_queue():  # type: ignore[no-untyped-def]
     """Counts per status and the failed items with Salesforce's message."""
     session = db.session()
     search = request.args.get("q", "").strip()[:100]
-    items = session.scalars(queries.failed_items(search)).all()
-    return render_template("writeback/queue.html", counts=service.counts(session), items=items, search=search)
+    before = request.args.get("before", "")
+    if before and not before.isdigit():
+        abort(400)
+    items = session.scalars(queries.failed_items(search, limit=QUEUE_PAGE + 1,
+                                                 before=int(before) if before else None)).all()
+    next_before = items[QUEUE_PAGE - 1].id if len(items) > QUEUE_PAGE else None
+    return render_template("writeback/queue.html", counts=service.counts(session), items=items[:QUEUE_PAGE],
+                           search=search, next_before=next_before, paged=bool(before))
 
 
 @bp.route("/admin/writeback/<int:item_id>", methods=["GET", "POST"])

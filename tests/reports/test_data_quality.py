@@ -113,3 +113,28 @@ def test_dismiss_form_is_refused_without_a_csrf_token(make_app):
     response = client.post("/admin/reports/data-quality/dismiss", data={"first_id": lead_id(2),
                                                                          "second_id": lead_id(3)})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("limit", [1, 7, 40, 500])
+def test_the_first_pairs_by_id_are_found_whatever_the_limit_and_group_sizes(app, limit):
+    # One name shared by 25 people, emails shared by pairs and by a trio, a phone by two.
+    records = [{"Id": lead_id(n), "LastName": "佐藤", "FirstName": "花子", "LastNameKana__c": "サトウ",
+                "Company": "個人", "Email": f"p{n // 2 if n > 30 else n}@example.jp"} for n in range(1, 41)]
+    records += [{"Id": lead_id(n), "LastName": f"別人{n}", "Email": "trio@example.jp", "Phone": "090-1111-2222"
+                 if n < 43 else None} for n in range(41, 44)]
+    with get_db(app).transaction() as s:
+        add_records(s, "Lead", *records)
+        from sync.models import MirrorRecord
+
+        people = list(s.query(MirrorRecord).order_by(MirrorRecord.sf_id))
+        expected = {}
+        for reason, names in (("email", ("email_key",)), ("phone", ("phone_key",)),
+                              ("name_kana_company", ("name_key", "kana_key", "company_key"))):
+            every = [(x.sf_id, y.sf_id) for x in people for y in people if x.sf_id < y.sf_id
+                     and all(getattr(x, n) is not None and getattr(x, n) == getattr(y, n) for n in names)]
+            for pair in every[:limit]:
+                expected.setdefault(pair, []).append(reason)
+        got = {(p.first.sf_id, p.second.sf_id): p.reasons for p in dedupe.duplicate_pairs(s, limit=limit)}
+    order = {"email": 0, "phone": 1, "name_kana_company": 2}
+    ranked = sorted(expected.items(), key=lambda kv: (-len(kv[1]), order[kv[1][0]], kv[0]))[:limit]
+    assert got == dict(ranked)

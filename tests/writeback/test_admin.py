@@ -135,3 +135,27 @@ def test_the_error_queue_speaks_english_when_asked(sign_in):
     page = sign_in("admin").get("/admin/writeback?lang=en").get_data(as_text=True)
     assert "Write-back to Salesforce" in page
     assert "No write-back item has failed." in page
+
+
+def test_a_long_error_queue_is_paged_newest_first(app, sign_in):
+    import re
+
+    from writeback.models import WritebackItem
+
+    with db.get_db(app).transaction() as session:
+        session.add_all(WritebackItem(idempotency_key=f"page:{n}", object_name="Contact", operation="update",
+                                      record_id="003000000000001AAA", fields={"Score__c": n}, status="failed",
+                                      error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION", error_message=f"e{n}")
+                        for n in range(450))
+    admin = sign_in("admin")
+    seen: list[int] = []
+    url = "/admin/writeback"
+    while url:
+        page = admin.get(url).get_data(as_text=True)
+        ids = [int(i) for i in re.findall(r'/admin/writeback/(\d+)"', page)]
+        assert ids == sorted(ids, reverse=True) and len(ids) <= 200
+        seen += ids
+        found = re.search(r'rel="next" href="([^"]+)"', page)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert len(seen) == 450 == len(set(seen))
+    assert admin.get("/admin/writeback?before=1;drop").status_code == 400

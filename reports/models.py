@@ -1,0 +1,25 @@
+"""Report snapshots: figures too costly to compute on every request, kept with their age."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import Base, utcnow
+
+
+class ReportSnapshot(Base):
+    """The last computed figures of one report (`key`), e.g. data quality over the whole mirror.
+
+    Written by the `reports.refresh` job (work/schedule.py); pages show `computed_at` beside them.
+    """
+
+    __tablename__ = "report_snapshots"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    took_ms: Mapped[int] = mapped_column(default=0)
