@@ -7,6 +7,7 @@ time slot, so even two clocks started by mistake enqueue each periodic job once 
 from __future__ import annotations
 
 import logging
+import signal
 import time
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -47,5 +48,15 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
 
 
 def run_clock(app: Flask) -> None:
-    """Run the clock in the foreground until interrupted."""
-    build_scheduler(app).start()
+    """Run the clock in the foreground until SIGTERM or SIGINT (it holds nothing: it stops at once)."""
+    scheduler = build_scheduler(app)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("clock stopping (signal %d)", signum)
+        scheduler.shutdown(wait=False)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    log.info("clock started: %d periodic jobs", len(scheduler.get_jobs()))
+    scheduler.start()
+    log.info("clock stopped")
