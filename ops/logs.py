@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # What the current line is about; set by the web request hooks and the worker loop.
@@ -25,10 +27,10 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsu
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsunagi_job_id", default=None)
 source_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsunagi_work_source", default=None)
 
-_state: dict[str, Any] = {"kind": "cli"}
+_state: dict[str, Any] = {"kind": None}
 # Libraries that would drown our lines: aiosmtpd ("mail.log") echoes every mail line, urllib3
 # every connection, Faker every locale lookup.
-CHATTY_LOGGERS = ("mail.log", "urllib3", "faker", "asyncio", "apscheduler")
+CHATTY_LOGGERS = ("mail.log", "urllib3", "faker", "asyncio", "apscheduler", "alembic.runtime.plugins")
 # LogRecord's own attributes; anything else on a record came from `extra=` and is logged too.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -38,8 +40,21 @@ def set_process_kind(kind: str) -> None:
     _state["kind"] = kind
 
 
+def guess_process_kind(argv: list[str]) -> str:
+    """The kind a command line starts, for lines logged before the command itself runs."""
+    words = [word for word in argv[1:] if not word.startswith("-")]
+    pairs = {("work", "worker"): "worker", ("work", "clock"): "clock", ("config", "check"): "release",
+             ("db", "upgrade"): "release"}
+    for first, second in itertools.pairwise(words):
+        if (first, second) in pairs:
+            return pairs[(first, second)]
+    return "web" if argv and Path(argv[0]).name == "gunicorn" else "cli"
+
+
 def process_kind() -> str:
-    """The kind named by `set_process_kind` ("cli" until then)."""
+    """The kind named by `set_process_kind`, else guessed from the command line."""
+    if _state["kind"] is None:
+        _state["kind"] = guess_process_kind(sys.argv)
     return str(_state["kind"])
 
 
@@ -60,7 +75,7 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate the record; never drops it."""
-        record.process_kind = _state["kind"]
+        record.process_kind = process_kind()
         for name, variable in (("request_id", request_id_var), ("job_id", job_id_var), ("source", source_var)):
             if getattr(record, name, None) is None:
                 setattr(record, name, variable.get())
@@ -79,7 +94,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "time": _timestamp(record),
             "level": record.levelname,
-            "process": getattr(record, "process_kind", _state["kind"]),
+            "process": getattr(record, "process_kind", None) or process_kind(),
             "pid": record.process,
             "logger": record.name,
             "message": record.getMessage(),
@@ -100,7 +115,7 @@ class TextFormatter(logging.Formatter):
         context = " ".join(f"{name}={getattr(record, name)}" for name in ("request_id", "job_id", "source")
                            if getattr(record, name, None))
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
-        kind = getattr(record, "process_kind", _state["kind"])
+        kind = getattr(record, "process_kind", None) or process_kind()
         text = f"{stamp} {record.levelname:<7} {kind} {context + ' ' if context else ''}{record.name}: " \
                f"{record.getMessage()}"
         if record.exc_info:
@@ -136,7 +151,7 @@ def configure_logging(settings: Any, kind: str | None = None) -> None:
     root.addHandler(make_handler(wants_json(settings.log_format, settings.debug)))
     root.setLevel(logging.DEBUG if settings.debug else getattr(logging, settings.log_level))
     for chatty in CHATTY_LOGGERS:
-        logging.getLogger(chatty).setLevel(logging.WARNING if not settings.debug else logging.INFO)
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     # Gunicorn's own loggers propagate to ours instead of printing in their own format.
     for name in ("gunicorn.error", "gunicorn.access"):
         gunicorn_logger = logging.getLogger(name)
