@@ -32,10 +32,12 @@ def on_starting(server):
     """Refuse to start on a bad configuration, before any worker forks."""
     from config.preflight import check_process_or_exit
     from ops.logs import set_process_kind
+    from ops.metrics import prepare_multiprocess_dir
     from ops.startup import warn_if_demo
 
     set_process_kind("web")
     warn_if_demo(check_process_or_exit())
+    prepare_multiprocess_dir()
 
 
 def child_exit(server, worker):

@@ -22,6 +22,7 @@ import hmac
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
@@ -196,7 +197,26 @@ def init_metrics(app: Flask) -> None:
 
 def serve_process_metrics(port: int) -> None:
     """Worker and clock: serve this process's counters on `port` (METRICS_PORT) in a thread."""
-    from prometheus_client import start_http_server
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client import registry as default
 
     _metrics()
-    start_http_server(port)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(port, registry=registry)
+    else:
+        start_http_server(port, registry=default.REGISTRY)
+
+
+def prepare_multiprocess_dir() -> None:
+    """Gunicorn's master, before forking: an empty PROMETHEUS_MULTIPROC_DIR (stale files from a
+    previous run would add old counts to the new ones)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
