@@ -37,6 +37,9 @@ def _metrics() -> dict[str, Any]:
     """The process's instruments, created once (in multiprocess mode they live in files)."""
     from prometheus_client import Counter, Histogram
 
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a worker dyno or container may start before the web
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
     return {
         "http": Histogram("tsunagi_http_request_duration_seconds", "Web requests by endpoint and status.",
                           ["method", "endpoint", "status"], buckets=LATENCY_BUCKETS),
