@@ -124,7 +124,22 @@ class TextFormatter(logging.Formatter):
 
 
 class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler configure_logging installed, so a second call replaces it."""
+    """The handler configure_logging installs (a second call replaces it). Without a stream of its
+    own it writes to whatever sys.stderr is at the time of each line, as logging's last resort
+    does, so a swapped stderr (test capture, a daemonised process) never gets a closed file."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._fixed = stream
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The given stream, else the current sys.stderr."""
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._fixed = value
 
 
 def wants_json(log_format: str, debug: bool) -> bool:
@@ -134,7 +149,7 @@ def wants_json(log_format: str, debug: bool) -> bool:
 
 def make_handler(json_lines: bool, stream: Any = None) -> logging.Handler:
     """A stderr handler with our formatter and context filter."""
-    handler = _OurHandler(stream or sys.stderr)
+    handler = _OurHandler(stream)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(ContextFilter())
     return handler
