@@ -61,17 +61,17 @@ def test_web_process_logs_json_lines_and_an_access_line_with_the_request_id(app,
         cwd=tmp_path, env=_env(app.config["TSUNAGI"].database_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 response = requests.get(f"http://127.0.0.1:{port}/livez", headers={"X-Request-ID": "req-abc-123"},
-                                        timeout=5)
+                                        timeout=30)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
                 time.sleep(0.2)
         assert response.status_code == 200 and response.headers["X-Request-ID"] == "req-abc-123"
-        generated = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).headers["X-Request-ID"]
+        generated = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30).headers["X-Request-ID"]
         err = _stop(process)
     finally:
         if process.poll() is None:
@@ -80,8 +80,8 @@ def test_web_process_logs_json_lines_and_an_access_line_with_the_request_id(app,
     records = _json_lines(err)
     assert {r["process"] for r in records} == {"web"}
     access = [r for r in records if r["logger"] == "gunicorn.access"]
-    assert [(r["path"], r["status"]) for r in access] == [("/livez", 200), ("/readyz", 200)]
-    assert access[0]["request_id"] == "req-abc-123" and access[1]["request_id"] == generated
+    lines = {(r["path"], r["status"], r["request_id"]) for r in access}
+    assert ("/livez", 200, "req-abc-123") in lines and ("/readyz", 200, generated) in lines
     assert all(r["duration_ms"] >= 0 and r["method"] == "GET" for r in access)
     assert any("not fit for production" in r["message"] and r["level"] == "WARNING" for r in records)
     assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in records)
