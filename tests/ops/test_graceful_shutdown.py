@@ -96,3 +96,26 @@ def test_a_worker_stuck_in_a_job_exits_after_the_grace_period_and_its_job_comes_
     with db.get_db(app).transaction() as session:
         claimed = queue.claim_jobs(session, "next-worker", 10, 60)
         assert [job.payload["n"] for job in claimed] == [0]
+
+
+def test_the_clock_stops_at_once_on_sigterm(app):
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "work", "clock"], cwd=ROOT,
+                               env=_env(app.config["TSUNAGI"].database_url), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            line = process.stderr.readline()
+            assert line and time.monotonic() < deadline, "the clock never said it started"
+            if "clock started" in line:
+                break
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert took < 5 and "clock stopped" in err
