@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from config import load_settings
 FEATURES = (
     "config",
     "db",
+    "ops",
     "work",
     "people",
     "web",
@@ -54,12 +54,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.config.update(config)
-    if not app.logger.handlers or settings.debug:
-        logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
-        # Debug mode is for our own code: aiosmtpd ("mail.log") would echo every line of every
-        # mail, urllib3 every connection, Faker every locale lookup.
-        for chatty in ("mail.log", "urllib3", "faker", "asyncio"):
-            logging.getLogger(chatty).setLevel(logging.INFO)
     if settings.trusted_proxies:
         # Behind a TLS proxy every request comes from the proxy's address: without this, all
         # customers would share one rate limit and links would say http://.

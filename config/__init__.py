@@ -13,7 +13,10 @@ __all__ = ["Settings", "SettingsError", "StartupError", "init_app", "load_settin
 
 
 def init_app(app: Flask) -> None:
-    """Add the `config` CLI group (`table`, `check`)."""
+    """Add the `config` CLI group (`table`, `check`) and the `tsunagi_development` template flag."""
     from config.cli import config_cli
+    from config.production import is_development
 
     app.cli.add_command(config_cli)
+    # Templates hide development tools (the dev inbox link) in production.
+    app.jinja_env.globals["tsunagi_development"] = is_development(app)

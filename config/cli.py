@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from config.preflight import check
+from config.production import check_production
 from config.table import markdown_table
 
 config_cli = AppGroup("config", help="Settings.")
@@ -20,6 +21,11 @@ def table_command() -> None:
 
 @config_cli.command("check")
 def check_command() -> None:
-    """Check the settings and that the database can be opened (the release step runs this first)."""
-    check(current_app.config["TSUNAGI"])
+    """Check the settings and that the database can be opened (the release step runs this first).
+
+    Outside debug mode it also refuses every development default (config.production).
+    """
+    settings = current_app.config["TSUNAGI"]
+    check(settings)
+    check_production(settings)
     click.echo("configuration ok")

@@ -122,6 +122,17 @@ def _database_url(raw: str) -> str:
     raise ValueError("must be a sqlite:/// or postgresql:// URL")
 
 
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
+
+    return parse
+
+
 def _existing_file(raw: str) -> str:
     value = raw.strip()
     if value and not Path(value).is_file():
@@ -189,6 +200,26 @@ class Settings:
                                 "Production: postgresql://user:pass@host/db.")
     public_base_url: str = setting("PUBLIC_BASE_URL", _url(("http", "https")), "http://localhost:5000",
                                    "Where people reach this service; used in mail links and unsubscribe URLs.")
+    allow_sqlite: bool = setting("ALLOW_SQLITE", _bool, "false",
+                                 "Let production (TSUNAGI_DEBUG off) run on SQLite: one machine, one writer. "
+                                 "Off: `config check` refuses SQLite outside debug mode.")
+    log_format: str = setting("LOG_FORMAT", _choice(("auto", "json", "text")), "auto",
+                              "Log lines: json (one JSON object a line), text (readable), auto (text in debug "
+                              "mode, json otherwise).")
+    log_level: str = setting("LOG_LEVEL", _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "INFO",
+                             "Lowest level logged outside debug mode (debug mode logs DEBUG).")
+    sentry_dsn: str = setting("SENTRY_DSN", _text, "",
+                              "Report errors to Sentry (needs the sentry extra: pip install tsunagi[sentry]). "
+                              "Empty: off.")
+    metrics_token: str = setting("METRICS_TOKEN", _text, "",
+                                 "Bearer token Prometheus sends to GET /metrics. Empty: /metrics is off (404).")
+    metrics_port: int = setting("METRICS_PORT", _non_negative_int, "0",
+                                "Worker and clock serve their own Prometheus metrics on this port (0: off; "
+                                "not needed when they share PROMETHEUS_MULTIPROC_DIR with the web process).")
+    shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", _float, "25",
+                                            "After SIGTERM a worker finishes its current item for at most this "
+                                            "long, releases what it claimed, then exits (keep below the "
+                                            "platform's kill timeout: Heroku 30 s, Docker 10 s by default).")
     port: int = setting("PORT", _positive_int, "5000", "Port the web process listens on.")
     trusted_proxies: int = setting("TRUSTED_PROXIES", _non_negative_int, "0",
                                    "Reverse proxies in front of the web process whose X-Forwarded-For/-Proto "

@@ -10,7 +10,15 @@ bp = Blueprint("devorg", __name__, url_prefix="/devorg", template_folder="templa
 
 
 def init_app(app: Flask) -> None:
-    """Register the `devorg` CLI group, the admin pages and their navigation link."""
+    """Register the `devorg` CLI group, the admin pages and their navigation link — in development only.
+
+    In production (TSUNAGI_DEBUG off, not under tests) nothing of the dev org is loaded: no menu,
+    no pages, no CLI, and its libraries (trustme, Faker) need not be installed (the `dev` extra).
+    """
+    from config.production import is_development
+
+    if not is_development(app):
+        return
     from devorg import routes  # noqa: F401  (attaches the views to bp)
     from devorg.cli import devorg_cli
     from web import nav

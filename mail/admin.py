@@ -143,10 +143,19 @@ def _suppression_snapshot(row: Suppression | None) -> dict[str, str] | None:
     return None if row is None else {"reason": row.reason, "source": row.source}
 
 
+def _development_only() -> None:
+    """The dev inbox exists in development (debug mode, tests) only: 404 in production."""
+    from config.production import is_development
+
+    if not is_development(current_app):
+        abort(404)
+
+
 @admin_bp.route("/inbox")
 @role_required("admin")
 def inbox():  # type: ignore[no-untyped-def]
-    """Messages captured by the development inbox, newest first."""
+    """Messages captured by the development inbox, newest first (development only)."""
+    _development_only()
     rows = db.session().scalars(select(DevInboxMessage).order_by(DevInboxMessage.id.desc()).limit(200)).all()
     return render_template("mail/admin_inbox.html", rows=rows)
 
@@ -155,6 +164,7 @@ def inbox():  # type: ignore[no-untyped-def]
 @role_required("admin")
 def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
     """One captured message: headers, the HTML part in a sandboxed frame, the text part and the raw source."""
+    _development_only()
     row = db.session().get(DevInboxMessage, message_id)
     if row is None:
         abort(404)

@@ -15,10 +15,14 @@ mail_cli = AppGroup("mail", help="Mail delivery.")
 @mail_cli.command("inbox")
 @click.option("--port", type=int, default=None, help="Default: DEV_INBOX_PORT.")
 def inbox_command(port: int | None) -> None:
-    """Run the development SMTP inbox until interrupted (only when SMTP_URL is empty)."""
-    from mail.devinbox import start_dev_inbox
+    """Run the development SMTP inbox until interrupted (debug mode, and only when SMTP_URL is empty)."""
+    from config.production import is_development
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not is_development(app):
+        raise click.ClickException("the dev inbox is for development (TSUNAGI_DEBUG=1); production uses SMTP_URL")
+    from mail.devinbox import start_dev_inbox
+
     if app.config["TSUNAGI"].smtp_url:
         raise click.ClickException("SMTP_URL is set: mail goes to a real server, not the dev inbox")
     controller = start_dev_inbox(app, port=port)

@@ -20,8 +20,10 @@ db_cli = AppGroup("db", help="Database schema.")
 
 
 def alembic_config(url: str) -> Config:
-    """An Alembic config for our migrations folder and the given database URL."""
-    cfg = Config()
+    """An Alembic config for our migrations folder and the given database URL (output to stdout)."""
+    import sys
+
+    cfg = Config(stdout=sys.stdout)  # the stream of the moment: click's test runner swaps it
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -38,6 +40,46 @@ def upgrade_command(revision: str) -> None:
     """Apply migrations (the Procfile's release step)."""
     upgrade(current_app.config["TSUNAGI"].database_url, revision)
     click.echo("database is up to date")
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the database at `url` down to `revision` (e.g. `mail@-1`, or a revision id)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def downgrade_command(revision: str, yes: bool) -> None:
+    """Undo migrations down to REVISION: `mail@-1` (one step of the mail branch) or a revision id.
+
+    A downgrade drops what those revisions added, data included: back up first.
+    """
+    if not yes:
+        click.confirm(f"Downgrade to {revision}? Tables and columns added since are dropped with their data",
+                      abort=True)
+    downgrade(current_app.config["TSUNAGI"].database_url, revision)
+    click.echo(f"database is at {revision}")
+
+
+@db_cli.command("current")
+@click.option("--verbose", "-v", is_flag=True)
+def current_command(verbose: bool) -> None:
+    """Show the revision the database is at, one line per branch head."""
+    command.current(alembic_config(current_app.config["TSUNAGI"].database_url), verbose=verbose)
+
+
+@db_cli.command("history")
+@click.option("--verbose", "-v", is_flag=True)
+def history_command(verbose: bool) -> None:
+    """List every revision, newest first, with its branch."""
+    command.history(alembic_config(current_app.config["TSUNAGI"].database_url), verbose=verbose)
+
+
+@db_cli.command("heads")
+def heads_command() -> None:
+    """List the head revision of every branch (a new revision's down_revision is its branch's head)."""
+    command.heads(alembic_config(current_app.config["TSUNAGI"].database_url))
 
 
 @db_cli.command("revision")

@@ -58,7 +58,11 @@ def gateway_for(app: Flask) -> SalesforceGateway:
     state = app.extensions[_EXTENSION]
     with state["lock"]:
         if state["gateway"] is None:
-            state["gateway"] = build_gateway(app.config["TSUNAGI"], **state["overrides"])
+            from ops.metrics import observe_salesforce_call
+
+            gateway = build_gateway(app.config["TSUNAGI"], **state["overrides"])
+            gateway.usage.add_listener(observe_salesforce_call)  # Prometheus: calls and errors
+            state["gateway"] = gateway
         return state["gateway"]
 
 

@@ -160,7 +160,7 @@ def banner(result: SetupResult, skipped: list[str]) -> str:
     """What `make run` prints before the process logs scroll by."""
     lines = ["", "=" * 64, f"  tsunagi is starting at {result.url}", "", "  Demo sign-ins:"]
     lines += [f"    {role:<9} {email:<22} {password}" for email, role, password, _ in DEMO_PEOPLE]
-    lines += ["", f"  Database: {result.database_url}", "  Health:   " + result.url + "/healthz"]
+    lines += ["", f"  Database: {result.database_url}", "  Status:   " + result.url + "/admin/status (admins)"]
     lines += [f"  Note: {note}" for note in [*result.notes, *(f"not started: {s}" for s in skipped)]]
     lines += ["  Stop with Ctrl-C.", "=" * 64, ""]
     return "\n".join(lines)

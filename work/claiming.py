@@ -80,3 +80,17 @@ def _locked_ids(session: Session, candidates: Any, limit: int) -> list[Any]:
 def retry_delay_seconds(attempts: int, base: float = 5.0, cap: float = 3600.0) -> float:
     """Exponential back-off: 5 s, 10 s, 20 s … capped at an hour."""
     return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+def release(session: Session, model: Any, ids: Sequence[Any], worker_id: str) -> int:
+    """Give back rows `worker_id` claimed but will not process (it is shutting down): queued again,
+    due now, and the claim does not count as an attempt. Rows it no longer holds are left alone."""
+    if not ids:
+        return 0
+    result: Any = session.execute(
+        update(model)
+        .where(model.id.in_(list(ids)), model.status == "running", model.locked_by == worker_id)
+        .values(status="queued", locked_by=None, locked_until=None, attempts=model.attempts - 1),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount or 0)

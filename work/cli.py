@@ -15,21 +15,29 @@ from config.preflight import check
 work_cli = AppGroup("work", help="Background processes.")
 
 
+def _start_process(kind: str) -> None:
+    """Name the process in the logs, check the database, warn about demo settings, start metrics."""
+    from ops.startup import start_process
+
+    check(current_app.config["TSUNAGI"])
+    start_process(current_app._get_current_object(), kind)  # type: ignore[attr-defined]
+
+
 @work_cli.command("worker")
 def worker_command() -> None:
     """Run a worker until SIGTERM."""
     from work.worker import run_worker
 
-    check(current_app.config["TSUNAGI"])
+    _start_process("worker")
     run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @work_cli.command("clock")
 def clock_command() -> None:
-    """Run the one clock process."""
+    """Run the one clock process until SIGTERM."""
     from work.clock import run_clock
 
-    check(current_app.config["TSUNAGI"])
+    _start_process("clock")
     run_clock(current_app._get_current_object())  # type: ignore[attr-defined]
 
 

@@ -7,8 +7,13 @@ time slot, so even two clocks started by mistake enqueue each periodic job once 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
@@ -30,10 +35,10 @@ def enqueue_periodic(app: Flask, entry: Periodic, now: float | None = None) -> b
     return added
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
+def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingScheduler) -> Any:
     """A scheduler with one interval job per enabled schedule entry."""
     settings = app.config["TSUNAGI"]
-    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler = scheduler_class(timezone="UTC")
     for entry in SCHEDULE:
         if entry.enabled(settings):
             scheduler.add_job(
@@ -47,5 +52,22 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
 
 
 def run_clock(app: Flask) -> None:
-    """Run the clock in the foreground until interrupted."""
-    build_scheduler(app).start()
+    """Run the clock until SIGTERM or SIGINT (it holds nothing: it stops at once).
+
+    The scheduler runs in a background thread while the main thread waits for the signal, so a
+    signal arriving at any moment — even before the scheduler has started — stops the clock.
+    """
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("clock stopping (signal %d)", signum)
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    scheduler.start()
+    log.info("clock started: %d periodic jobs", len(scheduler.get_jobs()))
+    stopping.wait()
+    scheduler.shutdown(wait=False)
+    log.info("clock stopped")

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import traceback
 import uuid
 
@@ -30,8 +31,18 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH) -> int:
-    """Claim and run up to `limit` due jobs; each job's outcome is committed on its own."""
+def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH, stop: threading.Event | None = None) -> int:
+    """Claim and run up to `limit` due jobs; each job's outcome is committed on its own.
+
+    When `stop` is set (SIGTERM) the job in hand is finished and the ones not started are
+    released at once (work.claiming.release), so another worker takes them without waiting for
+    the lease to expire.
+    """
+    from ops.logs import bound
+    from ops.metrics import observe_job
+    from work.claiming import release
+    from work.models import Job
+
     registry: WorkRegistry = app.extensions["tsunagi.work"]
     settings = app.config["TSUNAGI"]
     database = get_db(app)
@@ -39,50 +50,105 @@ def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH) -> int:
         kinds = list(registry.job_handlers)
         jobs = queue.claim_jobs(session, worker_id, limit, settings.worker_lease_seconds, kinds=kinds) if kinds else []
         claimed = [(job.id, job.kind, dict(job.payload)) for job in jobs]
-    for job_id, kind, payload in claimed:
+    done = 0
+    for index, (job_id, kind, payload) in enumerate(claimed):
+        if stop is not None and stop.is_set():
+            left = [job_id for job_id, _, _ in claimed[index:]]
+            with database.transaction() as session:
+                released = release(session, Job, left, worker_id)
+            log.info("shutting down: released %d claimed jobs", released)
+            break
         handler = registry.job_handlers.get(kind)
         error = None
-        try:
-            if handler is None:
-                raise LookupError(f"no handler for job kind {kind!r}")
-            with app.app_context():
-                handler(payload)
-        except Exception:
-            error = traceback.format_exc()
-            log.exception("job %s (%s) failed", job_id, kind)
+        started = time.perf_counter()
+        with bound(job_id=str(job_id), source=kind):
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for job kind {kind!r}")
+                with app.app_context():
+                    handler(payload)
+            except Exception:
+                error = traceback.format_exc()
+                log.exception("job %s (%s) failed", job_id, kind)
+        observe_job(kind, error is None, time.perf_counter() - started)
         with database.transaction() as session:
-            from work.models import Job
-
             job = session.get(Job, job_id)
             if job is not None:
                 queue.fail(job, error) if error else queue.finish(job)
-    return len(claimed)
-
-
-def work_once(app: Flask, worker_id: str) -> int:
-    """One pass over every work source and the job queue; returns how much was processed."""
-    registry: WorkRegistry = app.extensions["tsunagi.work"]
-    done = 0
-    for name, source in list(registry.work_sources.items()):
-        try:
-            with app.app_context():
-                done += source(worker_id)
-        except Exception:
-            log.exception("work source %s failed", name)
-    done += run_jobs(app, worker_id)
+        done += 1
     return done
 
 
+def work_once(app: Flask, worker_id: str, stop: threading.Event | None = None) -> int:
+    """One pass over every work source and the job queue; returns how much was processed.
+
+    Once `stop` is set no further source is started (the one running finishes its batch).
+    """
+    from ops.logs import bound
+    from ops.metrics import observe_work
+
+    registry: WorkRegistry = app.extensions["tsunagi.work"]
+    done = 0
+    for name, source in list(registry.work_sources.items()):
+        if stop is not None and stop.is_set():
+            return done
+        with bound(source=name):
+            try:
+                with app.app_context():
+                    items = source(worker_id)
+                observe_work(name, items)
+                done += items
+            except Exception:
+                observe_work(name, 0, ok=False)
+                log.exception("work source %s failed", name)
+    done += run_jobs(app, worker_id, stop=stop)
+    return done
+
+
+def release_held_jobs(app: Flask, worker_id: str) -> int:
+    """Jobs still marked running for this worker as it exits go back to the queue (none are in hand)."""
+    from sqlalchemy import select
+
+    from work.claiming import release
+    from work.models import Job
+
+    with get_db(app).transaction() as session:
+        held = list(session.scalars(select(Job.id).where(Job.status == "running", Job.locked_by == worker_id)))
+        return release(session, Job, held, worker_id)
+
+
+def _hard_stop_after(stop: threading.Event, finished: threading.Event, grace: float) -> None:
+    """After SIGTERM, give the loop `grace` seconds; then exit anyway (claimed rows come back when
+    their leases expire, so nothing is lost, only delayed)."""
+    stop.wait()
+    if not finished.wait(grace):
+        log.error("worker did not stop within %.0f s of SIGTERM: exiting; its leases will expire", grace)
+        logging.shutdown()
+        os._exit(1)
+
+
 def run_worker(app: Flask, stop: threading.Event | None = None, worker_id: str | None = None) -> None:
-    """Work until `stop` is set or SIGTERM/SIGINT arrives; sleep briefly whenever idle."""
+    """Work until `stop` is set or SIGTERM/SIGINT arrives; sleep briefly whenever idle.
+
+    On SIGTERM the item in hand is finished, claimed jobs not yet started are released, and the
+    process ends within SHUTDOWN_GRACE_SECONDS (see docs/operations.md).
+    """
     stop = stop or threading.Event()
+    finished = threading.Event()
     worker_id = worker_id or new_worker_id()
+    settings = app.config["TSUNAGI"]
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    idle = app.config["TSUNAGI"].worker_idle_sleep_seconds
+        threading.Thread(target=_hard_stop_after, args=(stop, finished, settings.shutdown_grace_seconds),
+                         name="shutdown-watchdog", daemon=True).start()
+    idle = settings.worker_idle_sleep_seconds
     log.info("worker %s started", worker_id)
-    while not stop.is_set():
-        if work_once(app, worker_id) == 0:
-            stop.wait(idle)
-    log.info("worker %s stopped", worker_id)
+    try:
+        while not stop.is_set():
+            if work_once(app, worker_id, stop) == 0:
+                stop.wait(idle)
+        released = release_held_jobs(app, worker_id)
+        log.info("worker %s stopped%s", worker_id, f"; released {released} jobs" if released else "")
+    finally:
+        finished.set()

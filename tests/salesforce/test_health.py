@@ -1,10 +1,15 @@
-"""The "salesforce" check of /healthz."""
+"""The "salesforce" check of the admin status (/admin/status); readiness never depends on it."""
 
 from __future__ import annotations
 
 import responses
 
+import db
+from people.service import create_user
+
 from .conftest import API, ORG
+
+PASSWORD = "correct horse battery"
 
 
 def _app(make_app):
@@ -12,28 +17,40 @@ def _app(make_app):
                     config={"SALESFORCE_GATEWAY_OPTIONS": {"backoff_seconds": 0}})
 
 
-def test_healthz_reports_salesforce_reachable_with_api_usage(make_app, fake_org):
-    fake_org.add(responses.GET, f"{API}/limits/", json={}, headers={"Sforce-Limit-Info": "api-usage=42/100000"})
-    client = _app(make_app).test_client()
+def _admin(app):
+    with db.get_db(app).transaction() as session:
+        create_user(session, "admin@example.jp", "admin", PASSWORD)
+    client = app.test_client()
+    assert client.post("/login", data={"email": "admin@example.jp", "password": PASSWORD}).status_code == 302
+    return client
 
-    body = client.get("/healthz").get_json()
+
+def test_admin_status_reports_salesforce_reachable_with_api_usage(make_app, fake_org):
+    fake_org.add(responses.GET, f"{API}/limits/", json={}, headers={"Sforce-Limit-Info": "api-usage=42/100000"})
+    client = _admin(_app(make_app))
+
+    body = client.get("/admin/status").get_json()
 
     assert body["checks"]["salesforce"]["ok"] is True
     assert body["checks"]["salesforce"]["usage"]["api_used"] == 42
-    client.get("/healthz")
-    assert len(fake_org.calls) == 1  # the answer is cached; health probes do not burn API calls
+    client.get("/admin/status")
+    assert len(fake_org.calls) == 1  # the answer is cached; status views do not burn API calls
 
 
-def test_healthz_answers_503_naming_salesforce_when_it_is_down(make_app, fake_org):
+def test_salesforce_down_degrades_the_status_but_readiness_stays_200(make_app, fake_org):
     fake_org.add(responses.GET, f"{API}/limits/", status=503, json=[])
-    response = _app(make_app).test_client().get("/healthz")
+    client = _admin(_app(make_app))
 
-    assert response.status_code == 503
-    assert response.get_json()["down"] == ["salesforce"]
-    assert len(fake_org.calls) == 1  # a probe is not retried: /healthz must answer quickly
+    response = client.get("/admin/status")
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "degraded" and response.get_json()["down"] == ["salesforce"]
+    assert len(fake_org.calls) == 1  # a probe is not retried: the status must answer quickly
+    assert client.get("/readyz").status_code == 200
+    assert len(fake_org.calls) == 1  # readiness never asks Salesforce
 
 
-def test_healthz_is_fine_when_no_org_is_configured_and_no_dev_org_runs(client):
-    body = client.get("/healthz").get_json()
+def test_admin_status_is_fine_when_no_org_is_configured_and_no_dev_org_runs(sign_in):
+    body = sign_in("admin").get("/admin/status").get_json()
     assert body["checks"]["salesforce"] == {"ok": True, "configured": False,
                                             "detail": "no Salesforce settings and no dev org running"}

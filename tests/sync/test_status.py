@@ -1,4 +1,4 @@
-"""The admin status page, `flask mirror dump`, `flask sync status` and the /healthz check."""
+"""The admin status page, `flask mirror dump`, `flask sync status` and the admin status check."""
 
 from __future__ import annotations
 
@@ -68,14 +68,15 @@ def test_sync_status_command_prints_the_report(app):
     assert report["calls_24h"] == 10 and report["api_max"] == 15000
 
 
-def test_healthz_reports_sync_down_after_three_failed_cycles_in_a_row(app, client):
+def test_admin_status_reports_sync_down_after_three_failed_cycles_in_a_row(app, sign_in):
+    client = sign_in("admin")
     with db.get_db(app).transaction() as s:
         s.add(SyncRun(outcome="ok", api_calls=1, records=0, started_at=db.utcnow() - timedelta(minutes=5)))
-    assert client.get("/healthz").get_json()["checks"]["sync"]["ok"] is True
+    assert client.get("/admin/status").get_json()["checks"]["sync"]["ok"] is True
     with db.get_db(app).transaction() as s:
         for n in range(3):
             s.add(SyncRun(outcome="failed", api_calls=1, records=0, error="TransientError: 503",
                           started_at=db.utcnow() - timedelta(minutes=3 - n)))
-    body = client.get("/healthz").get_json()
-    assert "sync" in body["down"]
+    body = client.get("/admin/status").get_json()
+    assert "sync" in body["down"] and body["status"] == "degraded"
     assert "503" in body["checks"]["sync"]["error"]

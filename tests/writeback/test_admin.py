@@ -121,11 +121,11 @@ def test_resend_without_a_csrf_token_is_refused(make_app, sign_in):
     assert items(app)[0].status == "queued"
 
 
-def test_healthz_shows_the_write_back_queue_depth(app, client):
+def test_admin_status_shows_the_write_back_queue_depth(app, sign_in):
     add(app, key="h1", object_name="Contact", operation="update", record_id="003000000000001AAA",
         fields={"LastName": "x"})
 
-    check = client.get("/healthz").get_json()["checks"]["writeback"]
+    check = sign_in("admin").get("/admin/status").get_json()["checks"]["writeback"]
 
     assert check["ok"] is True
     assert (check["pending"], check["failed"]) == (1, 0)
