@@ -331,8 +331,10 @@ class RestApi:
             # The last physical delete: a window starting before it may have missed deletes.
             earliest = self.store.purged_at or start
             covered = self.store.safe_point(end)
-        body: dict[str, Any] = {"deletedRecords": found, "earliestDateAvailable": format_datetime(
-            earliest.replace(second=0, microsecond=0)), "latestDateCovered": format_datetime(covered)}
+        # earliestDateAvailable keeps its seconds: a purge later in the minute a window starts in
+        # must still show as later than that start.
+        body: dict[str, Any] = {"deletedRecords": found, "earliestDateAvailable": format_datetime(earliest),
+                                "latestDateCovered": format_datetime(covered)}
         return 200, body, {}
 
     def purge_expired(self) -> None:

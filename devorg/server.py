@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import struct
 import threading
 import time
 from email.utils import format_datetime
@@ -58,6 +60,8 @@ class DevOrgWsgi:
         request = Request(environ)
         try:
             response = self.dispatch(request)
+        except ConnectionResetError:
+            raise  # an injected reset: the connection is gone, werkzeug drops the request
         except Exception:  # a bug must look like Salesforce's 500, and be logged, not kill the thread
             log.exception("devorg: unhandled error on %s %s", request.method, request.path)
             response = _json_response(500, [{"message": "An unexpected error occurred.",
@@ -74,6 +78,9 @@ class DevOrgWsgi:
         if fault is not None:
             if fault.kind == "slow":
                 time.sleep(fault.delay)
+            elif fault.kind == "reset":
+                _reset(request.environ)
+                raise ConnectionResetError("devorg: injected connection reset")
             else:
                 error = _FAULT_ERRORS[fault.kind]
                 return _json_response(error.status, error.body())
@@ -128,6 +135,16 @@ class DevOrgWsgi:
         except OAuthError as error:
             return _json_response(error.status, {"error": error.error, "error_description": error.description})
         return _json_response(200, body)
+
+
+def _reset(environ: dict[str, Any]) -> None:
+    """Drop the client's connection with a TCP reset (SO_LINGER 0), sending no answer at all."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw = socket.socket(fileno=sock.detach()) if hasattr(sock, "detach") else sock
+    raw.close()
 
 
 class _OrgClockHandler(WSGIRequestHandler):

@@ -34,6 +34,8 @@ Methods (stable; other packages rely on them)
   one Bulk API 2.0 query job (salesforce.bulk); BulkNotSupported / BulkJobFailed when it cannot.
 - `request(method, path, ...)` → parsed JSON, for REST resources not covered above.
 - `usage` (salesforce.usage.ApiUsage): calls made, last `Sforce-Limit-Info`, `add_listener`.
+- `org_now()` → the org's time from the `Date` header of its answers (salesforce.orgclock), never
+  the host's clock; asks `limits/` once when no answer was seen yet.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from salesforce.errors import (
     TransientError,
     ValidationError,
 )
+from salesforce.orgclock import OrgClock
 from salesforce.session import SalesforceSession
 from salesforce.usage import ApiUsage
 
@@ -108,6 +111,9 @@ class SalesforceGateway(BatchOperations, BulkQueries):
         self.limit_pause_seconds = limit_pause_seconds
         self.session = session or SalesforceSession(credentials.ca_bundle)
         self.usage = ApiUsage()
+        # Every answer (token requests too) tells the org's time: watermarks come from it.
+        self.org_clock = OrgClock()
+        self.session.hooks["response"].append(self.org_clock.observe_response)
         self.paused_until: datetime | None = None
         self._sleep = sleep or tenacity.nap.sleep
         self._token: Token | None = credentials.initial
@@ -355,6 +361,16 @@ class SalesforceGateway(BatchOperations, BulkQueries):
     def limits(self) -> dict[str, Any]:
         """The org's limits, e.g. `DailyApiRequests: {Max, Remaining}`."""
         return self.request("GET", "limits/")
+
+    def org_now(self) -> datetime:
+        """The org's time now, from the `Date` header of its latest answer (one `limits/` call if none yet)."""
+        now = self.org_clock.now()
+        if now is None:
+            self.limits()
+            now = self.org_clock.now()
+        if now is None:
+            raise TransientError("Salesforce's answers carry no Date header: the org's time is unknown")
+        return now
 
     def updated(self, object_name: str, start: datetime, end: datetime) -> dict[str, Any]:
         """`{ids, latestDateCovered}`: records of `object_name` changed between start and end."""
