@@ -27,7 +27,8 @@ Methods (stable; other packages rely on them)
   `{records, done, totalSize, nextRecordsUrl?}`, for callers that checkpoint per page.
 - `get(object_name, record_id, fields=None)`, `describe(object_name)`, `describe_global()`,
   `limits()`, `updated(object_name, start, end)`, `deleted(object_name, start, end)`.
-- `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; ≤ 25 per call.
+- `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; cut into calls of
+  ≤ 25 subrequests with ≤ 5 query operations or collections each (Salesforce refuses more).
 - `create_many / update_many / upsert_many / delete_many` → one RecordResult per record, in
   order, through sObject Collections (200 per call; 450 records → 3 calls).
 - `bulk_query(soql, include_deleted=False, ...)` → iterator of records as dicts of strings, from
