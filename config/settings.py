@@ -274,7 +274,8 @@ class Settings:
     sync_interval_seconds: int = setting("SYNC_INTERVAL_SECONDS", _positive_int, "60",
                                          "Seconds between poll cycles.")
     sync_overlap_seconds: int = setting("SYNC_OVERLAP_SECONDS", _int, "300",
-                                        "Window re-read every cycle to catch records committed with an older stamp.")
+                                        "Fallback safe point when the org's latestDateCovered cannot be read: the "
+                                        "org's time minus this.")
     sync_quota_share: float = setting("SYNC_QUOTA_SHARE", _share, "0.5",
                                       "Share of the org's daily API limit after which sync stops for the day.")
     sync_page_size: int = setting("SYNC_PAGE_SIZE", _page_size, "2000",

@@ -3,7 +3,8 @@
 `ApiBudget` counts calls over a rolling 24 hours against the org's daily limit (Sforce-Limit-Info,
 /limits, 403 REQUEST_LIMIT_EXCEEDED). `FaultPlan` holds injected faults: the next `count` calls whose
 path matches a regex (and method, if given) answer 503, 401 INVALID_SESSION_ID, 403
-REQUEST_LIMIT_EXCEEDED, or are delayed by `delay` seconds before being served normally.
+REQUEST_LIMIT_EXCEEDED, are delayed by `delay` seconds before being served normally ("slow": past a
+client's timeout, a stalled answer), or have their connection reset without an answer ("reset").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-FAULT_KINDS = ("503", "invalid_session", "limit_exceeded", "slow")
+FAULT_KINDS = ("503", "invalid_session", "limit_exceeded", "slow", "reset")
 
 
 class ApiBudget:

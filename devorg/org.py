@@ -13,6 +13,9 @@ Python handles tests and demos use to act on it.
     org.expire_tokens(); org.api_calls; org.set_api_limit(100)
     org.set_bulk_api(enabled=False) / (delay_seconds=2) / (fail_with="…"); org.bulk_jobs()
     org.set_clock(datetime(...)) / org.set_clock(None)  # stamp records with a chosen time
+    org.set_clock_offset(timedelta(minutes=-45))  # the org's clock runs 45 minutes behind the host's
+    org.set_short_pages(True)                # query pages hold a random number of records ≤ batch size
+    tx = org.begin_late_commit(); tx.insert("Lead", ...); tx.commit()  # earlier stamp, later commit
     org.add_outbound_rule("Contact", "Absent__c = true", ["Id", "Email"], "http://127.0.0.1:1234/hook")
     org.outbound_log(); org.wait_outbound_idle(timeout=5)
     org.reset()                              # empty org: only the integration and person users
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,12 +39,13 @@ from devorg import ids
 from devorg.auth import Auth
 from devorg.client import VerifiedSession, salesforce_client
 from devorg.errors import ApiError
+from devorg.late import LateCommit
 from devorg.limits import ApiBudget, FaultPlan
 from devorg.outbound import Outbound
 from devorg.rest import RestApi
 from devorg.schema import ObjectDef, Schema, to_json
 from devorg.server import ServerThread
-from devorg.store import Store, now_stamp
+from devorg.store import Store
 from devorg.tls import ensure_certificates
 
 PERSON_USER = {"Username": "person@tsunagi.dev", "LastName": "管理", "FirstName": "花子",
@@ -86,6 +90,10 @@ class DevOrg:
         self.budget = ApiBudget(int(org.get("daily_api_requests", 100_000)))
         self.faults = FaultPlan()
         self.rest = RestApi(self.schema, self.store, self.tz, self.limits)
+        self.short_pages_default = bool(org.get("short_pages", False))
+        self.rest.short_pages = self.short_pages_default
+        self.store.clock_offset = timedelta(seconds=int(org.get("clock_offset_seconds", 0)))
+        self.clock_offset_default = self.store.clock_offset
         self.integration_user_id = self._ensure_user("integration_user_id", dict(org.get("integration_user") or {}))
         self.person_user_id = self._ensure_user("person_user_id", PERSON_USER)
         self.outbound = Outbound(self)
@@ -203,7 +211,7 @@ class DevOrg:
     @property
     def api_calls(self) -> int:
         """API calls counted in the last 24 hours."""
-        return self.budget.used(now_stamp())
+        return self.budget.used(self.store.now())
 
     def limits(self) -> dict[str, Any]:
         """The /limits resource."""
@@ -219,7 +227,7 @@ class DevOrg:
         """Set the daily API budget (and optionally how much of it is already spent)."""
         self.budget.maximum = maximum
         if used is not None:
-            self.budget.set_used(used, now_stamp())
+            self.budget.set_used(used, self.store.now())
 
     def inject_fault(self, path_regex: str, kind: str, count: int = 1, method: str | None = None,
                      delay: float = 1.0) -> None:
@@ -254,6 +262,24 @@ class DevOrg:
             when = when.astimezone(UTC)
             when = when.replace(microsecond=0)
         self.store.clock = when
+
+    def set_clock_offset(self, offset: timedelta) -> None:
+        """Run the org's clock `offset` ahead of the host's (negative: behind); stamps, Date headers,
+        `updated`/`deleted` windows and SOQL date literals all follow it."""
+        self.store.clock_offset = offset
+
+    def now(self) -> datetime:
+        """The org's time now (whole seconds, UTC)."""
+        return self.store.now()
+
+    def set_short_pages(self, enabled: bool = True) -> None:
+        """Query pages hold a random number of records up to the batch size (Salesforce's batch
+        size is a hint, not a promise); off: every page but the last is full."""
+        self.rest.short_pages = enabled
+
+    def begin_late_commit(self) -> LateCommit:
+        """Open a transaction stamped now that commits later (see devorg.late)."""
+        return LateCommit(self)
 
     # --- records as a person changes them -------------------------------------------------
     def _object(self, object_name: str) -> ObjectDef:
@@ -330,6 +356,9 @@ class DevOrg:
         self.auth.expire_all()
         self.budget.reset()
         self.store.clock = None
+        self.store.clock_offset = self.clock_offset_default
+        self.store.open_stamps.clear()
+        self.rest.short_pages = self.short_pages_default
         with self.rest._cursor_lock:
             self.rest.cursors.clear()
         self.rest.bulk.reset()

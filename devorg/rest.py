@@ -7,6 +7,7 @@ servers, tokens or API budgets (devorg.server does), so composite subrequests re
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import threading
@@ -28,6 +29,10 @@ MAX_BATCH = 2000     # the REST query page size: default and maximum
 MIN_BATCH = 200      # Sforce-Query-Options batchSize minimum
 MAX_COLLECTION = 200  # sObject Collections records per request
 MAX_COMPOSITE = 25    # composite subrequests per request
+# Of those, at most 5 may be query operations (query, queryAll, query more) or sObject Collections
+# (REST API guide, "Composite": 「このサブ要求のうち最大 5 個をクエリ操作とすることができます」).
+MAX_COMPOSITE_QUERIES = 5
+_QUERY_OPERATION = re.compile(r"v\d+\.\d/(query|queryAll|composite/sobjects)(/|$)")
 _OPEN_CURSORS = 200
 RECYCLE_BIN_DAYS = 15  # deleted records stay queryable with queryAll this long
 Response = tuple[int, Any, dict[str, str]]
@@ -78,6 +83,11 @@ class RestApi:
     _cursor_lock: threading.Lock = field(default_factory=threading.Lock)
     _routes: list[_Route] = field(default_factory=list)
     bulk: BulkQueries = field(init=False)
+    # Salesforce may return fewer records than the batch size (or LIMIT) asked for and still have
+    # more ("There is no guarantee that the requested batch size is the actual batch size"): with
+    # short_pages on, every page holds a random number of records up to the batch size.
+    short_pages: bool = False
+    rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
         self.bulk = BulkQueries(self)
@@ -100,6 +110,7 @@ class RestApi:
             ("GET", rf"{v}/(?P<endpoint>query|queryAll)", self.query),
             ("GET", rf"{v}/(?P<endpoint>query|queryAll)/(?P<cursor>01g[A-Za-z0-9]+)-(?P<pos>\d+)", self.query_more),
             ("POST", rf"{v}/composite", self.composite),
+            ("POST", rf"{v}/composite/batch", self.composite_batch),
             ("POST", rf"{v}/composite/sobjects", self.collection_create),
             ("PATCH", rf"{v}/composite/sobjects", self.collection_update),
             ("PATCH", rf"{v}/composite/sobjects/{obj}/(?P<ext>[A-Za-z0-9_]+)", self.collection_upsert),
@@ -281,25 +292,32 @@ class RestApi:
             end = parse_datetime(call.params["end"])
         except (KeyError, ValueError):
             raise ApiError(400, "MALFORMED_QUERY", "start and end must be ISO 8601 dateTimes") from None
-        # Salesforce works in whole minutes here: seconds are dropped from both ends.
+        # Salesforce works in whole minutes here: seconds are dropped from both ends, and the start
+        # must come before the end (stricter than a real org might be about an empty window).
         start = start.replace(second=0, microsecond=0)
         end = end.replace(second=0, microsecond=0)
         now = self.store.now()
-        if start > end:
-            raise ApiError(400, "INVALID_REPLICATION_DATE", "start date cannot be after end date")
+        if start >= end:
+            raise ApiError(400, "INVALID_REPLICATION_DATE", "start date must be before end date")
         if start < now - timedelta(days=30):
             raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
+        # Changes are listed up to the org's current whole minute at most.
         return start, min(end, now.replace(second=0, microsecond=0))
 
     def updated(self, call: Call, version: str, obj: str) -> Response:
-        """GET sobjects/X/updated?start&end: ids whose SystemModstamp falls in the window."""
+        """GET sobjects/X/updated?start&end: ids whose SystemModstamp falls in the window.
+
+        `latestDateCovered` never passes the org's own time or the start of a transaction still open
+        (devorg.late): a client that starts its next window there misses nothing.
+        """
         o = self._object(obj)
         start, end = self._window(call)
         with self.store.lock:
             found = [r["Id"] for r in self.store.rows(o) if start <= r["SystemModstamp"] < end]
+            covered = self.store.safe_point(end)
         if len(found) > 600_000:
             raise ApiError(400, "EXCEEDED_ID_LIMIT", "too many ids: narrow the window")
-        return 200, {"ids": found, "latestDateCovered": format_datetime(end)}, {}
+        return 200, {"ids": found, "latestDateCovered": format_datetime(covered)}, {}
 
     def deleted(self, call: Call, version: str, obj: str) -> Response:
         """GET sobjects/X/deleted?start&end: deletedRecords, earliestDateAvailable, latestDateCovered."""
@@ -312,8 +330,11 @@ class RestApi:
                      if start <= when < end and rid in self.store.by_object[o.name]]
             # The last physical delete: a window starting before it may have missed deletes.
             earliest = self.store.purged_at or start
-        body: dict[str, Any] = {"deletedRecords": found, "earliestDateAvailable": format_datetime(
-            earliest.replace(second=0, microsecond=0)), "latestDateCovered": format_datetime(end)}
+            covered = self.store.safe_point(end)
+        # earliestDateAvailable keeps its seconds: a purge later in the minute a window starts in
+        # must still show as later than that start.
+        body: dict[str, Any] = {"deletedRecords": found, "earliestDateAvailable": format_datetime(earliest),
+                                "latestDateCovered": format_datetime(covered)}
         return 200, body, {}
 
     def purge_expired(self) -> None:
@@ -357,7 +378,8 @@ class RestApi:
 
     def _page(self, cursor: Cursor, endpoint: str, cursor_id: str | None) -> dict[str, Any]:
         start = cursor.position
-        page = cursor.records[start:start + cursor.batch]
+        size = self.rng.randint(1, cursor.batch) if self.short_pages else cursor.batch
+        page = cursor.records[start:start + size]
         cursor.position = start + len(page)
         body: dict[str, Any] = {"totalSize": len(cursor.records), "done": cursor.position >= len(cursor.records)}
         if not body["done"]:
@@ -539,6 +561,11 @@ class RestApi:
             raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest is required")
         if len(subrequests) > MAX_COMPOSITE:
             raise ApiError(400, "LIMIT_EXCEEDED", f"Maximum number of subrequests is {MAX_COMPOSITE}")
+        queries = sum(1 for s in subrequests if isinstance(s, dict) and _QUERY_OPERATION.search(
+            str(s.get("url", "")).partition("?")[0]))
+        if queries > MAX_COMPOSITE_QUERIES:
+            raise ApiError(400, "LIMIT_EXCEEDED", "Maximum number of query operations (query, queryAll, query "
+                           f"more) and sObject Collections in a composite request is {MAX_COMPOSITE_QUERIES}")
         refs = [s.get("referenceId") if isinstance(s, dict) else None for s in subrequests]
         if any(not r or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", r) for r in refs) or len(set(refs)) != len(refs):
             raise ApiError(400, "INVALID_INPUT", "every subrequest needs a unique alphanumeric referenceId")
@@ -572,6 +599,32 @@ class RestApi:
                 results.append({"body": [halted], "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref})
         return 200, {"compositeResponse": results}, {}
 
+    def composite_batch(self, call: Call, version: str) -> Response:
+        """POST composite/batch: up to 25 independent subrequests; each counts as one API call (devorg.server)."""
+        body = _body_dict(call.body)
+        requests = body.get("batchRequests")
+        if not isinstance(requests, list) or not requests:
+            raise ApiError(400, "JSON_PARSER_ERROR", "batchRequests is required")
+        if len(requests) > MAX_COMPOSITE:
+            raise ApiError(400, "LIMIT_EXCEEDED", f"Maximum number of subrequests is {MAX_COMPOSITE}")
+        results, halted = [], False
+        for sub in requests:
+            if halted:
+                results.append({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
+                                                               "message": "Batch processing halted per request"}]})
+                continue
+            if not isinstance(sub, dict):
+                raise ApiError(400, "JSON_PARSER_ERROR", "each batch request must be a JSON object")
+            url = "/services/data/" + str(sub.get("url", "")).lstrip("/").removeprefix("services/data/")
+            try:
+                status, out, _ = self._subrequest(call, {"method": sub.get("method"), "url": url,
+                                                         "body": sub.get("richInput")}, {})
+            except ApiError as error:
+                status, out = error.status, error.body()
+            results.append({"statusCode": status, "result": out})
+            halted = status >= 400 and bool(body.get("haltOnError"))
+        return 200, {"hasErrors": any(r["statusCode"] >= 400 for r in results), "results": results}, {}
+
     def _subrequest(self, call: Call, sub: dict[str, Any], bodies: dict[str, Any]) -> Response:
         method = str(sub.get("method", "")).upper()
         url = _resolve_refs(str(sub.get("url", "")), bodies)
@@ -586,7 +639,8 @@ class RestApi:
         if re.match(r"v\d+\.\d/composite(/|$)", sub_path.strip("/")) and not sub_path.strip("/").endswith("sobjects"):
             raise ApiError(400, "INVALID_INPUT", "composite requests cannot be nested")
         sub_body = _resolve_refs(sub.get("body"), bodies)
-        status, out, headers = self.handle(Call(method, sub_path, params, sub_body, dict(call.headers),
+        sub_headers = {**call.headers, **{str(k): str(v) for k, v in (sub.get("httpHeaders") or {}).items()}}
+        status, out, headers = self.handle(Call(method, sub_path, params, sub_body, sub_headers,
                                                 call.user_id, call.language))
         if status == 201 and isinstance(out, dict) and "id" in out:
             headers = {"Location": f"{path.rstrip('/')}/{out['id']}"}

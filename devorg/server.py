@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import socket
+import struct
 import threading
 import time
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -31,6 +35,8 @@ _FAULT_ERRORS = {
     "invalid_session": ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid"),
     "limit_exceeded": ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
 }
+
+_BATCH = re.compile(r"v\d+\.\d/composite/batch/?$")
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -54,11 +60,15 @@ class DevOrgWsgi:
         request = Request(environ)
         try:
             response = self.dispatch(request)
+        except ConnectionResetError:
+            raise  # an injected reset: the connection is gone, werkzeug drops the request
         except Exception:  # a bug must look like Salesforce's 500, and be logged, not kill the thread
             log.exception("devorg: unhandled error on %s %s", request.method, request.path)
             response = _json_response(500, [{"message": "An unexpected error occurred.",
                                               "errorCode": "UNKNOWN_EXCEPTION"}])
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.org.api_calls}/{self.org.budget.maximum}"
+        # The org's own time, which is not the host's: clients take their watermarks from it.
+        response.headers["Date"] = format_datetime(self.org.store.now(), usegmt=True)
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -68,6 +78,9 @@ class DevOrgWsgi:
         if fault is not None:
             if fault.kind == "slow":
                 time.sleep(fault.delay)
+            elif fault.kind == "reset":
+                _reset(request.environ)
+                raise ConnectionResetError("devorg: injected connection reset")
             else:
                 error = _FAULT_ERRORS[fault.kind]
                 return _json_response(error.status, error.body())
@@ -101,6 +114,12 @@ class DevOrgWsgi:
                 except ValueError as exc:
                     error = ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")
                     return _json_response(400, error.body())
+        if _BATCH.match(sub_path) and isinstance(body, dict) and isinstance(body.get("batchRequests"), list):
+            # Composite batch: "Each subrequest counts against rate limits" (unlike composite).
+            for _ in body["batchRequests"][1:26]:
+                if not self.org.budget.spend(self.org.store.now()):
+                    error = _FAULT_ERRORS["limit_exceeded"]
+                    return _json_response(403, error.body())
         call = Call(request.method, sub_path, dict(request.args.items()), body, dict(request.headers.items()),
                     user_id, language)
         status, out, headers = self.org.rest.handle(call)
@@ -118,7 +137,27 @@ class DevOrgWsgi:
         return _json_response(200, body)
 
 
-class _QuietHandler(WSGIRequestHandler):
+def _reset(environ: dict[str, Any]) -> None:
+    """Drop the client's connection with a TCP reset (SO_LINGER 0), sending no answer at all."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw = socket.socket(fileno=sock.detach()) if hasattr(sock, "detach") else sock
+    raw.close()
+
+
+class _OrgClockHandler(WSGIRequestHandler):
+    """Request handler whose `Date` header is the org's (set by DevOrgWsgi), not the host's."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Status line and Server header only: http.server would add the host's Date."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+
+
+class _QuietHandler(_OrgClockHandler):
     """Request handler that does not log every request (the hot path of tests and benchmarks)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -129,7 +168,7 @@ class ServerThread:
     """A threaded HTTPS server for one DevOrg, running in a daemon thread until `stop()`."""
 
     def __init__(self, org: DevOrg, host: str, port: int, quiet: bool = True) -> None:
-        handler = _QuietHandler if quiet else WSGIRequestHandler
+        handler = _QuietHandler if quiet else _OrgClockHandler
         self.server: BaseWSGIServer = make_server(host, port, DevOrgWsgi(org), threaded=True,
                                                   request_handler=handler,
                                                   ssl_context=org.certificates.server_context())

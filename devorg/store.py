@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,14 @@ class Store:
         self.unique: dict[tuple[str, str], dict[str, str]] = {}
         self.listeners: list[Listener] = []
         self.clock: datetime | None = None
+        # The org's own clock runs this far from the host's (ahead or behind): real orgs and the
+        # machines that call them never agree exactly, and sync must not assume they do.
+        self.clock_offset = timedelta(0)
+        # Stamps of transactions begun but not committed yet (devorg.late.LateCommit): their
+        # records appear later with these earlier stamps; `updated`/`deleted` stay below them.
+        self.open_stamps: dict[int, datetime] = {}
+        # While a late transaction commits, its records carry the stamp it began with.
+        self.commit_stamp: datetime | None = None
         self.purged_at: datetime | None = None  # the last physical delete (recycle bin emptied)
         self.counter = 0
         self._journal: list[tuple[str, Record | None, datetime | None]] | None = None
@@ -209,8 +217,17 @@ class Store:
 
     # --- reading --------------------------------------------------------------------------
     def now(self) -> datetime:
-        """The org's clock: the time set by `set_clock`, else the real time (whole seconds)."""
-        return self.clock or now_stamp()
+        """The org's clock: the time set by `set_clock`, else the host's time plus `clock_offset` (whole seconds)."""
+        return self.clock or now_stamp() + self.clock_offset
+
+    def stamp(self) -> datetime:
+        """The SystemModstamp of a change made now: the org's time, or a late transaction's start."""
+        return self.commit_stamp or self.now()
+
+    def safe_point(self, end: datetime) -> datetime:
+        """`latestDateCovered` of a window ending at `end`: never past the org's now or an open transaction."""
+        limit = min([end, self.now(), *self.open_stamps.values()])
+        return limit.replace(second=0, microsecond=0)
 
     def get(self, record_id: str | None) -> Record | None:
         """The record with this id (15 or 18 characters, deleted or not), or None."""
@@ -303,7 +320,7 @@ class Store:
         """Insert a record with system fields and defaults; return it."""
         with self.transaction():
             clean = self._check_fields(obj, values, creating=True, trusted=trusted)
-            stamp = self.now()
+            stamp = self.stamp()
             self.counter += 1
             record_id = ids.make_id(obj.prefix, self.counter)
             user_id = user_id or record_id  # the org's first user creates itself
@@ -340,7 +357,7 @@ class Store:
         with self.transaction():
             old = self.live(obj, record_id)
             clean = self._check_fields(obj, values, creating=False, trusted=trusted)
-            stamp = self.now()
+            stamp = self.stamp()
             record = {**old, **clean, "LastModifiedDate": stamp, "LastModifiedById": user_id, "SystemModstamp": stamp}
             self._complete(obj, record, old["Id"])
             self._write(obj, old, record, None)
@@ -350,7 +367,7 @@ class Store:
         """Move a live record to the recycle bin (IsDeleted = true, stamps bumped)."""
         with self.transaction():
             old = self.live(obj, record_id)
-            stamp = self.now()
+            stamp = self.stamp()
             record = {**old, "IsDeleted": True, "LastModifiedDate": stamp, "LastModifiedById": user_id,
                       "SystemModstamp": stamp}
             self._write(obj, old, record, stamp)
@@ -365,7 +382,7 @@ class Store:
                 raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
             if not old["IsDeleted"]:
                 raise ApiError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")
-            stamp = self.now()
+            stamp = self.stamp()
             record = {**old, "IsDeleted": False, "LastModifiedDate": stamp, "LastModifiedById": user_id,
                       "SystemModstamp": stamp}
             self._complete(obj, record, old["Id"])

@@ -17,6 +17,31 @@ from urllib.parse import quote
 # Salesforce's limits for one request (REST API Developer Guide, sObject Collections / Composite).
 COLLECTION_SIZE = 200
 COMPOSITE_SIZE = 25
+# At most 5 of a composite call's subrequests may be query operations (query, queryAll, query
+# more) or sObject Collections; sObject resources such as sobjects/X/updated are not.
+COMPOSITE_QUERIES = 5
+
+
+def is_query_operation(url: str) -> bool:
+    """True for a composite subrequest URL that counts against COMPOSITE_QUERIES."""
+    path = url.partition("?")[0]
+    if path.startswith("/services/data/"):
+        path = path.removeprefix("/services/data/").partition("/")[2]
+    return path.startswith(("query/", "queryAll/", "composite/sobjects")) or path in ("query", "queryAll")
+
+
+def composite_chunks(subrequests: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Subrequests in order, cut into composite calls of ≤ 25, each with ≤ 5 query operations."""
+    pieces: list[list[dict[str, Any]]] = []
+    queries = 0
+    for sub in subrequests:
+        query = is_query_operation(str(sub["url"]))
+        if not pieces or len(pieces[-1]) == COMPOSITE_SIZE or (query and queries == COMPOSITE_QUERIES):
+            pieces.append([])
+            queries = 0
+        pieces[-1].append(sub)
+        queries += query
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -69,15 +94,19 @@ class BatchOperations:
 
     def composite(self, subrequests: Sequence[dict[str, Any]],
                   all_or_none: bool = False) -> list[dict[str, Any]]:
-        """Send subrequests `{method, url, referenceId, body?}` 25 per call; return their subresponses.
+        """Send subrequests `{method, url, referenceId, body?, httpHeaders?}`; return their subresponses.
 
-        `url` may be relative to the API root ("sobjects/Contact/003…"). References between
-        subrequests work within one call only, so `all_or_none` with more than 25 is refused.
+        One call holds ≤ 25 subrequests, of which ≤ 5 query operations or collections (more are
+        refused by Salesforce); longer lists go in order over several calls. `url` may be relative
+        to the API root ("sobjects/Contact/003…"). References between subrequests work within one
+        call only, so an `all_or_none` list that needs more than one call is refused.
         """
-        if all_or_none and len(subrequests) > COMPOSITE_SIZE:
-            raise ValueError(f"all_or_none composite requests hold at most {COMPOSITE_SIZE} subrequests")
+        pieces = composite_chunks(subrequests)
+        if all_or_none and len(pieces) > 1:
+            raise ValueError(f"all_or_none composite requests hold at most {COMPOSITE_SIZE} subrequests, "
+                             f"{COMPOSITE_QUERIES} of them queries or collections")
         responses: list[dict[str, Any]] = []
-        for piece in chunks(subrequests, COMPOSITE_SIZE):
+        for piece in pieces:
             prepared = []
             for sub in piece:
                 url = sub["url"]

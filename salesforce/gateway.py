@@ -27,13 +27,16 @@ Methods (stable; other packages rely on them)
   `{records, done, totalSize, nextRecordsUrl?}`, for callers that checkpoint per page.
 - `get(object_name, record_id, fields=None)`, `describe(object_name)`, `describe_global()`,
   `limits()`, `updated(object_name, start, end)`, `deleted(object_name, start, end)`.
-- `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; ≤ 25 per call.
+- `composite(subrequests, all_or_none=False)` → one subresponse per subrequest; cut into calls of
+  ≤ 25 subrequests with ≤ 5 query operations or collections each (Salesforce refuses more).
 - `create_many / update_many / upsert_many / delete_many` → one RecordResult per record, in
   order, through sObject Collections (200 per call; 450 records → 3 calls).
 - `bulk_query(soql, include_deleted=False, ...)` → iterator of records as dicts of strings, from
   one Bulk API 2.0 query job (salesforce.bulk); BulkNotSupported / BulkJobFailed when it cannot.
 - `request(method, path, ...)` → parsed JSON, for REST resources not covered above.
 - `usage` (salesforce.usage.ApiUsage): calls made, last `Sforce-Limit-Info`, `add_listener`.
+- `org_now()` → the org's time from the `Date` header of its answers (salesforce.orgclock), never
+  the host's clock; asks `limits/` once when no answer was seen yet.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from salesforce.errors import (
     TransientError,
     ValidationError,
 )
+from salesforce.orgclock import OrgClock
 from salesforce.session import SalesforceSession
 from salesforce.usage import ApiUsage
 
@@ -108,6 +112,9 @@ class SalesforceGateway(BatchOperations, BulkQueries):
         self.limit_pause_seconds = limit_pause_seconds
         self.session = session or SalesforceSession(credentials.ca_bundle)
         self.usage = ApiUsage()
+        # Every answer (token requests too) tells the org's time: watermarks come from it.
+        self.org_clock = OrgClock()
+        self.session.hooks["response"].append(self.org_clock.observe_response)
         self.paused_until: datetime | None = None
         self._sleep = sleep or tenacity.nap.sleep
         self._token: Token | None = credentials.initial
@@ -355,6 +362,16 @@ class SalesforceGateway(BatchOperations, BulkQueries):
     def limits(self) -> dict[str, Any]:
         """The org's limits, e.g. `DailyApiRequests: {Max, Remaining}`."""
         return self.request("GET", "limits/")
+
+    def org_now(self) -> datetime:
+        """The org's time now, from the `Date` header of its latest answer (one `limits/` call if none yet)."""
+        now = self.org_clock.now()
+        if now is None:
+            self.limits()
+            now = self.org_clock.now()
+        if now is None:
+            raise TransientError("Salesforce's answers carry no Date header: the org's time is unknown")
+        return now
 
     def updated(self, object_name: str, start: datetime, end: datetime) -> dict[str, Any]:
         """`{ids, latestDateCovered}`: records of `object_name` changed between start and end."""

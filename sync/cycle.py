@@ -1,25 +1,29 @@
 """One poll cycle: bring every mirrored object up to date with the fewest API calls possible.
 
-1. One `composite` call (≤ 25 subrequests) holds, per object, the first page of records after
-   its cursor (queryAll, so deletes and undeletes arrive) and a read of its delete log. An idle
-   cycle therefore costs exactly one API call.
-2. Only objects whose first page was full page on: keyset queries
-   `(SystemModstamp, Id) > cursor ORDER BY SystemModstamp, Id LIMIT 2000`, one call per 2,000
-   records (2,000 is the REST query batch maximum). Keyset pages survive a restart, unlike
-   nextRecordsUrl, and records sharing one SystemModstamp across a page boundary are not lost.
-3. After every page the upserts and the cursor commit together. The cursor never moves past
-   now − SYNC_OVERLAP_SECONDS: each cycle re-reads that window and so catches records committed
-   with an earlier stamp; re-reading is harmless because upserts are idempotent.
-4. A delete log that no longer reaches back to our last read (`earliestDateAvailable` later
-   than our start) is replaced by id reconciliation: ids the org no longer has are deleted.
-5. An object never loaded before also gets a `SELECT COUNT() FROM X` (queryAll) in the probe, in
-   places the call has free (counts go before delete logs, which can wait a cycle). More than
-   SYNC_BULK_THRESHOLD records (and a full first page) load through ONE Bulk API 2.0 queryAll
-   job instead of REST pages (sync.bulkload turns its CSV back into REST's values), applied 2,000
-   at a time; the cursor is set only when the whole job is in — the job's rows are unordered, so
-   a cursor moved part way could skip records — to the latest (SystemModstamp, Id) read, capped
-   at the ceiling: the next REST cycle re-reads what changed meanwhile. An org without Bulk API
-   2.0, or a failed job, falls back to REST pages for that object.
+1. **Probe** — one `composite` call holds, per loaded object, `sobjects/X/updated` from its
+   cursor and `sobjects/X/deleted` from its delete-log watermark (sObject resources, not query
+   operations, so 8 objects fit one call of 16 subrequests). An object whose first load is not
+   complete gets only an `updated` over the last minute, for its `latestDateCovered`. Windows end
+   at the org's current whole minute, from the `Date` header of its answers (gateway.org_now),
+   never from the host's clock. An idle cycle therefore costs exactly one API call.
+2. **Queries** only for objects that changed (`updated` listed ids, or could not tell) or are
+   loading: `queryAll … WHERE (SystemModstamp, Id) > cursor ORDER BY SystemModstamp, Id` — the
+   first pages in composite calls of at most 5 queries (Salesforce refuses more), then
+   `nextRecordsUrl` page by page until `done`. A page may be shorter than the batch size asked
+   for: only `done` ends a query. A lost query locator re-queries from the committed cursor.
+3. After every page its upserts and the object's cursor commit together. The cursor is the last
+   (SystemModstamp, Id) read but never past the **safe point**: the `latestDateCovered` the probe
+   returned, which Salesforce keeps below transactions still open. A record committed later with
+   an earlier stamp therefore has a stamp at or after the cursor and is read by a later cycle.
+   (Only when `updated` fails does the safe point fall back to the org's time minus
+   SYNC_OVERLAP_SECONDS.) Re-reading is harmless: upserts are idempotent.
+4. The delete log marks listed ids deleted and moves to its `latestDateCovered`; when it no longer
+   reaches back (`earliestDateAvailable` later than its start) or fails, ids are reconciled.
+5. A first load whose first page says more than SYNC_BULK_THRESHOLD records (`totalSize`) loads
+   through ONE Bulk API 2.0 queryAll job instead of REST pages (sync.bulkload turns its CSV back
+   into REST's values), applied 2,000 at a time; the cursor is set only when the whole job is in —
+   the job's rows are unordered — to the latest (SystemModstamp, Id) read, capped at the safe
+   point. An org without Bulk API 2.0, or a failed job, falls back to REST pages.
 
 Any Salesforce failure stops the cycle cleanly after the last committed page; the next cycle
 resumes there. The quota guard stops the cycle when the org's daily usage reaches
@@ -49,9 +53,7 @@ from work import lease
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "sync.cycle"
-PROBE_LIMIT = 500  # first page per object inside the composite probe
-COMPOSITE_SIZE = 25  # subrequests per composite call (Salesforce's maximum)
-MIN_DELETE_WINDOW = timedelta(minutes=1)  # getDeleted works in whole minutes
+MINUTE = timedelta(minutes=1)  # updated/deleted windows work in whole minutes
 QUOTA_RECHECK = timedelta(minutes=15)  # a stopped cycle asks for the usage at most this often
 
 
@@ -73,32 +75,49 @@ class CycleResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Plan:
+    """What the probe said about one object: whether to query it, its safe point, its delete log."""
+
+    query: bool
+    safe_point: datetime | None  # latestDateCovered of `updated`; None when it could not be read
+    delete_log: dict[str, Any] | None = None
+
+
 def _floor_second(value: datetime) -> datetime:
     # SOQL datetime literals have whole seconds, and so do Salesforce's SystemModstamps.
     return value.replace(microsecond=0)
 
 
+def _floor_minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
 def page_soql(gateway: Any, object_name: str, fields: list[str], cursor: tuple[datetime | None, str | None],
-              limit: int) -> str:
-    """SOQL of the page after `cursor` in (SystemModstamp, Id) order."""
+              limit: int | None = None) -> str:
+    """SOQL of the records after `cursor` in (SystemModstamp, Id) order (all of them without `limit`)."""
     stamp, last_id = cursor
     where = ""
     if stamp is not None and not last_id:
-        # A cursor moved to the ceiling has no Id ('' is not a valid Id literal in SOQL).
+        # A cursor moved to the safe point has no Id ('' is not a valid Id literal in SOQL).
         where = gateway.soql(" WHERE SystemModstamp >= {t}", t=stamp)
     elif stamp is not None:
         where = gateway.soql(" WHERE (SystemModstamp > {t} OR (SystemModstamp = {t} AND Id > {i}))",
                              t=stamp, i=last_id or "")
-    return f"SELECT {', '.join(fields)} FROM {object_name}{where} ORDER BY SystemModstamp, Id LIMIT {int(limit)}"
+    tail = f" LIMIT {int(limit)}" if limit else ""
+    return f"SELECT {', '.join(fields)} FROM {object_name}{where} ORDER BY SystemModstamp, Id{tail}"
 
 
 def next_cursor(stored: tuple[datetime | None, str | None], last: tuple[datetime, str] | None,
-                ceiling: datetime, done: bool) -> tuple[datetime | None, str | None]:
-    """The cursor to keep after a page: the last record read, but never past `ceiling`.
+                ceiling: datetime | None, done: bool) -> tuple[datetime | None, str | None]:
+    """The cursor to keep after a page: the last record read, but never past `ceiling` (the safe point).
 
-    When the object is done (everything up to now was read), the cursor may move up to the
-    ceiling even without records; it never moves backwards.
+    When the object is done (everything committed up to the safe point was read), the cursor may
+    move up to the ceiling even without records; it never moves backwards. Without a ceiling it
+    stays where it is.
     """
+    if ceiling is None:
+        return stored
     candidate: tuple[datetime, str] | None = last
     if done:
         candidate = (ceiling, "")
@@ -188,8 +207,6 @@ class Cycle:
         return self.result
 
     def _run_objects(self) -> None:
-        now = utcnow()
-        ceiling = _floor_second(now - timedelta(seconds=self.settings.sync_overlap_seconds))
         with self.database.transaction() as session:
             rows = {name: describe.state(session, name) for name in self.objects}
             stale = [n for n, row in rows.items() if describe.needs_describe(row, self.full)]
@@ -200,11 +217,13 @@ class Cycle:
         with self.database.transaction() as session:
             states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
         ready = [n for n in self.objects if states[n]["field_types"] and n not in self.result.errors]
-        first_pages, counts, delete_logs = self._probe(ready, states, now)
+        plans = self._probe(ready, states, self.gateway.org_now())
+        # Used only when `updated` could not be read: the org's own time (its Date header) minus the overlap.
+        fallback = _floor_second(self.gateway.org_now() - timedelta(seconds=self.settings.sync_overlap_seconds))
+        first_pages = self._first_pages([n for n in ready if plans[n].query], states)
         for name in ready:
             try:
-                self._sync_object(name, states[name], first_pages[name], delete_logs.get(name), now, ceiling,
-                                  counts.get(name))
+                self._sync_object(name, states[name], plans[name], first_pages.get(name), fallback)
             except ValidationError as exc:
                 # A field deleted in Salesforce (INVALID_FIELD) or similar: re-describe next cycle.
                 self._fail_object(name, exc, redescribe=True)
@@ -212,85 +231,111 @@ class Cycle:
                 self._fail_object(name, exc)
                 raise
 
-    def _probe(self, names: list[str], states: dict[str, dict[str, Any]],
-               now: datetime) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """The composite call: first page of each object, then as many counts and delete logs as fit."""
+    def _probe(self, names: list[str], states: dict[str, dict[str, Any]], org_now: datetime) -> dict[str, Plan]:
+        """One composite call of `updated` and `deleted` per object (sObject resources: no query budget)."""
+        end = _floor_minute(org_now)
+        subrequests: list[dict[str, Any]] = []
+        windows: dict[str, str] = {}
+        for name in names:
+            snap = states[name]
+            loading = snap["deletes_from"] is None or snap["cursor"][0] is None
+            start = end - MINUTE if loading else _floor_minute(snap["cursor"][0])
+            if start < end:
+                windows[name] = "loading" if loading else "loaded"
+                subrequests.append({"method": "GET", "referenceId": f"u_{name}",
+                                    "url": f"sobjects/{name}/updated/?start={_q(start)}&end={_q(end)}"})
+            if not loading and _floor_minute(snap["deletes_from"]) < end:
+                subrequests.append({"method": "GET", "referenceId": f"d_{name}",
+                                    "url": f"sobjects/{name}/deleted/?start={_q(snap['deletes_from'])}&end={_q(end)}"})
+        answers = dict(zip([s["referenceId"] for s in subrequests],
+                           self.gateway.composite(subrequests) if subrequests else [], strict=True))
+        plans = {}
+        for name in names:
+            updated = answers.get(f"u_{name}")
+            body = updated.get("body") if updated and updated.get("httpStatusCode") == 200 else None
+            safe = parse_datetime(body.get("latestDateCovered")) if isinstance(body, dict) else None
+            if name not in windows:
+                # Less than a minute since the cursor: `updated` cannot tell yet, the next cycle will.
+                plans[name] = Plan(query=False, safe_point=None, delete_log=answers.get(f"d_{name}"))
+                continue
+            changed = windows[name] == "loading" or safe is None or bool(body.get("ids"))
+            plans[name] = Plan(query=changed, safe_point=safe, delete_log=answers.get(f"d_{name}"))
+        return plans
+
+    def _first_pages(self, names: list[str], states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """First query page of every object to read, in composite calls of ≤ 5 queries (the gateway cuts)."""
         subrequests = []
         for name in names:
             fields = describe.select_list(name, states[name]["field_types"])
-            soql = page_soql(self.gateway, name, fields, states[name]["cursor"], min(PROBE_LIMIT, self.page_size))
-            subrequests.append({"method": "GET", "url": f"queryAll/?q={quote(soql)}", "referenceId": f"q_{name}"})
-        # Counts only for objects never loaded, and only in free places: they must not cost a call.
-        unloaded = [n for n in names if states[n]["cursor"][0] is None] if self.bulk_threshold > 0 else []
-        room = -len(subrequests) % COMPOSITE_SIZE  # free places left in the last composite call
-        counted = unloaded[:room]
-        for name in counted:
-            subrequests.append({"method": "GET", "referenceId": f"c_{name}",
-                                "url": f"queryAll/?q={quote(f'SELECT COUNT() FROM {name}')}"})
-        due = sorted((n for n in names if states[n]["deletes_from"] is not None
-                      and now - states[n]["deletes_from"] >= MIN_DELETE_WINDOW),
-                     key=lambda n: states[n]["deletes_from"])
-        room = -len(subrequests) % COMPOSITE_SIZE  # free places left in the last composite call
-        logs = due[:room]  # the delete logs that fit the same call; the others wait a cycle
-        for name in logs:
-            start = _soql_time(states[name]["deletes_from"])
-            subrequests.append({"method": "GET", "referenceId": f"d_{name}",
-                                "url": f"sobjects/{name}/deleted/?start={quote(start)}&end={quote(_soql_time(now))}"})
-        answers = self.gateway.composite(subrequests) if subrequests else []
-        pages = dict(zip(names, answers[:len(names)], strict=True))
-        count_answers = answers[len(names):len(names) + len(counted)]
-        counts = {name: _total_size(answer) for name, answer in zip(counted, count_answers, strict=True)}
-        return pages, counts, dict(zip(logs, answers[len(names) + len(counted):], strict=True))
+            soql = page_soql(self.gateway, name, fields, states[name]["cursor"])
+            subrequests.append({"method": "GET", "url": f"queryAll/?q={quote(soql)}", "referenceId": f"q_{name}",
+                                "httpHeaders": {"Sforce-Query-Options": f"batchSize={self.page_size}"}})
+        if not subrequests:
+            return {}
+        return dict(zip(names, self.gateway.composite(subrequests), strict=True))
 
-    def _sync_object(self, name: str, snap: dict[str, Any], probe: dict[str, Any], delete_log: Any,
-                     now: datetime, ceiling: datetime, count: int | None = None) -> None:
-        if probe.get("httpStatusCode") != 200:
-            raise ValidationError(describe._message(probe), status=probe.get("httpStatusCode"),
-                                  errors=probe.get("body") if isinstance(probe.get("body"), list) else None)
-        cursor = snap["cursor"]
-        first_load = cursor[0] is None
+    def _sync_object(self, name: str, snap: dict[str, Any], plan: Plan, first: dict[str, Any] | None,
+                     fallback: datetime) -> None:
+        ceiling = plan.safe_point if plan.safe_point is not None else (fallback if plan.query else None)
         # Until one load has read everything (the delete log starts then), records are history.
-        source = INITIAL_LOAD if snap["deletes_from"] is None else "poll"
-        read = None
-        full_page = len(probe["body"].get("records", [])) >= min(PROBE_LIMIT, self.page_size)
-        if first_load and full_page and count is not None and 0 < self.bulk_threshold < count:
-            read = self._bulk_load(name, snap, ceiling, source)
-        if read is None:
-            read = self._read_pages(name, snap, probe["body"], ceiling, source)
+        loading = snap["deletes_from"] is None
+        source = INITIAL_LOAD if loading else "poll"
+        read = 0
+        if first is not None:
+            if first.get("httpStatusCode") != 200:
+                raise ValidationError(describe._message(first), status=first.get("httpStatusCode"),
+                                      errors=first.get("body") if isinstance(first.get("body"), list) else None)
+            page = first["body"]
+            bulk = None
+            if (snap["cursor"][0] is None and not page.get("done", True)
+                    and 0 < self.bulk_threshold < int(page.get("totalSize") or 0)):
+                bulk = self._bulk_load(name, snap, ceiling, source)
+            read = bulk if bulk is not None else self._read_pages(name, snap, page, ceiling, source)
+        elif ceiling is not None:
+            # Nothing changed up to the safe point: the cursor moves up to it.
+            self._commit_page(name, [], snap["cursor"], ceiling, True, source)
         self.result.records[name] = read
-        if delete_log is not None:
-            self._apply_delete_log(name, snap, delete_log, now)
+        if plan.delete_log is not None and not loading:
+            self._apply_delete_log(name, snap, plan.delete_log, ceiling)
         with self.database.transaction() as session:
             row = describe.state(session, name)
             row.last_cycle_at = row.last_success_at = utcnow()
             row.last_changed = read
             row.last_error = None
             row.consecutive_failures = 0
-            if first_load or row.deletes_covered_until is None:
-                # The first load read the recycle bin itself; the delete log starts now.
-                row.deletes_covered_until = _floor_second(now)
+            if loading and first is not None and ceiling is not None:
+                # The first load read the recycle bin itself; the delete log starts at its safe point.
+                row.deletes_covered_until = ceiling
 
-    def _read_pages(self, name: str, snap: dict[str, Any], page: dict[str, Any], ceiling: datetime,
+    def _read_pages(self, name: str, snap: dict[str, Any], page: dict[str, Any], ceiling: datetime | None,
                     source: str) -> int:
-        """Keyset REST pages from the probe's first page on, each committed with the cursor; records read."""
-        fields = describe.select_list(name, snap["field_types"])
+        """Pages of one query from its first page on, each committed with the cursor; records read.
+
+        Only `done` ends the query: a page may hold fewer records than asked for and still be
+        followed by more. A query locator that expired meanwhile is replaced by a new query from
+        the cursor just committed.
+        """
         cursor = snap["cursor"]
-        limit = min(PROBE_LIMIT, self.page_size)
         read = 0
         while True:
             records = page.get("records", [])
             read += len(records)
-            done = len(records) < limit
+            done = bool(page.get("done", True)) or not page.get("nextRecordsUrl")
             cursor = self._commit_page(name, records, cursor, ceiling, done, source)
             if done:
                 return read
             self._hold_lease()
             self._check_quota()
-            limit = self.page_size
-            page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor_after(records), limit),
-                                           include_deleted=True)
+            try:
+                page = self.gateway.query_page(page["nextRecordsUrl"], batch_size=self.page_size)
+            except ValidationError as exc:
+                if exc.error_code != "INVALID_QUERY_LOCATOR":
+                    raise
+                fields = describe.select_list(name, snap["field_types"])
+                page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor),
+                                               batch_size=self.page_size, include_deleted=True)
 
-    def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime, source: str) -> int | None:
+    def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime | None, source: str) -> int | None:
         """Load a never-loaded object through one Bulk API 2.0 queryAll job; None: use REST instead."""
         types = snap["field_types"]
         soql = f"SELECT {', '.join(describe.select_list(name, types))} FROM {name}"
@@ -316,7 +361,7 @@ class Cycle:
         return read + len(batch)
 
     def _commit_bulk_batch(self, name: str, records: list[dict[str, Any]], latest: tuple[datetime, str] | None,
-                           ceiling: datetime, source: str, last: bool) -> tuple[datetime, str] | None:
+                           ceiling: datetime | None, source: str, last: bool) -> tuple[datetime, str] | None:
         """Apply one batch of a bulk load; the last one also sets the cursor. Returns the latest key seen."""
         for record in records:
             stamp = parse_datetime(record.get("SystemModstamp"))
@@ -333,7 +378,7 @@ class Cycle:
         return latest
 
     def _commit_page(self, name: str, records: list[dict[str, Any]], cursor: tuple[Any, Any],
-                     ceiling: datetime, done: bool, source: str) -> tuple[Any, Any]:
+                     ceiling: datetime | None, done: bool, source: str) -> tuple[Any, Any]:
         with self.database.transaction() as session:
             if records:
                 apply_records(session, name, records, source)
@@ -342,15 +387,17 @@ class Cycle:
             last = cursor_after(records) if records else None
             row.cursor_stamp, row.cursor_id = next_cursor(stored, last, ceiling, done)
             self.counter.flush(session)
-        return last if last is not None else cursor
+            kept = (row.cursor_stamp, row.cursor_id)
+        return kept
 
-    def _apply_delete_log(self, name: str, snap: dict[str, Any], answer: dict[str, Any], now: datetime) -> None:
+    def _apply_delete_log(self, name: str, snap: dict[str, Any], answer: dict[str, Any],
+                          ceiling: datetime | None) -> None:
         start = snap["deletes_from"]
         body = answer.get("body") if answer.get("httpStatusCode") == 200 else None
         earliest = parse_datetime(body.get("earliestDateAvailable")) if isinstance(body, dict) else None
         if body is None or (earliest is not None and earliest > start):
             self._reconcile_ids(name)
-            covered = _floor_second(now)
+            covered = ceiling or start
         else:
             deleted = {d["id"]: parse_datetime(d.get("deletedDate")) for d in body.get("deletedRecords", [])}
             with self.database.transaction() as session:
@@ -362,7 +409,7 @@ class Cycle:
     def _reconcile_ids(self, name: str) -> None:
         """The delete log no longer reaches back: every mirrored id the org lacks is deleted."""
         self._check_quota()
-        org_ids = {r["Id"] for r in self.gateway.query(f"SELECT Id FROM {name}")}
+        org_ids = {r["Id"] for r in self.gateway.query(f"SELECT Id FROM {name}", batch_size=self.page_size)}
         with self.database.transaction() as session:
             gone = mirrored_ids(session, name) - org_ids
             mark_deleted(session, name, dict.fromkeys(gone))
@@ -388,22 +435,14 @@ def cursor_after(records: list[dict[str, Any]]) -> tuple[datetime, str]:
     return stamp, last["Id"]
 
 
-def _total_size(answer: dict[str, Any]) -> int | None:
-    """totalSize of a COUNT() subresponse, None when it failed."""
-    body = answer.get("body")
-    if answer.get("httpStatusCode") != 200 or not isinstance(body, dict):
-        return None
-    size = body.get("totalSize")
-    return size if isinstance(size, int) else None
-
-
 def _snapshot(row: SyncObject) -> dict[str, Any]:
     return {"cursor": (row.cursor_stamp, row.cursor_id), "field_types": dict(row.field_types or {}),
             "deletes_from": row.deletes_covered_until}
 
 
-def _soql_time(value: datetime) -> str:
-    return _floor_second(value).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+def _q(value: datetime) -> str:
+    """A datetime as the updated/deleted resources take it, URL-encoded (whole seconds, UTC)."""
+    return quote(_floor_second(value).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
 
 
 def run_cycle(app: Flask, objects: list[str] | None = None, full: bool = False) -> CycleResult:

@@ -106,9 +106,11 @@ def test_query_pages_follow_next_records_url_with_batch_size(devorg):
     for number in range(450):
         devorg.insert("Lead", LastName=f"L{number:03d}", Company="C")
     sf = devorg.salesforce()
+    devorg.set_short_pages(False)
     first = sf.query("SELECT Id, LastName FROM Lead ORDER BY LastName",
                      headers={"Sforce-Query-Options": "batchSize=200"})
     assert first["totalSize"] == 450 and first["done"] is False and len(first["records"]) == 200
+    devorg.set_short_pages(True)
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
     rows = list(sf.query_all_iter("SELECT Id, LastName FROM Lead ORDER BY LastName",
                                   headers={"Sforce-Query-Options": "batchSize=200"}))
@@ -119,6 +121,7 @@ def test_default_page_is_two_thousand_records(devorg):
     for number in range(2001):
         devorg.insert("Contact", LastName=f"C{number}")
     sf = devorg.salesforce()
+    devorg.set_short_pages(False)
     first = sf.query("SELECT Id FROM Contact")
     assert len(first["records"]) == 2000 and first["done"] is False
     rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
-from simple_salesforce.format import format_soql
 
 from db import get_db
 from salesforce import gateway_for
-from salesforce.usage import ApiUsage
 from sync import describe
-from sync.cycle import Cycle, run_cycle
+from sync.cycle import run_cycle
 from sync.describe import select_list
 from sync.values import flatten
 
-from .test_cycle import assert_mirror_equals_org, dump, events, ok
+from .test_cycle import assert_mirror_equals_org, dump, events, ok, time_passes
 
 TRICKY = '株式会社サンプル, "本店"\n二行目'  # a comma, quotes and a newline inside one CSV field
 
@@ -61,8 +59,9 @@ def test_a_large_first_load_uses_one_bulk_job_and_mirrors_exactly_what_rest_woul
     calls = devorg.api_calls - before
     jobs = devorg.bulk_jobs()
     assert [(j["object"], j["operation"], j["records"]) for j in jobs] == [("Contact", "queryAll", 1101)]
-    # describe + probe (with the counts) + create job + poll + one result set; REST pages would need 7 more.
-    assert calls == result.api_calls == 5
+    # describe + probe (updated windows) + first pages (their totalSize decides) + create job + poll + one
+    # result set; REST pages would need 5 more at least.
+    assert calls == result.api_calls == 6
     for name in ("Account", "Contact"):
         assert_mirror_equals_org(bulk_app, devorg, name)
     mirror = dump(bulk_app, "Contact", include_deleted=True)
@@ -88,6 +87,7 @@ def test_changes_after_a_bulk_load_arrive_through_the_following_rest_cycle(bulk_
     changed = devorg.records("Contact")[7]["Id"]
     devorg.update("Contact", changed, Email="new@example.jp")
     added = devorg.insert("Contact", LastName="新規")
+    time_passes(bulk_app, devorg)
     ok(run_cycle(bulk_app))
     new = events(bulk_app)[first:]
     assert sorted((e[0], e[1], e[2]) for e in new) == sorted([("updated", changed, "Email"),
@@ -130,40 +130,3 @@ def test_a_load_below_the_threshold_or_with_bulk_disabled_reads_rest_pages(make_
     ok(run_cycle(app))
     assert devorg.bulk_jobs() == []
     assert_mirror_equals_org(app, devorg, "Contact")
-
-
-class _ProbeRecorder:
-    """A gateway stand-in that records the probe's subrequests and answers each with an empty 200."""
-
-    def __init__(self) -> None:
-        self.usage = ApiUsage()
-        self.sent: list[list[str]] = []
-
-    @staticmethod
-    def soql(template: str, **values) -> str:
-        return format_soql(template, **values)
-
-    def composite(self, subrequests):
-        self.sent.append([s["referenceId"] for s in subrequests])
-        return [{"httpStatusCode": 200, "body": {"totalSize": 0, "done": True, "records": []}} for _ in subrequests]
-
-
-def test_counts_only_fill_free_places_of_the_probe_and_go_before_delete_logs(make_app):
-    app = make_app(sync_bulk_threshold=1000)
-    now = datetime.now(UTC)
-    loaded = {"cursor": (now - timedelta(hours=1), "00Q000000000001AAA"), "field_types": {"Id": "id"},
-              "deletes_from": now - timedelta(hours=1)}
-    fresh = {"cursor": (None, None), "field_types": {"Id": "id"}, "deletes_from": None}
-    names = [f"Obj{n}__c" for n in range(23)]
-    states = {n: (fresh if i < 3 else loaded) for i, n in enumerate(names)}
-    recorder = _ProbeRecorder()
-
-    pages, counts, logs = Cycle(app, recorder, names)._probe(names, states, now)
-
-    assert len(recorder.sent[0]) == 25  # still one composite call: 23 pages, 2 counts, no delete log
-    assert list(counts) == names[:2] and logs == {}
-    assert len(pages) == 23
-    with_room = names[:20]
-    recorder.sent.clear()
-    _pages, counts, logs = Cycle(app, recorder, with_room)._probe(with_room, states, now)
-    assert list(counts) == names[:3] and len(logs) == 2 and len(recorder.sent[0]) == 25

@@ -18,6 +18,7 @@ import db
 from automations.models import Enrollment
 from devorg.ids import to18
 from mail.models import OutboxMail
+from salesforce import gateway_for
 from sync.models import ChangeEvent, MirrorRecord
 from tests.webhooks.test_outbound import assert_acked, envelope, post
 from webhooks.jobs import apply_outbound
@@ -100,6 +101,9 @@ def test_a_forged_email_with_a_far_future_stamp_changes_nothing_and_later_real_c
     apply_outbound(org_app, "w1")
     assert _mirror(org_app, contact)["Email"] == "hanako.new@example.jp"
     devorg.update("Contact", contact, LastName="山田（旧姓）")
+    # The poll's `updated` lists a change once the org's clock has passed its minute.
+    devorg.set_clock_offset(timedelta(minutes=1, seconds=1))
+    gateway_for(org_app).limits()
     assert org_app.test_cli_runner().invoke(args=["sync", "run", "--once"]).exit_code == 0
     assert _mirror(org_app, contact)["LastName"] == "山田（旧姓）"
 
