@@ -102,6 +102,9 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     if marketing and person.fields.get("HasOptedOutOfEmail") is True:
         return Outcome("send_mail", False, "メール配信停止（HasOptedOutOfEmail）")
     context = mail_context(session, rt, automation, record, person, action.get("links"))
+    if marketing:
+        # Checked again by the outbox worker when it sends (mail.consent).
+        context["consent_basis"] = automation.spec.get("consent", "opt_in")
     added = _enqueue_mail(session, send_key=send_key(step.plan_key, f"#{index}" if index else ""), to=email,
                           template_key=action["template"], context=context, person_id=person.id,
                           marketing=marketing, origin="automations", origin_ref=step.plan_key[:200])

@@ -19,6 +19,20 @@ from people.auth import role_required
 from people.service import audit
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
+from web.i18n import lazy_gettext as _l
+
+# What the admin reads for each skip_reason (the worker's reason codes, mail.sender / mail.consent).
+SKIP_REASONS = {
+    "no_consent": _l("オプトイン同意なし（広告メールには事前の同意が必要です）"),
+    "consent_withdrawn": _l("同意撤回済み"),
+    "unknown_consent_basis": _l("同意の根拠が不明"),
+    "opted_out": _l("メール配信停止（HasOptedOutOfEmail）"),
+    "unsubscribe": _l("配信停止の申し出"),
+    "hard_bounce": _l("宛先不明（ハードバウンス）"),
+    "soft_bounces": _l("一時的な配信エラーの繰り返し"),
+    "complaint": _l("迷惑メール報告"),
+    "manual": _l("管理者による停止"),
+}
 
 
 @admin_bp.route("/")
@@ -29,7 +43,8 @@ def outbox():  # type: ignore[no-untyped-def]
     counts = dict(session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
     since = db.utcnow() - timedelta(days=7)
     problems = session.scalars(
-        select(OutboxMail).where(OutboxMail.status.in_(("failed", "bounced")), OutboxMail.created_at >= since)
+        select(OutboxMail).where(OutboxMail.status.in_(("failed", "bounced", "skipped")),
+                                 OutboxMail.created_at >= since)
         .order_by(OutboxMail.id.desc()).limit(50)
     ).all()
     unconfirmed = session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.unconfirmed)) or 0
@@ -38,7 +53,7 @@ def outbox():  # type: ignore[no-untyped-def]
                                         ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
                                         ("MAIL_CONTACT", settings.mail_contact)) if not value]
     return render_template("mail/admin_outbox.html", counts=counts, problems=problems, unconfirmed=unconfirmed,
-                           missing=missing, dev_inbox=not settings.smtp_url)
+                           missing=missing, dev_inbox=not settings.smtp_url, skip_reasons=SKIP_REASONS)
 
 
 @admin_bp.route("/templates")
