@@ -133,7 +133,8 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
 def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    page = request.args.get("page", 1, type=int) or 1
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone, page=page)
     db.session().rollback()  # nothing of a dry run is ever kept
     allow_mail_preview()
     return render_template("automations/dry_run.html", automation=automation, result=result)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 import db
 from mail import admin_bp
 from mail.compliance import suppress, unsuppress
+from mail.consent import SKIP_REASONS
 from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
 from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
@@ -19,20 +20,6 @@ from people.auth import role_required
 from people.service import audit
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
-from web.i18n import lazy_gettext as _l
-
-# What the admin reads for each skip_reason (the worker's reason codes, mail.sender / mail.consent).
-SKIP_REASONS = {
-    "no_consent": _l("オプトイン同意なし（広告メールには事前の同意が必要です）"),
-    "consent_withdrawn": _l("同意撤回済み"),
-    "unknown_consent_basis": _l("同意の根拠が不明"),
-    "opted_out": _l("メール配信停止（HasOptedOutOfEmail）"),
-    "unsubscribe": _l("配信停止の申し出"),
-    "hard_bounce": _l("宛先不明（ハードバウンス）"),
-    "soft_bounces": _l("一時的な配信エラーの繰り返し"),
-    "complaint": _l("迷惑メール報告"),
-    "manual": _l("管理者による停止"),
-}
 
 
 @admin_bp.route("/")

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mail.models import MailConsent, Suppression
+from web.i18n import lazy_gettext as _l
 
 # Suppression reasons that stop every mail; the others (unsubscribe, complaint) stop marketing mail.
 STOPS_ALL_MAIL = frozenset({"hard_bounce", "soft_bounces", "manual"})
@@ -42,6 +43,19 @@ BASES = (OPT_IN, "notified_in_writing", "existing_relationship", "published_addr
 NO_CONSENT = "no_consent"
 CONSENT_WITHDRAWN = "consent_withdrawn"
 UNKNOWN_BASIS = "unknown_consent_basis"
+
+# What the admin reads for each skip_reason (the worker's reason codes, mail.sender / mail.consent).
+SKIP_REASONS = {
+    "no_consent": _l("オプトイン同意なし（広告メールには事前の同意が必要です）"),
+    "consent_withdrawn": _l("同意撤回済み"),
+    "unknown_consent_basis": _l("同意の根拠が不明"),
+    "opted_out": _l("メール配信停止（HasOptedOutOfEmail）"),
+    "unsubscribe": _l("配信停止の申し出"),
+    "hard_bounce": _l("宛先不明（ハードバウンス）"),
+    "soft_bounces": _l("一時的な配信エラーの繰り返し"),
+    "complaint": _l("迷惑メール報告"),
+    "manual": _l("管理者による停止"),
+}
 
 
 def latest_consents(session: Session, addresses: Iterable[str]) -> dict[str, bool]:
