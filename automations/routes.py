@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import db
 from automations import bp, queries, segments, service
+from automations.checks import reference_errors, with_lines
 from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
-from automations.spec import SpecError
+from automations.spec import SpecError, validate_automation
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -64,7 +67,7 @@ def index():  # type: ignore[no-untyped-def]
 
 def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
     form = YamlForm()
-    errors: list[str] = []
+    errors: list[tuple[int | None, str]] = []
     if request.method == "GET":
         form.document.data = (yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
                               if automation is not None else NEW_AUTOMATION)
@@ -74,17 +77,49 @@ def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
             doc = service.parse_yaml(form.document.data or "")
             if automation is not None and isinstance(doc, dict) and doc.get("key") != automation.key:
                 raise SpecError([_("key は変更できません（%(key)s）。", key=automation.key)])
+            problems = reference_errors(session, validate_automation(doc))
+            if problems:
+                raise SpecError(problems)
             saved, created = service.save_automation(session, doc,
                                                      enabled=None if automation is None else automation.enabled)
             session.commit()
         except SpecError as exc:
             session.rollback()
-            errors = exc.errors
+            errors = with_lines(exc.errors, form.document.data or "")
         else:
             flash(_("作成しました。") if created else _("保存しました。"), "success")
+            idle = _would_do_nothing(saved)
+            if idle:
+                flash(idle, "warning")
             return redirect(url_for("automations.detail", key=saved.key))
     status = 400 if request.method == "POST" else 200
     return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
+
+
+def _would_do_nothing(automation: Automation) -> str | None:
+    """A warning when the saved automation would reach nobody now (by the dry run's count), else None."""
+    trigger = automation.spec["trigger"]["type"]
+    if trigger in ("field_changed", "form_submitted", "score_threshold", "manual"):
+        return None  # they wait for something to happen: nobody now is normal
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    if result.matched == 0:
+        return _("今の時点で条件に合うレコードは 0 件です。このままでは何も起きません。"
+                 "条件と項目名を確認してください。")
+    if result.mailed == 0 and result.mail is not None:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in result.excluded.items())
+        return _("条件に合う %(n)s 件のうち、メールを送れる人は 0 人です（%(reasons)s）。", n=result.matched,
+                 reasons=reasons)
+    return None
+
+
+@bp.route("/_help")  # "_" never starts an automation key
+@role_required("admin")
+def help_page():  # type: ignore[no-untyped-def]
+    """docs/automations.md, the reference of the YAML, shown to the admin who edits it."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "automations.md"
+    if not path.is_file():
+        abort(404)
+    return render_template("automations/help.html", text=path.read_text(encoding="utf-8"))
 
 
 @bp.route("/new", methods=["GET", "POST"])
