@@ -96,6 +96,14 @@ def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
     return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
 
 
+def _would_mail_soon(automation: Automation) -> int:
+    """People a date or broadcast automation would mail within a week of being enabled (the dry run's count)."""
+    if automation.spec["trigger"]["type"] not in ("date_relative", "broadcast"):
+        return 0  # the others wait for something to happen after they are enabled
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    return result.mailed if result.mail is not None or result.mailed else 0
+
+
 def _would_do_nothing(automation: Automation) -> str | None:
     """A warning when the saved automation would reach nobody now (by the dry run's count), else None."""
     trigger = automation.spec["trigger"]["type"]
@@ -143,8 +151,9 @@ def detail(key: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     rows = list(db.session().scalars(queries.history_of_automation(automation.id)))
     document = yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
+    would_mail = 0 if automation.enabled else _would_mail_soon(automation)
     return render_template("automations/detail.html", automation=automation, history=rows, document=document,
-                           form=ActionForm())
+                           form=ActionForm(), would_mail=would_mail)
 
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
@@ -154,11 +163,21 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     if not ActionForm().validate_on_submit():
         abort(400)
+    would_mail = _would_mail_soon(automation) if action == "enable" and not automation.enabled else 0
+    if would_mail and request.form.get("confirm") != str(would_mail):
+        # Enabling would mail people at once: the admin confirms on the detail page, seeing how many.
+        flash(_("有効にすると、今日から 7 日以内に %(n)s 人にメールを送ります。確認してから有効にしてください。",
+                n=would_mail), "warning")
+        return redirect(url_for("automations.detail", key=key))
     session = db.session()
     service.set_enabled(session, automation, action == "enable")
     session.commit()
-    flash(_("有効にしました。") if action == "enable" else _("無効にしました。予定済みのステップは送信されません。"),
-          "success")
+    if action == "enable" and would_mail:
+        flash(_("有効にしました。今日から 7 日以内に %(n)s 人にメールを送ります。", n=would_mail), "success")
+    elif action == "enable":
+        flash(_("有効にしました。"), "success")
+    else:
+        flash(_("無効にしました。予定済みのステップは送信されません。"), "success")
     return redirect(request.form.get("next") if request.form.get("next") == url_for("automations.index")
                     else url_for("automations.detail", key=key))
 
