@@ -38,7 +38,8 @@ def test_examples_load_disabled_and_enabling_the_countdown_says_how_many_it_mail
 
     admin = sign_in("admin")
     detail = admin.get("/admin/automations/campaign-countdown-3").get_data(as_text=True)
-    assert "有効にすると、今日から 7 日以内に 2 人にメールを送ります" in detail  # the member without consent is not counted
+    # Two of the three members: the one without consent would not be mailed, so is not counted.
+    assert "有効にすると、今日から 7 日以内に 2 人にメールを送ります" in detail
     # 有効にする on the list: not enabled yet, sent to the page that says how many.
     from_list = admin.post("/admin/automations/campaign-countdown-3/enable", follow_redirects=True)
     assert "2 人にメールを送ります。確認してから有効にしてください。" in from_list.get_data(as_text=True)
