@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 import db
 from mail import admin_bp
 from mail.compliance import suppress, unsuppress
-from mail.consent import SKIP_REASONS
+from mail.consent import SKIP_REASONS, STATUS_LABELS
 from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
 from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
@@ -40,7 +40,8 @@ def outbox():  # type: ignore[no-untyped-def]
                                         ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
                                         ("MAIL_CONTACT", settings.mail_contact)) if not value]
     return render_template("mail/admin_outbox.html", counts=counts, problems=problems, unconfirmed=unconfirmed,
-                           missing=missing, dev_inbox=not settings.smtp_url, skip_reasons=SKIP_REASONS)
+                           missing=missing, dev_inbox=not settings.smtp_url, skip_reasons=SKIP_REASONS,
+                           status_labels=STATUS_LABELS)
 
 
 @admin_bp.route("/templates")

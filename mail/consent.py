@@ -44,6 +44,11 @@ NO_CONSENT = "no_consent"
 CONSENT_WITHDRAWN = "consent_withdrawn"
 UNKNOWN_BASIS = "unknown_consent_basis"
 
+# What the admin reads for each outbox status (mail.models.STATUSES).
+STATUS_LABELS = {
+    "queued": _l("送信待ち"), "running": _l("処理中"), "sending": _l("送信中"), "sent": _l("送信済み"),
+    "bounced": _l("バウンス"), "failed": _l("失敗"), "skipped": _l("送信せず"),
+}
 # What the admin reads for each skip_reason (the worker's reason codes, mail.sender / mail.consent).
 SKIP_REASONS = {
     "no_consent": _l("オプトイン同意なし（広告メールには事前の同意が必要です）"),
