@@ -9,6 +9,13 @@ from flask import Blueprint, Flask
 bp = Blueprint("automations", __name__, template_folder="templates", url_prefix="/admin/automations")
 
 
+@bp.context_processor
+def _labels() -> dict[str, object]:
+    from automations.labels import labels
+
+    return labels()
+
+
 def init_app(app: Flask) -> None:
     """Register the blueprint, CLI commands, work sources and the tick job."""
     from automations import jobs, routes  # noqa: F401  (routes attach to bp)

@@ -91,17 +91,31 @@ def _enqueue_mail(session: Session, **kwargs: Any) -> bool:
     return enqueue_mail(session, **kwargs)
 
 
+def person_refusal(person: Record | None, marketing: bool) -> str | None:
+    """Why a send_mail step cannot queue a mail for `person` (in words), or None.
+
+    The outbox worker checks suppressions and consent again when it sends (mail.consent).
+    """
+    if person is None:
+        return "関連する人（リード／取引先責任者）が見つかりません"
+    if not (person.fields.get("Email") or "").strip():
+        return "メールアドレスがありません"
+    if marketing and person.fields.get("HasOptedOutOfEmail") is True:
+        return "メール配信停止（HasOptedOutOfEmail）"
+    return None
+
+
 def _send_mail(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,
                action: dict[str, Any], record: Record | None, person: Record | None) -> Outcome:
-    if person is None:
-        return Outcome("send_mail", False, "関連する人（リード／取引先責任者）が見つかりません")
-    email = (person.fields.get("Email") or "").strip()
-    if not email:
-        return Outcome("send_mail", False, "メールアドレスがありません")
     marketing = bool(action.get("marketing", True))
-    if marketing and person.fields.get("HasOptedOutOfEmail") is True:
-        return Outcome("send_mail", False, "メール配信停止（HasOptedOutOfEmail）")
+    refused = person_refusal(person, marketing)
+    if refused or person is None:
+        return Outcome("send_mail", False, refused or "")
+    email = (person.fields.get("Email") or "").strip()
     context = mail_context(session, rt, automation, record, person, action.get("links"))
+    if marketing:
+        # Checked again by the outbox worker when it sends (mail.consent).
+        context["consent_basis"] = automation.spec.get("consent", "opt_in")
     added = _enqueue_mail(session, send_key=send_key(step.plan_key, f"#{index}" if index else ""), to=email,
                           template_key=action["template"], context=context, person_id=person.id,
                           marketing=marketing, origin="automations", origin_ref=step.plan_key[:200])

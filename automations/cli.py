@@ -44,14 +44,16 @@ def export_command() -> None:
 
 
 @automations_cli.command("load-examples")
-def load_examples_command() -> None:
-    """Load and enable the shipped examples (absent follow-up, materials sequence, countdown)."""
+@click.option("--enable", is_flag=True, help="Enable them (the demo does); otherwise new ones load disabled.")
+def load_examples_command(enable: bool) -> None:
+    """Load the shipped examples (absent follow-up, materials sequence, countdown), disabled unless --enable."""
     try:
         with transaction() as session:
-            counts = service.load_examples(session)
+            counts = service.load_examples(session, enable=enable)
     except SpecError as exc:
         _fail(exc)
-    click.echo(f"loaded {counts['automations']} example automations, {counts['templates']} templates")
+    state = "enabled" if enable else "new ones disabled: enable each on its page after a dry run"
+    click.echo(f"loaded {counts['automations']} example automations ({state}), {counts['templates']} templates")
 
 
 @automations_cli.command("run")

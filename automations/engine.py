@@ -106,11 +106,28 @@ def _reentry_rule(automation: Automation) -> dict[str, Any]:
     return automation.spec.get("reentry") or {"rule": "never"}
 
 
+def subject_of(view: MirrorView, automation: Automation, record: Record) -> tuple[str, str | None]:
+    """(subject id, person id) of `record` entering `automation`: the record, or its person."""
+    person_id = view.person_id_of(record)
+    return (person_id if automation.spec.get("subject") == "person" and person_id else record.id), person_id
+
+
+def reentry_refused(automation: Automation, previous: Enrollment | None, occurrence: str, now: datetime) -> bool:
+    """True when the re-entry rule keeps a subject whose latest entry is `previous` out of a new occurrence.
+
+    The one rule `enroll` applies and the dry run shows.
+    """
+    reentry = _reentry_rule(automation)
+    if previous is None or previous.context.get("occurrence", previous.occurrence) == occurrence:
+        return False
+    return reentry["rule"] == "never" or (
+        reentry["rule"] == "after_days" and previous.enrolled_at > now - timedelta(days=reentry["days"]))
+
+
 def _enrollment_row(rt: Runtime, view: MirrorView, automation: Automation, record: Record, occurrence: str,
                     seen: str, why: str, extra: dict[str, Any] | None) -> dict[str, Any]:
     """The enrollments row of `record` entering `automation` (subject: the record, or its person)."""
-    person_id = view.person_id_of(record)
-    subject_id = person_id if automation.spec.get("subject") == "person" and person_id else record.id
+    subject_id, person_id = subject_of(view, automation, record)
     return {
         "automation_id": automation.id, "subject_id": subject_id, "occurrence": occurrence[:100],
         "person_id": person_id, "status": "active", "reason": why[:300],
@@ -136,13 +153,10 @@ def enroll(session: Session, rt: Runtime, automation: Automation, record: Record
     subject_id, person_id = row["subject_id"], row["person_id"]
     # "always" lets every new occurrence in: no need to look at the previous entry.
     previous = session.scalar(latest_enrollment(automation.id, subject_id)) if reentry["rule"] != "always" else None
-    if previous is not None and previous.context.get("occurrence", previous.occurrence) != occurrence:
-        refused = reentry["rule"] == "never" or (
-            reentry["rule"] == "after_days" and previous.enrolled_at > rt.now - timedelta(days=reentry["days"]))
-        if refused:
-            history(session, automation.id, "not_entered", f"再登録ルール（{reentry['rule']}）により対象外: {why}",
-                    record_id=subject_id, person_id=person_id, now=rt.now)
-            return None
+    if reentry_refused(automation, previous, occurrence, rt.now):
+        history(session, automation.id, "not_entered", f"再登録ルール（{reentry['rule']}）により対象外: {why}",
+                record_id=subject_id, person_id=person_id, now=rt.now)
+        return None
     enrollment_id = insert_ignoring_duplicates(session, Enrollment, row, ENROLLMENT_KEY)
     if enrollment_id is None:
         # The same occurrence again (a change seen twice): already entered, nothing to do.

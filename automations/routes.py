@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import db
 from automations import bp, queries, segments, service
+from automations.checks import reference_errors, with_lines
 from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
-from automations.spec import SpecError
+from automations.spec import SpecError, validate_automation
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -64,7 +67,7 @@ def index():  # type: ignore[no-untyped-def]
 
 def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
     form = YamlForm()
-    errors: list[str] = []
+    errors: list[tuple[int | None, str]] = []
     if request.method == "GET":
         form.document.data = (yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
                               if automation is not None else NEW_AUTOMATION)
@@ -74,17 +77,57 @@ def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
             doc = service.parse_yaml(form.document.data or "")
             if automation is not None and isinstance(doc, dict) and doc.get("key") != automation.key:
                 raise SpecError([_("key は変更できません（%(key)s）。", key=automation.key)])
+            problems = reference_errors(session, validate_automation(doc))
+            if problems:
+                raise SpecError(problems)
             saved, created = service.save_automation(session, doc,
                                                      enabled=None if automation is None else automation.enabled)
             session.commit()
         except SpecError as exc:
             session.rollback()
-            errors = exc.errors
+            errors = with_lines(exc.errors, form.document.data or "")
         else:
             flash(_("作成しました。") if created else _("保存しました。"), "success")
+            idle = _would_do_nothing(saved)
+            if idle:
+                flash(idle, "warning")
             return redirect(url_for("automations.detail", key=saved.key))
     status = 400 if request.method == "POST" else 200
     return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
+
+
+def _would_mail_soon(automation: Automation) -> int:
+    """People a date or broadcast automation would mail within a week of being enabled (the dry run's count)."""
+    if automation.spec["trigger"]["type"] not in ("date_relative", "broadcast"):
+        return 0  # the others wait for something to happen after they are enabled
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    return result.mailed if result.mail is not None or result.mailed else 0
+
+
+def _would_do_nothing(automation: Automation) -> str | None:
+    """A warning when the saved automation would reach nobody now (by the dry run's count), else None."""
+    trigger = automation.spec["trigger"]["type"]
+    if trigger in ("field_changed", "form_submitted", "score_threshold", "manual"):
+        return None  # they wait for something to happen: nobody now is normal
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    if result.matched == 0:
+        return _("今の時点で条件に合うレコードは 0 件です。このままでは何も起きません。"
+                 "条件と項目名を確認してください。")
+    if result.mailed == 0 and result.mail is not None:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in result.excluded.items())
+        return _("条件に合う %(n)s 件のうち、メールを送れる人は 0 人です（%(reasons)s）。", n=result.matched,
+                 reasons=reasons)
+    return None
+
+
+@bp.route("/_help")  # "_" never starts an automation key
+@role_required("admin")
+def help_page():  # type: ignore[no-untyped-def]
+    """docs/automations.md, the reference of the YAML, shown to the admin who edits it."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "automations.md"
+    if not path.is_file():
+        abort(404)
+    return render_template("automations/help.html", text=path.read_text(encoding="utf-8"))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -108,8 +151,9 @@ def detail(key: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     rows = list(db.session().scalars(queries.history_of_automation(automation.id)))
     document = yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
+    would_mail = 0 if automation.enabled else _would_mail_soon(automation)
     return render_template("automations/detail.html", automation=automation, history=rows, document=document,
-                           form=ActionForm())
+                           form=ActionForm(), would_mail=would_mail)
 
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
@@ -119,11 +163,21 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     if not ActionForm().validate_on_submit():
         abort(400)
+    would_mail = _would_mail_soon(automation) if action == "enable" and not automation.enabled else 0
+    if would_mail and request.form.get("confirm") != str(would_mail):
+        # Enabling would mail people at once: the admin confirms on the detail page, seeing how many.
+        flash(_("有効にすると、今日から 7 日以内に %(n)s 人にメールを送ります。確認してから有効にしてください。",
+                n=would_mail), "warning")
+        return redirect(url_for("automations.detail", key=key))
     session = db.session()
     service.set_enabled(session, automation, action == "enable")
     session.commit()
-    flash(_("有効にしました。") if action == "enable" else _("無効にしました。予定済みのステップは送信されません。"),
-          "success")
+    if action == "enable" and would_mail:
+        flash(_("有効にしました。今日から 7 日以内に %(n)s 人にメールを送ります。", n=would_mail), "success")
+    elif action == "enable":
+        flash(_("有効にしました。"), "success")
+    else:
+        flash(_("無効にしました。予定済みのステップは送信されません。"), "success")
     return redirect(request.form.get("next") if request.form.get("next") == url_for("automations.index")
                     else url_for("automations.detail", key=key))
 
@@ -133,7 +187,8 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
 def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    page = request.args.get("page", 1, type=int) or 1
+    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone, page=page)
     db.session().rollback()  # nothing of a dry run is ever kept
     allow_mail_preview()
     return render_template("automations/dry_run.html", automation=automation, result=result)

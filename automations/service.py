@@ -139,11 +139,20 @@ def _save_template(session: Session, template: dict[str, Any]) -> None:
         raise SpecError([f"templates ({template['key']}): {e}" for e in exc.errors]) from None
 
 
-def load_examples(session: Session) -> dict[str, int]:
-    """Load and enable every shipped example in automations/examples (idempotent)."""
+def load_examples(session: Session, enable: bool = False) -> dict[str, int]:
+    """Load every shipped example in automations/examples (idempotent).
+
+    Disabled unless `enable` (the demo of `make run`): on a real org a shipped countdown would
+    mail every campaign member at once. An example already loaded keeps its state.
+    """
     totals = {"templates": 0, "segments": 0, "automations": 0}
     for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
-        counts = load_documents(session, parse_yaml(path.read_text(encoding="utf-8")), enable=True)
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+        if not enable and isinstance(data, dict):
+            for doc in data.get("automations") or []:
+                loaded = session.scalar(select(Automation).where(Automation.key == doc.get("key")))
+                doc["enabled"] = loaded.enabled if loaded is not None else False
+        counts = load_documents(session, data, enable=True if enable else None)
         for k, v in counts.items():
             totals[k] += v
     return totals

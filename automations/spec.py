@@ -21,6 +21,10 @@ OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 PATH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _MISSING = object()
+# The consent basis of an automation's marketing mail (mail.consent.BASES; kept here so the spec
+# validates without the mail package): opt_in needs a recorded opt-in, the others are the
+# exemptions of 特定電子メール法 第3条第1項第2〜4号 an admin may rely on (docs/mail.md).
+CONSENT_BASES = ("opt_in", "notified_in_writing", "existing_relationship", "published_address")
 
 
 class SpecError(ValueError):
@@ -171,6 +175,8 @@ def _actions(c: _Checker, value: Any, where: str) -> list[dict[str, Any]]:
         kind = action["type"]
         if kind in ("send_mail", "notify_owner"):
             c.text(action, "template", here)
+            if not isinstance(action.get("marketing", True), bool):
+                c.fail(f"{here}marketing", _("true（広告・宣伝）か false（取引上の連絡）を指定してください。"))
             links = action.get("links") or {}
             if not isinstance(links, dict) or any(not isinstance(v, dict) or not v.get("form") for v in links.values()):
                 c.fail(f"{here}links", _("リンクは 名前: {form: フォーム名, max_age_days: 日数} で指定してください。"))
@@ -242,8 +248,12 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     subject = doc.get("subject", "record")
     if subject not in ("record", "person"):
         c.fail("subject", _("record か person を指定してください。"))
+    consent = doc.get("consent", CONSENT_BASES[0])
+    if consent not in CONSENT_BASES:
+        c.fail("consent", _("%(bases)s のいずれかを指定してください。", bases=", ".join(CONSENT_BASES)))
     normalized = {
         "key": key, "name": name, "description": str(doc.get("description") or ""),
+        "consent": consent,
         "trigger": trigger,
         "conditions": c.conditions(doc.get("conditions"), "conditions"),
         "subject": subject,

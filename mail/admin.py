@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 import db
 from mail import admin_bp
 from mail.compliance import suppress, unsuppress
+from mail.consent import SKIP_REASONS, STATUS_LABELS
 from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
 from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
@@ -29,7 +30,8 @@ def outbox():  # type: ignore[no-untyped-def]
     counts = dict(session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
     since = db.utcnow() - timedelta(days=7)
     problems = session.scalars(
-        select(OutboxMail).where(OutboxMail.status.in_(("failed", "bounced")), OutboxMail.created_at >= since)
+        select(OutboxMail).where(OutboxMail.status.in_(("failed", "bounced", "skipped")),
+                                 OutboxMail.created_at >= since)
         .order_by(OutboxMail.id.desc()).limit(50)
     ).all()
     unconfirmed = session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.unconfirmed)) or 0
@@ -38,7 +40,8 @@ def outbox():  # type: ignore[no-untyped-def]
                                         ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
                                         ("MAIL_CONTACT", settings.mail_contact)) if not value]
     return render_template("mail/admin_outbox.html", counts=counts, problems=problems, unconfirmed=unconfirmed,
-                           missing=missing, dev_inbox=not settings.smtp_url)
+                           missing=missing, dev_inbox=not settings.smtp_url, skip_reasons=SKIP_REASONS,
+                           status_labels=STATUS_LABELS)
 
 
 @admin_bp.route("/templates")

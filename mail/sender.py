@@ -5,7 +5,7 @@ Row states and why (exactly once):
     queued ──claim──▶ running ──commit point──▶ sending ──250──▶ sent
                          │                        ├──5xx──▶ bounced      (RCPT 5xx: address suppressed)
                          │                        └──4xx──▶ queued again with back-off, or failed
-                         └── suppressed / opted out ──▶ skipped
+                         └── suppressed / opted out / no consent (mail.consent) ──▶ skipped
 
 'sending' is committed (autocommit, `synchronous_commit = off` on PostgreSQL: we guard against a
 worker dying, not the database) after the message body has been written and right before the
@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 
 from db import Database, get_db, utcnow
 from mail.compose import Composer
-from mail.models import MailTemplate, OutboxMail, Suppression
+from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
+from mail.models import MailTemplate, OutboxMail
 from mail.templates import CompiledTemplate, compiled_for, render
 from mail.transport import (
     CommitPointRefused,
@@ -54,8 +55,6 @@ from work.claiming import claim_due
 
 log = logging.getLogger(__name__)
 
-# Suppression reasons that stop every mail; the others (unsubscribe, complaint) stop marketing mail.
-STOPS_ALL_MAIL = frozenset({"hard_bounce", "soft_bounces", "manual"})
 RECOVERY_INTERVAL_SECONDS = 15.0
 MAX_RETRY_DELAY_SECONDS = 6 * 3600
 
@@ -209,7 +208,7 @@ class OutboxSender:
         return len(claimed)
 
     def _prepare(self, claimed: list[Claimed]) -> tuple[dict[str, CompiledTemplate], list[Outcome]]:
-        """Templates, suppressions, opt-outs and rate limits for a batch: the mails not to send now."""
+        """Templates, suppressions, opt-outs, consent and rate limits for a batch: the mails not to send now."""
         from sync.models import MirrorRecord
 
         early: list[Outcome] = []
@@ -217,22 +216,22 @@ class OutboxSender:
             keys = {c.template_key for c in claimed}
             templates = {row.key: compiled_for(row)
                          for row in session.scalars(select(MailTemplate).where(MailTemplate.key.in_(keys)))}
-            addresses = {c.to.lower() for c in claimed}
-            suppressed = dict(session.execute(
-                select(Suppression.address, Suppression.reason).where(Suppression.address.in_(addresses))).all())
+            suppressed, consents = recipient_facts(session, (c.to for c in claimed))
             person_ids = {c.person_id for c in claimed if c.person_id}
             people = {r.sf_id: r.fields for r in session.scalars(
                 select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
         now = utcnow()
         for c in claimed:
-            reason = suppressed.get(c.to.lower())
             person = people.get(c.person_id or "")
+            address = c.to.lower()
+            # The same rule the automations dry run shows (mail.consent.send_refusal).
+            refused = send_refusal(marketing=c.marketing, suppression=suppressed.get(address),
+                                   opted_out=person is not None and person.get("HasOptedOutOfEmail") is True,
+                                   basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address))
             if c.template_key not in templates:
                 early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
-            elif reason and (c.marketing or reason in STOPS_ALL_MAIL):
-                early.append(Outcome(c, "skipped", skip=reason))
-            elif c.marketing and person is not None and person.get("HasOptedOutOfEmail") is True:
-                early.append(Outcome(c, "skipped", skip="opted_out"))
+            elif refused:
+                early.append(Outcome(c, "skipped", skip=refused))
             else:
                 wait = self.limiter.wait_for(c.domain)
                 if wait > 0:

@@ -18,12 +18,31 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def funnel(title: str, steps: Sequence[tuple[str, float]], width: int = 640) -> Markup:
-    """Horizontal bars, one per step, with the value and its share of the first step."""
+def _share(steps: Sequence[tuple[str, float]], i: int, bases: Sequence[int | None] | None) -> str:
+    """「（配信の 67%）」: the bar's share of its base step, or of the whole when `bases` is None."""
+    from web.i18n import gettext as _
+
+    value = steps[i][1]
+    if bases is None:
+        whole = sum(v for _l, v in steps)
+        return _("（全体の %(share)s）", share=f"{value / whole:.0%}") if whole and len(steps) > 1 else ""
+    base = bases[i]
+    if base is None or not steps[base][1]:
+        return ""
+    return _("（%(base)sの %(share)s）", base=steps[base][0], share=f"{value / steps[base][1]:.0%}")
+
+
+def funnel(title: str, steps: Sequence[tuple[str, float]], width: int = 640,
+           bases: Sequence[int | None] | None = None) -> Markup:
+    """Horizontal bars scaled to the largest, each with its value and its share of the right base.
+
+    `bases[i]` is the index of the step bar i is a share of (None: no share), e.g. opened of
+    delivered; without `bases` each bar is a share of all bars together (a distribution), so no
+    bar ever reads more than 100 %.
+    """
     bar_h, gap, label_w = 26, 8, 150
     height = len(steps) * (bar_h + gap) + 34
     top = max((v for _l, v in steps), default=0) or 1
-    first = steps[0][1] if steps else 0
     parts = [f'<svg class="chart funnel" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
              f'<text x="0" y="16" class="chart-title" font-weight="bold">{escape(title)}</text>']
@@ -31,7 +50,7 @@ def funnel(title: str, steps: Sequence[tuple[str, float]], width: int = 640) -> 
     for i, (label, value) in enumerate(steps):
         y = 28 + i * (bar_h + gap)
         w = max(1.0, span * value / top) if value else 0
-        share = f" ({value / first:.0%})" if first and i else ""
+        share = _share(steps, i, bases)
         parts.append(
             f'<g class="bar" data-label="{escape(label)}" data-value="{escape(_fmt(value))}">'
             f'<text x="{label_w - 6}" y="{y + 18}" text-anchor="end" font-size="13">{escape(label)}</text>'

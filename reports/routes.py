@@ -57,8 +57,11 @@ def index():  # type: ignore[no-untyped-def]
     context = {
         "snapshot": snapshot,
         # Mails sent come from the outbox (as in the charts); the rest from activity rows.
-        "kinds": {**figures["kinds"], "mail_sent": deliver["totals"]["sent"]},
-        "funnel_chart": charts.funnel(_("オートメーション全体のファネル"), totals),
+        # Opens and clicks are the funnel's figures (service.FUNNEL_BASES says what each counts):
+        # activity rows counted every open of every mail, so the overview said 8 where the funnel said 2.
+        "kinds": {**figures["kinds"], "mail_sent": deliver["totals"]["sent"],
+                  "mail_open": dict(totals)[labels["opened"]], "mail_click": dict(totals)[labels["clicked"]]},
+        "funnel_chart": charts.funnel(_("オートメーション全体のファネル"), totals, bases=service.FUNNEL_BASES),
         "deliver_chart": charts.daily(_("日別の配信状況"), deliver["days"], {
             _("送信"): deliver["series"]["sent"],
             _("バウンス"): [h + s for h, s in zip(deliver["series"]["hard_bounces"],
@@ -85,7 +88,8 @@ def automations():  # type: ignore[no-untyped-def]
                               f"{r['open_rate']:.4f}", f"{r['click_rate']:.4f}", f"{r['conversion_rate']:.4f}"]
                              for r in rows))
     for row in rows:
-        row["chart"] = charts.funnel(row["name"], [(labels[s], row[s]) for s in service.FUNNEL_STEPS])
+        row["chart"] = charts.funnel(row["name"], [(labels[s], row[s]) for s in service.FUNNEL_STEPS],
+                                     bases=service.FUNNEL_BASES)
     return render_template("reports/automations.html", rng=rng, range_error=error, rows=rows, snapshot=snapshot,
                            labels=labels, steps=service.FUNNEL_STEPS), 400 if error else 200
 

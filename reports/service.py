@@ -69,6 +69,15 @@ def rate(part: float, whole: float) -> float:
 
 
 FUNNEL_STEPS = ("triggered", "sent", "delivered", "opened", "clicked", "converted")
+# The base each funnel step is a rate of (an index into FUNNEL_STEPS; None: no rate). Opened,
+# clicked and converted are rates of delivered, as on the automations page; one definition of
+# each figure (queries.automation_funnels) serves the overview and the funnels alike:
+#   sent      mails of the automation sent (or bounced) in the range
+#   delivered those of them not bounced
+#   opened    those of them opened at least once (a mail opened 4 times counts once)
+#   clicked   those of them with at least one tracked click
+#   converted those whose person submitted a form within ATTRIBUTION_DAYS of the mail
+FUNNEL_BASES: tuple[int | None, ...] = (None, None, 1, 2, 2, 2)
 
 
 def funnel_labels() -> dict[str, str]:

@@ -39,7 +39,8 @@ LOCAL_DEFAULTS = {
     "MAIL_SENDER_ADDRESS": "〒100-0001 東京都千代田区千代田1-1（デモ）",
     "MAIL_CONTACT": "0120-000-000（デモ・平日9〜18時）",
 }
-EXAMPLE_COMMANDS = (("forms", "load-examples"), ("automations", "load-examples"))
+# The demo enables the shipped automations; anywhere else they load disabled.
+EXAMPLE_COMMANDS = (("forms", "load-examples"), ("automations", "load-examples", "--enable"))
 FLASK_COMMAND = re.compile(r"\bflask --app app (\S+) (\S+)")
 
 
@@ -121,9 +122,9 @@ def _demo_data(app: Any, env: dict[str, str], devorg_dir: Path, result: SetupRes
         stamp.touch()
     elif not has_command(app, "devorg", "seed"):
         result.notes.append("dev org not in this checkout yet: no demo Salesforce data")
-    for group, command in EXAMPLE_COMMANDS:
+    for group, command, *options in EXAMPLE_COMMANDS:
         if has_command(app, group, command):
-            _flask(env, group, command)
+            _flask(env, group, command, *options)
         else:
             result.notes.append(f"`flask --app app {group} {command}` not in this checkout yet: skipped")
 

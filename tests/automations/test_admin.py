@@ -39,6 +39,7 @@ def test_only_admins_see_the_pages(app, sign_in):
 
 
 def test_create_from_yaml_then_it_is_listed(app, sign_in):
+    template(app, "revisit")  # the mail it names must exist (checked on save)
     admin = sign_in("admin")
     response = admin.post("/admin/automations/new", data={"document": ABSENT.split("automations:\n  - ", 1)[1]
                                                           .replace("\n    ", "\n")})

@@ -20,18 +20,18 @@ def _automations(app):
 
 
 def test_load_examples_is_idempotent_and_enables_the_three_stories(app, runner):
-    first = runner.invoke(args=["automations", "load-examples"])
+    first = runner.invoke(args=["automations", "load-examples", "--enable"])
     assert first.exit_code == 0, first.output
     loaded = _automations(app)
     assert {"absent-follow-up", "materials-request", "campaign-countdown-3", "campaign-countdown-today"} <= set(loaded)
     assert all(enabled for enabled, _ in loaded.values())
-    again = runner.invoke(args=["automations", "load-examples"])
+    again = runner.invoke(args=["automations", "load-examples", "--enable"])
     assert again.exit_code == 0
     assert _automations(app) == loaded
 
 
 def test_export_then_load_round_trips(app, runner, tmp_path):
-    runner.invoke(args=["automations", "load-examples"])
+    runner.invoke(args=["automations", "load-examples", "--enable"])
     exported = runner.invoke(args=["automations", "export"])
     assert exported.exit_code == 0
     document = yaml.safe_load(exported.output)
@@ -75,7 +75,7 @@ def test_load_reports_a_yaml_syntax_error_with_its_line(runner, tmp_path):
 def test_the_shipped_absent_follow_up_mails_a_signed_booking_link_and_logs_a_task(app, runner):
     from forms.links import read_token
 
-    runner.invoke(args=["automations", "load-examples"])
+    runner.invoke(args=["automations", "load-examples", "--enable"])
     owner = upsert(app, "User", Name="田中 営業", Email="tanaka@example.jp")
     contact = upsert(app, "Contact", LastName="山田", Email="yamada@example.jp", OwnerId=owner)
     task = upsert(app, "Task", WhoId=contact, OwnerId=owner, Subject="訪問", Visit_Result__c=None)
@@ -93,7 +93,7 @@ def test_the_shipped_absent_follow_up_mails_a_signed_booking_link_and_logs_a_tas
 
 def test_the_shipped_materials_sequence_sends_six_mails_in_about_a_month(app, runner):
     from activity.record import record_activity
-    runner.invoke(args=["automations", "load-examples"])
+    runner.invoke(args=["automations", "load-examples", "--enable"])
     lead = upsert(app, "Lead", LastName="佐藤", Email="sato@example.jp")
     start = tokyo(2026, 11, 24, 12, 0)
     with dbmod.get_db(app).transaction() as session:

@@ -55,6 +55,9 @@ def enqueue(mail_app) -> Callable[..., bool]:
 
     def add(send_key: str, to: str = "taro@example.jp", template_key: str = "news", **kwargs) -> bool:
         kwargs.setdefault("context", {"person": {"LastName": "山田"}})
+        # These tests are about delivery; consent at send time has its own (test_consent.py), so their
+        # marketing mail relies on an existing business relationship unless a test says otherwise.
+        kwargs["context"] = {"consent_basis": "existing_relationship", **kwargs["context"]}
         with mail_app.app_context(), db.transaction() as session:
             return enqueue_mail(session, send_key=send_key, to=to, template_key=template_key, **kwargs)
 

@@ -83,6 +83,9 @@ def test_without_smtp_url_mail_lands_in_the_dev_inbox_and_shows_in_admin(make_ap
         with app.app_context(), db.transaction() as session:
             save_template(session, key="hello", name="hello", subject="こんにちは {{ person.LastName }} 様",
                           html="<p>本文 <script>alert(1)</script></p>")
+            from mail.compliance import record_consent
+
+            record_consent(session, address="dev@example.jp", granted=True, source="test")
             enqueue_mail(session, send_key="dev1", to="dev@example.jp", template_key="hello",
                          context={"person": {"LastName": "伊藤"}})
         with app.app_context():

@@ -36,7 +36,8 @@ def _queue(app, count: int) -> set[str]:
         save_template(session, key="bulk", name="bulk", subject="{{ person.LastName }} 様へ",
                       html="<p>{{ data.n }}</p>")
         enqueue_mails(session, [{"send_key": f"bulk-{n}", "to": f"user{n}@example.jp", "template_key": "bulk",
-                                 "context": {"person": {"LastName": f"様{n}"}, "data": {"n": n}}}
+                                 "context": {"person": {"LastName": f"様{n}"}, "data": {"n": n},
+                                             "consent_basis": "existing_relationship"}}
                                 for n in range(count)])
     with db.get_db(app).sessionmaker() as session:
         return set(session.scalars(select(OutboxMail.message_id)))
