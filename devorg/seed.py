@@ -76,10 +76,16 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
                                 BillingStreet=address["street"], OwnerId=reps[n % len(reps)]))
         members = round(size * 0.6)
         contacts, leads = [], []
+        created: dict[str, date] = {}
+        previous_clock = org.store.clock
         for n in range(size):
             person = _person(fake, rng, n)
             address = _address(fake)
             owner = rng.choice(reps)
+            # Members joined the co-op months or years ago; prospects arrived over the last five months
+            # (dates from the index, not the random stream, so every other value stays as it was).
+            since = today - timedelta(days=200 + (n * 37) % 900 if n < members else (n * 13) % 150)
+            org.set_clock(datetime.combine(since, time(10), org.tz))
             if n < members:
                 contacts.append(add(
                     "Contact", **person, AccountId=rng.choice(accounts), OwnerId=owner, Title="組合員",
@@ -95,13 +101,14 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
                     Status=rng.choice(["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"]),
                     LeadSource=rng.choice(["Web", "Phone Inquiry", "Partner Referral"]),
                     Score__c=rng.randint(0, 60), Tsunagi_Key__c=f"lead-{n + 1:06d}"))
+            created[(contacts if n < members else leads)[-1]] = since
+        org.set_clock(previous_clock)
         campaigns = []
         for name, start, end, status in _CAMPAIGNS:
             campaigns.append(add("Campaign", Name=name, Type="Direct Mail", Status=status,
                                  StartDate=today + timedelta(days=start), EndDate=today + timedelta(days=end),
                                  IsActive=status == "In Progress"))
         memberships: dict[str, list[tuple[date, str]]] = {}
-        previous_clock = org.store.clock
         try:
             for number, (campaign, (_name, start, end, _status)) in enumerate(zip(campaigns, _CAMPAIGNS, strict=True)):
                 # Members join while the campaign runs (never later than today), so campaign influence
@@ -109,13 +116,13 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
                 first, last = today + timedelta(days=start), min(today + timedelta(days=end), today)
                 span = max((last - first).days, 0)
                 for index, contact in enumerate(rng.sample(contacts, k=min(len(contacts), 80))):
-                    joined = first + timedelta(days=(index * 7 + number) % (span + 1))
+                    joined = max(first + timedelta(days=(index * 7 + number) % (span + 1)), created[contact])
                     org.set_clock(datetime.combine(joined, time(9), org.tz))
                     add("CampaignMember", CampaignId=campaign, ContactId=contact,
                         Status="Responded" if rng.random() < 0.2 else "Sent")
                     memberships.setdefault(contact, []).append((joined, campaign))
                 for index, lead in enumerate(rng.sample(leads, k=min(len(leads), 40))):
-                    joined = first + timedelta(days=(index * 5 + number) % (span + 1))
+                    joined = max(first + timedelta(days=(index * 5 + number) % (span + 1)), created[lead])
                     org.set_clock(datetime.combine(joined, time(9), org.tz))
                     add("CampaignMember", CampaignId=campaign, LeadId=lead, Status="Sent")
                     memberships.setdefault(lead, []).append((joined, campaign))

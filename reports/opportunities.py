@@ -95,9 +95,9 @@ def _events_sql(q: _Sql, prefixes: list[str]) -> str:
            CAST(NULL AS NUMERIC) AS amount
       FROM mirror_records r
      WHERE r.object_name IN ('Lead', 'Contact') AND NOT r.is_deleted
-       AND NOT EXISTS (SELECT 1 FROM mirror_records c
-                        WHERE c.object_name = 'Lead' AND NOT c.is_deleted
-                          AND {q.text('c', 'ConvertedContactId')} = r.sf_id)
+       AND r.sf_id NOT IN (SELECT {q.text('c', 'ConvertedContactId')} FROM mirror_records c
+                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted
+                              AND {q.text('c', 'ConvertedContactId')} IS NOT NULL)
     UNION ALL
     SELECT 'mql', {q.day_of_column('x.crossed_at')}, x.person_id, {person_source}, NULL, NULL, NULL
       FROM score_threshold_crossings x
