@@ -6,6 +6,12 @@ from config import load_settings
 from sync.cycle import run_cycle
 from tests.sync.test_cycle import assert_mirror_equals_org, dump, events, ok
 
+try:  # the conforming cycle reads a change once the org's clock has passed its minute
+    from tests.sync.test_cycle import time_passes
+except ImportError:  # the cycle before it reads changes at once
+    def time_passes(app, devorg, minutes: int = 1) -> None:
+        """Nothing to wait for."""
+
 
 def test_default_objects_include_opportunities_and_contact_roles(tmp_path):
     objects = load_settings({"SECRET_KEY": "x"}, tmp_path).sync_objects
@@ -27,6 +33,7 @@ def test_a_deal_won_in_salesforce_reaches_the_mirror_with_its_derived_fields(mak
     assert dump(app, "OpportunityContactRole")[role]["OpportunityId"] == deal
     first = len(events(app))
     devorg.update("Opportunity", deal, StageName="Closed Won")
+    time_passes(app, devorg)
     ok(run_cycle(app))
     changed = {(e[2], e[3], e[4]) for e in events(app)[first:] if e[1] == deal}
     assert {("StageName", "Negotiation/Review", "Closed Won"), ("IsWon", False, True),
