@@ -269,7 +269,8 @@ class Settings:
                               "Default: instance/devorg.")
     # --- sync ------------------------------------------------------------------------------
     sync_objects: tuple[str, ...] = setting(
-        "SYNC_OBJECTS", _sobject_names, "Lead,Contact,Account,Task,Event,Campaign,CampaignMember,User",
+        "SYNC_OBJECTS", _sobject_names,
+        "Lead,Contact,Account,Task,Event,Campaign,CampaignMember,User,Opportunity,OpportunityContactRole",
         "Salesforce objects mirrored into the local database.")
     sync_interval_seconds: int = setting("SYNC_INTERVAL_SECONDS", _positive_int, "60",
                                          "Seconds between poll cycles.")

@@ -84,6 +84,8 @@ class ObjectDef:
     fields: dict[str, FieldDef]
     by_lower: dict[str, FieldDef] = field(default_factory=dict)
     relationships: dict[str, FieldDef] = field(default_factory=dict)
+    # Opportunity's sales process: stage value -> {closed, won, probability, forecast}.
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_lower = {name.lower(): f for name, f in self.fields.items()}
@@ -180,7 +182,8 @@ class Schema:
                 if not fname.endswith("__c"):
                     raise ValueError(f"custom field {name}.{fname} must end in __c")
                 fields[fname] = _field_from_spec(fname, fspec, custom=True)
-            objects[name] = ObjectDef(name, str(spec["prefix"]), labels[0], labels[1], labels[2], labels[3], fields)
+            objects[name] = ObjectDef(name, str(spec["prefix"]), labels[0], labels[1], labels[2], labels[3], fields,
+                                      stages=dict(spec.get("stages") or {}))
         unknown = set(custom_fields or {}) - set(objects)
         if unknown:
             raise ValueError(f"custom fields on unknown objects: {sorted(unknown)}")

@@ -283,6 +283,8 @@ class Store:
             record["IsClosed"] = record.get("Status") == "Completed"
         if obj.name == "CampaignMember":
             record["HasResponded"] = record.get("Status") == "Responded"
+        if obj.stages:
+            _derive_from_stage(obj, record)
         missing = [f.name for f in obj.fields.values()
                    if not f.nillable and f.createable and f.type != "boolean" and record.get(f.name) is None]
         if missing:
@@ -359,6 +361,9 @@ class Store:
             clean = self._check_fields(obj, values, creating=False, trusted=trusted)
             stamp = self.stamp()
             record = {**old, **clean, "LastModifiedDate": stamp, "LastModifiedById": user_id, "SystemModstamp": stamp}
+            if obj.stages and clean.get("StageName", old.get("StageName")) != old.get("StageName") \
+                    and "Probability" not in clean:
+                record["Probability"] = None  # a new stage brings its default probability
             self._complete(obj, record, old["Id"])
             self._write(obj, old, record, None)
             return record
@@ -420,3 +425,21 @@ class Store:
             self._conn.execute(f"DELETE FROM records WHERE id NOT IN ({placeholders})", tuple(keep))
             self._conn.execute("DELETE FROM meta WHERE key = 'purged_at'")
             self.purged_at = None
+
+
+def _derive_from_stage(obj: ObjectDef, record: Record) -> None:
+    """An opportunity's IsClosed, IsWon, forecast category and fiscal period, as its stage and close
+    date make them in Salesforce; Probability takes the stage's default when none was given."""
+    stage = obj.stages.get(record.get("StageName") or "", {})
+    record["IsClosed"] = bool(stage.get("closed"))
+    record["IsWon"] = bool(stage.get("won"))
+    if stage.get("forecast"):
+        record["ForecastCategoryName"] = stage["forecast"]
+    if record.get("Probability") is None and stage.get("probability") is not None:
+        record["Probability"] = float(stage["probability"])
+    amount, probability = record.get("Amount"), record.get("Probability")
+    record["ExpectedRevenue"] = (None if amount is None or probability is None
+                                 else round(float(amount) * float(probability) / 100, 2))
+    close = record.get("CloseDate")
+    if close is not None and hasattr(close, "month"):
+        record["FiscalYear"], record["FiscalQuarter"] = close.year, (close.month - 1) // 3 + 1

@@ -11,7 +11,7 @@ bp = Blueprint("reports", __name__, template_folder="templates")
 
 def init_app(app: Flask) -> None:
     """Register the report pages and their navigation entries."""
-    from reports import routes  # noqa: F401  (routes attach to bp)
+    from reports import opportunity_routes, routes  # noqa: F401  (routes attach to bp)
     from web.i18n import lazy_gettext as _l
 
     app.register_blueprint(bp)
@@ -25,5 +25,7 @@ def init_app(app: Flask) -> None:
         return
     nav.register(app, "admin", _l("レポート"), "reports.index",
                  description=_l("オートメーション、キャンペーン、フォーム、配信、同期の成果"), order=80)
+    nav.register(app, "admin", _l("商談ファネル"), "reports.opportunities",
+                 description=_l("リード → ホットリード → 商談 → 受注、商談化率と受注率、キャンペーンの影響"), order=82)
     nav.register(app, "admin", _l("データ品質"), "reports.data_quality",
                  description=_l("重複の候補、無効なメールアドレス・電話番号、未入力の項目"), order=81)

@@ -137,7 +137,8 @@ def live_records(object_name: str) -> Select[Any]:
 
 
 def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | None:
-    """The Lead/Contact id a record is about: itself, its WhoId, or its ContactId/LeadId."""
+    """The Lead/Contact id a record is about: itself, its WhoId, its ContactId/LeadId, or an
+    opportunity's ContactId."""
     if object_name in PERSON_OBJECTS:
         return sf_id
     if object_name in ("Task", "Event"):
@@ -145,6 +146,10 @@ def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | 
         return who if isinstance(who, str) and who.startswith(PERSON_PREFIXES) else None
     if object_name == "CampaignMember":
         return fields.get("ContactId") or fields.get("LeadId")
+    if object_name == "Opportunity":
+        # The opportunity's contact (Opportunity.ContactId, API 49.0+) is the person it is about.
+        contact = fields.get("ContactId")
+        return contact if isinstance(contact, str) and contact.startswith(PERSON_PREFIXES) else None
     return None
 
 

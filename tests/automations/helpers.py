@@ -17,7 +17,7 @@ _serial = itertools.count(1)
 _stamp = itertools.count(1)
 
 PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Campaign": "701", "CampaignMember": "00v",
-          "User": "005", "Account": "001"}
+          "User": "005", "Account": "001", "Opportunity": "006"}
 
 
 def sf_id(object_name: str) -> str:

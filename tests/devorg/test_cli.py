@@ -27,7 +27,9 @@ def _seed(make_app, folder: Path, size: int) -> dict:
 
 def test_seed_is_deterministic_japanese_co_op_data(make_app, tmp_path):
     counts = _seed(make_app, tmp_path / "a", 100)
-    assert counts["Contact"] == 60 and counts["Lead"] == 40 and counts["Campaign"] == 5
+    # Members are 60 % of the people; converted hot leads add their Contacts.
+    assert counts["Contact"] == 60 + counts.get("converted_leads", 0) and counts["Lead"] == 40
+    assert counts["Campaign"] == 5
     _seed(make_app, tmp_path / "b", 100)
     first, second = DevOrg(tmp_path / "a"), DevOrg(tmp_path / "b")
     try:
@@ -40,11 +42,40 @@ def test_seed_is_deterministic_japanese_co_op_data(make_app, tmp_path):
         ending = [c for c in first.records("Campaign")
                   if c["EndDate"] == (datetime.now(first.tz).date() + timedelta(days=3)).isoformat()]
         assert len(ending) == 1
-        results = {t["Visit_Result__c"] for t in first.records("Task")}
+        results = {t["Visit_Result__c"] for t in first.records("Task") if t["Type"] == "Visit"}
         assert results <= {"在宅", "不在", "訪問不要"} and "不在" in results
     finally:
         first.close()
         second.close()
+
+
+def test_seed_turns_some_hot_lead_hand_offs_into_won_lost_and_open_opportunities(make_app, tmp_path):
+    _seed(make_app, tmp_path, 2000)  # the demo size
+    org = DevOrg(tmp_path)
+    try:
+        handoffs = {t["WhoId"]: t for t in org.records("Task") if t["Subject"].startswith("ホットリード")}
+        opportunities = org.records("Opportunity")
+        assert 0 < len(opportunities) < len(handoffs)
+        stages = {(o["IsClosed"], o["IsWon"]) for o in opportunities}
+        assert stages == {(True, True), (True, False), (False, False)}  # won, lost and open
+        campaigns = {c["Id"] for c in org.records("Campaign")}
+        assert all(o["CampaignId"] in campaigns and o["Amount"] > 0 for o in opportunities)
+        roles = {r["OpportunityId"]: r for r in org.records("OpportunityContactRole")}
+        assert all(roles[o["Id"]]["ContactId"] == o["ContactId"] and roles[o["Id"]]["IsPrimary"]
+                   for o in opportunities)
+        by_id = {o["Id"]: o for o in opportunities}
+        converted = [lead for lead in org.records("Lead") if lead["IsConverted"]]
+        assert converted and all(lead["Status"] == "Closed - Converted" for lead in converted)
+        for lead in converted:
+            opportunity = by_id[lead["ConvertedOpportunityId"]]  # a real opportunity of the seed
+            assert opportunity["ContactId"] == lead["ConvertedContactId"]
+            assert opportunity["AccountId"] == lead["ConvertedAccountId"]
+            assert lead["Id"] in handoffs and lead["ConvertedDate"] >= handoffs[lead["Id"]]["ActivityDate"]
+            assert org.get("Contact", lead["ConvertedContactId"])["LastName"] == lead["LastName"]
+        members = {o["ContactId"] for o in opportunities} - {lead["ConvertedContactId"] for lead in converted}
+        assert members and members <= set(handoffs)  # members' own hand-offs became opportunities too
+    finally:
+        org.close()
 
 
 def test_reset_leaves_only_the_users(make_app, tmp_path):

@@ -67,6 +67,20 @@ DOCUMENTED = {
         "Email": ("email", 80, False, False, True), "LeadOrContactId": ("reference", 18, False, False, True),
         "CampaignId": ("reference", 18, True, False, False), "Status": ("picklist", 40, True, True, True),
     },
+    "Opportunity": {
+        "Name": ("string", 120, True, True, False), "StageName": ("picklist", 255, True, True, False),
+        "Amount": ("currency", (18, 2), True, True, True), "CloseDate": ("date", None, True, True, False),
+        "Probability": ("percent", (3, 0), True, True, True), "IsClosed": ("boolean", None, False, False, False),
+        "IsWon": ("boolean", None, False, False, False), "CampaignId": ("reference", 18, True, True, True),
+        "AccountId": ("reference", 18, True, True, True), "ContactId": ("reference", 18, True, True, True),
+        "LeadSource": ("picklist", 255, True, True, True), "OwnerId": ("reference", 18, True, True, False),
+        "ForecastCategoryName": ("picklist", 255, True, True, True), "NextStep": ("string", 255, True, True, True),
+        "ExpectedRevenue": ("currency", (18, 2), False, False, True), "Type": ("picklist", 255, True, True, True),
+    },
+    "OpportunityContactRole": {
+        "OpportunityId": ("reference", 18, True, False, False), "ContactId": ("reference", 18, True, True, False),
+        "Role": ("picklist", 255, True, True, True), "IsPrimary": ("boolean", None, True, True, False),
+    },
     "User": {
         "CompanyName": ("string", 80, True, True, True), "Division": ("string", 80, True, True, True),
         "EmployeeNumber": ("string", 20, True, True, True), "ManagerId": ("reference", 18, True, True, True),

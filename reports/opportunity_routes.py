@@ -1,0 +1,90 @@
+"""The sales funnel page (商談ファネル): lead → hot lead → opportunity → won, and campaign influence.
+
+`?from=&to=` are local days (default: the first day of the month five months back to today);
+`?format=csv` downloads the funnel rows, `?format=csv&table=influence` the campaign influence.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template, request
+
+import db
+from people.auth import role_required
+from reports import bp, charts, service
+from reports import opportunities as funnel_queries
+from reports.csvout import csv_response
+from web.i18n import gettext as _
+
+
+def _default_from(today: date) -> date:
+    month = today.month - 5
+    year = today.year + (month - 1) // 12
+    return date(year, (month - 1) % 12 + 1, 1)
+
+
+def _range() -> tuple[service.DateRange, str | None]:
+    zone = current_app.config["TSUNAGI"].timezone
+    args = dict(request.args)
+    if not args.get("from"):
+        args["from"] = _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()
+    try:
+        return service.parse_range(args, zone), None
+    except service.RangeError as exc:
+        return service.parse_range({"from": _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()},
+                                   zone), str(exc)
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _csv_rows(report: dict[str, Any], source_label: Any) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    sections = [(_("合計"), [report["total"]]), (_("月別"), report["months"]),
+                (_("ソース別"), report["sources"]), (_("キャンペーン別"), report["campaigns"])]
+    for section, items in sections:
+        for r in items:
+            label = r.get("name") or (source_label(r["key"]) if section == _("ソース別") else r["key"])
+            if section == _("合計"):
+                label = _("合計")
+            rows.append([section, r["key"] if section == _("キャンペーン別") else "", label, r["leads"], r["mqls"],
+                         r["opportunities"], f"{r['opportunity_amount']:.0f}", r["won"], f"{r['won_amount']:.0f}",
+                         _rate(r["opportunity_rate"]), _rate(r["win_rate"])])
+    return rows
+
+
+@bp.route("/admin/reports/opportunities")
+@role_required("admin")
+def opportunities():  # type: ignore[no-untyped-def]
+    """The funnel by month, source and campaign, with 商談化率, 受注率, amounts and campaign influence."""
+    rng, error = _range()
+    session = db.session()
+    report = funnel_queries.funnel(session, rng)
+    influence = funnel_queries.influence(session, rng)
+
+    def source_label(key: str) -> str:
+        return key or _("(なし)")
+
+    if request.args.get("format") == "csv" and not error:
+        if request.args.get("table") == "influence":
+            return csv_response(f"campaign_influence_{rng.first}_{rng.last}.csv",
+                                [_("キャンペーンID"), _("キャンペーン"), _("受注商談"), _("ファーストタッチ"),
+                                 _("ラストタッチ"), _("均等配分")],
+                                ([r["campaign_id"], r["name"], r["opportunities"], f"{r['first_touch']:.0f}",
+                                  f"{r['last_touch']:.0f}", f"{r['even_split']:.2f}"] for r in influence))
+        return csv_response(f"opportunity_funnel_{rng.first}_{rng.last}.csv",
+                            [_("区分"), _("キャンペーンID"), _("項目"), _("リード"), _("ホットリード"), _("商談"),
+                             _("商談金額"), _("受注"), _("受注金額"), _("商談化率"), _("受注率")],
+                            _csv_rows(report, source_label))
+    total = report["total"]
+    chart = charts.funnel(_("商談ファネル"), [(_("リード"), total["leads"]), (_("ホットリード"), total["mqls"]),
+                                            (_("商談"), total["opportunities"]), (_("受注"), total["won"])])
+    tables = {"months": [{**r, "label": r["key"]} for r in report["months"]],
+              "sources": [{**r, "label": source_label(r["key"])} for r in report["sources"]],
+              "campaigns": [{**r, "label": r["name"]} for r in report["campaigns"]]}
+    return render_template("reports/opportunities.html", rng=rng, range_error=error, report=report,
+                           tables=tables, influence=influence, chart=chart), 400 if error else 200
