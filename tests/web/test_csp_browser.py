@@ -113,4 +113,6 @@ def test_the_sign_in_page_logs_no_console_error_not_even_for_the_tab_icon(served
     page.wait_for_load_state("networkidle")
     icon = page.eval_on_selector("link[rel=icon]", "e => e.href")
     assert page.request.get(icon).status == 200
+    page.goto(server.url + "/livez")  # a JSON answer links no icon: the browser asks for /favicon.ico
+    page.wait_for_load_state("networkidle")
     assert errors == []
