@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import redirect, render_template, url_for
 from flask_login import current_user
 
 from people.auth import role_required
@@ -24,3 +24,9 @@ def home():  # type: ignore[no-untyped-def]
     """The signed-in person's home page, chosen by role."""
     heading, intro = _welcome(current_user.role)
     return render_template("home.html", heading=heading, intro=intro)
+
+
+@bp.route("/favicon.ico")
+def favicon():  # type: ignore[no-untyped-def]
+    """The tab icon for pages that link none (JSON answers): browsers ask for /favicon.ico."""
+    return redirect(url_for("web.static", filename="favicon.svg"), code=301)

@@ -124,6 +124,11 @@
       .then(function (r) { return r.json(); })
       .then(function (body) { if (mine === seq) { render(body.results || []); } });
   }
+  // The whole row is the touch target (its phone/email line too), not just the name link.
+  list.addEventListener("click", function (e) {
+    var row = e.target.closest("[role=option]");
+    if (row && !e.target.closest("a")) { window.location.assign(row.dataset.href); }
+  });
   box.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(search, 120);

@@ -131,6 +131,21 @@ def test_a_field_rep_flags_absent_on_a_phone(org_server, browser, devorg, seed_m
     assert (task["WhoId"], task["Visit_Result__c"]) == (contact_id, "不在")
 
 
+def test_a_field_rep_taps_the_phone_line_of_a_result_row_and_it_opens(org_server, browser, devorg, seed_mirror_on):
+    # A result row is one big touch target: its second line (phone · email) opens the person too.
+    app, server = org_server
+    contact_id = devorg.insert("Contact", LastName="伊藤", FirstName="誠", LastNameKana__c="イトウ",
+                               FirstNameKana__c="マコト", Phone="045-123-4567")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", contact_id))
+    page = _signed_in_page(app, browser, server, "sales",
+                           viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(server.url + "/forms/visit")
+    page.fill("#lookup", "いとう")
+    page.locator("#lookup-results small").first.tap()
+    page.wait_for_selector("button:has-text('不在')", timeout=5000)
+    assert page.url.endswith("/forms/visit/" + contact_id)
+
+
 def test_a_public_form_shows_a_bad_email_inline_and_keeps_what_was_typed(org_server, browser):
     _app, server = org_server
     page = browser.new_page()

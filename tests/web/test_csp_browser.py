@@ -101,3 +101,18 @@ def test_a_script_injected_into_a_page_does_not_run(served, browser):
     page.wait_for_timeout(200)
     assert page.evaluate("() => [window.pwned, window.pwned2]") == [None, None]
     assert any("Content Security Policy" in p for p in problems)
+
+
+def test_the_sign_in_page_logs_no_console_error_not_even_for_the_tab_icon(served, browser):
+    # Browsers ask for an icon on every first visit; a 404 there is a red console error for every user.
+    _app, server = served
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server.url + "/login")
+    page.wait_for_load_state("networkidle")
+    icon = page.eval_on_selector("link[rel=icon]", "e => e.href")
+    assert page.request.get(icon).status == 200
+    page.goto(server.url + "/livez")  # a JSON answer links no icon: the browser asks for /favicon.ico
+    page.wait_for_load_state("networkidle")
+    assert errors == []
