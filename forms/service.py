@@ -293,8 +293,11 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
     sub.writeback_item_ids = [item.id for item in items]
     automations = [a.automation for a in spec.actions if a.type == "start_automation"]
     visitor = visitor_id if visitor_id and tracking.VISITOR_ID.match(visitor_id) else None
+    # Typed by an operator or a field rep: the customer's request, not their own behaviour, so
+    # scoring does not count it (a rep tapping 不在 twice must not make a hot lead).
+    staff = {"entered_by": "staff"} if created_by is not None else {}
     record_activity(session, "form_submit", person_id=resolved, visitor_id=visitor,
-                    details={"form": row.key, "submission_id": sub.id, "automations": automations,
+                    details={**staff, "form": row.key, "submission_id": sub.id, "automations": automations,
                              "object": spec.object, "resolution": how})
     if visitor and resolved and proves_person(how):
         tracking.link_visitor(session, visitor, resolved, linked_by="form")

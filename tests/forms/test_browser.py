@@ -9,7 +9,7 @@ import pytest
 import db as dbmod
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
-from tests.forms.helpers import all_status, work_until
+from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 pytest.importorskip("writeback.worker")
@@ -126,6 +126,7 @@ def test_a_field_rep_flags_absent_on_a_phone(org_server, browser, devorg, seed_m
         page.screenshot(path=str(DOCS_IMG / "forms-sales-visit.png"))
     page.locator("button:has-text('不在')").tap()  # tap 2
     page.wait_for_selector("text=記録しました")
+    time_passes(app)  # the undo window (FORMS_VISIT_UNDO_SECONDS) is over
     work_until(app, all_status(app, "written"))
     (task,) = devorg.records("Task")
     assert (task["WhoId"], task["Visit_Result__c"]) == (contact_id, "不在")

@@ -1,0 +1,152 @@
+"""The front line in Chromium: a field rep's taps, a customer's booking link, an operator's entry.
+
+Each test follows one user's steps on a phone or a desktop viewport against the real app server,
+the dev org (over HTTPS through the gateway) and a real SMTP sink, and asserts what the user sees
+and what lands in Salesforce or in the customer's mailbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+import db as dbmod
+from people.service import create_user
+from tests.fixtures.app import TEST_PASSWORD
+from tests.forms.helpers import GATEWAY_OPTIONS, time_passes
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_IMG = ROOT / "docs" / "img"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+def _app(make_app, devorg, tmp_path, **settings):
+    """The org-connected app with CSRF on, the example forms and the absent follow-up automation."""
+    from tests.forms.conftest import load_examples
+
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS, "WTF_CSRF_ENABLED": True},
+                   **devorg.app_settings(), mail_tracking=False, **settings)
+    load_examples(app)
+    document = yaml.safe_load((ROOT / "automations" / "examples" / "absent_follow_up.yaml").read_text("utf-8"))
+    for automation in document["automations"]:
+        automation.pop("window", None)  # any hour of the day
+    path = tmp_path / "absent.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    loaded = app.test_cli_runner().invoke(args=["automations", "load", str(path)])
+    assert loaded.exit_code == 0, loaded.output
+    return app
+
+
+def _sign_in(app, browser, server, role, **page_options):
+    email = f"{role}-front@example.jp"
+    with dbmod.get_db(app).transaction() as session:
+        create_user(session, email, role, TEST_PASSWORD)
+    page = browser.new_page(**page_options)
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    return page
+
+
+def _member(app, devorg, seed_mirror_on):
+    contact = devorg.insert("Contact", LastName="伊藤", FirstName="誠", LastNameKana__c="イトウ",
+                            FirstNameKana__c="マコト", Phone="045-123-4567", Email="makoto@example.jp",
+                            MailingState="神奈川県", MailingCity="横浜市", HasOptedOutOfEmail=False)
+    seed_mirror_on(app, "Contact", devorg.get("Contact", contact))
+    return contact
+
+
+def _visits(devorg, who):
+    return [t for t in devorg.records("Task") if t.get("WhoId") == who and t.get("Subject") == "訪問結果"]
+
+
+def _settle(app, smtp_sink, passes: int = 30) -> None:
+    """Let every delayed write-back fall due and the workers run until nothing is left to do."""
+    from work.worker import work_once
+
+    time_passes(app)
+    idle = 0
+    for _ in range(passes * 10):
+        if work_once(app, "front-line-test"):
+            idle = 0
+        else:
+            idle += 1
+            if idle > 5:
+                break
+
+
+@pytest.fixture
+def visit_app(make_app, devorg, smtp_sink, tmp_path):
+    return _app(make_app, devorg, tmp_path, smtp_url=smtp_sink.url, forms_visit_undo_seconds=60)
+
+
+def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_app, live_server, browser, devorg,
+                                                                         smtp_sink, seed_mirror_on):
+    app = visit_app
+    server = live_server(app)
+    member = _member(app, devorg, seed_mirror_on)
+    page = _sign_in(app, browser, server, "sales", **PHONE)
+    page.goto(server.url + "/forms/visit")
+    page.fill("#lookup", "いとう")
+    page.locator("#lookup-results a").first.tap()
+    page.locator("button:has-text('不在')").tap()
+    page.wait_for_selector(".recorded")
+    assert "伊藤 誠 様の訪問を記録しました: 不在" in page.locator(".recorded").inner_text()
+    assert page.locator(".recorded button:has-text('取り消す')").is_visible()
+    if not DOCS_IMG.joinpath("forms-sales-visit-recorded.png").exists():
+        page.screenshot(path=str(DOCS_IMG / "forms-sales-visit-recorded.png"))
+    page.go_back()  # the rep goes Back to the customer and taps 不在 once more
+    page.wait_for_selector("button:has-text('不在')")
+    page.locator("button:has-text('不在')").tap()
+    page.wait_for_selector(".recorded")
+    assert "伊藤 誠 様の本日の訪問はすでに記録済みです: 不在" in page.locator(".recorded").inner_text()
+
+    _settle(app, smtp_sink)
+    smtp_sink.wait_for(1, timeout=10)
+    _settle(app, smtp_sink)
+    assert [t["Visit_Result__c"] for t in _visits(devorg, member)] == ["不在"]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["makoto@example.jp"]]  # no hot-lead mail to the rep
+
+    from scoring.models import ScoreEvent
+    from scoring.service import score_new_activity
+
+    with dbmod.get_db(app).transaction() as session:
+        score_new_activity(session)
+    with dbmod.get_db(app).transaction() as session:
+        assert list(session.scalars(select(ScoreEvent).where(ScoreEvent.person_id == member))) == []
+
+
+def test_a_rep_corrects_absent_to_at_home_and_then_undoes_the_visit(visit_app, live_server, browser, devorg,
+                                                                     smtp_sink, seed_mirror_on):
+    app = visit_app
+    server = live_server(app)
+    member = _member(app, devorg, seed_mirror_on)
+    page = _sign_in(app, browser, server, "sales", **DESKTOP)
+    page.goto(server.url + f"/forms/visit/{member}")
+    page.click("button:has-text('不在')")
+    page.wait_for_selector(".recorded")
+    page.go_back()
+    page.click("button:has-text('在宅')")  # the same visit, corrected
+    page.wait_for_selector(".recorded")
+    assert "伊藤 誠 様の本日の訪問記録を更新しました: 在宅" in page.locator(".recorded").inner_text()
+    assert "前回: 不在" in page.locator(".recorded").inner_text()
+    page.click(".recorded button:has-text('取り消す')")
+    page.wait_for_selector("text=伊藤 誠 様の訪問記録を取り消しました。")
+    _settle(app, smtp_sink)
+    assert _visits(devorg, member) == []  # withdrawn before it was written: no Task…
+    assert smtp_sink.messages == []  # …and so no follow-up mail
+    # A later tap the same day records a new visit.
+    page.goto(server.url + f"/forms/visit/{member}")
+    page.click("button:has-text('在宅')")
+    page.wait_for_selector("text=伊藤 誠 様の訪問を記録しました: 在宅")
+    _settle(app, smtp_sink)
+    assert [t["Visit_Result__c"] for t in _visits(devorg, member)] == ["在宅"]
+    assert smtp_sink.messages == []
