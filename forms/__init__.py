@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     from work import register_work_source
 
     app.register_blueprint(bp)
+    app.jinja_env.globals["date_bounds"] = _date_bounds
     app.cli.add_command(cli.forms_cli)
     register_work_source(app, "forms.status", jobs.refresh_submission_status)
     nav.register(app, "operator", _l("フォーム入力"), "forms.index", order=10,
@@ -22,3 +23,14 @@ def init_app(app: Flask) -> None:
                  description=_l("お客様を探して訪問結果を記録します"))
     nav.register(app, "admin", _l("フォーム"), "forms.admin_list", order=30,
                  description=_l("フォームの定義と受付一覧"))
+
+
+def _date_bounds(field: object) -> tuple[str, str]:
+    """(min, max) attributes of a date input, as ISO dates or "" (for the templates)."""
+    from datetime import date
+
+    from forms.inputs import date_bounds
+    from forms.service import local_today
+
+    low, high = date_bounds(field, date.fromisoformat(local_today()))  # type: ignore[arg-type]
+    return (low.isoformat() if low else "", high.isoformat() if high else "")

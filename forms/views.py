@@ -102,8 +102,10 @@ def render_confirm(page: Page, cleaned: Cleaned) -> tuple[str, int]:
 
 
 def clean_posted(spec: FormSpec) -> Cleaned:
-    """Check the posted fields of `spec`."""
-    return clean_form(spec, request.form.to_dict())
+    """Check the posted fields of `spec` (dates against today's local date)."""
+    from datetime import date
+
+    return clean_form(spec, request.form.to_dict(), today=date.fromisoformat(service.local_today()))
 
 
 def stage() -> str:

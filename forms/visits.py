@@ -25,8 +25,8 @@ from db import utcnow
 from forms import service
 from forms.models import FormDefinition, Submission
 from forms.schema import FieldSpec, FormSpec
-from writeback.models import WritebackItem
 from web.i18n import gettext as _
+from writeback.models import WritebackItem
 from writeback.queue import enqueue
 
 WITHDRAWN = "withdrawn"

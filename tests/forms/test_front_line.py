@@ -150,3 +150,74 @@ def test_a_rep_corrects_absent_to_at_home_and_then_undoes_the_visit(visit_app, l
     _settle(app, smtp_sink)
     assert [t["Visit_Result__c"] for t in _visits(devorg, member)] == ["在宅"]
     assert smtp_sink.messages == []
+
+
+# --- the customer's revisit booking (issue case 7) -------------------------------------------
+
+def _booking_path(app, person_id):
+    from urllib.parse import urlsplit
+
+    from forms.links import signed_form_url
+
+    with app.test_request_context():
+        url = urlsplit(signed_form_url("revisit_booking", person_id, max_age_days=14))
+    return f"{url.path}?{url.query}"
+
+
+def _days_from_today(days, app=None):
+    """An ISO date `days` from today in the service's time zone (Asia/Tokyo unless configured)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = app.config["TSUNAGI"].timezone if app is not None else _ZONE["name"]
+    return (datetime.now(ZoneInfo(zone)).date() + timedelta(days=days)).isoformat()
+
+
+_ZONE = {"name": "Asia/Tokyo"}
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_customer_books_a_revisit_once_from_the_mail_link_and_sees_the_booked_day(
+        make_app, devorg, tmp_path, live_server, browser, seed_mirror_on, viewport):
+    from tests.forms.helpers import all_status, submissions, work_until
+
+    app = _app(make_app, devorg, tmp_path)
+    _ZONE["name"] = app.config["TSUNAGI"].timezone
+    server = live_server(app)
+    member = _member(app, devorg, seed_mirror_on)
+    page = browser.new_page(**viewport)
+    # No link, or a tampered one: a clear page and no form at all.
+    page.goto(server.url + "/f/revisit_booking")
+    assert "メールでお送りしたご案内のリンクから開いてください" in page.inner_text("main, body")
+    assert page.locator("#f-ActivityDate").count() == 0
+    link = _booking_path(app, member)
+    page.goto(server.url + link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"))
+    assert "リンクが正しくありません" in page.inner_text("body")
+    assert page.locator("#f-ActivityDate").count() == 0
+    assert submissions(app) == []
+
+    page.goto(server.url + link)
+    assert page.get_attribute("#f-ActivityDate", "min") == _days_from_today(1)
+    page.fill("#f-ActivityDate", "2020-01-01")  # a day in the past
+    page.click("button[value=confirm]")
+    assert f"{_days_from_today(1)} 以降の日付を選んでください" in page.inner_text("#f-ActivityDate-error")
+    page.fill("#f-ActivityDate", _days_from_today(400))  # too far ahead
+    page.click("button[value=confirm]")
+    assert f"{_days_from_today(60)} までの日付を選んでください" in page.inner_text("#f-ActivityDate-error")
+    day = _days_from_today(3)
+    page.fill("#f-ActivityDate", day)
+    page.fill("#f-Description", "午前中でお願いします")
+    page.click("button[value=confirm]")
+    page.click("button[value=submit]")
+    page.wait_for_selector("text=ご予約の内容")
+    assert page.inner_text("[data-booked=ActivityDate]") == day
+    assert page.inner_text("[data-booked=Description]") == "午前中でお願いします"
+
+    # The same link again (the mail opened a second time): the booking is shown, not a new form.
+    page.goto(server.url + link)
+    assert "このリンクからのご予約はすでに承っています" in page.inner_text("body")
+    assert page.inner_text("[data-booked=ActivityDate]") == day
+    assert page.locator("#f-ActivityDate").count() == 0
+    work_until(app, all_status(app, "written"))
+    bookings = [t for t in devorg.records("Task") if t.get("Subject") == "再訪問予約"]
+    assert [(t["WhoId"], t["ActivityDate"]) for t in bookings] == [(member, day)]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 import db as dbmod
 from forms.links import signed_form_url
+from forms.service import local_today
 from tests.forms.helpers import submissions, token_of
 from writeback.models import WritebackItem
 
@@ -113,12 +114,14 @@ def test_a_signed_mail_link_prefills_and_links_the_booking_to_the_person(example
     page = client.get(path).get_data(as_text=True)
     token = token_of(page)
     link = path.split("t=", 1)[1]
-    response = client.post("/f/revisit_booking", data={"ActivityDate": "2026-12-01", "Description": "午前",
+    with app.app_context():
+        day = (date.fromisoformat(local_today()) + timedelta(days=7)).isoformat()  # bookings are for days ahead
+    response = client.post("/f/revisit_booking", data={"ActivityDate": day, "Description": "午前",
                                                        "t": link, "_token": token, "_stage": "submit"})
     assert response.status_code == 303
     ((obj, op, fields, _),) = _written(app)
     assert (obj, op) == ("Task", "create")
-    assert fields["WhoId"] == member["Id"] and fields["ActivityDate"] == "2026-12-01"
+    assert fields["WhoId"] == member["Id"] and fields["ActivityDate"] == day
 
 
 def test_raw_record_ids_and_forged_or_foreign_links_never_prefill(examples, client, app, seed_mirror):

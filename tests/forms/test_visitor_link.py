@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -118,7 +119,8 @@ def test_a_signed_link_submission_moves_a_visitor_linked_to_someone_else_to_the_
     with app.test_request_context():
         path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
     link = path.split("t=", 1)[1]
-    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": "2026-12-01", "t": link})
+    day = str(date.today() + timedelta(days=7))  # bookings are for days ahead
+    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": day, "t": link})
     assert response.status_code == 303
     assert visitors(app) == {VID: (member["Id"], "form")}
 
