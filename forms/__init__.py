@@ -8,15 +8,17 @@ bp = Blueprint("forms", __name__, template_folder="templates", static_folder="st
 
 def init_app(app: Flask) -> None:
     """Register the pages, the `forms` CLI, the submission-status work source and nav links."""
-    from forms import admin, cli, jobs, public, routes  # noqa: F401  (routes attach to bp)
+    from forms import admin, cli, describe, jobs, public, routes  # noqa: F401  (routes attach to bp)
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_work_source
+    from work.registry import register_job_handler
 
     app.register_blueprint(bp)
     app.jinja_env.globals["date_bounds"] = _date_bounds
     app.cli.add_command(cli.forms_cli)
     register_work_source(app, "forms.status", jobs.refresh_submission_status)
+    register_job_handler(app, describe.DESCRIBE_JOB, describe.describe_job)
     nav.register(app, "operator", _l("フォーム入力"), "forms.index", order=10,
                  description=_l("電話受付などのフォームに入力します"))
     nav.register(app, "sales", _l("訪問結果"), "forms.visit", order=10,

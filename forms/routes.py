@@ -6,7 +6,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_login import current_user
 
 import db
-from forms import bp, lookup, queries, service, views, visits
+from forms import bp, lookup, outcome, queries, service, views, visits
 from forms.inputs import address_for_postal
 from forms.models import Submission
 from forms.schema import PERSON_OBJECTS
@@ -110,7 +110,20 @@ def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     sub = _own_submission(session, submission_id)
     if sub is None or sub.form_key != key:
         abort(404)
-    return render_template("forms/done.html", page=page, form=page.spec, submission=sub)
+    return render_template("forms/done.html", page=page, form=page.spec, submission=sub, outcome=outcome.outcome)
+
+
+@bp.route("/forms/<key>/done/<int:submission_id>/status")
+@role_required("operator", "sales")
+def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+    """The write-back outcome of a submission as JSON (the done page polls it)."""
+    session = db.session()
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.form_key != key:
+        abort(404)
+    if sub.status in ("pending", "failed") and service.refresh_status(session, sub):
+        session.commit()
+    return jsonify(outcome.outcome(sub))
 
 
 def _own_submission(session, submission_id: int) -> Submission | None:  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from activity.record import record_activity
 from db import utcnow
-from forms import queries
+from forms import describe, outcome, queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
@@ -78,12 +78,15 @@ def save_definition(session: Session, spec: FormSpec) -> tuple[FormDefinition, b
                              object_name=spec.object, spec=doc, version=1)
         session.add(row)
         session.flush()
+        describe.request_describe(session, describe.objects_of(doc))
         return row, True
     if row.spec == doc:
         return row, False
     row.title, row.audience, row.object_name, row.spec = spec.title, spec.audience, spec.object, doc
     row.version += 1
     row.updated_at = utcnow()
+    # The org's lengths, required fields and picklists for what the form now writes.
+    describe.request_describe(session, describe.objects_of(doc))
     return row, True
 
 
@@ -245,10 +248,12 @@ def _enqueue_confirmation(session: Session, spec: FormSpec, sub: Submission, val
 
     try:
         # A confirmation of what the person just asked for is transactional, not marketing mail.
-        enqueue_mail(session, send_key=f"forms:{sub.idempotency_key}:mail", to=address, template_key=template,
+        # Held until the write-back succeeds (forms.outcome): it must not confirm what failed.
+        enqueue_mail(session, send_key=outcome.confirmation_key(sub), to=address, template_key=template,
                      context={"person": values, "form": {"key": spec.key, "title": spec.title},
                               "submission": {"id": sub.id}},
-                     person_id=sub.person_id, marketing=False, origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+                     person_id=sub.person_id, marketing=False, due_at=outcome.HELD_UNTIL,
+                     origin="forms", origin_ref=f"{spec.key}:{sub.id}")
     except InvalidMail as exc:
         # The entry itself must never be refused for a mail problem (e.g. the admin has not made
         # the template yet): keep it, and say why no mail went out.
@@ -341,6 +346,7 @@ def refresh_status(session: Session, sub: Submission) -> bool:
     sub.status, sub.error_message, sub.updated_at = status, error, utcnow()
     if status == "written":
         sub.written_at = utcnow()
+    outcome.follow_confirmation(session, sub)
     return True
 
 

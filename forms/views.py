@@ -14,7 +14,7 @@ from typing import Any
 from flask import abort, render_template, request
 from sqlalchemy.orm import Session
 
-from forms import service
+from forms import describe, service
 from forms.inputs import Cleaned, clean_form
 from forms.models import FormDefinition
 from forms.schema import FormSpec
@@ -41,6 +41,10 @@ def load_form(session: Session, key: str, audiences: tuple[str, ...]) -> tuple[F
     row = service.get_definition(session, key)
     if row is None or not row.active or row.audience not in audiences:
         abort(404)
+    if describe.request_missing(session, describe.objects_of(row.spec)):
+        # First use before the org's describe is cached: a background job fetches it (no
+        # Salesforce call here). Committed now, before this request writes anything of its own.
+        session.commit()
     return row, service.effective_spec(session, row)
 
 

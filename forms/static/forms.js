@@ -20,6 +20,27 @@
     }
   });
 
+  // --- the done page follows the write-back (polls a small JSON endpoint until final) ------
+  var status = document.querySelector("[data-status-url]");
+  if (status && !status.hasAttribute("data-final")) {
+    var polls = 0;
+    var poll = function () {
+      fetch(status.getAttribute("data-status-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body) {
+            status.textContent = body.text;
+            status.className = "writeback-status status " + body.status;
+            if (body.final) { return; }
+          }
+          // Every second for a minute, then every 5 s: a slow org still shows its outcome.
+          polls += 1;
+          setTimeout(poll, polls < 60 ? 1000 : 5000);
+        });
+    };
+    setTimeout(poll, 500);
+  }
+
   // --- normalizing helpers ------------------------------------------------------------------
   document.querySelectorAll("input[data-nfkc]").forEach(function (input) {
     input.addEventListener("blur", function () { input.value = nfkc(input.value); });
