@@ -221,3 +221,107 @@ def test_a_customer_books_a_revisit_once_from_the_mail_link_and_sees_the_booked_
     work_until(app, all_status(app, "written"))
     bookings = [t for t in devorg.records("Task") if t.get("Subject") == "再訪問予約"]
     assert [(t["WhoId"], t["ActivityDate"]) for t in bookings] == [(member, day)]
+
+
+# --- Salesforce's rules at the moment of input (issue case 6) ------------------------------
+
+@pytest.fixture
+def operator_stack(make_app, devorg, smtp_sink, tmp_path, live_server):
+    """A fresh app (as after `make run`) with its worker running in a thread, and the confirmation templates."""
+    import threading
+
+    from work.worker import run_worker
+
+    app = _app(make_app, devorg, tmp_path, smtp_url=smtp_sink.url, worker_idle_sleep_seconds=0.05)
+    loaded = app.test_cli_runner().invoke(
+        args=["automations", "load", str(ROOT / "automations" / "examples" / "form_confirmations.yaml")])
+    assert loaded.exit_code == 0, loaded.output
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(app, stop, "front-line-worker"), daemon=True)
+    worker.start()
+    yield app, live_server(app)
+    stop.set()
+    worker.join(timeout=10)
+
+
+def _fill_trial(page, last_name="山田", email="taro@example.jp"):
+    page.fill("#f-LastName", last_name)
+    page.fill("#f-FirstName", "太郎")
+    page.fill("#f-LastNameKana__c", "ヤマダ")
+    page.fill("#f-FirstNameKana__c", "タロウ")
+    page.fill("#f-Phone", "090-3333-4444")
+    page.fill("#f-Email", email)
+    page.fill("#f-PostalCode", "160-0002")
+    page.fill("#f-State", "東京都")
+    page.fill("#f-City", "新宿区")
+    page.fill("#f-Street", "四谷坂町1-2")
+
+
+def _wait(condition, timeout=15.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_the_org_s_field_lengths_are_fetched_on_their_own_and_enforced_while_typing(operator_stack, browser):
+    from forms.describe import cached_fields
+
+    app, server = operator_stack
+
+    def described():
+        with dbmod.get_db(app).transaction() as session:
+            return cached_fields(session, "Lead")
+
+    _wait(lambda: bool(described()))  # nobody pressed 項目情報を更新: saving the forms queued it
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    assert page.get_attribute("#f-LastName", "maxlength") == "80"
+    page.fill("#f-LastName", "")
+    page.locator("#f-LastName").press_sequentially("長" * 100, delay=0)
+    assert len(page.input_value("#f-LastName")) == 80  # the browser stops at the org's limit
+    # A request that bypasses the browser (maxlength removed) is refused by the server, in place.
+    _fill_trial(page, last_name="長" * 1000)
+    page.evaluate("document.querySelector('#f-LastName').removeAttribute('maxlength')")
+    page.fill("#f-LastName", "長" * 1000)
+    page.click("button[value=confirm]")
+    assert "80 文字以内で入力してください（今 1000 文字）" in page.inner_text("#f-LastName-error")
+
+
+def test_the_done_page_shows_a_failed_write_with_its_reason_and_no_confirmation_mail_goes_out(
+        operator_stack, browser, devorg, smtp_sink):
+    from forms.schema import load_yaml
+    from forms.service import save_definition
+
+    app, server = operator_stack
+    # A definition that ignores the org's length of FirstName (40): what the org then says must reach the operator.
+    text = (ROOT / "forms" / "examples" / "trial_set.yaml").read_text("utf-8").replace(
+        "{name: FirstName, label: 名, type: text, required: true}",
+        "{name: FirstName, label: 名, type: text, required: true, from_describe: false}")
+    with dbmod.get_db(app).transaction() as session:
+        save_definition(session, load_yaml(text)[0])
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    _fill_trial(page)
+    page.fill("#f-FirstName", "名" * 50)
+    page.click("button[value=confirm]")
+    page.click("button[value=submit]")
+    page.wait_for_selector("text=受け付けました")
+    status = page.locator(".writeback-status")
+    status.locator("text=Salesforce に書き込めませんでした").wait_for()
+    assert "文字数の上限（40 文字）を超えています" in status.inner_text()
+    assert devorg.records("Lead") == []
+    assert smtp_sink.messages == []  # the customer is not told their application went through
+
+    # The next caller's entry is written: the page says so, and only then the confirmation goes out.
+    page.keyboard.press("Alt+n")
+    page.wait_for_url(server.url + "/forms/trial_set")
+    _fill_trial(page, last_name="佐藤", email="sato@example.jp")
+    page.click("button[value=confirm]")
+    page.click("button[value=submit]")
+    page.locator(".writeback-status", has_text="Salesforce に書き込みました").wait_for()
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.rcpt_tos == ["sato@example.jp"]
+    assert [lead["LastName"] for lead in devorg.records("Lead")] == ["佐藤"]
