@@ -102,6 +102,119 @@
     refresh();
   }
 
+  // --- keyboard flow: Enter goes to the next field, checks run in place ------------------------
+  // Operators type on the phone with a customer: Enter must never post a half-filled form. It
+  // moves to the next field (all of them, required or not); on the last it moves to the button.
+  var entry = document.querySelector("form.entry");
+  var messages = (entry && entry.dataset) || {};
+  function fieldsOf(form) {
+    var seen = {};
+    return Array.prototype.filter.call(form.querySelectorAll("input, select, textarea, button[type=submit]"), function (el) {
+      if (el.disabled || el.type === "hidden" || el.tabIndex < 0 || el.closest(".hp") || el.closest("[hidden]")) { return false; }
+      if (el.type === "radio") {  // one stop per radio group
+        if (seen[el.name]) { return false; }
+        seen[el.name] = true;
+      }
+      return true;
+    });
+  }
+  function fieldBox(el) { return el.closest(".field"); }
+  function showError(el, text) {
+    var field = fieldBox(el);
+    if (!field) { return; }
+    var id = "f-" + field.getAttribute("data-field") + "-error";
+    var span = document.getElementById(id);
+    if (!text) {
+      if (span) { span.remove(); }
+      field.classList.remove("has-error");
+      el.removeAttribute("aria-invalid");
+      return;
+    }
+    if (!span) {
+      span = document.createElement("span");
+      span.id = id;
+      span.className = "error-text";
+      span.setAttribute("role", "alert");
+      field.appendChild(span);
+    }
+    span.textContent = text;
+    field.classList.add("has-error");
+    el.setAttribute("aria-invalid", "true");
+    el.setAttribute("aria-describedby", id);
+  }
+  function problem(el) {
+    if (el.type === "radio" || el.type === "checkbox" || el.tagName === "BUTTON") {
+      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return messages.msgCheck; }
+      if (el.type === "radio" && fieldBox(el) && fieldBox(el).querySelector(".req") &&
+          !el.form.querySelector("input[name='" + el.name + "']:checked")) { return messages.msgChoose; }
+      return "";
+    }
+    var value = el.tagName === "TEXTAREA" ? el.value.trim() : nfkc(el.value);
+    if (!value) { return el.getAttribute("aria-required") === "true" ? messages.msgRequired : ""; }
+    var max = parseInt(el.getAttribute("maxlength") || "0", 10);
+    if (max && value.length > max) { return messages.msgTooLong.replace("%n", max); }
+    if (el.getAttribute("inputmode") === "email" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) { return messages.msgEmail; }
+    if (el.hasAttribute("data-postal") && !/^\d{3}-?\d{4}$/.test(value.replace("〒", ""))) { return messages.msgPostal; }
+    if (el.hasAttribute("data-kana") && !/^[\u30a0-\u30ff\s]+$/.test(toKatakana(value))) { return messages.msgKana; }
+    if (el.type === "tel" && value.replace(/[^0-9]/g, "").length < 10) { return messages.msgPhone; }
+    return "";
+  }
+  function check(el) {
+    if (!fieldBox(el)) { return true; }
+    var text = problem(el);
+    showError(el, text);
+    return !text;
+  }
+  if (entry) {
+    entry.addEventListener("keydown", function (e) {
+      var el = e.target;
+      // Enter while an IME is composing kana→kanji only confirms the conversion.
+      if (e.key !== "Enter" || e.isComposing || e.keyCode === 229 || e.altKey || e.ctrlKey || e.metaKey) { return; }
+      if (el.tagName === "TEXTAREA" || el.tagName === "BUTTON" || el.tagName === "A") { return; }
+      e.preventDefault();
+      check(el);
+      var list = fieldsOf(entry);
+      var at = list.indexOf(el);
+      if (el.type === "radio") {
+        at = list.findIndex(function (x) { return x.type === "radio" && x.name === el.name; });
+      }
+      var next = list[at + 1];
+      if (next) { next.focus(); if (next.select && next.type !== "radio" && next.type !== "checkbox") { next.select(); } }
+    });
+    // Checks run as a field is left, but not when it is left for a button: a message appearing
+    // or vanishing there would move the button away from under the pointer before the click
+    // lands. The submit handler checks everything anyway.
+    var pressing = false;
+    entry.addEventListener("pointerdown", function (e) {
+      if (e.target.closest("button")) { pressing = true; setTimeout(function () { pressing = false; }, 1000); }
+    });
+    entry.addEventListener("focusout", function (e) {
+      var toButton = e.relatedTarget && e.relatedTarget.tagName === "BUTTON";
+      if (pressing || toButton || !e.target.matches || !e.target.matches("input, select, textarea")) { return; }
+      if (e.target.value !== "") { check(e.target); }
+    });
+    // A field in error is re-checked as it is corrected, so the message goes when it is right.
+    entry.addEventListener("input", function (e) {
+      if (fieldBox(e.target) && fieldBox(e.target).classList.contains("has-error") && !problem(e.target)) {
+        showError(e.target, "");
+      }
+    });
+    entry.addEventListener("submit", function (e) {
+      var submitter = e.submitter;
+      if (submitter && submitter.value === "edit") { return; }
+      var bad = fieldsOf(entry).filter(function (el) { return !check(el); });
+      if (bad.length) {
+        e.preventDefault();
+        bad[0].focus();
+      }
+    });
+    // After choosing a customer the form reloads: carry on at the first empty field.
+    if (entry.hasAttribute("data-person") && !document.querySelector(".has-error")) {
+      var empty = fieldsOf(entry).find(function (el) { return el.tagName !== "BUTTON" && el.type !== "radio" && el.type !== "checkbox" && !el.value; });
+      (empty || fieldsOf(entry)[0]).focus();
+    }
+  }
+
   // --- as-you-type customer lookup (the mirror, never Salesforce) -----------------------------
   var box = document.querySelector("input[data-lookup]");
   if (!box) { return; }

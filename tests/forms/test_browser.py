@@ -67,11 +67,11 @@ def test_operator_finds_a_member_by_phone_prefills_edits_confirms_and_it_lands_i
     page.fill("#f-Email", "hanako.yamada@example.jp")
     if not DOCS_IMG.joinpath("forms-operator.png").exists():
         page.screenshot(path=str(DOCS_IMG / "forms-operator.png"), full_page=True)
-    page.focus("#f-Email")
-    page.keyboard.press("Enter")  # Enter in a field goes to the confirmation screen
+    page.click("button[value=confirm]")
     page.wait_for_selector("table.confirm")
     assert page.locator("[data-confirm=Email]").inner_text() == "hanako.yamada@example.jp"
-    page.keyboard.press("Enter")  # the send button has focus
+    page.keyboard.press("Tab")  # from the heading to この内容で送信
+    page.keyboard.press("Enter")
     page.wait_for_selector("text=受け付けました")
     work_until(app, all_status(app, "written"))
     (lead,) = devorg.records("Lead")

@@ -325,3 +325,64 @@ def test_the_done_page_shows_a_failed_write_with_its_reason_and_no_confirmation_
     [mail] = smtp_sink.wait_for(1)
     assert mail.rcpt_tos == ["sato@example.jp"]
     assert [lead["LastName"] for lead in devorg.records("Lead")] == ["佐藤"]
+
+
+# --- keyboard flow (issue case 4) --------------------------------------------------------------
+
+def test_an_operator_types_through_the_form_with_enter_and_a_stray_enter_never_sends(
+        operator_stack, browser, devorg, seed_mirror_on):
+    from tests.forms.helpers import submissions
+
+    app, server = operator_stack
+    member_id = devorg.insert("Lead", LastName="山田", FirstName="花子", LastNameKana__c="ヤマダ",
+                              FirstNameKana__c="ハナコ", Phone="090-1111-2222", Company="個人")
+    seed_mirror_on(app, "Lead", devorg.get("Lead", member_id))
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(server.url + "/forms/trial_set")
+    page.keyboard.type("0901111")
+    page.wait_for_selector("#lookup-results [role=option][aria-selected=true]")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/forms/trial_set?person=*")
+    # The customer is chosen and the cursor waits in the first field still empty.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'f-Email'")
+
+    page.goto(server.url + "/forms/trial_set")
+    page.click("#f-LastName")
+    page.keyboard.type("佐藤")
+    page.keyboard.press("Enter")  # to 名, without posting anything
+    assert page.evaluate("document.activeElement.id") == "f-FirstName"
+    assert page.locator(".error-text").count() == 0
+    page.keyboard.press("Enter")  # 名 left empty: said in place, once, and on to セイ
+    assert page.inner_text("#f-FirstName-error") == "入力してください。"
+    assert page.locator(".error-text").count() == 1
+    assert page.evaluate("document.activeElement.id") == "f-LastNameKana__c"
+    page.focus("#f-FirstName")
+    page.keyboard.type("次郎")
+    page.keyboard.press("Enter")
+    assert page.locator(".error-text").count() == 0
+    for text in ("さとう", "じろう", "08098765432"):
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+    # Email is optional: Enter after the phone lands in Email, not in the next required field.
+    assert page.evaluate("document.activeElement.id") == "f-Email"
+    page.keyboard.type("jiro@example.jp")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "f-PostalCode"
+    assert page.input_value("#f-Email") == "jiro@example.jp" and page.input_value("#f-PostalCode") == ""
+    assert posts == []  # no server round trip so far
+    page.keyboard.type("1600002")
+    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page.fill("#f-Street", "四谷坂町1-2")
+    page.click("button[value=confirm]")
+    page.wait_for_selector("table.confirm")
+    page.keyboard.press("Enter")  # stray keys on arrival send nothing
+    page.keyboard.press("Space")
+    page.wait_for_timeout(300)
+    assert page.locator("table.confirm").count() == 1 and submissions(app) == []
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.value") == "submit"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=受け付けました")
+    assert len(submissions(app)) == 1
