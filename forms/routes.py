@@ -89,7 +89,9 @@ def entry_post(key: str):  # type: ignore[no-untyped-def]
         page.errors = {} if step == "edit" else cleaned.errors
         return views.render_entry(page, 200 if step == "edit" else 400)
     if step == "confirm":
-        return views.render_confirm(page, cleaned)
+        duplicates = (lookup.possible_duplicates(session, cleaned.values)
+                      if page.spec.is_person_form and page.person is None else [])
+        return views.render_confirm(page, cleaned, duplicates)
     values = views.with_task_date(page.spec, cleaned.values)
     try:
         accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,

@@ -99,10 +99,14 @@ def render_entry(page: Page, status: int = 200) -> tuple[str, int]:
     return render_template("forms/entry.html", **page.context()), status
 
 
-def render_confirm(page: Page, cleaned: Cleaned) -> tuple[str, int]:
-    """The confirmation screen: normalized values to check, the typed ones carried hidden."""
+def render_confirm(page: Page, cleaned: Cleaned, duplicates: list[dict[str, Any]] | None = None) -> tuple[str, int]:
+    """The confirmation screen: normalized values to check, the typed ones carried hidden.
+
+    `duplicates`: customers already known with the same phone or mail, warned about before a
+    staff form creates a new record.
+    """
     shown = [(f, cleaned.values.get(f.name)) for f in page.spec.fields if f.name in cleaned.values]
-    return render_template("forms/confirm.html", shown=shown, **page.context()), 200
+    return render_template("forms/confirm.html", shown=shown, duplicates=duplicates or [], **page.context()), 200
 
 
 def clean_posted(spec: FormSpec) -> Cleaned:

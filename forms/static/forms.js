@@ -228,9 +228,16 @@
     opts.forEach(function (o, j) { o.setAttribute("aria-selected", j === active ? "true" : "false"); });
     box.setAttribute("aria-activedescendant", opts[active].id);
   }
-  function render(results) {
+  function render(results, query) {
     list.innerHTML = "";
     active = -1;
+    if (!results.length && query && query.trim().length >= 2) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.setAttribute("role", "status");
+      none.textContent = list.getAttribute("data-none") || "該当なし";
+      list.appendChild(none);
+    }
     results.forEach(function (r, i) {
       var li = document.createElement("li");
       li.id = "lookup-" + i;
@@ -241,9 +248,11 @@
       a.tabIndex = -1;
       a.textContent = r.name + (r.kana ? "（" + r.kana + "）" : "");
       var small = document.createElement("small");
-      small.textContent = [r.phone, r.email, r.object].filter(Boolean).join(" · ");
+      small.textContent = [r.type || r.object, r.phone, r.email, r.address].filter(Boolean).join(" · ");
       li.appendChild(a);
       li.appendChild(small);
+      // The whole row is the target (a thumb on a phone rarely hits just the name).
+      li.addEventListener("click", function () { window.location.assign(li.dataset.href); });
       list.appendChild(li);
     });
     box.setAttribute("aria-expanded", results.length ? "true" : "false");
@@ -256,7 +265,7 @@
     url += (url.indexOf("?") >= 0 ? "&" : "?") + "q=" + encodeURIComponent(q);
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })
-      .then(function (body) { if (mine === seq) { render(body.results || []); } });
+      .then(function (body) { if (mine === seq) { render(body.results || [], q); } });
   }
   box.addEventListener("input", function () {
     clearTimeout(timer);

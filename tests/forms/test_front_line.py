@@ -386,3 +386,46 @@ def test_an_operator_types_through_the_form_with_enter_and_a_stray_enter_never_s
     page.keyboard.press("Enter")
     page.wait_for_selector("text=受け付けました")
     assert len(submissions(app)) == 1
+
+
+# --- operator look-up (issue case 3) -------------------------------------------------------------
+
+def test_an_operator_tells_two_namesakes_apart_sees_no_match_and_is_warned_of_a_duplicate(
+        operator_stack, browser, seed_mirror_on):
+    from tests.forms.conftest import person
+
+    app, server = operator_stack
+    seed_mirror_on(app, "Lead", person("Lead", LastName="佐藤", FirstName="拓真", LastNameKana__c="サトウ",
+                                       FirstNameKana__c="タクマ", Phone="+81364963255", PostalCode="160-0002",
+                                       State="東京都", City="新宿区", Street="四谷坂町1-2"))
+    seed_mirror_on(app, "Contact", person("Contact", LastName="佐藤", FirstName="拓真", LastNameKana__c="サトウ",
+                                          FirstNameKana__c="タクマ", Phone="+81453334444", MailingState="神奈川県",
+                                          MailingCity="横浜市", MailingStreet="中区1-1"))
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    page.keyboard.type("さとう")
+    page.wait_for_selector("#lookup-results [role=option]")
+    rows = page.locator("#lookup-results [role=option]").all_inner_texts()
+    assert any("リード" in r and "東京都新宿区四谷坂町1-2" in r for r in rows), rows
+    page.fill("#lookup", "たなか")
+    page.wait_for_selector("#lookup-results li.none")
+    assert "該当なし" in page.inner_text("#lookup-results")
+
+    # A caller not chosen in the look-up, whose number is already known: warned before a new record.
+    page.click("#f-LastName")
+    for text in ("佐藤", "拓真", "さとう", "たくま", "03-6496-3255"):
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+    page.fill("#f-PostalCode", "160-0002")
+    page.fill("#f-State", "東京都")
+    page.fill("#f-City", "新宿区")
+    page.fill("#f-Street", "四谷坂町1-2")
+    page.click("button[value=confirm]")
+    warning = page.locator(".duplicates")
+    assert "すでに登録されています" in warning.inner_text()
+    assert "四谷坂町1-2" in warning.inner_text()
+    if not DOCS_IMG.joinpath("forms-operator-duplicate.png").exists():
+        page.screenshot(path=str(DOCS_IMG / "forms-operator-duplicate.png"), full_page=True)
+    warning.locator("a").first.click()  # it is the same person: choose them instead
+    page.wait_for_url("**/forms/trial_set?person=*")
+    assert "選択中のお客様" in page.inner_text("body")
