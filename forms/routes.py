@@ -50,7 +50,8 @@ def api_postal(code: str):  # type: ignore[no-untyped-def]
 def _staff_page(key: str):  # type: ignore[no-untyped-def]
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
-    objects = spec.object if spec.is_person_form else ",".join(PERSON_OBJECTS)
+    # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
+    objects = ",".join(PERSON_OBJECTS)
     return session, views.Page(
         row=row, spec=spec, action=url_for("forms.entry", key=key), token="", typed={},
         new_url=url_for("forms.entry", key=key),
@@ -70,7 +71,22 @@ def entry(key: str):  # type: ignore[no-untyped-def]
             flash(_("選んだお客様が見つかりません。もう一度検索してください。"), "error")
     page.token = views.new_token()
     page.typed = views.prefill_values(page.spec, page.person)
+    if page.person is not None and page.spec.is_person_form and page.person.object_name != page.spec.object:
+        page.typed.update(_other_kind_prefill(page.spec, page.person))
     return views.render_entry(page)
+
+
+def _other_kind_prefill(spec, person) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A Lead form's typed values from a chosen Contact (or back), address fields renamed."""
+    from forms.person_fields import field_name
+
+    values = {}
+    for f in spec.fields:
+        source = field_name(f.name, spec.object, person.object_name)
+        value = (person.fields or {}).get(source) if source else None
+        if value not in (None, ""):
+            values[f.name] = "1" if value is True else str(value)
+    return values
 
 
 @bp.route("/forms/<key>", methods=["POST"])

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from activity.record import record_activity
 from db import utcnow
-from forms import describe, outcome, queries
+from forms import describe, outcome, person_fields, queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
@@ -127,8 +127,7 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
         record = session.scalar(queries.person(chosen_id))
         if record is None or record.object_name not in PERSON_OBJECTS:
             raise FormError(_("選んだお客様が見つかりません。もう一度検索してください。"))
-        if spec.is_person_form and record.object_name != spec.object:
-            raise FormError(_("このフォームでは選んだ種類のお客様を更新できません。"))
+        # A Lead form may update a chosen Contact (and back): see forms.person_fields.
         return chosen_id, "chosen"
     if spec.mode == "update":
         raise FormError(_("更新するお客様を選んでください。"))
@@ -168,7 +167,11 @@ def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dic
     if spec.is_person_form and sub.person_id:
         skip = {spec.external_id_field, *spec.create_only}
         fields = {k: v for k, v in values.items() if k not in skip}
-        return enqueue(session, key=key, object_name=spec.object, operation="update", fields=fields,
+        target = _object_of(session, sub.person_id) or spec.object
+        if target != spec.object:
+            # The caller is the other kind of person (a member on a Lead form): update them as that.
+            fields = person_fields.translate(fields, spec.object, target, cached_fields(session, target))
+        return enqueue(session, key=key, object_name=target, operation="update", fields=fields,
                        record_id=sub.person_id, **origin)
     fields = dict(values)
     if spec.person_field and sub.person_id:

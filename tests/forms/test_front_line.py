@@ -429,3 +429,31 @@ def test_an_operator_tells_two_namesakes_apart_sees_no_match_and_is_warned_of_a_
     warning.locator("a").first.click()  # it is the same person: choose them instead
     page.wait_for_url("**/forms/trial_set?person=*")
     assert "選択中のお客様" in page.inner_text("body")
+
+
+def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becoming_a_new_lead(
+        operator_stack, browser, devorg, seed_mirror_on):
+    from tests.forms.helpers import all_status, work_until
+
+    app, server = operator_stack
+    member = devorg.insert("Contact", LastName="伊藤", FirstName="誠", LastNameKana__c="イトウ",
+                           FirstNameKana__c="マコト", Phone="045-123-4567", MailingPostalCode="231-0023",
+                           MailingState="神奈川県", MailingCity="横浜市", MailingStreet="中区山下町1-1")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", member))
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")  # a Lead form
+    page.keyboard.type("045123")
+    page.wait_for_selector("#lookup-results [role=option][aria-selected=true]")
+    assert "取引先責任者" in page.inner_text("#lookup-results")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/forms/trial_set?person=*")
+    assert page.input_value("#f-City") == "横浜市" and page.input_value("#f-Street") == "中区山下町1-1"
+    page.fill("#f-Email", "makoto@example.jp")
+    page.click("button[value=confirm]")
+    page.click("button[value=submit]")
+    page.locator(".writeback-status", has_text="Salesforce に書き込みました").wait_for()
+    work_until(app, all_status(app, "written"))
+    assert devorg.records("Lead") == []  # no duplicate of the member
+    contact = devorg.get("Contact", member)
+    assert (contact["Email"], contact["MailingCity"]) == ("makoto@example.jp", "横浜市")
+    assert [t["WhoId"] for t in devorg.records("Task")] == [member]
