@@ -186,5 +186,29 @@ def clean_form(spec: FormSpec, raw: dict[str, Any], today: date | None = None) -
             errors[field.name] = error
         elif value is not None:
             values[field.name] = value
+    _join_address(spec, values, errors)
     values.update(spec.hidden)
     return Cleaned(values=values, errors=errors, typed=typed)
+
+
+_HOUSE_NUMBER = re.compile(r"[0-9０-９一二三四五六七八九十]")
+
+
+def _join_address(spec: FormSpec, values: dict[str, Any], errors: dict[str, str]) -> None:
+    """Join 番地 and 建物・部屋 to the street, and refuse a street without a house number.
+
+    The postal look-up fills only the town (四谷坂町); a parcel cannot be delivered there. When a
+    postal field maps a `number` part, the joined street must contain a number (a customer chosen
+    from the mirror already has one in their street, so the 番地 box may then stay empty).
+    """
+    for postal in spec.fields:
+        street, number, building = (postal.address.get(p) for p in ("street", "number", "building"))
+        if not street or not number or street in errors:
+            continue
+        joined = "".join(str(values.get(n) or "") for n in (street, number))
+        if values.get(building or ""):
+            joined = f"{joined} {values[building]}"
+        if not _HOUSE_NUMBER.search(joined):
+            errors.setdefault(number, _("番地を入力してください（例: 1-2-3）。"))
+            continue
+        values[street] = joined.strip()

@@ -21,7 +21,8 @@ FIELD_TYPES = ("text", "textarea", "email", "phone", "postal_code", "kana", "pic
 ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail", "mail_consent")
 # Lead and Contact are the person objects a form can create or update and look up in the mirror.
 PERSON_OBJECTS = ("Lead", "Contact")
-ADDRESS_PARTS = ("prefecture", "city", "street")
+# number (番地) and building (建物・部屋) are typed after the postal look-up and joined to the street.
+ADDRESS_PARTS = ("prefecture", "city", "street", "number", "building")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 

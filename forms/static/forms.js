@@ -69,6 +69,10 @@
           input.value = digits.slice(0, 3) + "-" + digits.slice(3);
           input.dispatchEvent(new Event("tsunagi:address-filled", { bubbles: true }));
           if (filled) { filled.dataset.autofilled = "1"; }
+          // The town is filled; the house number is what the person must type next.
+          var numberName = input.getAttribute("data-address-number");
+          var number = numberName && input.form.elements.namedItem(numberName);
+          if (number && !number.value && document.activeElement === input) { number.focus(); }
         });
     }
     input.addEventListener("input", lookup);
