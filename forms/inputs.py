@@ -191,7 +191,8 @@ def clean_form(spec: FormSpec, raw: dict[str, Any], today: date | None = None) -
     return Cleaned(values=values, errors=errors, typed=typed)
 
 
-_HOUSE_NUMBER = re.compile(r"[0-9０-９一二三四五六七八九十]")
+# Digits only: kanji numerals appear in town names themselves (四谷坂町, 一番町), so they prove nothing.
+_HOUSE_NUMBER = re.compile(r"[0-9]")
 
 
 def _join_address(spec: FormSpec, values: dict[str, Any], errors: dict[str, str]) -> None:

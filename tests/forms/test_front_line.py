@@ -457,3 +457,32 @@ def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becomi
     contact = devorg.get("Contact", member)
     assert (contact["Email"], contact["MailingCity"]) == ("makoto@example.jp", "横浜市")
     assert [t["WhoId"] for t in devorg.records("Task")] == [member]
+
+
+# --- deliverable addresses (issue case 5) -------------------------------------------------------
+
+def test_a_customer_on_a_phone_cannot_send_an_address_without_a_house_number(operator_stack, browser, devorg):
+    from tests.forms.helpers import all_status, work_until
+
+    app, server = operator_stack
+    page = browser.new_page(**PHONE)
+    page.goto(server.url + "/f/materials_request")
+    for field, text in (("#f-LastName", "中村"), ("#f-FirstName", "葵"), ("#f-LastNameKana__c", "なかむら"),
+                        ("#f-FirstNameKana__c", "あおい"), ("#f-Email", "aoi@example.jp")):
+        page.fill(field, text)
+    page.locator("#f-PostalCode").press_sequentially("1600002")
+    page.wait_for_function("document.querySelector('#f-Street').value !== ''")
+    assert page.input_value("#f-Street") == "四谷坂町"
+    assert page.evaluate("document.activeElement.id") == "f-HouseNumber"  # the house number is next
+    page.click("button[value=confirm]")  # sent without it
+    assert "番地を入力してください" in page.inner_text("#f-HouseNumber-error")
+    page.fill("#f-HouseNumber", "１−２")
+    page.fill("#f-Building", "コーポ四谷 101")
+    page.click("button[value=confirm]")
+    page.wait_for_selector("table.confirm")
+    assert page.inner_text("[data-confirm=Street]") == "四谷坂町1-2 コーポ四谷 101"
+    page.click("button[value=submit]")
+    page.wait_for_selector("text=送信しました")
+    work_until(app, all_status(app, "written"))
+    (lead,) = devorg.records("Lead")
+    assert (lead["City"], lead["Street"]) == ("新宿区", "四谷坂町1-2 コーポ四谷 101")
