@@ -36,6 +36,8 @@ LOCAL_DEFAULTS = {
     "TSUNAGI_DEBUG": "1", "PORT": "5000", "DEVORG_PORT": "5443",
     # The sender details 特定電子メール法 requires in every marketing mail, for the demo co-op.
     "MAIL_SENDER_NAME": "つなぎ生活協同組合（デモ）",
+    # Mails come from the co-op, not from no-reply@localhost.
+    "MAIL_FROM": "つなぎ生活協同組合（デモ） <info@tsunagi-coop.example>",
     "MAIL_SENDER_ADDRESS": "〒100-0001 東京都千代田区千代田1-1（デモ）",
     "MAIL_CONTACT": "0120-000-000（デモ・平日9〜18時）",
 }

@@ -114,6 +114,10 @@ def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_a
     _settle(app, smtp_sink)
     assert [t["Visit_Result__c"] for t in _visits(devorg, member)] == ["不在"]
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["makoto@example.jp"]]  # no hot-lead mail to the rep
+    html = smtp_sink.messages[0].message.get_body(("html",)).get_content()
+    assert _days_from_today(0, app) in html  # the visit's date
+    assert "連携" not in html  # not signed by the integration user
+    assert 'style="display:inline-block' in html and "/f/revisit_booking?t=" in html  # a button, not bare text
 
     from scoring.models import ScoreEvent
     from scoring.service import score_new_activity
