@@ -129,6 +129,9 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
         # One submission per link: however often it is sent, from however many rendered pages.
         page.token = link_key(link)
         if (booked := _booked(page, link)) is not None:
+            if views.stage() == "submit":
+                # A replayed send (double tap, retry): the same answer as the first time.
+                return redirect(url_for("forms.public_thanks", key=key, t=link), code=303)
             return _render_booked(page, booked, again=True)
     visitor_id = _visitor(page, request.form.get(VISITOR_INPUT, ""))
     if request.form.get(HONEYPOT):
