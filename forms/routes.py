@@ -136,7 +136,7 @@ def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
 def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     """The write-back outcome of a submission as JSON (the done page polls it)."""
     session = db.session()
-    sub = session.get(Submission, submission_id)
+    sub = _own_submission(session, submission_id)  # reception numbers are sequential: own entries only
     if sub is None or sub.form_key != key:
         abort(404)
     if sub.status in ("pending", "failed") and service.refresh_status(session, sub):
@@ -229,8 +229,8 @@ def visit_person(person_id: str):  # type: ignore[no-untyped-def]
 def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
     """取り消す: withdraw a visit (its Task and so its follow-up mail) inside the undo window."""
     session, _row, spec, _field = _visit_form()
-    sub = session.get(Submission, submission_id)
-    if sub is None or sub.form_key != spec.key or sub.created_by != current_user.id:
+    sub = _own_submission(session, submission_id)
+    if sub is None or sub.form_key != spec.key:
         abort(404)
     try:
         visits.undo_visit(session, sub)

@@ -9,6 +9,7 @@ import pytest
 import db as dbmod
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import page_until
 from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -89,7 +90,7 @@ def test_a_new_applicant_typed_in_full_width_with_a_postal_code_that_fills_the_a
     page.fill("#f-FirstNameKana__c", "じろう")
     page.fill("#f-Phone", "０８０−９８７６−５４３２")
     page.locator("#f-PostalCode").press_sequentially("１５００００２")
-    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page_until(page, "document.querySelector('#f-City').value !== ''")
     assert page.input_value("#f-State") == "東京都"
     assert page.input_value("#f-City") == "渋谷区"
     assert page.input_value("#f-PostalCode") == "150-0002"
@@ -142,7 +143,7 @@ def test_a_public_form_shows_a_bad_email_inline_and_keeps_what_was_typed(org_ser
     page.fill("#f-FirstNameKana__c", "ミサキ")
     page.fill("#f-Email", "misaki@example")
     page.fill("#f-PostalCode", "1000001")
-    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page_until(page, "document.querySelector('#f-City').value !== ''")
     page.click("button[value=confirm]")
     error = page.locator("#f-Email-error")
     assert "メールアドレスの形式が正しくありません" in error.inner_text()

@@ -16,6 +16,7 @@ from sqlalchemy import select
 import db as dbmod
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import page_until
 from tests.forms.helpers import GATEWAY_OPTIONS, time_passes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -350,7 +351,7 @@ def test_an_operator_types_through_the_form_with_enter_and_a_stray_enter_never_s
     page.keyboard.press("Enter")
     page.wait_for_url("**/forms/trial_set?person=*")
     # The customer is chosen and the cursor waits in the first field still empty.
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'f-Email'")
+    page_until(page, "document.activeElement && document.activeElement.id === 'f-Email'")
 
     page.goto(server.url + "/forms/trial_set")
     page.click("#f-LastName")
@@ -377,7 +378,7 @@ def test_an_operator_types_through_the_form_with_enter_and_a_stray_enter_never_s
     assert page.input_value("#f-Email") == "jiro@example.jp" and page.input_value("#f-PostalCode") == ""
     assert posts == []  # no server round trip so far
     page.keyboard.type("1600002")
-    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page_until(page, "document.querySelector('#f-City').value !== ''")
     page.fill("#f-Street", "四谷坂町1-2")
     page.click("button[value=confirm]")
     page.wait_for_selector("table.confirm")
@@ -475,7 +476,7 @@ def test_a_customer_on_a_phone_cannot_send_an_address_without_a_house_number(ope
                         ("#f-FirstNameKana__c", "あおい"), ("#f-Email", "aoi@example.jp")):
         page.fill(field, text)
     page.locator("#f-PostalCode").press_sequentially("1600002")
-    page.wait_for_function("document.querySelector('#f-Street').value !== ''")
+    page_until(page, "document.querySelector('#f-Street').value !== ''")
     assert page.input_value("#f-Street") == "四谷坂町"
     assert page.evaluate("document.activeElement.id") == "f-HouseNumber"  # the house number is next
     page.click("button[value=confirm]")  # sent without it
