@@ -332,6 +332,8 @@ class Settings:
                                            "Longest validity of a signed prefill link in a mail (days).")
     forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
                                         "Form definition the field-sales visit screen uses.")
+    forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
+                                            "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------
     tracking_honour_dnt: bool = setting("TRACKING_HONOUR_DNT", _bool, "true",
                                         "Drop page views from browsers sending Do Not Track / Global Privacy Control.")

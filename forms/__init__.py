@@ -8,17 +8,31 @@ bp = Blueprint("forms", __name__, template_folder="templates", static_folder="st
 
 def init_app(app: Flask) -> None:
     """Register the pages, the `forms` CLI, the submission-status work source and nav links."""
-    from forms import admin, cli, jobs, public, routes  # noqa: F401  (routes attach to bp)
+    from forms import admin, cli, describe, jobs, public, routes  # noqa: F401  (routes attach to bp)
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_work_source
+    from work.registry import register_job_handler
 
     app.register_blueprint(bp)
+    app.jinja_env.globals["date_bounds"] = _date_bounds
     app.cli.add_command(cli.forms_cli)
     register_work_source(app, "forms.status", jobs.refresh_submission_status)
+    register_job_handler(app, describe.DESCRIBE_JOB, describe.describe_job)
     nav.register(app, "operator", _l("フォーム入力"), "forms.index", order=10,
                  description=_l("電話受付などのフォームに入力します"))
     nav.register(app, "sales", _l("訪問結果"), "forms.visit", order=10,
                  description=_l("お客様を探して訪問結果を記録します"))
     nav.register(app, "admin", _l("フォーム"), "forms.admin_list", order=30,
                  description=_l("フォームの定義と受付一覧"))
+
+
+def _date_bounds(field: object) -> tuple[str, str]:
+    """(min, max) attributes of a date input, as ISO dates or "" (for the templates)."""
+    from datetime import date
+
+    from forms.inputs import date_bounds
+    from forms.service import local_today
+
+    low, high = date_bounds(field, date.fromisoformat(local_today()))  # type: ignore[arg-type]
+    return (low.isoformat() if low else "", high.isoformat() if high else "")

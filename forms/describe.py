@@ -1,7 +1,10 @@
 """Field facts from the org's describe (type, length, required, picklist values), cached locally.
 
-Forms never call Salesforce on a request path: an admin refreshes the cache (admin page or
-`flask --app app forms describe OBJECT`), and rendering reads the cache. What a definition
+Forms never call Salesforce on a request path: a background job (`forms.describe`) fills the
+cache. It is queued when a definition is saved (admin page, YAML import, `forms load`, so also
+on a fresh `make run`) and when a form is shown while an object it writes has no cached describe
+yet (at most once an hour per object). An admin can still refresh it by hand (admin page or
+`flask --app app forms describe OBJECT`). Rendering only reads the cache. What a definition
 states explicitly (a max_length, options, required: true) wins over describe.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from db import utcnow
@@ -82,3 +86,55 @@ def unknown_fields(spec: FormSpec, described: dict[str, Any]) -> list[str]:
         return []
     names = [f.name for f in spec.fields] + list(spec.hidden)
     return [n for n in names if n not in described]
+
+
+DESCRIBE_JOB = "forms.describe"
+
+
+def objects_of(doc: dict[str, Any]) -> list[str]:
+    """The Salesforce objects a definition document writes: its object, and Task if it creates Tasks."""
+    tasks = any(a.get("type") == "create_task" for a in doc.get("actions", []) or [])
+    return sorted({str(doc.get("object") or ""), *(["Task"] if tasks else [])} - {""})
+
+
+def request_describe(session: Session, object_names: list[str], dedupe: str | None = None) -> bool:
+    """Queue a background refresh of these objects' describe (in the caller's transaction).
+
+    `dedupe` makes the request once-only for that key (e.g. one per object and hour).
+    """
+    from work.queue import enqueue
+
+    if not object_names:
+        return False
+    return enqueue(session, DESCRIBE_JOB, {"objects": sorted(object_names)}, dedupe_key=dedupe)
+
+
+# (database, object, hour) already requested by this process: a form page shown many times
+# while the describe is on its way costs no write after the first.
+_requested: set[tuple[str, str, str]] = set()
+
+
+def request_missing(session: Session, object_names: list[str]) -> bool:
+    """Queue a describe for objects with nothing cached yet (at most once per object and hour).
+
+    Returns True when something was added to `session` (the caller commits).
+    """
+    hour = utcnow().strftime("%Y%m%d%H")
+    database = str(session.get_bind().url)
+    missing = [n for n in object_names if (database, n, hour) not in _requested
+               and session.get(DescribeCache, n) is None]
+    for name in missing:
+        request_describe(session, [name], dedupe=f"{DESCRIBE_JOB}:{name}:{hour}")
+    _requested.update((database, n, hour) for n in missing)
+    return bool(missing)
+
+
+def describe_job(payload: dict[str, Any]) -> None:
+    """Job forms.describe: fetch the describe of `payload["objects"]` through the gateway and cache it."""
+    import db
+    from salesforce import gateway_for
+
+    names = [str(n) for n in payload.get("objects", []) if n]
+    gateway = gateway_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    with db.transaction() as session:
+        refresh_describe(session, gateway, names)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import jaconv
@@ -149,11 +149,29 @@ def _clean_one(spec: FieldSpec, raw: Any) -> tuple[Any, str | None]:
     return text, None
 
 
-def clean_form(spec: FormSpec, raw: dict[str, Any]) -> Cleaned:
+def date_bounds(spec: FieldSpec, today: date) -> tuple[date | None, date | None]:
+    """The earliest and latest day a `date` field allows (its min_days / max_days from today)."""
+    low = today + timedelta(days=spec.min_days) if spec.min_days is not None else None
+    high = today + timedelta(days=spec.max_days) if spec.max_days is not None else None
+    return low, high
+
+
+def _date_error(spec: FieldSpec, value: str, today: date) -> str | None:
+    low, high = date_bounds(spec, today)
+    day = date.fromisoformat(value)
+    if low is not None and day < low:
+        return _("%(d)s 以降の日付を選んでください。", d=low.isoformat())
+    if high is not None and day > high:
+        return _("%(d)s までの日付を選んでください。", d=high.isoformat())
+    return None
+
+
+def clean_form(spec: FormSpec, raw: dict[str, Any], today: date | None = None) -> Cleaned:
     """Check every visible field of `spec` against the typed values `raw`.
 
     Fields hidden by `visible_if` are neither checked nor written. Hidden values of the
-    definition (e.g. LeadSource) are added last, so a person cannot override them.
+    definition (e.g. LeadSource) are added last, so a person cannot override them. `today`
+    (local date) bounds `date` fields with min_days / max_days.
     """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -162,9 +180,36 @@ def clean_form(spec: FormSpec, raw: dict[str, Any]) -> Cleaned:
         if not is_visible(field, raw):
             continue
         value, error = _clean_one(field, raw.get(field.name))
+        if not error and value and field.type == "date" and today is not None:
+            error = _date_error(field, value, today)
         if error:
             errors[field.name] = error
         elif value is not None:
             values[field.name] = value
+    _join_address(spec, values, errors)
     values.update(spec.hidden)
     return Cleaned(values=values, errors=errors, typed=typed)
+
+
+# Digits only: kanji numerals appear in town names themselves (四谷坂町, 一番町), so they prove nothing.
+_HOUSE_NUMBER = re.compile(r"[0-9]")
+
+
+def _join_address(spec: FormSpec, values: dict[str, Any], errors: dict[str, str]) -> None:
+    """Join 番地 and 建物・部屋 to the street, and refuse a street without a house number.
+
+    The postal look-up fills only the town (四谷坂町); a parcel cannot be delivered there. When a
+    postal field maps a `number` part, the joined street must contain a number (a customer chosen
+    from the mirror already has one in their street, so the 番地 box may then stay empty).
+    """
+    for postal in spec.fields:
+        street, number, building = (postal.address.get(p) for p in ("street", "number", "building"))
+        if not street or not number or street in errors:
+            continue
+        joined = "".join(str(values.get(n) or "") for n in (street, number))
+        if values.get(building or ""):
+            joined = f"{joined} {values[building]}"
+        if not _HOUSE_NUMBER.search(joined):
+            errors.setdefault(number, _("番地を入力してください（例: 1-2-3）。"))
+            continue
+        values[street] = joined.strip()

@@ -56,20 +56,52 @@ def classify(typed: str) -> tuple[str, str] | None:
     return ("name_key", name) if name else None
 
 
+# How a person's kind reads to an operator (Salesforce's own Japanese labels).
+TYPE_LABELS = {"Lead": "リード", "Contact": "取引先責任者"}
+
+
+def address_of(fields: dict[str, Any]) -> str:
+    """A Lead's or Contact's address on one line (〒, prefecture, city, street), or ""."""
+    prefix = "Mailing" if fields.get("MailingCity") or fields.get("MailingStreet") else ""
+    postal = fields.get(f"{prefix}PostalCode") or ""
+    rest = "".join(str(fields.get(f"{prefix}{part}") or "") for part in ("State", "City", "Street"))
+    return (f"〒{postal} " if postal else "") + rest
+
+
 def summarize(record: MirrorRecord) -> dict[str, Any]:
-    """What a lookup result shows and prefills: Id, object, display name and known fields."""
+    """What a lookup result shows and prefills: Id, kind, display name, address and known fields.
+
+    Two customers of the same name are told apart by address and kind (リード / 取引先責任者).
+    """
     fields = record.fields or {}
     name = " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()
     kana = " ".join(str(fields.get(n) or "") for n in ("LastNameKana__c", "FirstNameKana__c")).strip()
     return {
         "id": record.sf_id,
         "object": record.object_name,
+        "type": TYPE_LABELS.get(record.object_name, record.object_name),
         "name": name or str(fields.get("Name") or ""),
         "kana": kana,
         "email": fields.get("Email") or "",
         "phone": fields.get("Phone") or fields.get("MobilePhone") or "",
+        "address": address_of(fields),
         "fields": {n: fields[n] for n in SUMMARY_FIELDS if fields.get(n) not in (None, "")},
     }
+
+
+def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5) -> list[dict[str, Any]]:
+    """Leads/Contacts already in the mirror with the phone number or mail address just typed.
+
+    Shown before a new record is created, so an operator does not make a second record of a
+    caller who is already a customer (the same indexed keys as the look-up).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for name in ("Phone", "MobilePhone", "Email"):
+        value = str(values.get(name) or "")
+        if len(value) >= 6:
+            for row in search_people(session, value, limit=limit):
+                found.setdefault(row["id"], row)
+    return list(found.values())[:limit]
 
 
 def search_people(session: Session, typed: str, limit: int = 10,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db import Base, BigId, utcnow
 from sync.models import MirrorRecord
 
-SUBMISSION_STATUSES = ("pending", "written", "failed", "discarded")
+SUBMISSION_STATUSES = ("pending", "written", "failed", "discarded", "withdrawn")
 
 
 class FormDefinition(Base):

@@ -12,11 +12,14 @@ hidden input and links the visitor to whoever submits (see service.accept_submis
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import current_app, redirect, render_template, request, url_for
 
 import db
 from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
+from forms.models import Submission
 from scoring import tracking
 from web.i18n import gettext as _
 
@@ -62,11 +65,50 @@ def _visitor(page: views.Page, value: str | None) -> str | None:
     return value
 
 
+def link_key(token: str) -> str:
+    """The idempotency key of the one submission a `once_per_link` form accepts from a link."""
+    return hashlib.sha256(f"link:{token}".encode()).hexdigest()[:32]
+
+
+def _link_refused(page: views.Page, token: str):  # type: ignore[no-untyped-def]
+    """The error page of a `requires_link` form opened without a valid signed link (nothing is stored)."""
+    reason = "missing"
+    if token:
+        try:
+            read_token(token, page.spec.key)
+            reason = "unknown"  # a valid link whose customer is no longer in the mirror
+        except LinkError as exc:
+            reason = str(exc)
+    messages = {
+        "missing": _("このページは、メールでお送りしたご案内のリンクから開いてください。"),
+        "expired": _("リンクの有効期限が切れています。お手数ですが担当者までご連絡ください。"),
+        "invalid": _("リンクが正しくありません。メールのリンクをもう一度お試しください。"),
+        "unknown": _("お客様の情報が見つかりません。お手数ですが担当者までご連絡ください。"),
+    }
+    return render_template("forms/link_refused.html", form=page.spec, message=messages[reason]), 403
+
+
+def _booked(page: views.Page, token: str) -> Submission | None:
+    """The submission already made from this link, for a `once_per_link` form."""
+    if not page.spec.once_per_link or not token:
+        return None
+    return db.session().scalar(service.queries.submission_by_key(link_key(token)))
+
+
+def _render_booked(page: views.Page, sub: Submission, again: bool):  # type: ignore[no-untyped-def]
+    shown = [(f, sub.data.get(f.name)) for f in page.spec.fields if sub.data.get(f.name) not in (None, "")]
+    return render_template("forms/booked.html", form=page.spec, shown=shown, again=again)
+
+
 @bp.route("/f/<key>", methods=["GET"])
 def public_entry(key: str):  # type: ignore[no-untyped-def]
     """A public form, prefilled when opened from a signed mail link."""
     page = _page(key)
-    _linked_person(page, request.args.get("t", ""))
+    link = request.args.get("t", "")
+    if _linked_person(page, link) is None and page.spec.requires_link:
+        return _link_refused(page, link)
+    if (booked := _booked(page, link)) is not None:
+        return _render_booked(page, booked, again=True)
     _visitor(page, tracking.visitor_from_link(request.args.get("tvid", "")))
     page.token = views.new_token()
     page.typed = views.prefill_values(page.spec, page.person)
@@ -79,7 +121,18 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     page = _page(key)
     page.token = views.posted_token()
     page.typed = views.typed_values(page.spec)
-    person_id = _linked_person(page, request.form.get("t", ""))
+    link = request.form.get("t", "")
+    person_id = _linked_person(page, link)
+    if person_id is None and page.spec.requires_link:
+        return _link_refused(page, link)
+    if page.spec.once_per_link:
+        # One submission per link: however often it is sent, from however many rendered pages.
+        page.token = link_key(link)
+        if (booked := _booked(page, link)) is not None:
+            if views.stage() == "submit":
+                # A replayed send (double tap, retry): the same answer as the first time.
+                return redirect(url_for("forms.public_thanks", key=key, t=link), code=303)
+            return _render_booked(page, booked, again=True)
     visitor_id = _visitor(page, request.form.get(VISITOR_INPUT, ""))
     if request.form.get(HONEYPOT):
         current_app.logger.info("forms: honeypot filled on %s; submission dropped", key)
@@ -108,11 +161,16 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
         page.message = str(exc)
         return views.render_entry(page, 400)
     session.commit()
+    if page.spec.once_per_link:
+        return redirect(url_for("forms.public_thanks", key=key, t=link), code=303)
     return redirect(url_for("forms.public_thanks", key=key), code=303)
 
 
 @bp.route("/f/<key>/thanks")
 def public_thanks(key: str):  # type: ignore[no-untyped-def]
-    """Thank-you page (shows nothing of what was sent: anyone may open this URL)."""
+    """Thank-you page: shows nothing of what was sent, except a booking back to the holder of its link."""
     page = _page(key)
+    link = request.args.get("t", "")
+    if link and _linked_person(page, link) is not None and (booked := _booked(page, link)) is not None:
+        return _render_booked(page, booked, again=False)
     return render_template("forms/thanks.html", form=page.spec)

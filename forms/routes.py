@@ -6,7 +6,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_login import current_user
 
 import db
-from forms import bp, lookup, queries, service, views
+from forms import bp, lookup, outcome, queries, service, views, visits
 from forms.inputs import address_for_postal
 from forms.models import Submission
 from forms.schema import PERSON_OBJECTS
@@ -50,7 +50,8 @@ def api_postal(code: str):  # type: ignore[no-untyped-def]
 def _staff_page(key: str):  # type: ignore[no-untyped-def]
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
-    objects = spec.object if spec.is_person_form else ",".join(PERSON_OBJECTS)
+    # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
+    objects = ",".join(PERSON_OBJECTS)
     return session, views.Page(
         row=row, spec=spec, action=url_for("forms.entry", key=key), token="", typed={},
         new_url=url_for("forms.entry", key=key),
@@ -70,7 +71,22 @@ def entry(key: str):  # type: ignore[no-untyped-def]
             flash(_("選んだお客様が見つかりません。もう一度検索してください。"), "error")
     page.token = views.new_token()
     page.typed = views.prefill_values(page.spec, page.person)
+    if page.person is not None and page.spec.is_person_form and page.person.object_name != page.spec.object:
+        page.typed.update(_other_kind_prefill(page.spec, page.person))
     return views.render_entry(page)
+
+
+def _other_kind_prefill(spec, person) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A Lead form's typed values from a chosen Contact (or back), address fields renamed."""
+    from forms.person_fields import field_name
+
+    values = {}
+    for f in spec.fields:
+        source = field_name(f.name, spec.object, person.object_name)
+        value = (person.fields or {}).get(source) if source else None
+        if value not in (None, ""):
+            values[f.name] = "1" if value is True else str(value)
+    return values
 
 
 @bp.route("/forms/<key>", methods=["POST"])
@@ -89,7 +105,9 @@ def entry_post(key: str):  # type: ignore[no-untyped-def]
         page.errors = {} if step == "edit" else cleaned.errors
         return views.render_entry(page, 200 if step == "edit" else 400)
     if step == "confirm":
-        return views.render_confirm(page, cleaned)
+        duplicates = (lookup.possible_duplicates(session, cleaned.values)
+                      if page.spec.is_person_form and page.person is None else [])
+        return views.render_confirm(page, cleaned, duplicates)
     values = views.with_task_date(page.spec, cleaned.values)
     try:
         accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
@@ -110,7 +128,20 @@ def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     sub = _own_submission(session, submission_id)
     if sub is None or sub.form_key != key:
         abort(404)
-    return render_template("forms/done.html", page=page, form=page.spec, submission=sub)
+    return render_template("forms/done.html", page=page, form=page.spec, submission=sub, outcome=outcome.outcome)
+
+
+@bp.route("/forms/<key>/done/<int:submission_id>/status")
+@role_required("operator", "sales")
+def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+    """The write-back outcome of a submission as JSON (the done page polls it)."""
+    session = db.session()
+    sub = _own_submission(session, submission_id)  # reception numbers are sequential: own entries only
+    if sub is None or sub.form_key != key:
+        abort(404)
+    if sub.status in ("pending", "failed") and service.refresh_status(session, sub):
+        session.commit()
+    return jsonify(outcome.outcome(sub))
 
 
 def _own_submission(session, submission_id: int) -> Submission | None:  # type: ignore[no-untyped-def]
@@ -142,21 +173,32 @@ def _visit_form():  # type: ignore[no-untyped-def]
 @bp.route("/forms/visit")
 @role_required("sales")
 def visit():  # type: ignore[no-untyped-def]
-    """Tap 1: find the customer (as-you-type lookup)."""
+    """Tap 1: find the customer (as-you-type lookup); after a tap, what was recorded and 取り消す."""
     session, _row, spec, result_field = _visit_form()
-    recorded = None
+    recorded, who, undo = None, None, False
     if request.args.get("recorded", "").isdigit():
         recorded = _own_submission(session, int(request.args["recorded"]))
-        if recorded is None:
+        if recorded is None or recorded.form_key != spec.key:
             abort(404)
+        person = lookup.get_person(session, recorded.person_id or "")
+        who = lookup.summarize(person)["name"] if person is not None else recorded.person_id
+        undo = visits.can_undo(session, recorded, _undo_seconds())
     return render_template("forms/visit_search.html", form=spec, recorded=recorded, result_name=result_field.name,
-                           lookup_url=url_for("forms.api_people"))
+                           who=who, outcome=request.args.get("outcome", "new"),
+                           previous=request.args.get("previous", ""), undo=undo,
+                           undo_seconds=_undo_seconds(), lookup_url=url_for("forms.api_people"))
+
+
+def _undo_seconds() -> int:
+    from flask import current_app
+
+    return current_app.config["TSUNAGI"].forms_visit_undo_seconds
 
 
 @bp.route("/forms/visit/<person_id>", methods=["GET", "POST"])
 @role_required("sales")
 def visit_person(person_id: str):  # type: ignore[no-untyped-def]
-    """Tap 2: one big button per visit result; the Task goes to Salesforce via the write-back."""
+    """Tap 2: one big button per visit result; one visit per person and day (see forms.visits)."""
     session, row, spec, result_field = _visit_form()
     person = lookup.get_person(session, person_id)
     if person is None:
@@ -164,13 +206,40 @@ def visit_person(person_id: str):  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return render_template("forms/visit_person.html", form=spec, person=person,
                                summary=lookup.summarize(person), field=result_field, token=views.new_token())
-    token = views.posted_token()
+    views.posted_token()
     cleaned = views.clean_posted(spec)
     if not cleaned.ok:
         flash(next(iter(cleaned.errors.values())), "error")
         return redirect(url_for("forms.visit_person", person_id=person_id))
     values = views.with_task_date(spec, cleaned.values)
-    accepted = service.accept_submission(session, row, spec, values, token=token, person_id=person_id,
-                                         created_by=current_user.id)
+    try:
+        outcome = visits.record_visit(session, row, spec, result_field, values, person_id=person_id,
+                                      created_by=current_user.id, undo_seconds=_undo_seconds())
+    except visits.VisitError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("forms.visit_person", person_id=person_id))
     session.commit()
-    return redirect(url_for("forms.visit", recorded=accepted.submission.id), code=303)
+    return redirect(url_for("forms.visit", recorded=outcome.submission.id, outcome=outcome.kind,
+                            previous=outcome.previous or None), code=303)
+
+
+@bp.route("/forms/visit/undo/<int:submission_id>", methods=["POST"])
+@role_required("sales")
+def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
+    """取り消す: withdraw a visit (its Task and so its follow-up mail) inside the undo window."""
+    session, _row, spec, _field = _visit_form()
+    sub = _own_submission(session, submission_id)
+    if sub is None or sub.form_key != spec.key:
+        abort(404)
+    try:
+        visits.undo_visit(session, sub)
+    except visits.VisitError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("forms.visit"), code=303)
+    session.commit()
+    person = lookup.get_person(session, sub.person_id or "")
+    name = lookup.summarize(person)["name"] if person is not None else sub.person_id
+    flash(_("%(name)s 様の訪問記録を取り消しました。", name=name), "ok")
+    return redirect(url_for("forms.visit"), code=303)

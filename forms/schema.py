@@ -21,7 +21,8 @@ FIELD_TYPES = ("text", "textarea", "email", "phone", "postal_code", "kana", "pic
 ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail", "mail_consent")
 # Lead and Contact are the person objects a form can create or update and look up in the mirror.
 PERSON_OBJECTS = ("Lead", "Contact")
-ADDRESS_PARTS = ("prefecture", "city", "street")
+# number (番地) and building (建物・部屋) are typed after the postal look-up and joined to the street.
+ADDRESS_PARTS = ("prefecture", "city", "street", "number", "building")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
@@ -55,6 +56,9 @@ class FieldSpec:
     from_describe: bool = True
     # False: kept with the submission (and for visible_if) but never written to Salesforce.
     write: bool = True
+    # `date` fields: the earliest / latest day allowed, in days from today (local time).
+    min_days: int | None = None
+    max_days: int | None = None
 
 
 @dataclass
@@ -100,6 +104,10 @@ class FormSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     sections: list[SectionSpec] = field(default_factory=list)
     actions: list[ActionSpec] = field(default_factory=list)
+    # Public forms only: opens only from a signed link (no link or a forged one: an error page).
+    requires_link: bool = False
+    # Public forms only: one submission per signed link (a second one shows the first back).
+    once_per_link: bool = False
 
     @property
     def fields(self) -> list[FieldSpec]:
@@ -117,7 +125,12 @@ class FormSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain document (what is stored and exported), without empty optional keys."""
-        return _prune(asdict(self))
+        doc = _prune(asdict(self))
+        for flag in ("requires_link", "once_per_link"):
+            # Left out when off, so definitions stored before these keys existed stay unchanged.
+            if not doc.get(flag):
+                doc.pop(flag, None)
+        return doc
 
 
 # Flags left out of a stored document while off, so definitions stored before they existed stay unchanged.
@@ -224,6 +237,18 @@ def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
             check.bad(f"{path}.max_length", "正の整数で指定してください")
         else:
             spec.max_length = raw["max_length"]
+    for bound in ("min_days", "max_days"):
+        value = raw.get(bound)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            check.bad(f"{path}.{bound}", "整数（今日からの日数）で指定してください")
+        elif spec.type != "date":
+            check.bad(f"{path}.{bound}", f"{bound} は type: date の項目にだけ指定できます")
+        else:
+            setattr(spec, bound, value)
+    if spec.min_days is not None and spec.max_days is not None and spec.min_days > spec.max_days:
+        check.bad(f"{path}.max_days", "min_days 以上にしてください")
     for part in spec.address:
         if part not in ADDRESS_PARTS:
             check.bad(f"{path}.address.{part}", f"{' / '.join(ADDRESS_PARTS)} のいずれかです")
@@ -273,6 +298,16 @@ def parse_spec(doc: Any) -> FormSpec:
         external_id_field=check.text(doc, "external_id_field", "") or None,
         person_field=check.text(doc, "person_field", "") or None,
     )
+    for flag in ("requires_link", "once_per_link"):
+        if doc.get(flag) is not None:
+            if not isinstance(doc[flag], bool):
+                check.bad(flag, "true か false で指定してください")
+            elif doc[flag] and spec.audience != "public":
+                check.bad(flag, "audience: public のフォームだけで使えます")
+            else:
+                setattr(spec, flag, doc[flag])
+    if spec.once_per_link and not spec.requires_link:
+        check.bad("once_per_link", "requires_link: true と一緒に指定してください")
     if "external_id_field" not in doc and obj in PERSON_OBJECTS:
         # Upsert on our own key means a lost response can be retried without a second record.
         spec.external_id_field = "Tsunagi_Key__c"

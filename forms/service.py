@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from activity.record import record_activity
 from db import utcnow
-from forms import queries
+from forms import describe, outcome, person_fields, queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
@@ -78,12 +78,15 @@ def save_definition(session: Session, spec: FormSpec) -> tuple[FormDefinition, b
                              object_name=spec.object, spec=doc, version=1)
         session.add(row)
         session.flush()
+        describe.request_describe(session, describe.objects_of(doc))
         return row, True
     if row.spec == doc:
         return row, False
     row.title, row.audience, row.object_name, row.spec = spec.title, spec.audience, spec.object, doc
     row.version += 1
     row.updated_at = utcnow()
+    # The org's lengths, required fields and picklists for what the form now writes.
+    describe.request_describe(session, describe.objects_of(doc))
     return row, True
 
 
@@ -124,8 +127,7 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
         record = session.scalar(queries.person(chosen_id))
         if record is None or record.object_name not in PERSON_OBJECTS:
             raise FormError(_("選んだお客様が見つかりません。もう一度検索してください。"))
-        if spec.is_person_form and record.object_name != spec.object:
-            raise FormError(_("このフォームでは選んだ種類のお客様を更新できません。"))
+        # A Lead form may update a chosen Contact (and back): see forms.person_fields.
         return chosen_id, "chosen"
     if spec.mode == "update":
         raise FormError(_("更新するお客様を選んでください。"))
@@ -165,7 +167,11 @@ def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dic
     if spec.is_person_form and sub.person_id:
         skip = {spec.external_id_field, *spec.create_only}
         fields = {k: v for k, v in values.items() if k not in skip}
-        return enqueue(session, key=key, object_name=spec.object, operation="update", fields=fields,
+        target = _object_of(session, sub.person_id) or spec.object
+        if target != spec.object:
+            # The caller is the other kind of person (a member on a Lead form): update them as that.
+            fields = person_fields.translate(fields, spec.object, target, cached_fields(session, target))
+        return enqueue(session, key=key, object_name=target, operation="update", fields=fields,
                        record_id=sub.person_id, **origin)
     fields = dict(values)
     if spec.person_field and sub.person_id:
@@ -245,10 +251,12 @@ def _enqueue_confirmation(session: Session, spec: FormSpec, sub: Submission, val
 
     try:
         # A confirmation of what the person just asked for is transactional, not marketing mail.
-        enqueue_mail(session, send_key=f"forms:{sub.idempotency_key}:mail", to=address, template_key=template,
+        # Held until the write-back succeeds (forms.outcome): it must not confirm what failed.
+        enqueue_mail(session, send_key=outcome.confirmation_key(sub), to=address, template_key=template,
                      context={"person": values, "form": {"key": spec.key, "title": spec.title},
                               "submission": {"id": sub.id}},
-                     person_id=sub.person_id, marketing=False, origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+                     person_id=sub.person_id, marketing=False, due_at=outcome.HELD_UNTIL,
+                     origin="forms", origin_ref=f"{spec.key}:{sub.id}")
     except InvalidMail as exc:
         # The entry itself must never be refused for a mail problem (e.g. the admin has not made
         # the template yet): keep it, and say why no mail went out.
@@ -293,8 +301,11 @@ def accept_submission(session: Session, row: FormDefinition, spec: FormSpec, val
     sub.writeback_item_ids = [item.id for item in items]
     automations = [a.automation for a in spec.actions if a.type == "start_automation"]
     visitor = visitor_id if visitor_id and tracking.VISITOR_ID.match(visitor_id) else None
+    # Typed by an operator or a field rep: the customer's request, not their own behaviour, so
+    # scoring does not count it (a rep tapping 不在 twice must not make a hot lead).
+    staff = {"entered_by": "staff"} if created_by is not None else {}
     record_activity(session, "form_submit", person_id=resolved, visitor_id=visitor,
-                    details={"form": row.key, "submission_id": sub.id, "automations": automations,
+                    details={**staff, "form": row.key, "submission_id": sub.id, "automations": automations,
                              "object": spec.object, "resolution": how})
     if visitor and resolved and proves_person(how):
         tracking.link_visitor(session, visitor, resolved, linked_by="form")
@@ -338,6 +349,7 @@ def refresh_status(session: Session, sub: Submission) -> bool:
     sub.status, sub.error_message, sub.updated_at = status, error, utcnow()
     if status == "written":
         sub.written_at = utcnow()
+    outcome.follow_confirmation(session, sub)
     return True
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import abort, render_template, request
 from sqlalchemy.orm import Session
 
-from forms import service
+from forms import describe, service
 from forms.inputs import Cleaned, clean_form
 from forms.models import FormDefinition
 from forms.schema import FormSpec
@@ -41,6 +41,10 @@ def load_form(session: Session, key: str, audiences: tuple[str, ...]) -> tuple[F
     row = service.get_definition(session, key)
     if row is None or not row.active or row.audience not in audiences:
         abort(404)
+    if describe.request_missing(session, describe.objects_of(row.spec)):
+        # First use before the org's describe is cached: a background job fetches it (no
+        # Salesforce call here). Committed now, before this request writes anything of its own.
+        session.commit()
     return row, service.effective_spec(session, row)
 
 
@@ -95,15 +99,21 @@ def render_entry(page: Page, status: int = 200) -> tuple[str, int]:
     return render_template("forms/entry.html", **page.context()), status
 
 
-def render_confirm(page: Page, cleaned: Cleaned) -> tuple[str, int]:
-    """The confirmation screen: normalized values to check, the typed ones carried hidden."""
+def render_confirm(page: Page, cleaned: Cleaned, duplicates: list[dict[str, Any]] | None = None) -> tuple[str, int]:
+    """The confirmation screen: normalized values to check, the typed ones carried hidden.
+
+    `duplicates`: customers already known with the same phone or mail, warned about before a
+    staff form creates a new record.
+    """
     shown = [(f, cleaned.values.get(f.name)) for f in page.spec.fields if f.name in cleaned.values]
-    return render_template("forms/confirm.html", shown=shown, **page.context()), 200
+    return render_template("forms/confirm.html", shown=shown, duplicates=duplicates or [], **page.context()), 200
 
 
 def clean_posted(spec: FormSpec) -> Cleaned:
-    """Check the posted fields of `spec`."""
-    return clean_form(spec, request.form.to_dict())
+    """Check the posted fields of `spec` (dates against today's local date)."""
+    from datetime import date
+
+    return clean_form(spec, request.form.to_dict(), today=date.fromisoformat(service.local_today()))
 
 
 def stage() -> str:

@@ -188,6 +188,8 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
         person_id = activity.person_id
         if person_id is None:
             continue
+        if staff_entry(activity):
+            continue
         rule = definition.match(activity.kind, activity.details or {})
         if rule is None or not proven.counts(activity):
             continue
@@ -201,6 +203,15 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
                 definition=definition)
     session.flush()
     return len(activities)
+
+
+def staff_entry(activity: Activity) -> bool:
+    """True for a form an operator or field rep filled in for the person (forms marks it `entered_by`).
+
+    Such an entry records what staff did (a visit, a phone order), not the person's own
+    engagement, so it earns no behaviour points.
+    """
+    return (activity.details or {}).get("entered_by") == "staff"
 
 
 def ensure_people(session: Session, person_ids: Iterable[str], now: datetime | None = None) -> None:

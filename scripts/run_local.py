@@ -36,6 +36,8 @@ LOCAL_DEFAULTS = {
     "TSUNAGI_DEBUG": "1", "PORT": "5000", "DEVORG_PORT": "5443",
     # The sender details 特定電子メール法 requires in every marketing mail, for the demo co-op.
     "MAIL_SENDER_NAME": "つなぎ生活協同組合（デモ）",
+    # Mails come from the co-op, not from no-reply@localhost.
+    "MAIL_FROM": "つなぎ生活協同組合（デモ） <info@tsunagi-coop.example>",
     "MAIL_SENDER_ADDRESS": "〒100-0001 東京都千代田区千代田1-1（デモ）",
     "MAIL_CONTACT": "0120-000-000（デモ・平日9〜18時）",
 }
@@ -65,6 +67,12 @@ def local_environ(base: dict[str, str] | None = None, instance_path: Path | None
     env = dict(base)
     for key, value in LOCAL_DEFAULTS.items():
         env.setdefault(key, value)
+    if env.get("TSUNAGI_LAN", "").lower() in ("1", "true", "yes", "on"):
+        # `make run TSUNAGI_LAN=1`: serve the LAN so a phone on the same Wi-Fi can follow the tour,
+        # and put this machine's LAN address in mail links (a phone cannot open "localhost").
+        env.setdefault("BIND_HOST", "0.0.0.0")  # noqa: S104  (asked for: the LAN, for a phone)
+        env.setdefault("PUBLIC_BASE_URL", f"http://{lan_address()}:{env['PORT']}")
+    env.setdefault("BIND_HOST", "127.0.0.1")
     env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{env['PORT']}")
     if instance_path is not None:
         # Tools started as subprocesses must use the same instance folder as this process.
@@ -73,6 +81,22 @@ def local_environ(base: dict[str, str] | None = None, instance_path: Path | None
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def lan_address() -> str:
+    """This machine's address on its local network (the interface of the default route).
+
+    Connecting a UDP socket sends nothing; it only asks the kernel which source address it
+    would use. Without a network, the loopback address.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never routed anywhere real
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
 
 
 def _flask(env: dict[str, str], *args: str) -> None:

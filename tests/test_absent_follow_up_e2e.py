@@ -35,7 +35,8 @@ POLL_SECONDS = 2
 def stack(make_app, devorg, smtp_sink, live_server, tmp_path) -> Iterator[dict]:
     """The app on the dev org and an SMTP sink, its web server, one worker and (optionally) the clock."""
     app = make_app(**devorg.app_settings(), smtp_url=smtp_sink.url, sync_interval_seconds=POLL_SECONDS,
-                   worker_idle_sleep_seconds=0.05, mail_tracking=False)
+                   worker_idle_sleep_seconds=0.05, mail_tracking=False,
+                   forms_visit_undo_seconds=0)  # no undo window: the visit Task is written at once
     runner = app.test_cli_runner()
     assert runner.invoke(args=["forms", "load-examples"]).exit_code == 0
     document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))

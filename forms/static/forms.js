@@ -20,6 +20,27 @@
     }
   });
 
+  // --- the done page follows the write-back (polls a small JSON endpoint until final) ------
+  var status = document.querySelector("[data-status-url]");
+  if (status && !status.hasAttribute("data-final")) {
+    var polls = 0;
+    var poll = function () {
+      fetch(status.getAttribute("data-status-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body) {
+            status.textContent = body.text;
+            status.className = "writeback-status status " + body.status;
+            if (body.final) { return; }
+          }
+          // Every second for a minute, then every 5 s: a slow org still shows its outcome.
+          polls += 1;
+          setTimeout(poll, polls < 60 ? 1000 : 5000);
+        });
+    };
+    setTimeout(poll, 500);
+  }
+
   // --- normalizing helpers ------------------------------------------------------------------
   document.querySelectorAll("input[data-nfkc]").forEach(function (input) {
     input.addEventListener("blur", function () { input.value = nfkc(input.value); });
@@ -48,6 +69,10 @@
           input.value = digits.slice(0, 3) + "-" + digits.slice(3);
           input.dispatchEvent(new Event("tsunagi:address-filled", { bubbles: true }));
           if (filled) { filled.dataset.autofilled = "1"; }
+          // The town is filled; the house number is what the person must type next.
+          var numberName = input.getAttribute("data-address-number");
+          var number = numberName && input.form.elements.namedItem(numberName);
+          if (number && !number.value && document.activeElement === input) { number.focus(); }
         });
     }
     input.addEventListener("input", lookup);
@@ -81,6 +106,119 @@
     refresh();
   }
 
+  // --- keyboard flow: Enter goes to the next field, checks run in place ------------------------
+  // Operators type on the phone with a customer: Enter must never post a half-filled form. It
+  // moves to the next field (all of them, required or not); on the last it moves to the button.
+  var entry = document.querySelector("form.entry");
+  var messages = (entry && entry.dataset) || {};
+  function fieldsOf(form) {
+    var seen = {};
+    return Array.prototype.filter.call(form.querySelectorAll("input, select, textarea, button[type=submit]"), function (el) {
+      if (el.disabled || el.type === "hidden" || el.tabIndex < 0 || el.closest(".hp") || el.closest("[hidden]")) { return false; }
+      if (el.type === "radio") {  // one stop per radio group
+        if (seen[el.name]) { return false; }
+        seen[el.name] = true;
+      }
+      return true;
+    });
+  }
+  function fieldBox(el) { return el.closest(".field"); }
+  function showError(el, text) {
+    var field = fieldBox(el);
+    if (!field) { return; }
+    var id = "f-" + field.getAttribute("data-field") + "-error";
+    var span = document.getElementById(id);
+    if (!text) {
+      if (span) { span.remove(); }
+      field.classList.remove("has-error");
+      el.removeAttribute("aria-invalid");
+      return;
+    }
+    if (!span) {
+      span = document.createElement("span");
+      span.id = id;
+      span.className = "error-text";
+      span.setAttribute("role", "alert");
+      field.appendChild(span);
+    }
+    span.textContent = text;
+    field.classList.add("has-error");
+    el.setAttribute("aria-invalid", "true");
+    el.setAttribute("aria-describedby", id);
+  }
+  function problem(el) {
+    if (el.type === "radio" || el.type === "checkbox" || el.tagName === "BUTTON") {
+      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return messages.msgCheck; }
+      if (el.type === "radio" && fieldBox(el) && fieldBox(el).querySelector(".req") &&
+          !el.form.querySelector("input[name='" + el.name + "']:checked")) { return messages.msgChoose; }
+      return "";
+    }
+    var value = el.tagName === "TEXTAREA" ? el.value.trim() : nfkc(el.value);
+    if (!value) { return el.getAttribute("aria-required") === "true" ? messages.msgRequired : ""; }
+    var max = parseInt(el.getAttribute("maxlength") || "0", 10);
+    if (max && value.length > max) { return messages.msgTooLong.replace("%n", max); }
+    if (el.getAttribute("inputmode") === "email" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) { return messages.msgEmail; }
+    if (el.hasAttribute("data-postal") && !/^\d{3}-?\d{4}$/.test(value.replace("〒", ""))) { return messages.msgPostal; }
+    if (el.hasAttribute("data-kana") && !/^[\u30a0-\u30ff\s]+$/.test(toKatakana(value))) { return messages.msgKana; }
+    if (el.type === "tel" && value.replace(/[^0-9]/g, "").length < 10) { return messages.msgPhone; }
+    return "";
+  }
+  function check(el) {
+    if (!fieldBox(el)) { return true; }
+    var text = problem(el);
+    showError(el, text);
+    return !text;
+  }
+  if (entry) {
+    entry.addEventListener("keydown", function (e) {
+      var el = e.target;
+      // Enter while an IME is composing kana→kanji only confirms the conversion.
+      if (e.key !== "Enter" || e.isComposing || e.keyCode === 229 || e.altKey || e.ctrlKey || e.metaKey) { return; }
+      if (el.tagName === "TEXTAREA" || el.tagName === "BUTTON" || el.tagName === "A") { return; }
+      e.preventDefault();
+      check(el);
+      var list = fieldsOf(entry);
+      var at = list.indexOf(el);
+      if (el.type === "radio") {
+        at = list.findIndex(function (x) { return x.type === "radio" && x.name === el.name; });
+      }
+      var next = list[at + 1];
+      if (next) { next.focus(); if (next.select && next.type !== "radio" && next.type !== "checkbox") { next.select(); } }
+    });
+    // Checks run as a field is left, but not when it is left for a button: a message appearing
+    // or vanishing there would move the button away from under the pointer before the click
+    // lands. The submit handler checks everything anyway.
+    var pressing = false;
+    entry.addEventListener("pointerdown", function (e) {
+      if (e.target.closest("button")) { pressing = true; setTimeout(function () { pressing = false; }, 1000); }
+    });
+    entry.addEventListener("focusout", function (e) {
+      var toButton = e.relatedTarget && e.relatedTarget.tagName === "BUTTON";
+      if (pressing || toButton || !e.target.matches || !e.target.matches("input, select, textarea")) { return; }
+      if (e.target.value !== "") { check(e.target); }
+    });
+    // A field in error is re-checked as it is corrected, so the message goes when it is right.
+    entry.addEventListener("input", function (e) {
+      if (fieldBox(e.target) && fieldBox(e.target).classList.contains("has-error") && !problem(e.target)) {
+        showError(e.target, "");
+      }
+    });
+    entry.addEventListener("submit", function (e) {
+      var submitter = e.submitter;
+      if (submitter && submitter.value === "edit") { return; }
+      var bad = fieldsOf(entry).filter(function (el) { return !check(el); });
+      if (bad.length) {
+        e.preventDefault();
+        bad[0].focus();
+      }
+    });
+    // After choosing a customer the form reloads: carry on at the first empty field.
+    if (entry.hasAttribute("data-person") && !document.querySelector(".has-error")) {
+      var empty = fieldsOf(entry).find(function (el) { return el.tagName !== "BUTTON" && el.type !== "radio" && el.type !== "checkbox" && !el.value; });
+      (empty || fieldsOf(entry)[0]).focus();
+    }
+  }
+
   // --- as-you-type customer lookup (the mirror, never Salesforce) -----------------------------
   var box = document.querySelector("input[data-lookup]");
   if (!box) { return; }
@@ -94,9 +232,16 @@
     opts.forEach(function (o, j) { o.setAttribute("aria-selected", j === active ? "true" : "false"); });
     box.setAttribute("aria-activedescendant", opts[active].id);
   }
-  function render(results) {
+  function render(results, query) {
     list.innerHTML = "";
     active = -1;
+    if (!results.length && query && query.trim().length >= 2) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.setAttribute("role", "status");
+      none.textContent = list.getAttribute("data-none") || "該当なし";
+      list.appendChild(none);
+    }
     results.forEach(function (r, i) {
       var li = document.createElement("li");
       li.id = "lookup-" + i;
@@ -107,9 +252,11 @@
       a.tabIndex = -1;
       a.textContent = r.name + (r.kana ? "（" + r.kana + "）" : "");
       var small = document.createElement("small");
-      small.textContent = [r.phone, r.email, r.object].filter(Boolean).join(" · ");
+      small.textContent = [r.type || r.object, r.phone, r.email, r.address].filter(Boolean).join(" · ");
       li.appendChild(a);
       li.appendChild(small);
+      // The whole row is the target (a thumb on a phone rarely hits just the name).
+      li.addEventListener("click", function () { window.location.assign(li.dataset.href); });
       list.appendChild(li);
     });
     box.setAttribute("aria-expanded", results.length ? "true" : "false");
@@ -122,7 +269,7 @@
     url += (url.indexOf("?") >= 0 ? "&" : "?") + "q=" + encodeURIComponent(q);
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })
-      .then(function (body) { if (mine === seq) { render(body.results || []); } });
+      .then(function (body) { if (mine === seq) { render(body.results || [], q); } });
   }
   // The whole row is the touch target (its phone/email line too), not just the name link.
   list.addEventListener("click", function (e) {

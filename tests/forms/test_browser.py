@@ -9,7 +9,8 @@ import pytest
 import db as dbmod
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
-from tests.forms.helpers import all_status, work_until
+from tests.fixtures.browser import page_until
+from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 pytest.importorskip("writeback.worker")
@@ -67,11 +68,11 @@ def test_operator_finds_a_member_by_phone_prefills_edits_confirms_and_it_lands_i
     page.fill("#f-Email", "hanako.yamada@example.jp")
     if not DOCS_IMG.joinpath("forms-operator.png").exists():
         page.screenshot(path=str(DOCS_IMG / "forms-operator.png"), full_page=True)
-    page.focus("#f-Email")
-    page.keyboard.press("Enter")  # Enter in a field goes to the confirmation screen
+    page.click("button[value=confirm]")
     page.wait_for_selector("table.confirm")
     assert page.locator("[data-confirm=Email]").inner_text() == "hanako.yamada@example.jp"
-    page.keyboard.press("Enter")  # the send button has focus
+    page.keyboard.press("Tab")  # from the heading to この内容で送信
+    page.keyboard.press("Enter")
     page.wait_for_selector("text=受け付けました")
     work_until(app, all_status(app, "written"))
     (lead,) = devorg.records("Lead")
@@ -89,7 +90,7 @@ def test_a_new_applicant_typed_in_full_width_with_a_postal_code_that_fills_the_a
     page.fill("#f-FirstNameKana__c", "じろう")
     page.fill("#f-Phone", "０８０−９８７６−５４３２")
     page.locator("#f-PostalCode").press_sequentially("１５００００２")
-    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page_until(page, "document.querySelector('#f-City').value !== ''")
     assert page.input_value("#f-State") == "東京都"
     assert page.input_value("#f-City") == "渋谷区"
     assert page.input_value("#f-PostalCode") == "150-0002"
@@ -126,6 +127,7 @@ def test_a_field_rep_flags_absent_on_a_phone(org_server, browser, devorg, seed_m
         page.screenshot(path=str(DOCS_IMG / "forms-sales-visit.png"))
     page.locator("button:has-text('不在')").tap()  # tap 2
     page.wait_for_selector("text=記録しました")
+    time_passes(app)  # the undo window (FORMS_VISIT_UNDO_SECONDS) is over
     work_until(app, all_status(app, "written"))
     (task,) = devorg.records("Task")
     assert (task["WhoId"], task["Visit_Result__c"]) == (contact_id, "不在")
@@ -156,7 +158,7 @@ def test_a_public_form_shows_a_bad_email_inline_and_keeps_what_was_typed(org_ser
     page.fill("#f-FirstNameKana__c", "ミサキ")
     page.fill("#f-Email", "misaki@example")
     page.fill("#f-PostalCode", "1000001")
-    page.wait_for_function("document.querySelector('#f-City').value !== ''")
+    page_until(page, "document.querySelector('#f-City').value !== ''")
     page.click("button[value=confirm]")
     error = page.locator("#f-Email-error")
     assert "メールアドレスの形式が正しくありません" in error.inner_text()

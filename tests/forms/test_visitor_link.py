@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -101,7 +102,8 @@ def test_a_known_customer_arriving_by_a_signed_link_takes_their_earlier_browsing
     with app.test_request_context():
         path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
     link = path.split("t=", 1)[1]
-    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": "2026-12-01", "t": link})
+    day = str(date.today() + timedelta(days=7))  # bookings are for days ahead
+    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": day, "t": link})
     assert response.status_code == 303
     assert visitors(app) == {VID: (member["Id"], "form")}
     score_everything(app)
@@ -118,7 +120,8 @@ def test_a_signed_link_submission_moves_a_visitor_linked_to_someone_else_to_the_
     with app.test_request_context():
         path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
     link = path.split("t=", 1)[1]
-    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": "2026-12-01", "t": link})
+    day = str(date.today() + timedelta(days=7))  # bookings are for days ahead
+    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": day, "t": link})
     assert response.status_code == 303
     assert visitors(app) == {VID: (member["Id"], "form")}
 
@@ -127,7 +130,7 @@ def test_a_replayed_submit_links_once_and_never_another_visitor(examples, client
     member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
     with app.test_request_context():
         path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
-    data = {"ActivityDate": "2026-12-01", "t": path.split("t=", 1)[1]}
+    data = {"ActivityDate": str(date.today() + timedelta(days=7)), "t": path.split("t=", 1)[1]}  # days ahead
     token, first = submit(client, f"{path}&tvid={linker(VID)}", data)
     again = client.post(path.split("?")[0],
                         data={**data, "tsunagi_vid": OTHER_VID, "_token": token, "_stage": "submit"})

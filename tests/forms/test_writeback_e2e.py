@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 import db as dbmod
 from sync.models import MirrorRecord
@@ -132,13 +133,18 @@ def test_a_worker_killed_mid_write_loses_nothing_and_duplicates_nothing(make_app
     assert len(devorg.records("Task")) == 1
 
 
-def test_a_new_applicant_s_form_points_are_scored_once_their_lead_exists(make_app, devorg, sign_in):
+def test_a_new_applicant_s_form_points_are_scored_once_their_lead_exists(make_app, devorg):
     from scoring.models import PersonScore
     from scoring.service import score_new_activity
 
     app = org_app(make_app, devorg)
-    client = sign_in("operator", app.test_client())
-    _submit(client)
+    client = app.test_client()  # the applicant's own browser: their behaviour, so it scores
+    token = token_of(client.get("/f/materials_request").get_data(as_text=True))
+    answer = client.post("/f/materials_request", data={
+        "_token": token, "_stage": "submit", "LastName": "鈴木", "FirstName": "一郎", "LastNameKana__c": "スズキ",
+        "FirstNameKana__c": "イチロウ", "Email": "ichiro@example.jp", "PostalCode": "100-0001", "State": "東京都",
+        "City": "千代田区", "Street": "千代田1-1"})
+    assert answer.status_code == 303, answer.get_data(as_text=True)
     with dbmod.get_db(app).transaction() as session:
         score_new_activity(session)  # nobody to score yet: the Lead is still being written
     work_until(app, all_status(app, "written"))
@@ -147,3 +153,16 @@ def test_a_new_applicant_s_form_points_are_scored_once_their_lead_exists(make_ap
         score_new_activity(session)
         score = session.get(PersonScore, lead["Id"])
         assert score is not None and score.behaviour > 0
+
+
+def test_an_operator_s_entry_for_a_caller_earns_the_caller_no_behaviour_points(make_app, devorg, sign_in):
+    from scoring.models import ScoreEvent
+    from scoring.service import score_new_activity
+
+    app = org_app(make_app, devorg)
+    _submit(sign_in("operator", app.test_client()))
+    work_until(app, all_status(app, "written"))
+    (lead,) = devorg.records("Lead")
+    with dbmod.get_db(app).transaction() as session:
+        score_new_activity(session)
+        assert list(session.scalars(select(ScoreEvent).where(ScoreEvent.person_id == lead["Id"]))) == []

@@ -158,3 +158,16 @@ def test_wait_for_port_answers_whether_something_listens(listening):
         assert wait_for_port("127.0.0.1", port, timeout=1.5) is listening
     finally:
         server.close()
+
+
+def test_make_run_serves_loopback_unless_asked_to_serve_the_lan_for_a_phone(tmp_path):
+    from scripts.run_local import lan_address
+
+    local = clean_environ(tmp_path)
+    assert (local["BIND_HOST"], local["PUBLIC_BASE_URL"]) == ("127.0.0.1", "http://localhost:5000")
+    base = {k: v for k, v in clean_environ(tmp_path).items() if k not in ("BIND_HOST", "PUBLIC_BASE_URL")}
+    lan = local_environ({**base, "TSUNAGI_LAN": "1"}, instance_path=tmp_path / "instance")
+    assert lan["BIND_HOST"] == "0.0.0.0"  # noqa: S104
+    # Mail links name this machine as a phone on the same network reaches it, never "localhost".
+    assert lan["PUBLIC_BASE_URL"] == f"http://{lan_address()}:5000"
+    assert "${BIND_HOST}:${PORT}" in (ROOT / "Procfile.dev").read_text()

@@ -1,0 +1,138 @@
+"""A field rep's visit results: one visit per person and day, changed in place, undone for a while.
+
+A rep taps 不在, goes Back and taps again, or taps 在宅 after 不在 by mistake: each tap must not
+become another visit Task (and another follow-up mail to the customer). So the visit's idempotency
+key is derived from (form, person, local day), not from the rendered page: a second tap finds the
+same submission and changes its result instead.
+
+The visit's Task is written to Salesforce only after the undo window (FORMS_VISIT_UNDO_SECONDS):
+until then the write-back item stays queued, so 取り消す simply discards it — no Task, so no
+follow-up mail either (the absent automation fires on the written Task). A change after the Task
+was written becomes a write-back update of that same Task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db import utcnow
+from forms import service
+from forms.models import FormDefinition, Submission
+from forms.schema import FieldSpec, FormSpec
+from web.i18n import gettext as _
+from writeback.models import WritebackItem
+from writeback.queue import enqueue
+
+WITHDRAWN = "withdrawn"
+
+
+class VisitError(Exception):
+    """A visit change that cannot be made now (shown to the rep, in Japanese)."""
+
+
+@dataclass
+class VisitOutcome:
+    """What a tap did: `new` visit, `updated` result (with the previous one), or `same` result again."""
+
+    submission: Submission
+    kind: str
+    previous: str | None = None
+
+
+def visit_key(form_key: str, person_id: str, day: str) -> str:
+    """The idempotency key of the visit to `person_id` on `day` (32 hex digits like a page token)."""
+    return hashlib.sha256(f"visit:{form_key}:{person_id}:{day}".encode()).hexdigest()[:32]
+
+
+def main_item(session: Session, sub: Submission) -> WritebackItem | None:
+    """The write-back item that creates the visit's Task."""
+    ids = [int(i) for i in sub.writeback_item_ids or []]
+    return session.get(WritebackItem, ids[0]) if ids else None
+
+
+def _delay(session: Session, item: WritebackItem, seconds: int) -> None:
+    if seconds > 0:
+        session.execute(update(WritebackItem).where(WritebackItem.id == item.id, WritebackItem.status == "queued")
+                        .values(due_at=utcnow() + timedelta(seconds=seconds)))
+
+
+def record_visit(session: Session, row: FormDefinition, spec: FormSpec, result_field: FieldSpec,
+                 values: dict[str, Any], *, person_id: str, created_by: int | None,
+                 undo_seconds: int) -> VisitOutcome:
+    """Record (or change) today's visit to `person_id` with the tapped result, in the caller's transaction."""
+    key = visit_key(row.key, person_id, service.local_today())
+    existing = session.scalar(select(Submission).where(Submission.idempotency_key == key))
+    if existing is None:
+        accepted = service.accept_submission(session, row, spec, values, token=key, person_id=person_id,
+                                             created_by=created_by)
+        item = main_item(session, accepted.submission)
+        if accepted.created and item is not None:
+            _delay(session, item, undo_seconds)
+        return VisitOutcome(accepted.submission, "new" if accepted.created else "same")
+    name = result_field.name
+    previous = (existing.data or {}).get(name)
+    result = values.get(name)
+    if previous == result:
+        return VisitOutcome(existing, "same")
+    _change_result(session, existing, name, result, undo_seconds)
+    existing.data = {**(existing.data or {}), name: result}
+    existing.updated_at = utcnow()
+    return VisitOutcome(existing, "updated", previous)
+
+
+def _change_result(session: Session, sub: Submission, name: str, result: Any, undo_seconds: int) -> None:
+    """Put the new result on the visit's Task: in the queued create, or as an update of the written Task."""
+    item = main_item(session, sub)
+    if item is None:
+        raise VisitError(_("訪問記録が見つかりません。"))
+    # Conditional on 'queued': a worker that claimed the item meanwhile wins, and we fall through.
+    changed = session.execute(
+        update(WritebackItem).where(WritebackItem.id == item.id, WritebackItem.status == "queued")
+        .values(fields={**item.fields, name: result}, due_at=utcnow() + timedelta(seconds=undo_seconds))
+    ).rowcount
+    if changed:
+        session.expire(item)
+        return
+    session.refresh(item)
+    if item.status == "written" and item.result_id:
+        count = len(sub.writeback_item_ids or [])
+        change = enqueue(session, key=f"forms:{sub.idempotency_key}:change{count}", object_name=item.object_name,
+                         operation="update", fields={name: result}, record_id=item.result_id,
+                         origin="forms", origin_ref=f"{sub.form_key}:{sub.id}")
+        sub.writeback_item_ids = [*(sub.writeback_item_ids or []), change.id]
+        return
+    raise VisitError(_("この訪問記録は Salesforce へ書き込み中です。数秒後にもう一度押してください。"))
+
+
+def can_undo(session: Session, sub: Submission, undo_seconds: int) -> bool:
+    """True while the visit's Task is still waiting in the queue inside the undo window."""
+    if sub.status == WITHDRAWN or undo_seconds <= 0:
+        return False
+    item = main_item(session, sub)
+    return item is not None and item.status == "queued" and item.due_at > utcnow()
+
+
+def undo_visit(session: Session, sub: Submission) -> None:
+    """Withdraw a visit whose Task is not written yet (raises VisitError when it is too late).
+
+    The keys are renamed after the withdrawal so that a new tap the same day records a new visit.
+    """
+    item = main_item(session, sub)
+    withdrawn = item is not None and session.execute(
+        update(WritebackItem).where(WritebackItem.id == item.id, WritebackItem.status == "queued")
+        .values(status="discarded", error_message="訪問記録の取り消し")).rowcount
+    if not withdrawn:
+        raise VisitError(_("取り消せる時間を過ぎました。訪問記録はそのまま Salesforce に書き込まれます。"))
+    for other in session.scalars(select(WritebackItem).where(
+            WritebackItem.id.in_([int(i) for i in sub.writeback_item_ids or []]))):
+        other.idempotency_key = f"withdrawn:{sub.id}:{other.id}"
+        if other.status == "queued":
+            other.status = "discarded"
+    sub.idempotency_key = f"withdrawn-{sub.id}-{sub.idempotency_key}"[:64]
+    sub.status, sub.updated_at = WITHDRAWN, utcnow()
