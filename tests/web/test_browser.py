@@ -7,6 +7,7 @@ import pytest
 import db
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import page_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,7 +20,7 @@ def test_keyboard_only_sign_in_and_skip_link(app, browser, live_server):
     page.goto(server.url + "/login")
     # The email field has focus on arrival (Chromium applies autofocus just after load, so wait
     # for it rather than race it): type, Tab, type, Enter — no mouse.
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'")
+    page_until(page, "document.activeElement && document.activeElement.name === 'email'")
     page.keyboard.type("kb@example.jp")
     page.keyboard.press("Tab")
     page.keyboard.type(TEST_PASSWORD)
