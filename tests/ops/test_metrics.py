@@ -6,6 +6,7 @@ import re
 
 import db
 from sync.cycle import run_cycle
+from tests.sync.test_cycle import time_passes
 from work import queue, register_job_handler
 from work.worker import run_jobs
 
@@ -82,6 +83,8 @@ def test_salesforce_calls_and_sync_lag(make_app, devorg):
     assert "tsunagi_sync_lag_seconds{" not in before
 
     run_cycle(app)
+    # A minute passes on the org's clock, so the next cycle has a window to ask about.
+    time_passes(app, devorg)
     devorg.inject_fault(".*", "503", count=10)
     run_cycle(app)
 
