@@ -367,6 +367,10 @@ class Settings:
                                                "How long an idle worker waits before looking for work again.")
     worker_lease_seconds: int = setting("WORKER_LEASE_SECONDS", _positive_int, "120",
                                         "How long claimed work stays reserved before another worker may take it.")
+    worker_job_timeout_seconds: int = setting(
+        "WORKER_JOB_TIMEOUT_SECONDS", _positive_int, "600",
+        "A job running longer is asked to stop at its next chunk and is queued again to carry on "
+        "(its lease is renewed while it runs, so it never runs twice).")
     # --- automations -----------------------------------------------------------------------
     automations_event_batch: int = setting("AUTOMATIONS_EVENT_BATCH", _positive_int, "1000",
                                            "Change events an automations worker evaluates per transaction.")
