@@ -31,3 +31,4 @@ def init_app(app: Flask) -> None:
     register_work_source(app, "automations.events", jobs.process_events)
     register_work_source(app, "automations.steps", jobs.run_steps)
     register_job_handler(app, "automations.tick", lambda payload: jobs.tick(payload))
+    register_job_handler(app, "automations.broadcast", jobs.plan_broadcast)

@@ -35,6 +35,9 @@ from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
 
+# Triggers that enter many people at once: their steps and mail go in the bulk lane.
+BULK_TRIGGERS = ("broadcast", "date_relative")
+
 
 @dataclass
 class Runtime:
@@ -44,7 +47,15 @@ class Runtime:
     tz: str = "Asia/Tokyo"
     max_attempts: int = 5
     lease_seconds: int = 120
+    # Marketing mails one address may get in 24 hours across automations and broadcasts (0: no cap).
+    frequency_cap: int = 0
     view_cache: dict[int, MirrorView] = field(default_factory=dict)
+
+    def clock(self) -> datetime:
+        """The real time: the outbox stamps rows with it, so the frequency cap counts on it."""
+        from db import utcnow
+
+        return utcnow()
 
     def view(self, session: Session) -> MirrorView:
         """The mirror cache of this session."""
@@ -81,6 +92,7 @@ def _step_row(rt: Runtime, automation: Automation, enrollment_id: int, subject_i
         "automation_id": automation.id, "automation_version": automation.version,
         "enrollment_id": enrollment_id, "step_index": step_index, "person_id": person_id,
         "status": "queued", "due_at": due, "attempts": 0, "reason": "", "created_at": rt.now,
+        "lane": 1 if spec["trigger"]["type"] in BULK_TRIGGERS else 0,
     }
 
 
@@ -311,8 +323,17 @@ def _fail(session: Session, rt: Runtime, step: PlannedStep, error: str) -> None:
 
 
 def claim_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> list[PlannedStep]:
-    """Claim up to `limit` steps due at `rt.now`: work.claiming's rule on the runtime's clock."""
-    return claim_due(session, PlannedStep, worker_id, limit, rt.lease_seconds, now=rt.now)
+    """Claim up to `limit` steps due at `rt.now`: work.claiming's rule on the runtime's clock.
+
+    Steps answering one person (lane 0) first, then bulk ones: a 不在 follow-up planned while a
+    million broadcast steps are due waits for one batch, not for the broadcast.
+    """
+    steps = claim_due(session, PlannedStep, worker_id, limit, rt.lease_seconds, now=rt.now,
+                      extra_where=(PlannedStep.lane == 0,))
+    if len(steps) < limit:
+        steps += claim_due(session, PlannedStep, worker_id, limit - len(steps), rt.lease_seconds, now=rt.now,
+                           extra_where=(PlannedStep.lane == 1,))
+    return steps
 
 
 def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> int:

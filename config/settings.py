@@ -307,6 +307,10 @@ class Settings:
     mail_contact: str = setting("MAIL_CONTACT", _text, "",
                                 "Contact for enquiries shown in every marketing mail (mail address or phone).")
     mail_batch_size: int = setting("MAIL_BATCH_SIZE", _positive_int, "200", "Mails a worker claims at once.")
+    mail_frequency_cap_per_day: int = setting(
+        "MAIL_FREQUENCY_CAP_PER_DAY", _non_negative_int, "0",
+        "Marketing mails one address may get in 24 hours across automations and broadcasts "
+        "(0: no cap; transactional mail is exempt).")
     mail_smtp_connections: int = setting("MAIL_SMTP_CONNECTIONS", _positive_int, "4",
                                          "SMTP connections each worker keeps open.")
     mail_domain_rates: Mapping[str, int] = setting("MAIL_DOMAIN_RATES", _domain_rates, "",
@@ -378,6 +382,12 @@ class Settings:
                                           "Planned automation steps a worker claims and runs per transaction.")
     automations_max_attempts: int = setting("AUTOMATIONS_MAX_ATTEMPTS", _positive_int, "5",
                                             "Tries of a failing automation step before it is marked failed.")
+    automations_broadcast_chunk: int = setting(
+        "AUTOMATIONS_BROADCAST_CHUNK", _positive_int, "10000",
+        "People a broadcast enters per committed transaction (a crash resumes at the last chunk).")
+    automations_broadcast_slice_seconds: float = setting(
+        "AUTOMATIONS_BROADCAST_SLICE_SECONDS", _float, "5",
+        "How long a worker plans one broadcast before it serves mail and other queues again.")
 
     @property
     def uses_sqlite(self) -> bool:
