@@ -242,7 +242,8 @@ def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia
             return True
         run.status, run.finished_at = "planned", _clock()
         history(session, automation.id, "finished",
-                f"一斉配信の登録完了: {run.entered} 人（同じアドレスで統合 {run.folded} 件、配信停止 {run.opted_out} 件）",
+                f"一斉配信の登録完了: {run.entered} 人"
+                f"（同じアドレスで統合 {run.folded} 件、配信停止 {run.opted_out} 件）",
                 record_id="broadcast", details={"run_id": run.id, "entered": run.entered, "folded": run.folded,
                                                 "opted_out": run.opted_out, "chunks": run.chunks},
                 now=run.started_at)

@@ -11,7 +11,6 @@ from alembic import op
 
 import db
 
-
 revision: str = 'automations_0002_scale_mass_runs'
 down_revision: str | Sequence[str] | None = 'automations_0001'
 branch_labels: str | Sequence[str] | None = None

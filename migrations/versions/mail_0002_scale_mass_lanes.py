@@ -9,9 +9,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import db
-
-
 revision: str = 'mail_0002_scale_mass_lanes'
 down_revision: str | Sequence[str] | None = 'mail_0001'
 branch_labels: str | Sequence[str] | None = None
