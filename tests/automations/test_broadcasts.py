@@ -90,6 +90,8 @@ def test_a_broadcast_mails_each_address_once_choosing_the_contact_and_skips_an_o
     mails = outbox(app)
     assert sorted((m.to_address.lower(), m.person_id) for m in mails) == sorted([
         ("taro.yamada@example.jp", contact), ("sato@example.jp", older), ("tanaka@example.jp", lead_only)])
+    assert {m.lane for m in mails} == {1}
+    assert {m.salesforce_log for m in mails} == {"none"}  # a broadcast without a campaign logs nothing by default
     with dbmod.get_db(app).transaction() as session:
         run_row = session.scalars(select(BroadcastRun)).one()
         assert (run_row.entered, run_row.folded, run_row.opted_out) == (3, 3, 2)
@@ -116,6 +118,7 @@ automations:
     mails = outbox(app)
     assert sorted((m.template_key, m.marketing) for m in mails) == [("news", True), ("news", True),
                                                                     ("receipt", False)]
+    assert [(m.lane, m.salesforce_log) for m in mails if m.template_key == "receipt"] == [(0, "task")]
     with dbmod.get_db(app).transaction() as session:
         reasons = [s.reason for s in session.scalars(select(PlannedStep).where(PlannedStep.status == "skipped"))]
     assert len(reasons) == 1 and "配信頻度の上限" in reasons[0]
