@@ -375,6 +375,24 @@ class Settings:
         "WORKER_JOB_TIMEOUT_SECONDS", _positive_int, "600",
         "A job running longer is asked to stop at its next chunk and is queued again to carry on "
         "(its lease is renewed while it runs, so it never runs twice).")
+    # --- retention (work.retention, daily; 0 keeps rows forever) ---------------------------
+    retention_change_events_days: int = setting("RETENTION_CHANGE_EVENTS_DAYS", _non_negative_int, "30",
+                                                "Days evaluated change events are kept.")
+    retention_activities_days: int = setting("RETENTION_ACTIVITIES_DAYS", _non_negative_int, "400",
+                                             "Days activities (page views, opens, clicks, submissions) are kept.")
+    retention_outbox_days: int = setting("RETENTION_OUTBOX_DAYS", _non_negative_int, "180",
+                                         "Days finished outbox mails are kept (at least 31).")
+    retention_steps_days: int = setting("RETENTION_STEPS_DAYS", _non_negative_int, "90",
+                                        "Days finished automation steps (and broadcast address lists) are kept.")
+    retention_enrollments_days: int = setting(
+        "RETENTION_ENROLLMENTS_DAYS", _non_negative_int, "365",
+        "Days ended enrollments are kept (re-entry rules look no further back than this).")
+    retention_history_days: int = setting("RETENTION_HISTORY_DAYS", _non_negative_int, "180",
+                                          "Days automation history rows are kept.")
+    retention_writeback_days: int = setting("RETENTION_WRITEBACK_DAYS", _non_negative_int, "90",
+                                            "Days written or discarded write-back items are kept.")
+    retention_notifications_days: int = setting("RETENTION_NOTIFICATIONS_DAYS", _non_negative_int, "30",
+                                                "Days applied Outbound Message notifications (raw XML) are kept.")
     # --- automations -----------------------------------------------------------------------
     automations_event_batch: int = setting("AUTOMATIONS_EVENT_BATCH", _positive_int, "1000",
                                            "Change events an automations worker evaluates per transaction.")
