@@ -84,10 +84,13 @@ def send_key(plan_key: str, suffix: str = "") -> str:
     return f"automations:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _enqueue_mail(session: Session, **kwargs: Any) -> bool:
+def _enqueue_mail(session: Session, rt: Runtime | None = None, **kwargs: Any) -> bool:
     # Imported here: the mail package is a peer, and automations must load without it in tools.
     from mail.outbox import enqueue_mail
 
+    if rt is not None and rt.mail_buffer is not None:
+        rt.mail_buffer.append(kwargs)  # a bulk batch: queued with the others when the batch ends
+        return True
     return enqueue_mail(session, **kwargs)
 
 
@@ -120,7 +123,7 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
         # Checked again by the outbox worker when it sends (mail.consent).
         context["consent_basis"] = automation.spec.get("consent", "opt_in")
     campaign_id = _campaign_of(automation, record)
-    added = _enqueue_mail(session, send_key=key, to=email,
+    added = _enqueue_mail(session, rt, send_key=key, to=email,
                           template_key=action["template"], context=context, person_id=person.id,
                           marketing=marketing, origin="automations", origin_ref=step.plan_key[:200],
                           lane=step.lane or 0, salesforce_log=salesforce_log_of(automation, campaign_id),
@@ -142,10 +145,17 @@ def _over_cap(session: Session, rt: Runtime, email: str, key: str) -> bool:
 
     if session.scalar(select(OutboxMail.id).where(OutboxMail.send_key == key)) is not None:
         return False
+    from mail.outbox import normalize_address
+
     try:
-        return recent_marketing_mails(session, email, rt.clock() - timedelta(hours=24)) >= rt.frequency_cap
+        address = normalize_address(email)[0]
+        recent = recent_marketing_mails(session, email, rt.clock() - timedelta(hours=24))
     except ValueError:
         return False  # a bad address: enqueue_mail says so
+    # Mails of this bulk batch, not yet inserted, count too.
+    waiting = sum(1 for m in rt.mail_buffer or () if m.get("marketing", True)
+                  and normalize_address(m["to"])[0] == address)
+    return recent + waiting >= rt.frequency_cap
 
 
 def _campaign_of(automation: Automation, record: Record | None) -> str | None:

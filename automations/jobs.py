@@ -45,6 +45,18 @@ def run_steps(worker_id: str, now: datetime | None = None) -> int:
         return engine.run_due_steps(session, runtime(now), worker_id, settings.automations_step_batch)
 
 
+def run_urgent(worker_id: str) -> int:
+    """Between every work source (work.register_urgent_source): new change events and steps that
+    answer one person (lane 0), so a 不在 follow-up is not held up by a broadcast's batches."""
+    settings = current_app.config["TSUNAGI"]
+    database = get_db()
+    with database.transaction() as session:
+        done = triggers.process_change_events(session, runtime(), limit=settings.automations_event_batch)
+    with database.transaction() as session:
+        done += engine.run_due_steps(session, runtime(), worker_id, settings.automations_step_batch, lanes=(0,))
+    return done
+
+
 def tick(payload: dict[str, Any] | None = None, now: datetime | None = None) -> int:
     """Plan date-relative triggers and start due broadcasts (the clock's `automations.tick`).
 

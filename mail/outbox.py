@@ -115,8 +115,10 @@ def _check_templates(session: Session, keys: set[str]) -> None:
 def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(OutboxMail).values(rows).on_conflict_do_nothing(index_elements=["send_key"])
-    return len(list(session.execute(stmt.returning(OutboxMail.id))))
+    # The Core table, not the ORM entity: the ORM's bulk path cost ~10 ms per call of Python.
+    table = OutboxMail.__table__
+    stmt = insert(table).values(rows).on_conflict_do_nothing(index_elements=["send_key"])
+    return len(list(session.execute(stmt.returning(table.c.id))))
 
 
 def enqueue_mail(

@@ -5,9 +5,9 @@ Packages plug in through `register_job_handler` (a job kind → function) and
 `init_app`. Nothing is registered at import time.
 """
 
-from work.registry import WorkRegistry, register_job_handler, register_work_source
+from work.registry import WorkRegistry, register_job_handler, register_urgent_source, register_work_source
 
-__all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_work_source"]
+__all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_urgent_source", "register_work_source"]
 
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]

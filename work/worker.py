@@ -105,25 +105,33 @@ def work_once(app: Flask, worker_id: str, stop: threading.Event | None = None) -
 
     Once `stop` is set no further source is started (the one running finishes its batch).
     """
-    from ops.logs import bound
-    from ops.metrics import observe_work
-
     registry: WorkRegistry = app.extensions["tsunagi.work"]
     done = 0
     for name, source in list(registry.work_sources.items()):
         if stop is not None and stop.is_set():
             return done
-        with bound(source=name):
-            try:
-                with app.app_context():
-                    items = source(worker_id)
-                observe_work(name, items)
-                done += items
-            except Exception:
-                observe_work(name, 0, ok=False)
-                log.exception("work source %s failed", name)
+        done += _poll(app, name, source, worker_id)
+        for urgent_name, urgent in list(registry.urgent_sources.items()):
+            done += _poll(app, urgent_name, urgent, worker_id)
     done += run_jobs(app, worker_id, stop=stop)
     return done
+
+
+def _poll(app: Flask, name: str, source: Any, worker_id: str) -> int:
+    """Run one work source with its log context and metrics; a failure is logged and counts 0."""
+    from ops.logs import bound
+    from ops.metrics import observe_work
+
+    with bound(source=name):
+        try:
+            with app.app_context():
+                items = source(worker_id)
+            observe_work(name, items)
+            return items
+        except Exception:
+            observe_work(name, 0, ok=False)
+            log.exception("work source %s failed", name)
+            return 0
 
 
 def release_held_jobs(app: Flask, worker_id: str) -> int:
