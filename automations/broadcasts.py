@@ -108,6 +108,22 @@ def _segment_spec(session: Session, key: str) -> dict[str, Any]:
     return segment.spec if segment is not None else {"objects": [], "conditions": []}
 
 
+class Everyone:
+    """Every live record of `object_name` with an Id in (after, last]: a chunk of a segment without conditions."""
+
+    def __init__(self, object_name: str, after: str, last: str) -> None:
+        self.object_name, self.after, self.last = object_name, after, last
+
+    def where(self, ids_column: Any, m: Any) -> list[Any]:
+        """Conditions selecting the chunk's people on mirror table `m`, joined on `ids_column`."""
+        return [ids_column > self.after, ids_column <= self.last, m.c.object_name == self.object_name,
+                m.c.is_deleted.is_(False)]
+
+
+def _chunk_where(ids: list[str] | Everyone, ids_column: Any, m: Any) -> list[Any]:
+    return ids.where(ids_column, m) if isinstance(ids, Everyone) else [ids_column.in_(ids)]
+
+
 class SegmentFilter:
     """Which people of one chunk the segment selects; computed lookups are read once per filter."""
 
@@ -123,16 +139,20 @@ class SegmentFilter:
         self.members = campaign_members(session, campaigns) if campaigns else {}
         self.opens = last_opens(session) if any(c["field"] == "days_since_open" for c in self.conditions) else {}
 
-    def ids(self, session: Session, object_name: str, after: str, limit: int) -> tuple[list[str], str | None]:
+    def ids(self, session: Session, object_name: str, after: str,
+            limit: int) -> tuple[list[str] | Everyone, str | None]:
         """(ids selected, last id read) of the next `limit` records of `object_name` after `after`."""
         from automations.segments import computed_ok
 
         base = (MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False),
                 MirrorRecord.sf_id > after)
         if not self.conditions:
-            ids = list(session.scalars(select(MirrorRecord.sf_id).where(*base).order_by(MirrorRecord.sf_id)
-                                       .limit(limit)))
-            return ids, (ids[-1] if ids else None)
+            # Everyone in the range: only its end is needed (no list of 10,000 bound Ids).
+            last = session.scalar(select(MirrorRecord.sf_id).where(*base).order_by(MirrorRecord.sf_id)
+                                  .offset(limit - 1).limit(1))
+            if last is None:
+                last = session.scalar(select(func.max(MirrorRecord.sf_id)).where(*base))
+            return (Everyone(object_name, after, last) if last else []), last
         rows = session.execute(select(MirrorRecord.sf_id, MirrorRecord.fields).where(*base)
                                .order_by(MirrorRecord.sf_id).limit(limit)).all()
         if not rows:
@@ -161,7 +181,7 @@ def _context_json(session: Session, m: Any, occurrence: str, campaign_id: str | 
                  "campaign_id", campaign_id)
 
 
-def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: list[str],
+def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: list[str] | Everyone,
            tz: str) -> tuple[int, int, int]:
     """Enter `ids` (chosen by the segment): claim addresses, then enroll and plan set-based.
 
@@ -169,8 +189,9 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
     """
     insert = _insert(session)
     m = MirrorRecord.__table__
-    chunk = (m.c.sf_id.in_(ids), m.c.email_key.is_not(None))
-    opted_out = session.scalar(select(func.count()).select_from(m).where(*chunk, _opted_out(m.c.email_key))) or 0
+    chunk = (*_chunk_where(ids, m.c.sf_id, m), m.c.email_key.is_not(None))
+    with_address, opted_out = session.execute(
+        select(func.count(), func.count().filter(_opted_out(m.c.email_key))).select_from(m).where(*chunk)).one()
     # One row per address in this chunk (smallest Id); an address claimed by an earlier chunk or
     # phase stays with its first record (ON CONFLICT DO NOTHING).
     claims: Select[Any] = (select(literal(run.id), m.c.email_key, func.min(m.c.sf_id))
@@ -180,7 +201,6 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
         insert(BroadcastAddress.__table__).from_select(["run_id", "address", "person_id"], claims)
         .on_conflict_do_nothing().returning(BroadcastAddress.__table__.c.person_id)
     ).all())
-    with_address = session.scalar(select(func.count()).select_from(m).where(*chunk)) or 0
     trig = automation.spec["trigger"]
     stored, seen = _stored_occurrence(automation), occurrence_of(automation)
     why = f"一斉配信 {trig['segment']} @ {trig['at']}"[:300]
@@ -188,7 +208,7 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
     people = (select(literal(automation.id), m.c.sf_id, literal(stored), m.c.sf_id, literal("active"),
                      literal(why), _context_json(session, m, seen, trig.get("campaign_id")), literal(run.started_at))
               .select_from(a.join(m, m.c.sf_id == a.c.person_id))
-              .where(a.c.run_id == run.id, a.c.person_id.in_(ids)))
+              .where(a.c.run_id == run.id, *_chunk_where(ids, a.c.person_id, m)))
     e = Enrollment.__table__
     session.execute(
         insert(e).from_select(["automation_id", "subject_id", "occurrence", "person_id", "status", "reason",
@@ -201,7 +221,10 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
                     literal(automation.id), literal(automation.version), e.c.id, literal(0), e.c.person_id,
                     literal(BULK_LANE), literal("queued"), literal(due), literal(0), literal(""),
                     literal(run.started_at))
-             .where(e.c.automation_id == automation.id, e.c.occurrence == stored, e.c.subject_id.in_(ids)))
+             .where(e.c.automation_id == automation.id, e.c.occurrence == stored,
+                    *(_chunk_where(ids, e.c.subject_id, m) if not isinstance(ids, Everyone)
+                      else [e.c.subject_id > ids.after, e.c.subject_id <= ids.last,
+                            e.c.subject_id.like(_prefix(ids.object_name) + "%")])))
     entered = len(session.execute(
         insert(PlannedStep.__table__).from_select(
             ["plan_key", "automation_id", "automation_version", "enrollment_id", "step_index", "person_id", "lane",
@@ -209,6 +232,11 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
         .on_conflict_do_nothing(index_elements=["plan_key"]).returning(PlannedStep.__table__.c.id)
     ).all())
     return entered, max(0, with_address - opted_out - claimed), opted_out
+
+
+def _prefix(object_name: str) -> str:
+    # Salesforce key prefixes: a Contact's Id starts with 003, a Lead's with 00Q.
+    return {"Contact": "003", "Lead": "00Q"}[object_name]
 
 
 def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia/Tokyo",
