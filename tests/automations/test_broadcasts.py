@@ -155,3 +155,67 @@ automations:
     with dbmod.get_db(app).transaction() as session:
         first = claim_steps(session, Runtime(now=datetime(2026, 12, 1, 1, tzinfo=UTC)), "w", 10)
         assert first[0].plan_key.startswith("absent/") and all(s.lane == 1 for s in first[1:])
+
+
+def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_worker_finishes_once(
+        make_app, database_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from sync.mirror import apply_records
+    from work.models import Job
+    from work.worker import run_jobs
+
+    app = make_app(automations_broadcast_chunk=5, worker_lease_seconds=2)
+    template(app, "news")
+    stamp = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    people = [f"003{n:012d}AAA" for n in range(400)]
+    with dbmod.get_db(app).transaction() as session:
+        apply_records(session, "Contact", [{"Id": p, "SystemModstamp": stamp, "LastName": f"会員{n}",
+                                            "Email": f"m{n}@example.jp"} for n, p in enumerate(people)], "initial")
+    _broadcast(app, at=(dbmod.utcnow().replace(microsecond=0)).isoformat())
+    from work.queue import enqueue
+
+    with dbmod.get_db(app).transaction() as session:
+        enqueue(session, "automations.tick", {})
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
+           "AUTOMATIONS_BROADCAST_CHUNK": "5", "AUTOMATIONS_BROADCAST_SLICE_SECONDS": "60",
+           "WORKER_LEASE_SECONDS": "2", "WORKER_IDLE_SLEEP_SECONDS": "0.05"}
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen([sys.executable, "-m", "tests.automations.broadcast_worker", str(tmp_path / "w")],
+                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 60
+        while _count(app, BroadcastRun) == 0 or _chunks(app) < 3:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)  # mid-broadcast, no chance to clean up
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    with dbmod.get_db(app).transaction() as session:
+        run_row = session.scalars(select(BroadcastRun)).one()
+        assert run_row.status == "planning" and 0 < run_row.entered < 400
+        entered = run_row.entered
+        assert session.scalar(select(func.count()).select_from(PlannedStep)) == entered  # whole chunks only
+    time.sleep(2.5)  # the dead worker's lease on the job expires
+    while run_jobs(app, "rescuer") > 0:
+        pass
+    with dbmod.get_db(app).transaction() as session:
+        run_row = session.scalars(select(BroadcastRun)).one()
+        assert (run_row.status, run_row.entered) == ("planned", 400)
+        subjects = list(session.scalars(select(Enrollment.subject_id).where(Enrollment.subject_id != "broadcast")))
+        assert sorted(subjects) == people
+        assert session.scalar(select(func.count()).select_from(PlannedStep)) == 400
+        assert session.scalar(select(Job.status).where(Job.kind == "automations.broadcast")) == "done"
+
+
+def _chunks(app) -> int:
+    with dbmod.get_db(app).transaction() as session:
+        return session.scalar(select(func.max(BroadcastRun.chunks))) or 0
