@@ -6,8 +6,8 @@ AUTOMATIONS_BROADCAST_CHUNK people in one transaction: their addresses, enrollme
 steps with set-based INSERT … SELECT statements, and the run's cursor. A crash loses at most the
 chunk being written; the next chunk starts at the last committed cursor, and every insert is
 ON CONFLICT DO NOTHING on the same unique keys as `engine.enroll`, so nothing is entered twice.
-Memory stays flat: a chunk holds Ids only (plus the fields of its people when the segment has
-conditions evaluated in Python), never the whole segment.
+Memory stays flat: a chunk holds an Id range (a segment without conditions) or the Ids the
+segment's SQL (automations/segment_sql.py) selects in it, never the whole segment.
 
 One mail per normalized address (`email_key`: NFKC, lower case) per broadcast. When several
 records share an address, the one chosen is **the Contact before the Lead** (a Contact is the
@@ -35,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from automations import timing
-from automations.conditions import MirrorView, Record, check_value
+from automations.conditions import Record
 from automations.engine import Runtime, history
 from automations.models import (
     Automation,
@@ -128,22 +128,19 @@ class SegmentFilter:
     """Which people of one chunk the segment selects; computed lookups are read once per filter."""
 
     def __init__(self, session: Session, spec: dict[str, Any], now: datetime) -> None:
-        from automations.segments import COMPUTED, campaign_members, last_opens
+        from automations.segments import _python_check, _statement
 
+        self.spec, self.now = spec, now
         self.conditions = spec.get("conditions") or []
-        self.now = now
-        self.plain = [c for c in self.conditions if c["field"] not in COMPUTED]
-        campaigns = sorted({str(v) for c in self.conditions if c["field"] == "campaign"
-                            for v in (c["value"] if isinstance(c["value"], list) else [c["value"]])})
-        # Only when the segment uses them (see segments.py): proportional to the campaign, not the mirror.
-        self.members = campaign_members(session, campaigns) if campaigns else {}
-        self.opens = last_opens(session) if any(c["field"] == "days_since_open" for c in self.conditions) else {}
+        # The segment compiled to SQL (automations/segment_sql.py); what SQL cannot express is
+        # checked in Python on the rows SQL let through (campaign and open lookups read once here).
+        self._statement = _statement
+        _stmt, residual = _statement(session, spec, now, [MirrorRecord.sf_id])
+        self.check = _python_check(session, residual, now) if residual else None
 
     def ids(self, session: Session, object_name: str, after: str,
             limit: int) -> tuple[list[str] | Everyone, str | None]:
         """(ids selected, last id read) of the next `limit` records of `object_name` after `after`."""
-        from automations.segments import computed_ok
-
         base = (MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False),
                 MirrorRecord.sf_id > after)
         if not self.conditions:
@@ -153,17 +150,13 @@ class SegmentFilter:
             if last is None:
                 last = session.scalar(select(func.max(MirrorRecord.sf_id)).where(*base))
             return (Everyone(object_name, after, last) if last else []), last
-        rows = session.execute(select(MirrorRecord.sf_id, MirrorRecord.fields).where(*base)
-                               .order_by(MirrorRecord.sf_id).limit(limit)).all()
+        stmt, _residual = self._statement(session, self.spec, self.now,
+                                          [MirrorRecord.sf_id, MirrorRecord.fields])
+        rows = session.execute(stmt.where(*base).order_by(MirrorRecord.sf_id).limit(limit)).all()
         if not rows:
             return [], None
-        view = MirrorView(session)  # one chunk's related records, dropped with the chunk
         records = [Record(sf_id, object_name, fields or {}) for sf_id, fields in rows]
-        if any("." in c["field"] for c in self.plain):
-            view.prefetch_related(records, [c["field"] for c in self.plain])
-        chosen = [r.id for r in records
-                  if computed_ok(self.conditions, r, self.members, self.opens, self.now)
-                  and all(check_value(c["op"], view.resolve(r, c["field"]), c.get("value")) for c in self.plain)]
+        chosen = [r.id for r in records if self.check is None or self.check(r)]
         return chosen, rows[-1][0]
 
 

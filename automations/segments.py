@@ -146,9 +146,3 @@ def count(session: Session, spec: dict[str, Any], now: datetime | None = None) -
     if not residual:
         return int(session.scalar(stmt) or 0)
     return sum(1 for _ in matching(session, spec, now))
-
-
-# Used by broadcasts.SegmentFilter, which evaluates a segment chunk by chunk.
-campaign_members = _campaign_members
-last_opens = _last_opens
-computed_ok = _computed_ok
