@@ -173,7 +173,7 @@ def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_work
     app = make_app(automations_broadcast_chunk=5, worker_lease_seconds=2)
     template(app, "news")
     stamp = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
-    people = [f"003{n:012d}AAA" for n in range(400)]
+    people = [f"003{n:012d}AAA" for n in range(2000)]
     with dbmod.get_db(app).transaction() as session:
         apply_records(session, "Contact", [{"Id": p, "SystemModstamp": stamp, "LastName": f"会員{n}",
                                             "Email": f"m{n}@example.jp"} for n, p in enumerate(people)], "initial")
@@ -201,7 +201,7 @@ def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_work
             worker.kill()
     with dbmod.get_db(app).transaction() as session:
         run_row = session.scalars(select(BroadcastRun)).one()
-        assert run_row.status == "planning" and 0 < run_row.entered < 400
+        assert run_row.status == "planning" and 0 < run_row.entered < 2000
         entered = run_row.entered
         assert session.scalar(select(func.count()).select_from(PlannedStep)) == entered  # whole chunks only
     time.sleep(2.5)  # the dead worker's lease on the job expires
@@ -209,10 +209,10 @@ def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_work
         pass
     with dbmod.get_db(app).transaction() as session:
         run_row = session.scalars(select(BroadcastRun)).one()
-        assert (run_row.status, run_row.entered) == ("planned", 400)
+        assert (run_row.status, run_row.entered) == ("planned", 2000)
         subjects = list(session.scalars(select(Enrollment.subject_id).where(Enrollment.subject_id != "broadcast")))
         assert sorted(subjects) == people
-        assert session.scalar(select(func.count()).select_from(PlannedStep)) == 400
+        assert session.scalar(select(func.count()).select_from(PlannedStep)) == 2000
         assert session.scalar(select(Job.status).where(Job.kind == "automations.broadcast")) == "done"
 
 

@@ -17,7 +17,7 @@ def test_a_follow_up_queued_behind_a_large_broadcast_is_accepted_by_the_smtp_ser
     with mail_app.app_context(), db.transaction() as session:
         enqueue_mails(session, [{"send_key": f"broadcast/{i}", "to": f"member{i}@example.jp", "template_key": "news",
                                  "context": {"person": {"LastName": f"会員{i}"}}, "lane": 1, "due_at": earlier,
-                                 "salesforce_log": "none"} for i in range(600)])
+                                 "salesforce_log": "none", "marketing": False} for i in range(600)])
     enqueue("absent/003000000000001", to="absent@example.jp", template_key="absent", marketing=False)
     with mail_app.app_context():
         sender_for(mail_app).process("worker-1")  # one batch of MAIL_BATCH_SIZE (200)
