@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     from automations.cli import automations_cli
     from web import nav
     from web.i18n import lazy_gettext as _l
-    from work import register_job_handler, register_work_source
+    from work import register_job_handler, register_urgent_source, register_work_source
 
     app.register_blueprint(bp)
     nav.register(app, "admin", _l("オートメーション"), "automations.index",
@@ -30,4 +30,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(automations_cli)
     register_work_source(app, "automations.events", jobs.process_events)
     register_work_source(app, "automations.steps", jobs.run_steps)
+    register_urgent_source(app, "automations.urgent", jobs.run_urgent)
     register_job_handler(app, "automations.tick", lambda payload: jobs.tick(payload))
+    register_job_handler(app, "automations.broadcast", jobs.plan_broadcast)

@@ -84,10 +84,13 @@ def send_key(plan_key: str, suffix: str = "") -> str:
     return f"automations:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _enqueue_mail(session: Session, **kwargs: Any) -> bool:
+def _enqueue_mail(session: Session, rt: Runtime | None = None, **kwargs: Any) -> bool:
     # Imported here: the mail package is a peer, and automations must load without it in tools.
     from mail.outbox import enqueue_mail
 
+    if rt is not None and rt.mail_buffer is not None:
+        rt.mail_buffer.append(kwargs)  # a bulk batch: queued with the others when the batch ends
+        return True
     return enqueue_mail(session, **kwargs)
 
 
@@ -112,14 +115,71 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     if refused or person is None:
         return Outcome("send_mail", False, refused or "")
     email = (person.fields.get("Email") or "").strip()
+    key = send_key(step.plan_key, f"#{index}" if index else "")
+    if marketing and rt.frequency_cap and _over_cap(session, rt, email, key):
+        return Outcome("send_mail", False, f"配信頻度の上限（24時間に {rt.frequency_cap} 通）")
     context = mail_context(session, rt, automation, record, person, action.get("links"))
     if marketing:
         # Checked again by the outbox worker when it sends (mail.consent).
         context["consent_basis"] = automation.spec.get("consent", "opt_in")
-    added = _enqueue_mail(session, send_key=send_key(step.plan_key, f"#{index}" if index else ""), to=email,
+    campaign_id = _campaign_of(automation, record)
+    added = _enqueue_mail(session, rt, send_key=key, to=email,
                           template_key=action["template"], context=context, person_id=person.id,
-                          marketing=marketing, origin="automations", origin_ref=step.plan_key[:200])
+                          marketing=marketing, origin="automations", origin_ref=step.plan_key[:200],
+                          lane=step.lane or 0, salesforce_log=salesforce_log_of(automation, campaign_id),
+                          campaign_id=campaign_id)
     return Outcome("send_mail", True, f"{action['template']} → {email}" + ("" if added else "（送信済み）"))
+
+
+def _over_cap(session: Session, rt: Runtime, email: str, key: str) -> bool:
+    """True when the address had MAIL_FREQUENCY_CAP_PER_DAY marketing mails in the last 24 hours.
+
+    Counted on the outbox, so automations and broadcasts share one cap; transactional mails
+    (marketing: false) neither count nor are held back. A mail already queued under this step's
+    key (the step run again) is not held back by itself.
+    """
+    from datetime import timedelta
+
+    from mail.models import OutboxMail
+    from mail.outbox import recent_marketing_mails
+
+    if session.scalar(select(OutboxMail.id).where(OutboxMail.send_key == key)) is not None:
+        return False
+    from mail.outbox import normalize_address
+
+    try:
+        address = normalize_address(email)[0]
+        recent = recent_marketing_mails(session, email, rt.clock() - timedelta(hours=24))
+    except ValueError:
+        return False  # a bad address: enqueue_mail says so
+    # Mails of this bulk batch, not yet inserted, count too.
+    waiting = sum(1 for m in rt.mail_buffer or () if m.get("marketing", True)
+                  and normalize_address(m["to"])[0] == address)
+    return recent + waiting >= rt.frequency_cap
+
+
+def _campaign_of(automation: Automation, record: Record | None) -> str | None:
+    trig = automation.spec["trigger"]
+    if trig.get("campaign_id"):
+        return str(trig["campaign_id"])
+    if record is not None and record.object_name == "CampaignMember":
+        return record.fields.get("CampaignId")
+    return None
+
+
+def salesforce_log_of(automation: Automation, campaign_id: str | None) -> str:
+    """How this automation's mail is logged in Salesforce (spec `salesforce_log`, see docs/automations.md).
+
+    Default: a Task per mail for mail that answers one person; for a broadcast the cheap choice,
+    the CampaignMember status when it names a campaign, else nothing.
+    """
+    chosen = automation.spec.get("salesforce_log")
+    if not chosen:
+        bulk = automation.spec["trigger"]["type"] == "broadcast"
+        chosen = ("campaign_member" if campaign_id else "none") if bulk else "task"
+    if chosen in ("campaign_member", "campaign_task") and not campaign_id:
+        return "task" if chosen == "campaign_task" else "none"
+    return chosen
 
 
 def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,

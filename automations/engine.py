@@ -35,6 +35,9 @@ from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
 
+# Triggers that enter many people at once: their steps and mail go in the bulk lane.
+BULK_TRIGGERS = ("broadcast", "date_relative")
+
 
 @dataclass
 class Runtime:
@@ -44,7 +47,17 @@ class Runtime:
     tz: str = "Asia/Tokyo"
     max_attempts: int = 5
     lease_seconds: int = 120
+    # Marketing mails one address may get in 24 hours across automations and broadcasts (0: no cap).
+    frequency_cap: int = 0
+    # While a bulk batch runs (run_due_steps), mails are collected here and queued in one insert.
+    mail_buffer: list[dict[str, Any]] | None = None
     view_cache: dict[int, MirrorView] = field(default_factory=dict)
+
+    def clock(self) -> datetime:
+        """The real time: the outbox stamps rows with it, so the frequency cap counts on it."""
+        from db import utcnow
+
+        return utcnow()
 
     def view(self, session: Session) -> MirrorView:
         """The mirror cache of this session."""
@@ -81,6 +94,7 @@ def _step_row(rt: Runtime, automation: Automation, enrollment_id: int, subject_i
         "automation_id": automation.id, "automation_version": automation.version,
         "enrollment_id": enrollment_id, "step_index": step_index, "person_id": person_id,
         "status": "queued", "due_at": due, "attempts": 0, "reason": "", "created_at": rt.now,
+        "lane": 1 if spec["trigger"]["type"] in BULK_TRIGGERS else 0,
     }
 
 
@@ -310,20 +324,41 @@ def _fail(session: Session, rt: Runtime, step: PlannedStep, error: str) -> None:
         step.due_at = rt.now + timedelta(seconds=retry_delay_seconds(step.attempts))
 
 
-def claim_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> list[PlannedStep]:
-    """Claim up to `limit` steps due at `rt.now`: work.claiming's rule on the runtime's clock."""
-    return claim_due(session, PlannedStep, worker_id, limit, rt.lease_seconds, now=rt.now)
+def claim_steps(session: Session, rt: Runtime, worker_id: str, limit: int,
+                lanes: tuple[int, ...] = (0, 1)) -> list[PlannedStep]:
+    """Claim up to `limit` steps due at `rt.now`: work.claiming's rule on the runtime's clock.
+
+    Steps answering one person (lane 0) first, then bulk ones: a 不在 follow-up planned while a
+    million broadcast steps are due waits for one batch, not for the broadcast.
+    """
+    steps: list[PlannedStep] = []
+    for lane in lanes:
+        if len(steps) < limit:
+            steps += claim_due(session, PlannedStep, worker_id, limit - len(steps), rt.lease_seconds, now=rt.now,
+                               extra_where=(PlannedStep.lane == lane,))
+    return steps
 
 
-def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> int:
-    """Claim up to `limit` due steps and run them in this transaction (the caller commits)."""
-    steps = claim_steps(session, rt, worker_id, limit)
+def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int,
+                  lanes: tuple[int, ...] = (0, 1)) -> int:
+    """Claim up to `limit` due steps and run them in this transaction (the caller commits).
+
+    Each step runs inside a savepoint, so one failing step does not undo the batch. A batch of
+    bulk steps (a broadcast) first runs under one savepoint with its mail queued in one multi-row
+    insert at the end: a savepoint and an insert per step cost more than the step itself. If any
+    step of it fails, that savepoint is rolled back and the batch is run again step by step.
+    """
+    steps = claim_steps(session, rt, worker_id, limit, lanes)
     if not steps:
         return 0
     # Load the batch's automations, enrollments and mirror records in three queries, not per step.
-    list(session.scalars(select(Automation).where(Automation.id.in_({s.automation_id for s in steps}))))
+    # Kept referenced until the batch ends: the session's identity map holds objects weakly, and
+    # an automation nobody referenced was loaded again by every step's session.get.
+    _automations = list(session.scalars(select(Automation).where(Automation.id.in_({s.automation_id for s in steps}))))
     enrollments = list(session.scalars(select(Enrollment).where(Enrollment.id.in_({s.enrollment_id for s in steps}))))
     rt.view(session).load([e.context.get("record_id") for e in enrollments] + [e.person_id for e in enrollments])
+    if len(steps) > 1 and all(s.lane == 1 for s in steps) and _run_together(session, rt, steps):
+        return len(steps)
     for step in steps:
         try:
             with session.begin_nested():
@@ -333,6 +368,27 @@ def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int) -> 
             session.refresh(step)
             _fail(session, rt, step, f"{type(exc).__name__}: {exc}")
     return len(steps)
+
+
+def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bool:
+    """Run bulk steps under one savepoint, their mail queued at once; False (nothing kept) if one fails."""
+    from mail.outbox import enqueue_mails
+
+    rt.mail_buffer = []
+    try:
+        with session.begin_nested():
+            with session.no_autoflush:
+                for step in steps:
+                    run_step(session, rt, step)
+            enqueue_mails(session, rt.mail_buffer)
+    except Exception:
+        log.warning("a bulk step batch failed; running its steps one by one", exc_info=True)
+        for step in steps:
+            session.refresh(step)
+        return False
+    finally:
+        rt.mail_buffer = None
+    return True
 
 
 def cancel_pending(session: Session, automation: Automation, reason: str, now: datetime) -> int:

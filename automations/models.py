@@ -75,6 +75,8 @@ class PlannedStep(ClaimableMixin, Base):
         # The claim query walks this index: status = 'queued' AND due_at <= now ORDER BY due_at.
         Index("ix_automation_planned_steps_due", "status", "due_at"),
         Index("ix_automation_planned_steps_enrollment", "enrollment_id"),
+        # Steps answering one person (lane 0) are claimed before bulk ones (lane 1) walking this index.
+        Index("ix_automation_planned_steps_lane_due", "lane", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -85,6 +87,9 @@ class PlannedStep(ClaimableMixin, Base):
     enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("automation_enrollments.id", ondelete="CASCADE"))
     step_index: Mapped[int] = mapped_column(default=0)
     person_id: Mapped[str | None] = mapped_column(String(18))
+    # 0: answers one person's action (a 不在 follow-up, a form confirmation); 1: bulk (broadcasts,
+    # date campaigns). Workers claim lane 0 first, so bulk work never delays a person's mail long.
+    lane: Mapped[int] = mapped_column(default=0, server_default="0")
     reason: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
@@ -125,3 +130,42 @@ class Segment(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastRun(Base):
+    """The planning of one broadcast, chunk by chunk: where it stands, so a crash resumes there.
+
+    People are entered Contacts first, then Leads, each in Id order; `phase` is the object being
+    entered and `cursor` the last Id of it committed. Each chunk commits its enrollments, first
+    steps, addresses and the moved cursor together.
+    """
+
+    __tablename__ = "automation_broadcast_runs"
+    __table_args__ = (UniqueConstraint("automation_id", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(100))
+    # planning | planned
+    status: Mapped[str] = mapped_column(String(16), default="planning")
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    cursor: Mapped[str] = mapped_column(String(18), default="")
+    chunks: Mapped[int] = mapped_column(default=0)
+    entered: Mapped[int] = mapped_column(default=0)
+    # Records left out because another record with the same address was chosen.
+    folded: Mapped[int] = mapped_column(default=0)
+    # Records left out because some record with their address has opted out of mail.
+    opted_out: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class BroadcastAddress(Base):
+    """One normalized address of one broadcast and the person chosen for it (one mail per address)."""
+
+    __tablename__ = "automation_broadcast_addresses"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("automation_broadcast_runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(18))

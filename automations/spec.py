@@ -251,6 +251,9 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     consent = doc.get("consent", CONSENT_BASES[0])
     if consent not in CONSENT_BASES:
         c.fail("consent", _("%(bases)s のいずれかを指定してください。", bases=", ".join(CONSENT_BASES)))
+    salesforce_log = doc.get("salesforce_log")
+    if salesforce_log not in (None, "task", "campaign_task", "campaign_member", "none"):
+        c.fail("salesforce_log", _("task / campaign_task / campaign_member / none のいずれかを指定してください。"))
     normalized = {
         "key": key, "name": name, "description": str(doc.get("description") or ""),
         "consent": consent,
@@ -267,6 +270,8 @@ def validate_automation(doc: Any) -> dict[str, Any]:
         },
         "steps": steps,
     }
+    if salesforce_log:
+        normalized["salesforce_log"] = salesforce_log
     if c.errors:
         raise SpecError(c.errors)
     return normalized

@@ -322,20 +322,8 @@ def plan_date_triggers(session: Session, rt: Runtime, grace: timedelta = timedel
     return entered
 
 
-def plan_broadcasts(session: Session, rt: Runtime) -> int:
-    """Enter every person of a broadcast's segment once its time has come (once per broadcast)."""
-    from automations.segments import segment_members
+def plan_broadcasts(session: Session, rt: Runtime) -> list[int]:
+    """Start every broadcast whose time has come; returns the runs still planning (automations.broadcasts)."""
+    from automations.broadcasts import start_due
 
-    entered = 0
-    view = rt.view(session)
-    for automation in TriggerIndex.load(session).by_type.get("broadcast", ()):
-        trig = automation.spec["trigger"]
-        at = datetime.fromisoformat(trig["at"])
-        if at > rt.now or not _marker(session, automation, "broadcast", trig["at"], rt.now):
-            continue
-        for person in segment_members(session, trig["segment"]):
-            view.put(person)
-            entered += enroll(session, rt, automation, person, occurrence=f"broadcast:{trig['at']}",
-                              why=f"一斉配信 {trig['segment']} @ {trig['at']}", start_at=at,
-                              extra={"campaign_id": trig.get("campaign_id")}) is not None
-    return entered
+    return start_due(session, rt, TriggerIndex.load(session).by_type.get("broadcast", []))

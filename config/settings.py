@@ -307,6 +307,10 @@ class Settings:
     mail_contact: str = setting("MAIL_CONTACT", _text, "",
                                 "Contact for enquiries shown in every marketing mail (mail address or phone).")
     mail_batch_size: int = setting("MAIL_BATCH_SIZE", _positive_int, "200", "Mails a worker claims at once.")
+    mail_frequency_cap_per_day: int = setting(
+        "MAIL_FREQUENCY_CAP_PER_DAY", _non_negative_int, "0",
+        "Marketing mails one address may get in 24 hours across automations and broadcasts "
+        "(0: no cap; transactional mail is exempt).")
     mail_smtp_connections: int = setting("MAIL_SMTP_CONNECTIONS", _positive_int, "4",
                                          "SMTP connections each worker keeps open.")
     mail_domain_rates: Mapping[str, int] = setting("MAIL_DOMAIN_RATES", _domain_rates, "",
@@ -367,6 +371,28 @@ class Settings:
                                                "How long an idle worker waits before looking for work again.")
     worker_lease_seconds: int = setting("WORKER_LEASE_SECONDS", _positive_int, "120",
                                         "How long claimed work stays reserved before another worker may take it.")
+    worker_job_timeout_seconds: int = setting(
+        "WORKER_JOB_TIMEOUT_SECONDS", _positive_int, "600",
+        "A job running longer is asked to stop at its next chunk and is queued again to carry on "
+        "(its lease is renewed while it runs, so it never runs twice).")
+    # --- retention (work.retention, daily; 0 keeps rows forever) ---------------------------
+    retention_change_events_days: int = setting("RETENTION_CHANGE_EVENTS_DAYS", _non_negative_int, "30",
+                                                "Days evaluated change events are kept.")
+    retention_activities_days: int = setting("RETENTION_ACTIVITIES_DAYS", _non_negative_int, "400",
+                                             "Days activities (page views, opens, clicks, submissions) are kept.")
+    retention_outbox_days: int = setting("RETENTION_OUTBOX_DAYS", _non_negative_int, "180",
+                                         "Days finished outbox mails are kept (at least 31).")
+    retention_steps_days: int = setting("RETENTION_STEPS_DAYS", _non_negative_int, "90",
+                                        "Days finished automation steps (and broadcast address lists) are kept.")
+    retention_enrollments_days: int = setting(
+        "RETENTION_ENROLLMENTS_DAYS", _non_negative_int, "365",
+        "Days ended enrollments are kept (re-entry rules look no further back than this).")
+    retention_history_days: int = setting("RETENTION_HISTORY_DAYS", _non_negative_int, "180",
+                                          "Days automation history rows are kept.")
+    retention_writeback_days: int = setting("RETENTION_WRITEBACK_DAYS", _non_negative_int, "90",
+                                            "Days written or discarded write-back items are kept.")
+    retention_notifications_days: int = setting("RETENTION_NOTIFICATIONS_DAYS", _non_negative_int, "30",
+                                                "Days applied Outbound Message notifications (raw XML) are kept.")
     # --- automations -----------------------------------------------------------------------
     automations_event_batch: int = setting("AUTOMATIONS_EVENT_BATCH", _positive_int, "1000",
                                            "Change events an automations worker evaluates per transaction.")
@@ -374,6 +400,12 @@ class Settings:
                                           "Planned automation steps a worker claims and runs per transaction.")
     automations_max_attempts: int = setting("AUTOMATIONS_MAX_ATTEMPTS", _positive_int, "5",
                                             "Tries of a failing automation step before it is marked failed.")
+    automations_broadcast_chunk: int = setting(
+        "AUTOMATIONS_BROADCAST_CHUNK", _positive_int, "10000",
+        "People a broadcast enters per committed transaction (a crash resumes at the last chunk).")
+    automations_broadcast_slice_seconds: float = setting(
+        "AUTOMATIONS_BROADCAST_SLICE_SECONDS", _float, "5",
+        "How long a worker plans one broadcast before it serves mail and other queues again.")
 
     @property
     def uses_sqlite(self) -> bool:

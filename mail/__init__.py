@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
     from mail.sender import sender_for
     from web import nav
     from web.i18n import lazy_gettext as _l
-    from work import register_job_handler, register_work_source
+    from work import register_job_handler, register_urgent_source, register_work_source
 
     public.exempt_from_csrf()
     app.register_blueprint(bp)
@@ -27,4 +27,5 @@ def init_app(app: Flask) -> None:
                  description=_l("送信状況、テンプレート、配信停止リスト、開発用受信箱"))
     app.cli.add_command(cli.mail_cli)
     register_work_source(app, "mail.outbox", lambda worker_id: sender_for(app).process(worker_id))
+    register_urgent_source(app, "mail.outbox.urgent", lambda worker_id: sender_for(app).process(worker_id, lanes=(0,)))
     register_job_handler(app, "mail.log_tasks", jobs.log_tasks)

@@ -1,4 +1,4 @@
-"""Periodic mail work: log sent mail as 'mail_sent' activity and as completed Salesforce Tasks."""
+"""Periodic mail work: log sent mail as 'mail_sent' activity and in Salesforce as the sender chose."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, or_, select, update
 
 import db
-from activity.record import record_activity
 from mail.compliance import person_object
 from mail.models import OutboxMail
 
 BATCH = 1000
+# The CampaignMember status a broadcast mail sets (a status every campaign has by default).
+SENT_STATUS = "Sent"
 TIME_BUDGET_SECONDS = 30.0
 
 
 def _log_batch(timezone: ZoneInfo) -> int:
-    from writeback.queue import enqueue
+    from activity.models import Activity
+    from writeback.queue import enqueue_many
 
     now = db.utcnow()
     with db.transaction() as session:
@@ -27,26 +29,82 @@ def _log_batch(timezone: ZoneInfo) -> int:
             select(OutboxMail).where(OutboxMail.status == "sent", OutboxMail.logged_at.is_(None))
             .order_by(OutboxMail.id).limit(BATCH).with_for_update(skip_locked=True)
         ))
-        for row in rows:
-            sent_at = row.sent_at or now
-            record_activity(session, "mail_sent", person_id=row.person_id, occurred_at=sent_at,
-                            details={"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
-                                     "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed})
-            if person_object(row.person_id):
-                enqueue(session, key=f"mail.task:{row.id}", object_name="Task", operation="create", fields={
-                    "WhoId": row.person_id,
-                    "Subject": f"メール: {row.subject or row.template_key}"[:255],
-                    "Status": "Completed",
-                    "ActivityDate": sent_at.astimezone(timezone).date().isoformat(),
-                    "Description": f"tsunagi から送信 ({row.template_key}) 宛先 {row.to_address}"[:32000],
-                }, origin="mail", origin_ref=str(row.id))
-            row.logged_at = now
+        if not rows:
+            return 0
+        members = _campaign_members(session, [r for r in rows if r.salesforce_log == "campaign_member"])
+        # One multi-row insert each for the activities and the write-backs: per-row ORM adds and
+        # writeback.queue.enqueue (a query, a savepoint and a flush each) made logging, not
+        # sending, the slowest part of a broadcast.
+        session.execute(insert(Activity.__table__), [
+            {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None, "occurred_at": row.sent_at or now,
+             "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
+                         "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
+        writes = [w for row in rows if person_object(row.person_id)
+                  for w in [_salesforce_write(row, (row.sent_at or now).astimezone(timezone).date().isoformat(),
+                                              members)] if w is not None]
+        enqueue_many(session, list({w["key"]: w for w in writes}.values()))
+        session.execute(update(OutboxMail).where(OutboxMail.id.in_([r.id for r in rows])).values(logged_at=now)
+                        .execution_options(synchronize_session=False))
     return len(rows)
+
+
+def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], str]) -> dict[str, Any] | None:
+    """The write-back the mail's `salesforce_log` choice asks for (see mail.outbox.enqueue_mail), or None.
+
+    `task`: one completed Task per mail. `campaign_task`: one Task per person and campaign, the
+    first mail's (its write-back key is the pair, so later mails add nothing). `campaign_member`:
+    the person's CampaignMember status 'Sent' (updated when mirrored, else created), once per pair.
+    `none`: nothing goes to Salesforce; the 'mail_sent' activity is still recorded here.
+    """
+    choice, campaign, person = row.salesforce_log, row.campaign_id, row.person_id or ""
+    base = {"origin": "mail", "origin_ref": str(row.id)}
+    if choice == "task" or (choice == "campaign_task" and not campaign):
+        return {**base, "key": f"mail.task:{row.id}", "object_name": "Task", "operation": "create", "fields": {
+            "WhoId": person, "Subject": f"メール: {row.subject or row.template_key}"[:255], "Status": "Completed",
+            "ActivityDate": day, "Description": f"tsunagi から送信 ({row.template_key}) 宛先 {row.to_address}"[:32000],
+        }}
+    if choice == "campaign_task":
+        return {**base, "key": f"mail.task:{campaign}:{person}", "object_name": "Task", "operation": "create",
+                "fields": {"WhoId": person, "WhatId": campaign, "Status": "Completed", "ActivityDate": day,
+                           "Subject": f"メール配信: {row.subject or row.template_key}"[:255],
+                           "Description": f"tsunagi からキャンペーンのメールを送信 ({row.template_key})"[:32000]}}
+    if choice == "campaign_member" and campaign:
+        member = members.get((campaign, person))
+        key = f"mail.member:{campaign}:{person}"
+        if member:
+            return {**base, "key": key, "object_name": "CampaignMember", "operation": "update",
+                    "fields": {"Status": SENT_STATUS}, "record_id": member}
+        id_field = "ContactId" if person_object(person) == "Contact" else "LeadId"
+        return {**base, "key": key, "object_name": "CampaignMember", "operation": "create",
+                "fields": {"CampaignId": campaign, id_field: person, "Status": SENT_STATUS}}
+    return None
+
+
+def _campaign_members(session: Any, rows: list[OutboxMail]) -> dict[tuple[str, str], str]:
+    """(campaign, person) → CampaignMember id, mirrored, for a batch's campaign_member mails (a query per campaign)."""
+    from sync.models import MirrorRecord
+
+    wanted: dict[str, set[str]] = {}
+    for row in rows:
+        if row.campaign_id and row.person_id:
+            wanted.setdefault(row.campaign_id, set()).add(row.person_id)
+    found: dict[tuple[str, str], str] = {}
+    for campaign, people in wanted.items():
+        fields = MirrorRecord.fields
+        for sf_id, contact, lead in session.execute(
+                select(MirrorRecord.sf_id, fields["ContactId"].as_string(), fields["LeadId"].as_string()).where(
+                    MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
+                    fields["CampaignId"].as_string() == campaign,
+                    or_(fields["ContactId"].as_string().in_(people), fields["LeadId"].as_string().in_(people)))):
+            found[(campaign, contact or lead)] = sf_id
+    return found
 
 
 def log_tasks(_payload: dict[str, Any]) -> None:
     """Job mail.log_tasks: record sent mails in batches until none are left or time is up."""
     timezone = ZoneInfo(current_app.config["TSUNAGI"].timezone)
     started = time.monotonic()
-    while _log_batch(timezone) == BATCH and time.monotonic() - started < TIME_BUDGET_SECONDS:
+    from work.running import should_stop
+
+    while _log_batch(timezone) == BATCH and time.monotonic() - started < TIME_BUDGET_SECONDS and not should_stop():
         pass

@@ -43,6 +43,10 @@ class OutboxMail(ClaimableMixin, Base):
         Index("ix_mail_outbox_due", "status", "due_at"),
         Index("ix_mail_outbox_unlogged", "status", "logged_at"),
         Index("ix_mail_outbox_message_id", "message_id"),
+        # Mail answering one person (lane 0) is claimed before bulk mail (lane 1) walking this index.
+        Index("ix_mail_outbox_lane_due", "lane", "status", "due_at"),
+        # The per-person frequency cap counts an address's recent marketing mail.
+        Index("ix_mail_outbox_address", "to_address", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -55,6 +59,11 @@ class OutboxMail(ClaimableMixin, Base):
     marketing: Mapped[bool] = mapped_column(default=True)
     origin: Mapped[str] = mapped_column(String(32), default="")
     origin_ref: Mapped[str] = mapped_column(String(200), default="")
+    # 0: answers one person's action (follow-ups, confirmations); 1: bulk (broadcasts, campaigns).
+    lane: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How the sent mail is logged in Salesforce: task | campaign_task | campaign_member | none.
+    salesforce_log: Mapped[str] = mapped_column(String(16), default="task", server_default="task")
+    campaign_id: Mapped[str | None] = mapped_column(String(18))
     # Derived from send_key, so a resend (never intended) would carry the same id.
     message_id: Mapped[str] = mapped_column(String(200))
     # The rendered subject, kept for the Salesforce Task and the admin pages.

@@ -141,6 +141,21 @@ class DomainLimiter:
             return (1.0 - tokens) / rate
 
 
+def claim_lanes(session: Session, worker_id: str, limit: int, lease_seconds: int,
+                lanes: tuple[int, ...] = (0, 1)) -> list[OutboxMail]:
+    """Claim due mail answering one person (lane 0) first, then bulk mail (lane 1).
+
+    Each lane walks its own (lane, status, due_at) index, so a follow-up queued behind a million
+    broadcast mails is claimed by the next batch of any worker: seconds, not the broadcast's length.
+    """
+    rows: list[OutboxMail] = []
+    for lane in lanes:
+        if len(rows) < limit:
+            rows += claim_due(session, OutboxMail, worker_id, limit - len(rows), lease_seconds,
+                              extra_where=(OutboxMail.lane == lane,))
+    return rows
+
+
 def recover_interrupted(session: Session) -> int:
     """Mark 'sending' rows of dead workers as sent-but-unconfirmed (never resent; see module doc)."""
     now = utcnow()
@@ -173,8 +188,8 @@ class OutboxSender:
         self.pool.close()
 
     # --- one pass --------------------------------------------------------------------------
-    def process(self, worker_id: str) -> int:
-        """Claim one batch and send it; returns how many rows were claimed."""
+    def process(self, worker_id: str, lanes: tuple[int, ...] = (0, 1)) -> int:
+        """Claim one batch (of `lanes`) and send it; returns how many rows were claimed."""
         if time.monotonic() - self._last_recovery > RECOVERY_INTERVAL_SECONDS:
             with self.db.transaction() as session:
                 recovered = recover_interrupted(session)
@@ -182,8 +197,8 @@ class OutboxSender:
                 log.warning("marked %d interrupted mails as sent (unconfirmed)", recovered)
             self._last_recovery = time.monotonic()
         with self.db.transaction() as session:
-            rows = claim_due(session, OutboxMail, worker_id, self.settings.mail_batch_size,
-                             self.settings.worker_lease_seconds)
+            rows = claim_lanes(session, worker_id, self.settings.mail_batch_size, self.settings.worker_lease_seconds,
+                               lanes)
             claimed = [Claimed(r.id, r.to_address, r.to_domain, r.template_key, dict(r.context), r.person_id,
                                r.marketing, r.message_id, r.attempts, r.due_at) for r in rows]
         if not claimed:

@@ -5,16 +5,18 @@ Packages plug in through `register_job_handler` (a job kind → function) and
 `init_app`. Nothing is registered at import time.
 """
 
-from work.registry import WorkRegistry, register_job_handler, register_work_source
+from work.registry import WorkRegistry, register_job_handler, register_urgent_source, register_work_source
 
-__all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_work_source"]
+__all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_urgent_source", "register_work_source"]
 
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]
-    """Give the app a work registry (with `work.cleanup`) and the worker/clock CLI commands."""
+    """Give the app a work registry (with `work.cleanup`, `work.retention`) and the worker/clock CLI commands."""
     from work.cli import work_cli
     from work.jobs import cleanup
+    from work.retention import retention_job
 
     app.extensions.setdefault("tsunagi.work", WorkRegistry())
     app.cli.add_command(work_cli)
     register_job_handler(app, "work.cleanup", cleanup)
+    register_job_handler(app, "work.retention", retention_job)

@@ -60,6 +60,15 @@ def finish(job: Job) -> None:
     job.locked_until = None
 
 
+def requeue(job: Job) -> None:
+    """Put a job that stopped early with work left back in the queue, due now; not an attempt."""
+    job.status = "queued"
+    job.due_at = utcnow()
+    job.attempts = max(0, job.attempts - 1)
+    job.locked_by = None
+    job.locked_until = None
+
+
 def fail(job: Job, error: str) -> None:
     """Record a failure: retry later with back-off, or give up after max_attempts ('dead')."""
     job.last_error = error[:4000]

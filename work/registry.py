@@ -21,6 +21,8 @@ class WorkRegistry:
 
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
     work_sources: dict[str, WorkSource] = field(default_factory=dict)
+    # Polled between every work source: cheap claims of work that answers one person now.
+    urgent_sources: dict[str, WorkSource] = field(default_factory=dict)
 
 
 def _registry(app: Flask) -> WorkRegistry:
@@ -35,3 +37,9 @@ def register_job_handler(app: Flask, kind: str, handler: JobHandler) -> None:
 def register_work_source(app: Flask, name: str, source: WorkSource) -> None:
     """Poll `source(worker_id)` from every worker loop."""
     _registry(app).work_sources[name] = source
+
+
+def register_urgent_source(app: Flask, name: str, source: WorkSource) -> None:
+    """Poll `source(worker_id)` after every work source of a pass, so a person's follow-up waits
+    for one bulk batch, not for a whole pass (it should claim only such work and be cheap when idle)."""
+    _registry(app).urgent_sources[name] = source

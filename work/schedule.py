@@ -27,6 +27,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("mail.log_tasks", lambda _s: 60),
     Periodic("scoring.decay", lambda _s: 3600),
     Periodic("work.cleanup", lambda _s: 3600),
+    Periodic("work.retention", lambda _s: 86400),
     Periodic("people.cleanup", lambda _s: 3600),
     Periodic("reports.refresh", lambda s: s.reports_refresh_seconds),
 )

@@ -14,11 +14,12 @@ import threading
 import time
 import traceback
 import uuid
+from typing import Any
 
 from flask import Flask
 
-from db import get_db
-from work import queue
+from db import Database, get_db
+from work import queue, running
 from work.registry import WorkRegistry
 
 log = logging.getLogger(__name__)
@@ -32,51 +33,71 @@ def new_worker_id() -> str:
 
 
 def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH, stop: threading.Event | None = None) -> int:
-    """Claim and run up to `limit` due jobs; each job's outcome is committed on its own.
+    """Claim and run up to `limit` due jobs, one at a time; each outcome is committed on its own.
 
-    When `stop` is set (SIGTERM) the job in hand is finished and the ones not started are
-    released at once (work.claiming.release), so another worker takes them without waiting for
-    the lease to expire.
+    Jobs are claimed one by one, not as a batch: a claimed job waiting behind a long one would
+    lose its lease meanwhile and be run by a second worker too. While a handler runs, a heartbeat
+    renews its lease (work.running). Once `stop` is set (SIGTERM) no further job is claimed, and a
+    chunked job in hand stops at its next chunk and is queued again (work.running.CONTINUE).
     """
-    from ops.logs import bound
-    from ops.metrics import observe_job
-    from work.claiming import release
-    from work.models import Job
-
     registry: WorkRegistry = app.extensions["tsunagi.work"]
     settings = app.config["TSUNAGI"]
     database = get_db(app)
-    with database.transaction() as session:
-        kinds = list(registry.job_handlers)
-        jobs = queue.claim_jobs(session, worker_id, limit, settings.worker_lease_seconds, kinds=kinds) if kinds else []
-        claimed = [(job.id, job.kind, dict(job.payload)) for job in jobs]
-    done = 0
-    for index, (job_id, kind, payload) in enumerate(claimed):
-        if stop is not None and stop.is_set():
-            left = [job_id for job_id, _, _ in claimed[index:]]
-            with database.transaction() as session:
-                released = release(session, Job, left, worker_id)
-            log.info("shutting down: released %d claimed jobs", released)
+    stop = stop or threading.Event()
+    kinds = list(registry.job_handlers)
+    ran = 0
+    while kinds and ran < limit and not stop.is_set():
+        with database.transaction() as session:
+            jobs = queue.claim_jobs(session, worker_id, 1, settings.worker_lease_seconds, kinds=kinds)
+            claimed = [(job.id, job.kind, dict(job.payload)) for job in jobs]
+        if not claimed:
             break
-        handler = registry.job_handlers.get(kind)
-        error = None
-        started = time.perf_counter()
-        with bound(job_id=str(job_id), source=kind):
-            try:
+        job_id, kind, payload = claimed[0]
+        _run_one(app, database, worker_id, job_id, kind, payload, stop)
+        ran += 1
+    return ran
+
+
+def _run_one(app: Flask, database: Database, worker_id: str, job_id: int, kind: str, payload: dict[str, Any],
+             stop: threading.Event) -> None:
+    from ops.logs import bound
+    from ops.metrics import observe_job
+
+    settings = app.config["TSUNAGI"]
+    handler = app.extensions["tsunagi.work"].job_handlers.get(kind)
+    job = running.RunningJob(job_id, worker_id, time.monotonic() + settings.worker_job_timeout_seconds, stop)
+    error = None
+    result = None
+    started = time.monotonic()
+    token = running.running(job)
+    with bound(job_id=str(job_id), source=kind):
+        try:
+            with running.Heartbeat(database, job, settings.worker_lease_seconds):
                 if handler is None:
                     raise LookupError(f"no handler for job kind {kind!r}")
                 with app.app_context():
-                    handler(payload)
-            except Exception:
-                error = traceback.format_exc()
-                log.exception("job %s (%s) failed", job_id, kind)
-        observe_job(kind, error is None, time.perf_counter() - started)
-        with database.transaction() as session:
-            job = session.get(Job, job_id)
-            if job is not None:
-                queue.fail(job, error) if error else queue.finish(job)
-        done += 1
-    return done
+                    result = handler(payload)
+        except Exception:
+            error = traceback.format_exc()
+            log.exception("job %s (%s) failed", job_id, kind)
+        finally:
+            running.finished(token)
+    observe_job(kind, error is None, time.monotonic() - started)
+    if time.monotonic() - started > settings.worker_job_timeout_seconds:
+        log.warning("job %s (%s) ran %.0f s, past WORKER_JOB_TIMEOUT_SECONDS", job_id, kind,
+                    time.monotonic() - started)
+    with database.transaction() as session:
+        from work.models import Job
+
+        row = session.get(Job, job_id)
+        if row is None or row.locked_by != worker_id:
+            return  # the lease was lost: whoever holds the job now records its outcome
+        if error:
+            queue.fail(row, error)
+        elif result == running.CONTINUE:
+            queue.requeue(row)
+        else:
+            queue.finish(row)
 
 
 def work_once(app: Flask, worker_id: str, stop: threading.Event | None = None) -> int:
@@ -84,25 +105,33 @@ def work_once(app: Flask, worker_id: str, stop: threading.Event | None = None) -
 
     Once `stop` is set no further source is started (the one running finishes its batch).
     """
-    from ops.logs import bound
-    from ops.metrics import observe_work
-
     registry: WorkRegistry = app.extensions["tsunagi.work"]
     done = 0
     for name, source in list(registry.work_sources.items()):
         if stop is not None and stop.is_set():
             return done
-        with bound(source=name):
-            try:
-                with app.app_context():
-                    items = source(worker_id)
-                observe_work(name, items)
-                done += items
-            except Exception:
-                observe_work(name, 0, ok=False)
-                log.exception("work source %s failed", name)
+        done += _poll(app, name, source, worker_id)
+        for urgent_name, urgent in list(registry.urgent_sources.items()):
+            done += _poll(app, urgent_name, urgent, worker_id)
     done += run_jobs(app, worker_id, stop=stop)
     return done
+
+
+def _poll(app: Flask, name: str, source: Any, worker_id: str) -> int:
+    """Run one work source with its log context and metrics; a failure is logged and counts 0."""
+    from ops.logs import bound
+    from ops.metrics import observe_work
+
+    with bound(source=name):
+        try:
+            with app.app_context():
+                items = source(worker_id)
+            observe_work(name, items)
+            return items
+        except Exception:
+            observe_work(name, 0, ok=False)
+            log.exception("work source %s failed", name)
+            return 0
 
 
 def release_held_jobs(app: Flask, worker_id: str) -> int:

@@ -64,3 +64,35 @@ def enqueue(
             raise
         return existing
     return item
+
+
+def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
+    """`enqueue()` for many independent writes in one multi-row INSERT … ON CONFLICT DO NOTHING.
+
+    Each item is a dict of `enqueue`'s keywords (`key`, `object_name`, `operation`, `fields`,
+    `record_id`, `origin`, `origin_ref`; no `depends_on`). A key used before is left as it is.
+    Returns how many items were new. For bulk producers (mail.log_tasks): `enqueue` costs a
+    query, a savepoint and a flush per item.
+    """
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    now = utcnow()
+    rows = []
+    for item in items:
+        if item["operation"] not in OPERATIONS or item["operation"] == "upsert":
+            raise ValueError(f"operation must be one of create, update, delete (got {item['operation']!r})")
+        if item["operation"] in ("update", "delete") and not item.get("record_id"):
+            raise ValueError(f"{item['operation']} needs record_id")
+        if not item["key"] or len(item["key"]) > KEY_LENGTH:
+            raise ValueError(f"key must be 1 to {KEY_LENGTH} characters")
+        rows.append({"idempotency_key": item["key"], "object_name": item["object_name"],
+                     "operation": item["operation"], "fields": item["fields"], "record_id": item.get("record_id"),
+                     "origin": item.get("origin", ""), "origin_ref": item.get("origin_ref", ""),
+                     "status": "queued", "due_at": now, "attempts": 0, "created_at": now})
+    if not rows:
+        return 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = WritebackItem.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    return len(session.execute(stmt, rows).all())
