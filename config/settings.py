@@ -168,6 +168,12 @@ def _domain_rates(raw: str) -> Mapping[str, int]:
     return rates
 
 
+def _return_path(raw: str) -> str:
+    from mail.return_path import validate
+
+    return validate(raw)
+
+
 def _networks(raw: str) -> tuple[str, ...]:
     """Parse `13.108.0.0/14,2a02:…/32` into normalized CIDR networks (a bare address is a /32 or /128)."""
     import ipaddress
@@ -325,6 +331,9 @@ class Settings:
                                              "First retry delay after a temporary failure; doubles each attempt.")
     mail_bounce_token: str = setting("MAIL_BOUNCE_TOKEN", _text, "",
                                      "Bearer token for POST /mail/bounces (DSN intake). Empty: endpoint disabled.")
+    mail_return_path: str = setting("MAIL_RETURN_PATH", _return_path, "",
+                                    "Bounce address used as SMTP envelope sender, e.g. bounces@example.jp "
+                                    "(+signed mail tag added) or b-{token}@bounce.example.jp. Empty: MAIL_FROM.")
     mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
                                           "Soft bounces after which an address is suppressed.")
     # --- forms -----------------------------------------------------------------------------

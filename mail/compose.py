@@ -17,6 +17,7 @@ from markupsafe import escape
 
 from mail import tokens
 from mail.message import Sender, build_message
+from mail.return_path import ReturnPath
 from mail.templates import RenderedMail
 
 _HREF = re.compile(r'(<a\b[^>]*?\bhref\s*=\s*")(https?://[^"]+)(")', re.IGNORECASE)
@@ -34,6 +35,7 @@ class Composer:
     sender_address: str
     contact: str
     tracking: bool
+    return_path: ReturnPath | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> Composer:
@@ -42,7 +44,12 @@ class Composer:
         name = settings.mail_sender_name or parseaddr(settings.mail_from)[0] or sender.domain
         return cls(base_url=settings.public_base_url.rstrip("/"), secret=settings.secret_key, sender=sender,
                    sender_name=name, sender_address=settings.mail_sender_address,
-                   contact=settings.mail_contact or sender.envelope_from, tracking=settings.mail_tracking)
+                   contact=settings.mail_contact or sender.envelope_from, tracking=settings.mail_tracking,
+                   return_path=ReturnPath.from_settings(settings))
+
+    def envelope_from(self, mail_id: int) -> str:
+        """The SMTP MAIL FROM of one mail: its signed bounce address, else the MAIL_FROM address."""
+        return self.return_path.address_for(mail_id) if self.return_path else self.sender.envelope_from
 
     def unsubscribe_url(self, mail_id: int) -> str:
         """The public one-click unsubscribe URL of one mail."""

@@ -16,6 +16,7 @@ from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn
 from mail.compliance import unsubscribe_mail
 from mail.models import OutboxMail
+from mail.return_path import ReturnPath
 from web.i18n import gettext as _
 
 # The smallest transparent GIF.
@@ -134,7 +135,8 @@ def bounces():  # type: ignore[no-untyped-def]
         return {"error": _("DSN 本文がありません。")}, 400
     session = db.session()
     try:
-        counts = apply_dsn(session, raw, settings.mail_soft_bounce_limit, source="dsn_http")
+        counts = apply_dsn(session, raw, settings.mail_soft_bounce_limit, source="dsn_http",
+                           return_path=ReturnPath.from_settings(settings))
     except NotADsn:
         return {"error": _("配信状況通知 (DSN) ではありません。")}, 422
     session.commit()
