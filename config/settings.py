@@ -334,6 +334,12 @@ class Settings:
     mail_return_path: str = setting("MAIL_RETURN_PATH", _return_path, "",
                                     "Bounce address used as SMTP envelope sender, e.g. bounces@example.jp "
                                     "(+signed mail tag added) or b-{token}@bounce.example.jp. Empty: MAIL_FROM.")
+    dkim_selector: str = setting("DKIM_SELECTOR", _text, "",
+                                 "DKIM selector (public key at SELECTOR._domainkey.DKIM_DOMAIN); with the two below "
+                                 "tsunagi signs every mail. Empty: the relay signs.")
+    dkim_domain: str = setting("DKIM_DOMAIN", _text, "", "DKIM signing domain (d=), normally MAIL_FROM's domain.")
+    dkim_private_key_file: str = setting("DKIM_PRIVATE_KEY_FILE", _existing_file, "",
+                                         "PEM file of the RSA private key for DKIM signing (unencrypted).")
     mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
                                           "Soft bounces after which an address is suppressed.")
     # --- forms -----------------------------------------------------------------------------
@@ -490,6 +496,7 @@ def load_settings(
         except ValueError as exc:
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
     values.update(overrides or {})
+    _check_dkim(values)
     if not values["database_url"]:
         from config.files import private_dir, touch_private
 
@@ -503,6 +510,15 @@ def load_settings(
     if not values["devorg_dir"]:
         values["devorg_dir"] = str((instance / "devorg").resolve())
     return Settings(**values)
+
+
+def _check_dkim(values: Mapping[str, Any]) -> None:
+    from mail.dkim_signing import check_settings
+
+    try:
+        check_settings(values["dkim_selector"], values["dkim_domain"], values["dkim_private_key_file"])
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def devorg_connection(settings: Settings) -> dict[str, str] | None:
