@@ -340,6 +340,9 @@ class Settings:
     dkim_domain: str = setting("DKIM_DOMAIN", _text, "", "DKIM signing domain (d=), normally MAIL_FROM's domain.")
     dkim_private_key_file: str = setting("DKIM_PRIVATE_KEY_FILE", _existing_file, "",
                                          "PEM file of the RSA private key for DKIM signing (unencrypted).")
+    mail_sendgrid_public_key: str = setting("MAIL_SENDGRID_PUBLIC_KEY", _text, "",
+                                            "SendGrid Signed Event Webhook verification key (base64). Empty: "
+                                            "POST /mail/bounces/sendgrid needs ?token=MAIL_BOUNCE_TOKEN.")
     mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
                                           "Soft bounces after which an address is suppressed.")
     # --- forms -----------------------------------------------------------------------------

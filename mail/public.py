@@ -143,9 +143,36 @@ def bounces():  # type: ignore[no-untyped-def]
     return counts, 200
 
 
+@bp.route("/mail/bounces/sendgrid", methods=["POST"])
+def sendgrid_bounces():  # type: ignore[no-untyped-def]
+    """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
+    from mail import sendgrid_events
+    from mail.bounces import apply_report
+
+    settings = current_app.config["TSUNAGI"]
+    raw = request.get_data(cache=False)
+    try:
+        sendgrid_events.authenticate(settings, raw, request.headers, request.args.get("token", ""))
+    except sendgrid_events.Unauthorized:
+        return {"error": _("認証に失敗しました。")}, 401
+    if len(raw) > MAX_DSN_BYTES:
+        return {"error": _("本文が大きすぎます。")}, 413
+    try:
+        reports = sendgrid_events.parse(raw)
+    except sendgrid_events.BadPayload:
+        return {"error": _("SendGrid のイベント配列ではありません。")}, 422
+    session = db.session()
+    counts = {"hard": 0, "soft": 0, "ignored": 0}
+    for report in reports:
+        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="sendgrid")] += 1
+    session.commit()
+    return counts, 200
+
+
 def exempt_from_csrf() -> None:
     """The one-click POST comes from a mail provider and DSNs from a server: no CSRF token exists."""
     from people.auth import csrf
 
     csrf.exempt(unsubscribe)
     csrf.exempt(bounces)
+    csrf.exempt(sendgrid_bounces)
