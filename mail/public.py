@@ -169,6 +169,31 @@ def sendgrid_bounces():  # type: ignore[no-untyped-def]
     return counts, 200
 
 
+@bp.route("/mail/bounces/ses", methods=["POST"])
+def ses_bounces():  # type: ignore[no-untyped-def]
+    """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
+    from mail import ses_events
+    from mail.bounces import apply_report
+
+    settings = current_app.config["TSUNAGI"]
+    expected, given = settings.mail_bounce_token, request.args.get("token", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return {"error": _("認証に失敗しました。")}, 401
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_DSN_BYTES:
+        return {"error": _("本文が大きすぎます。")}, 413
+    try:
+        reports = ses_events.parse(raw)
+    except ses_events.BadPayload:
+        return {"error": _("Amazon SNS の通知ではありません。")}, 422
+    session = db.session()
+    counts = {"hard": 0, "soft": 0, "ignored": 0}
+    for report in reports:
+        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="ses")] += 1
+    session.commit()
+    return counts, 200
+
+
 def exempt_from_csrf() -> None:
     """The one-click POST comes from a mail provider and DSNs from a server: no CSRF token exists."""
     from people.auth import csrf
@@ -176,3 +201,4 @@ def exempt_from_csrf() -> None:
     csrf.exempt(unsubscribe)
     csrf.exempt(bounces)
     csrf.exempt(sendgrid_bounces)
+    csrf.exempt(ses_bounces)
