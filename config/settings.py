@@ -168,6 +168,12 @@ def _domain_rates(raw: str) -> Mapping[str, int]:
     return rates
 
 
+def _return_path(raw: str) -> str:
+    from mail.return_path import validate
+
+    return validate(raw)
+
+
 def _networks(raw: str) -> tuple[str, ...]:
     """Parse `13.108.0.0/14,2a02:…/32` into normalized CIDR networks (a bare address is a /32 or /128)."""
     import ipaddress
@@ -325,6 +331,18 @@ class Settings:
                                              "First retry delay after a temporary failure; doubles each attempt.")
     mail_bounce_token: str = setting("MAIL_BOUNCE_TOKEN", _text, "",
                                      "Bearer token for POST /mail/bounces (DSN intake). Empty: endpoint disabled.")
+    mail_return_path: str = setting("MAIL_RETURN_PATH", _return_path, "",
+                                    "Bounce address used as SMTP envelope sender, e.g. bounces@example.jp "
+                                    "(+signed mail tag added) or b-{token}@bounce.example.jp. Empty: MAIL_FROM.")
+    dkim_selector: str = setting("DKIM_SELECTOR", _text, "",
+                                 "DKIM selector (public key at SELECTOR._domainkey.DKIM_DOMAIN); with the two below "
+                                 "tsunagi signs every mail. Empty: the relay signs.")
+    dkim_domain: str = setting("DKIM_DOMAIN", _text, "", "DKIM signing domain (d=), normally MAIL_FROM's domain.")
+    dkim_private_key_file: str = setting("DKIM_PRIVATE_KEY_FILE", _existing_file, "",
+                                         "PEM file of the RSA private key for DKIM signing (unencrypted).")
+    mail_sendgrid_public_key: str = setting("MAIL_SENDGRID_PUBLIC_KEY", _text, "",
+                                            "SendGrid Signed Event Webhook verification key (base64). Empty: "
+                                            "POST /mail/bounces/sendgrid needs ?token=MAIL_BOUNCE_TOKEN.")
     mail_soft_bounce_limit: int = setting("MAIL_SOFT_BOUNCE_LIMIT", _positive_int, "5",
                                           "Soft bounces after which an address is suppressed.")
     # --- forms -----------------------------------------------------------------------------
@@ -481,6 +499,7 @@ def load_settings(
         except ValueError as exc:
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
     values.update(overrides or {})
+    _check_dkim(values)
     if not values["database_url"]:
         from config.files import private_dir, touch_private
 
@@ -494,6 +513,15 @@ def load_settings(
     if not values["devorg_dir"]:
         values["devorg_dir"] = str((instance / "devorg").resolve())
     return Settings(**values)
+
+
+def _check_dkim(values: Mapping[str, Any]) -> None:
+    from mail.dkim_signing import check_settings
+
+    try:
+        check_settings(values["dkim_selector"], values["dkim_domain"], values["dkim_private_key_file"])
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def devorg_connection(settings: Settings) -> dict[str, str] | None:

@@ -4,6 +4,10 @@ A hard bounce (action 'failed' with a 5.x.x status, or a 5xx answer to RCPT) sup
 address for every mail; soft bounces (4.x.x, 'delayed') are counted and suppress the address
 after MAIL_SOFT_BOUNCE_LIMIT of them. DSNs arrive over POST /mail/bounces (bearer token) or
 `flask --app app mail bounces FILE_OR_MAILDIR…`.
+
+With MAIL_RETURN_PATH set, a DSN delivered to our per-mail bounce address (mail.return_path)
+names its mail by the signed tag in that address, Message-ID or not; a DSN to a bounce address
+whose tag does not verify is forged or damaged and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from activity.record import record_activity
 from db import utcnow
 from mail.compliance import suppress
 from mail.models import BounceCount, OutboxMail
+from mail.return_path import ReturnPath
 
 if TYPE_CHECKING:
     from mail.sender import Outcome
@@ -41,6 +46,8 @@ class BounceReport:
     status: str
     diagnostic: str
     original_message_id: str
+    mail_id: int | None = None  # from a verified bounce address (VERP)
+    forged: bool = False  # sent to our bounce address with a tag that does not verify
 
     @property
     def hard(self) -> bool:
@@ -58,9 +65,16 @@ def _address(value: str) -> str:
     return value.partition(";")[2].strip().strip("<>").lower() if ";" in value else value.strip().strip("<>").lower()
 
 
-def parse_dsn(raw: bytes) -> list[BounceReport]:
-    """The per-recipient reports of a DSN; raises NotADsn for anything else."""
+def parse_dsn(raw: bytes, return_path: ReturnPath | None = None) -> list[BounceReport]:
+    """The per-recipient reports of a DSN; raises NotADsn for anything else.
+
+    `return_path`: the bounce address set-up, to name the mail from the address the DSN went to.
+    """
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    mail_id, forged = None, False
+    if return_path is not None and (to := return_path.addressed_to(message)) is not None:
+        mail_id = return_path.mail_id(to)
+        forged = mail_id is None
     blocks: list[Message] | None = None
     original_id = ""
     for part in message.walk():
@@ -86,7 +100,7 @@ def parse_dsn(raw: bytes) -> list[BounceReport]:
             recipient=recipient, action=str(block.get("Action", "")).strip().lower(),
             status=str(block.get("Status", "")).strip(),
             diagnostic=" ".join(str(block.get("Diagnostic-Code", "")).split()),
-            original_message_id=original_id,
+            original_message_id=original_id, mail_id=mail_id, forged=forged,
         ))
     return reports
 
@@ -107,32 +121,40 @@ def _count(session: Session, address: str, hard: bool, status: str) -> BounceCou
 
 def apply_report(session: Session, report: BounceReport, soft_limit: int, source: str = "dsn") -> str:
     """Record one report: 'hard', 'soft' or 'ignored' (delivered, relayed…)."""
-    if not (report.hard or report.soft):
+    if report.forged or not (report.hard or report.soft):
         return "ignored"
     mail = None
-    if report.original_message_id:
+    recipient = report.recipient
+    if report.mail_id is not None:
+        mail = session.get(OutboxMail, report.mail_id)
+        if mail is not None:
+            # The signed envelope sender names the mail we sent: its address is the one that bounced
+            # (the report's Final-Recipient may be where a forwarder sent it on).
+            recipient = mail.to_address.lower()
+    elif report.original_message_id:
         mail = session.scalar(select(OutboxMail).where(OutboxMail.message_id == report.original_message_id))
     person_id = mail.person_id if mail is not None else None
     details: dict[str, Any] = {"status": report.status, "diagnostic": report.diagnostic[:500], "source": source,
                                "hard": report.hard}
     if mail is not None:
         details.update(mail_id=mail.id, template_key=mail.template_key)
-    counts = _count(session, report.recipient, report.hard, report.status)
+    counts = _count(session, recipient, report.hard, report.status)
     if report.hard:
-        suppress(session, report.recipient, reason="hard_bounce", source=source, person_id=person_id, details=details)
+        suppress(session, recipient, reason="hard_bounce", source=source, person_id=person_id, details=details)
         if mail is not None and mail.status == "sent":
             mail.status = "bounced"
             mail.last_error = f"DSN {report.status} {report.diagnostic}"[:2000]
     elif counts.soft_count >= soft_limit:
-        suppress(session, report.recipient, reason="soft_bounces", source=source, person_id=person_id, details=details)
+        suppress(session, recipient, reason="soft_bounces", source=source, person_id=person_id, details=details)
     record_activity(session, "mail_bounce", person_id=person_id, details=details)
     return "hard" if report.hard else "soft"
 
 
-def apply_dsn(session: Session, raw: bytes, soft_limit: int, source: str = "dsn") -> dict[str, int]:
+def apply_dsn(session: Session, raw: bytes, soft_limit: int, source: str = "dsn",
+              return_path: ReturnPath | None = None) -> dict[str, int]:
     """Parse and record a DSN; returns counts by outcome."""
     counts = {"hard": 0, "soft": 0, "ignored": 0}
-    for report in parse_dsn(raw):
+    for report in parse_dsn(raw, return_path):
         counts[apply_report(session, report, soft_limit, source)] += 1
     return counts
 

@@ -55,13 +55,16 @@ def bounces_command(paths: tuple[str, ...]) -> None:
     """Record DSNs from message files or Maildir folders (non-DSN messages are skipped)."""
     import db
     from mail.bounces import NotADsn, apply_dsn
+    from mail.return_path import ReturnPath
 
-    limit = current_app.config["TSUNAGI"].mail_soft_bounce_limit
+    settings = current_app.config["TSUNAGI"]
+    limit, return_path = settings.mail_soft_bounce_limit, ReturnPath.from_settings(settings)
     totals = {"hard": 0, "soft": 0, "ignored": 0, "not_dsn": 0}
     for path in _message_files(paths):
         try:
             with db.transaction() as session:
-                for key, value in apply_dsn(session, path.read_bytes(), limit, source="dsn_file").items():
+                for key, value in apply_dsn(session, path.read_bytes(), limit, source="dsn_file",
+                                                    return_path=return_path).items():
                     totals[key] += value
         except NotADsn:
             totals["not_dsn"] += 1

@@ -16,7 +16,9 @@ from typing import Any
 from markupsafe import escape
 
 from mail import tokens
+from mail.dkim_signing import DkimSigner
 from mail.message import Sender, build_message
+from mail.return_path import ReturnPath
 from mail.templates import RenderedMail
 
 _HREF = re.compile(r'(<a\b[^>]*?\bhref\s*=\s*")(https?://[^"]+)(")', re.IGNORECASE)
@@ -34,6 +36,8 @@ class Composer:
     sender_address: str
     contact: str
     tracking: bool
+    return_path: ReturnPath | None = None
+    dkim: DkimSigner | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> Composer:
@@ -42,7 +46,12 @@ class Composer:
         name = settings.mail_sender_name or parseaddr(settings.mail_from)[0] or sender.domain
         return cls(base_url=settings.public_base_url.rstrip("/"), secret=settings.secret_key, sender=sender,
                    sender_name=name, sender_address=settings.mail_sender_address,
-                   contact=settings.mail_contact or sender.envelope_from, tracking=settings.mail_tracking)
+                   contact=settings.mail_contact or sender.envelope_from, tracking=settings.mail_tracking,
+                   return_path=ReturnPath.from_settings(settings), dkim=DkimSigner.from_settings(settings))
+
+    def envelope_from(self, mail_id: int) -> str:
+        """The SMTP MAIL FROM of one mail: its signed bounce address, else the MAIL_FROM address."""
+        return self.return_path.address_for(mail_id) if self.return_path else self.sender.envelope_from
 
     def unsubscribe_url(self, mail_id: int) -> str:
         """The public one-click unsubscribe URL of one mail."""
@@ -93,8 +102,9 @@ class Composer:
         if unsubscribe is not None:
             html = _insert_before_body_end(html, self._footer_html(unsubscribe))
             text = text.rstrip("\n") + "\n" + self._footer_text(unsubscribe)
-        return build_message(sender=self.sender, to=to, subject=rendered.subject, html=html, text=text,
+        data = build_message(sender=self.sender, to=to, subject=rendered.subject, html=html, text=text,
                              message_id=message_id, list_unsubscribe=unsubscribe)
+        return self.dkim.sign(data) if self.dkim is not None else data
 
 
 def _insert_before_body_end(html: str, fragment: str) -> str:

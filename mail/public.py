@@ -16,6 +16,7 @@ from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn
 from mail.compliance import unsubscribe_mail
 from mail.models import OutboxMail
+from mail.return_path import ReturnPath
 from web.i18n import gettext as _
 
 # The smallest transparent GIF.
@@ -134,9 +135,61 @@ def bounces():  # type: ignore[no-untyped-def]
         return {"error": _("DSN 本文がありません。")}, 400
     session = db.session()
     try:
-        counts = apply_dsn(session, raw, settings.mail_soft_bounce_limit, source="dsn_http")
+        counts = apply_dsn(session, raw, settings.mail_soft_bounce_limit, source="dsn_http",
+                           return_path=ReturnPath.from_settings(settings))
     except NotADsn:
         return {"error": _("配信状況通知 (DSN) ではありません。")}, 422
+    session.commit()
+    return counts, 200
+
+
+@bp.route("/mail/bounces/sendgrid", methods=["POST"])
+def sendgrid_bounces():  # type: ignore[no-untyped-def]
+    """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
+    from mail import sendgrid_events
+    from mail.bounces import apply_report
+
+    settings = current_app.config["TSUNAGI"]
+    raw = request.get_data(cache=False)
+    try:
+        sendgrid_events.authenticate(settings, raw, request.headers, request.args.get("token", ""))
+    except sendgrid_events.Unauthorized:
+        return {"error": _("認証に失敗しました。")}, 401
+    if len(raw) > MAX_DSN_BYTES:
+        return {"error": _("本文が大きすぎます。")}, 413
+    try:
+        reports = sendgrid_events.parse(raw)
+    except sendgrid_events.BadPayload:
+        return {"error": _("SendGrid のイベント配列ではありません。")}, 422
+    session = db.session()
+    counts = {"hard": 0, "soft": 0, "ignored": 0}
+    for report in reports:
+        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="sendgrid")] += 1
+    session.commit()
+    return counts, 200
+
+
+@bp.route("/mail/bounces/ses", methods=["POST"])
+def ses_bounces():  # type: ignore[no-untyped-def]
+    """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
+    from mail import ses_events
+    from mail.bounces import apply_report
+
+    settings = current_app.config["TSUNAGI"]
+    expected, given = settings.mail_bounce_token, request.args.get("token", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return {"error": _("認証に失敗しました。")}, 401
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_DSN_BYTES:
+        return {"error": _("本文が大きすぎます。")}, 413
+    try:
+        reports = ses_events.parse(raw)
+    except ses_events.BadPayload:
+        return {"error": _("Amazon SNS の通知ではありません。")}, 422
+    session = db.session()
+    counts = {"hard": 0, "soft": 0, "ignored": 0}
+    for report in reports:
+        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="ses")] += 1
     session.commit()
     return counts, 200
 
@@ -147,3 +200,5 @@ def exempt_from_csrf() -> None:
 
     csrf.exempt(unsubscribe)
     csrf.exempt(bounces)
+    csrf.exempt(sendgrid_bounces)
+    csrf.exempt(ses_bounces)

@@ -303,7 +303,7 @@ class OutboxSender:
             return marked == 1
 
         try:
-            smtp.deliver(composer.sender.envelope_from, mail.to, data, commit_point)
+            smtp.deliver(composer.envelope_from(mail.id), mail.to, data, commit_point)
         except CommitPointRefused:
             return None
         except UnconfirmedDelivery as exc:
