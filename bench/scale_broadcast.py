@@ -7,8 +7,9 @@ Builds its own mirror with set-based SQL (INSERT … SELECT generate_series): N 
 Contacts and 40 % Leads; every 20th record (5 %) has the address of the record before it, in
 another case (`Member12@Example.jp` beside `member12@example.jp`), half of them a Lead beside a
 Contact; each person has an opt-in consent row (the broadcast is advertising mail). Then real
-worker processes (`work.worker.run_worker`, as `flask work worker`) plan and send a broadcast to everyone (campaign logging: the CampaignMember status, the broadcast default)
-into an aiosmtpd sink in its own process, and once the first chunk is entered one Contact's
+worker processes (`work.worker.run_worker`, as `flask work worker`) plan and send a broadcast to
+everyone (campaign logging: the CampaignMember status, the broadcast default) into an aiosmtpd
+sink in its own process, and once the first chunk is entered one Contact's
 Visit_Result__c becomes 不在 (through `sync.mirror.apply_records`, as a poll would).
 
 Prints one JSON line:
