@@ -6,16 +6,17 @@
 Builds its own mirror with set-based SQL (INSERT … SELECT generate_series): N people, 60 %
 Contacts and 40 % Leads; every 20th record (5 %) has the address of the record before it, in
 another case (`Member12@Example.jp` beside `member12@example.jp`), half of them a Lead beside a
-Contact. Then real worker processes (`work.worker.run_worker`, as `flask work worker`) plan and
-send a broadcast to everyone (campaign logging: the CampaignMember status, the broadcast default)
-into an aiosmtpd sink in its own process, and once the first chunk is entered one Contact's
+Contact; each person has an opt-in consent row (the broadcast is advertising mail). Then real
+worker processes (`work.worker.run_worker`, as `flask work worker`) plan and send a broadcast to
+everyone (campaign logging: the CampaignMember status, the broadcast default) into an aiosmtpd
+sink in its own process, and once the first chunk is entered one Contact's
 Visit_Result__c becomes 不在 (through `sync.mirror.apply_records`, as a poll would).
 
 Prints one JSON line:
 - `broadcast_plan_s`: the tick job enqueued → the run marked planned;
 - `broadcast_peak_rss_mb`: the largest peak resident memory (VmHWM) of the worker processes;
 - `broadcast_duplicate_addresses`: broadcast mails accepted by the sink beyond one per
-  lower-cased address;
+  lower-cased address; `smtp_accepted`: every mail the sink accepted (broadcast and follow-up);
 - `absent_followup_during_broadcast_s`: the 不在 change committed → its mail accepted by the sink;
 - `broadcast_end_to_end_per_s`: people mailed / (tick enqueued → last broadcast mail accepted),
   with `mail.log_tasks` enqueued every 5 s as the clock would (the write-backs it queues are not
@@ -150,8 +151,19 @@ FROM (SELECT i, CASE WHEN i % 5 < 3 THEN 'Contact' ELSE 'Lead' END AS obj,
 """
 
 
+# Every person opted in a month ago (as a form's opt-in box or an import records it): the broadcast
+# is advertising mail, which the outbox sends only to an address whose latest consent is an opt-in
+# (mail.consent, 特定電子メール法 第3条). One row per record, Lead/Contact duplicates included.
+RECORD_CONSENTS = """
+INSERT INTO mail_consents (address, person_id, granted, source, details, occurred_at)
+SELECT email_key, sf_id, true, 'import', '{}', now() - interval '30 days'
+FROM mirror_records WHERE object_name IN ('Lead', 'Contact') AND email_key IS NOT NULL
+"""
+
+
 def build_mirror(engine: Any, people: int) -> float:
-    """Insert `people` made-up Leads and Contacts, the follow-up's Contact and its owner; seconds taken."""
+    """Insert `people` made-up Leads and Contacts, the follow-up's Contact and its owner, and an opt-in
+    consent for each of them; seconds taken."""
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(text(BUILD_MIRROR), {"n": people, "owner": OWNER_ID})
@@ -168,7 +180,9 @@ INSERT INTO mirror_records (sf_id, object_name, fields, system_modstamp, is_dele
  (CAST(:campaign AS text), 'Campaign', jsonb_build_object('Id', CAST(:campaign AS text), 'Name', '年末のご案内'),
    now() - interval '1 day', false, now(), now(), 'initial', NULL)
 """), {"absent": ABSENT_ID, "to": ABSENT_TO, "owner": OWNER_ID, "campaign": CAMPAIGN_ID})
+        conn.execute(text(RECORD_CONSENTS))
         conn.execute(text("ANALYZE mirror_records"))
+        conn.execute(text("ANALYZE mail_consents"))
     return time.perf_counter() - started
 
 
@@ -317,7 +331,7 @@ def measure(database_url: str, smtp_host: str, smtp_port: int, people: int = 100
         absent_s = round(float(sent) - t_change, 2) if sent else None
     entered = scalar("SELECT entered FROM automation_broadcast_runs")
     folded = scalar("SELECT folded FROM automation_broadcast_runs")
-    end_to_end = duplicates = None
+    end_to_end = duplicates = accepted = None
     last_log = time.monotonic()
     if not plan_only:
         def all_sent() -> bool:
@@ -334,11 +348,12 @@ def measure(database_url: str, smtp_host: str, smtp_port: int, people: int = 100
             stats = sink.stats()
             last = stats["last"]
             duplicates = stats["duplicates"]
+            accepted = stats["total"]
         else:
             last = float(scalar("SELECT extract(epoch FROM max(sent_at)) FROM mail_outbox WHERE template_key='news'"))
             duplicates = scalar("SELECT count(*) - count(DISTINCT lower(to_address)) FROM mail_outbox "
                                 "WHERE template_key = 'news' AND status = 'sent'")
-        end_to_end = round(entered / (last - t0), 1)
+        end_to_end = round(entered / (last - t0), 1) if last else None  # None: the sink got no mail
     peak = max(_peak_rss_mb(p.pid) for p in procs)
     for p in procs:
         os.kill(p.pid, signal.SIGTERM)
@@ -360,7 +375,8 @@ def measure(database_url: str, smtp_host: str, smtp_port: int, people: int = 100
         "people": people, "workers": workers, "mirror_build_s": round(build_s, 1),
         "broadcast_plan_s": round(plan_s, 1) if plan_s is not None else None,
         "broadcast_peak_rss_mb": peak, "broadcast_entered": entered, "broadcast_folded": folded,
-        "broadcast_duplicate_addresses": duplicates, "absent_followup_during_broadcast_s": absent_s,
+        "broadcast_duplicate_addresses": duplicates, "smtp_accepted": accepted,
+        "absent_followup_during_broadcast_s": absent_s,
         "broadcast_end_to_end_per_s": end_to_end, "outbox_mails_per_s": outbox_per_s,
         "end_to_end_share_of_outbox": round(end_to_end / outbox_per_s, 2) if end_to_end and outbox_per_s else None,
         "workers_stopped_after_sigterm_s": stop_s, "outbox_statuses": statuses, "writeback_items": writebacks,
@@ -379,6 +395,11 @@ def _outbox_rate(app: Any, n: int) -> float:
                    "context": {"person": {"LastName": f"山田{i}", "FirstName": "太郎"}, "owner": {"LastName": "営業"}},
                    "salesforce_log": "none"} for i in range(n)]
         with transaction() as session:
+            # Advertising mail like the broadcast's: each address opted in (set-based, as build_mirror).
+            session.execute(text(
+                "INSERT INTO mail_consents (address, person_id, granted, source, details, occurred_at) "
+                "SELECT 'outbox' || i || '@example.jp', NULL, true, 'import', '{}', now() - interval '30 days' "
+                "FROM generate_series(0, CAST(:n AS integer) - 1) AS i"), {"n": n})
             enqueue_mails(session, people)
         sender = sender_for(app)
         started = time.perf_counter()

@@ -287,6 +287,10 @@ class Settings:
                                       "Share of the org's daily API limit after which sync stops for the day.")
     sync_page_size: int = setting("SYNC_PAGE_SIZE", _page_size, "2000",
                                   "Records per sync query page (200–2000; 2000 uses the fewest API calls).")
+    sync_since_days: int = setting(
+        "SYNC_SINCE", _non_negative_int, "365",
+        "Days back (by SystemModstamp, the org's clock) the first load of Task and Event reads; 0 loads every "
+        "activity ever. Later changes to older activities are still mirrored.")
     sync_bulk_threshold: int = setting("SYNC_BULK_THRESHOLD", _non_negative_int, "10000",
                                        "A first load of more records than this uses one Bulk API 2.0 job (0: never).")
     # --- webhooks (Salesforce Outbound Messages) ---------------------------------------------

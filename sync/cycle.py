@@ -94,11 +94,16 @@ def _floor_minute(value: datetime) -> datetime:
 
 
 def page_soql(gateway: Any, object_name: str, fields: list[str], cursor: tuple[datetime | None, str | None],
-              limit: int | None = None) -> str:
-    """SOQL of the records after `cursor` in (SystemModstamp, Id) order (all of them without `limit`)."""
+              limit: int | None = None, since: datetime | None = None) -> str:
+    """SOQL of the records after `cursor` in (SystemModstamp, Id) order (all of them without `limit`).
+
+    A cursor never set reads everything, or only from `since` on (a windowed first load).
+    """
     stamp, last_id = cursor
     where = ""
-    if stamp is not None and not last_id:
+    if stamp is None and since is not None:
+        where = since_soql(gateway, since)
+    elif stamp is not None and not last_id:
         # A cursor moved to the safe point has no Id ('' is not a valid Id literal in SOQL).
         where = gateway.soql(" WHERE SystemModstamp >= {t}", t=stamp)
     elif stamp is not None:
@@ -106,6 +111,25 @@ def page_soql(gateway: Any, object_name: str, fields: list[str], cursor: tuple[d
                              t=stamp, i=last_id or "")
     tail = f" LIMIT {int(limit)}" if limit else ""
     return f"SELECT {', '.join(fields)} FROM {object_name}{where} ORDER BY SystemModstamp, Id{tail}"
+
+
+# Objects whose first load reads only SYNC_SINCE days back: activities pile up for years, and an
+# org's whole Task history is rarely worth its API calls and storage. Later changes to older
+# records still come: they get a new SystemModstamp, inside the poll window.
+WINDOWED_OBJECTS = ("Task", "Event")
+
+
+def since_soql(gateway: Any, since: datetime) -> str:
+    """` WHERE SystemModstamp >= since` (SystemModstamp is indexed on every object)."""
+    return gateway.soql(" WHERE SystemModstamp >= {t}", t=_floor_second(since))
+
+
+def first_load_since(name: str, cursor: tuple[datetime | None, str | None], org_now: datetime,
+                     days: int) -> datetime | None:
+    """Where the first load of `name` starts (org time): None for everything or when already loaded."""
+    if not days or name not in WINDOWED_OBJECTS or cursor[0] is not None:
+        return None
+    return _floor_second(org_now - timedelta(days=days))
 
 
 def next_cursor(stored: tuple[datetime | None, str | None], last: tuple[datetime, str] | None,
@@ -217,7 +241,10 @@ class Cycle:
         with self.database.transaction() as session:
             states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
         ready = [n for n in self.objects if states[n]["field_types"] and n not in self.result.errors]
-        plans = self._probe(ready, states, self.gateway.org_now())
+        org_now = self.gateway.org_now()  # the org's clock, never the host's: windows follow its stamps
+        for name, snap in states.items():
+            snap["since"] = first_load_since(name, snap["cursor"], org_now, self.settings.sync_since_days)
+        plans = self._probe(ready, states, org_now)
         # Used only when `updated` could not be read: the org's own time (its Date header) minus the overlap.
         fallback = _floor_second(self.gateway.org_now() - timedelta(seconds=self.settings.sync_overlap_seconds))
         first_pages = self._first_pages([n for n in ready if plans[n].query], states)
@@ -267,7 +294,7 @@ class Cycle:
         subrequests = []
         for name in names:
             fields = describe.select_list(name, states[name]["field_types"])
-            soql = page_soql(self.gateway, name, fields, states[name]["cursor"])
+            soql = page_soql(self.gateway, name, fields, states[name]["cursor"], since=states[name]["since"])
             subrequests.append({"method": "GET", "url": f"queryAll/?q={quote(soql)}", "referenceId": f"q_{name}",
                                 "httpHeaders": {"Sforce-Query-Options": f"batchSize={self.page_size}"}})
         if not subrequests:
@@ -332,13 +359,15 @@ class Cycle:
                 if exc.error_code != "INVALID_QUERY_LOCATOR":
                     raise
                 fields = describe.select_list(name, snap["field_types"])
-                page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor),
+                page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor, since=snap["since"]),
                                                batch_size=self.page_size, include_deleted=True)
 
     def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime | None, source: str) -> int | None:
         """Load a never-loaded object through one Bulk API 2.0 queryAll job; None: use REST instead."""
         types = snap["field_types"]
         soql = f"SELECT {', '.join(describe.select_list(name, types))} FROM {name}"
+        if snap["since"] is not None:
+            soql += since_soql(self.gateway, snap["since"])
 
         def keep_going(_job: dict[str, Any]) -> None:
             self._hold_lease()
