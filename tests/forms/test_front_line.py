@@ -346,6 +346,8 @@ def test_an_operator_types_through_the_form_with_enter_and_a_stray_enter_never_s
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.goto(server.url + "/forms/trial_set")
+    # Chromium applies autofocus just after load: wait for it rather than race it.
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
     page.keyboard.type("0901111")
     page.wait_for_selector("#lookup-results [role=option][aria-selected=true]")
     page.keyboard.press("Enter")
@@ -408,6 +410,8 @@ def test_an_operator_tells_two_namesakes_apart_sees_no_match_and_is_warned_of_a_
                                           MailingCity="横浜市", MailingStreet="中区1-1"))
     page = _sign_in(app, browser, server, "operator", **DESKTOP)
     page.goto(server.url + "/forms/trial_set")
+    # Chromium applies autofocus just after load: wait for it rather than race it.
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
     page.keyboard.type("さとう")
     page.wait_for_selector("#lookup-results [role=option]")
     rows = page.locator("#lookup-results [role=option]").all_inner_texts()
@@ -447,6 +451,8 @@ def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becomi
     seed_mirror_on(app, "Contact", devorg.get("Contact", member))
     page = _sign_in(app, browser, server, "operator", **DESKTOP)
     page.goto(server.url + "/forms/trial_set")  # a Lead form
+    # Chromium applies autofocus just after load: wait for it rather than race it.
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
     page.keyboard.type("045123")
     page.wait_for_selector("#lookup-results [role=option][aria-selected=true]")
     assert "取引先責任者" in page.inner_text("#lookup-results")
