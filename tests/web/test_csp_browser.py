@@ -8,6 +8,7 @@ import db as dbmod
 from mail.templates import save_template
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import page_until
 from tests.forms.conftest import load_examples
 from tests.scoring.people import add_records, lead_id
 
@@ -82,6 +83,7 @@ def test_the_operator_lookup_still_works_under_the_policy(served, browser):
     app, server = served
     page, problems = sign_in(app, browser, server, "operator")
     page.goto(server.url + "/forms/trial_set")
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")  # autofocus
     page.keyboard.type("0901111")
     page.wait_for_selector("#lookup-results [role=option]")
     assert "山田" in page.locator("#lookup-results").inner_text()
