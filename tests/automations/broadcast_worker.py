@@ -9,10 +9,32 @@ import os
 import sys
 
 
+def _pace_chunks(seconds: float) -> None:
+    """Pause before each broadcast chunk, so a test can kill the worker mid-broadcast on any machine.
+
+    Without it a fast (or an idle) machine may plan every chunk between two looks of the test.
+    """
+    import time
+
+    from automations import broadcasts
+
+    plan_chunk = broadcasts.plan_chunk
+
+    def paced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(seconds)
+        return plan_chunk(*args, **kwargs)
+
+    broadcasts.plan_chunk = paced
+
+
 def main() -> None:
     """Work until SIGTERM (or until killed)."""
     from app import create_app
     from work.worker import run_worker
+
+    pause = float(os.environ.get("TEST_BROADCAST_CHUNK_PAUSE", "0"))
+    if pause:
+        _pace_chunks(pause)
 
     app = create_app({"environ": dict(os.environ), "instance_path": sys.argv[1]})
     print("ready", flush=True)

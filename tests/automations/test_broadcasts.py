@@ -184,7 +184,8 @@ def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_work
         enqueue(session, "automations.tick", {})
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret-key",
            "AUTOMATIONS_BROADCAST_CHUNK": "5", "AUTOMATIONS_BROADCAST_SLICE_SECONDS": "60",
-           "WORKER_LEASE_SECONDS": "2", "WORKER_IDLE_SLEEP_SECONDS": "0.05"}
+           "WORKER_LEASE_SECONDS": "2", "WORKER_IDLE_SLEEP_SECONDS": "0.05",
+           "TEST_BROADCAST_CHUNK_PAUSE": "0.05"}  # 400 chunks take ≥ 20 s: the kill lands mid-broadcast
     root = Path(__file__).resolve().parents[2]
     worker = subprocess.Popen([sys.executable, "-m", "tests.automations.broadcast_worker", str(tmp_path / "w")],
                               cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

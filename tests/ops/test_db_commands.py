@@ -16,7 +16,9 @@ def test_current_history_heads_and_a_downgrade_round_trip(make_app, tmp_path):
     assert heads.exit_code == 0 and "scoring_0001" in heads.output and "core_0001" not in heads.output
     current = runner.invoke(args=["db", "current"])
     assert current.exit_code == 0
-    assert set(heads.output.split()) & set(current.output.split()) >= {"scoring_0001", "mail_0001"}
+    # The database is at every branch's head (whatever revisions the branches have grown).
+    head_ids = {word for word in heads.output.split() if "_0" in word}
+    assert "scoring_0001" in head_ids and head_ids <= set(current.output.split())
     history = runner.invoke(args=["db", "history"])
     assert history.exit_code == 0 and "core_0001 -> scoring_0001" in history.output
 
