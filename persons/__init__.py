@@ -11,13 +11,14 @@ bp = Blueprint("persons", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages, the `person_link` template helper and the navigation entry."""
+    """Register the pages, the `person_link`/`person_names` template helpers and the navigation entry."""
     from persons import routes  # noqa: F401  (routes attach to bp)
-    from persons.links import person_link
+    from persons.links import person_link, person_names
     from web.i18n import lazy_gettext as _l
 
     app.register_blueprint(bp)
     app.add_template_global(person_link, "person_link")
+    app.add_template_global(person_names, "person_names")
     from web import nav
 
     nav.register(app, "admin", _l("送信メール一覧"), "persons.mail_log",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from flask import url_for
 from markupsafe import Markup
@@ -17,10 +17,13 @@ def person_link(person_id: str | None, name: str | None = None) -> Markup:
         url_for("persons.person", sf_id=person_id), person_id, label)
 
 
-def names_of(session: Any, ids: Any) -> dict[str, str]:
-    """{id: name} of the mirrored people among `ids`, in one query (for pages listing ids)."""
+def person_names(ids: Iterable[str | None]) -> dict[str, str]:
+    """{id: name} of the mirrored people among `ids`, in one query: templates listing a page of
+    person ids call it once (`{% set names = person_names(rows|map(attribute="person_id")) %}`)."""
+    import db
     from persons import queries
 
+    session = db.session()
     wanted = [i for i in ids if i]
     if not wanted:
         return {}

@@ -51,7 +51,9 @@ def seed_person(session: Any) -> str:
                             occurred_at=utcnow() - timedelta(days=3)))
     session.add(MailConsent(address="hanako@example.jp", person_id=None, granted=False, source="unsubscribe_page",
                             occurred_at=utcnow() - timedelta(minutes=1)))
-    automation = Automation(key="welcome", name="ようこそシリーズ", enabled=True)
+    automation = Automation(key="welcome", name="ようこそシリーズ", enabled=True,
+                            spec={"key": "welcome", "name": "ようこそシリーズ", "trigger": {"type": "manual"},
+                                  "steps": [{"send_mail": {"template": "follow_up"}}]})
     session.add(automation)
     session.flush()
     entry = Enrollment(automation_id=automation.id, subject_id=hanako, occurrence="once", person_id=hanako,

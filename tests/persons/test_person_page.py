@@ -116,3 +116,20 @@ def test_mail_log_pages_by_id(app, sign_in):
     doc = _page(admin, doc.xpath("//a[@rel='next']")[0].get("href"))
     second = [tr.get("data-mail") for tr in doc.xpath("//table[@class='mail-log']/tbody/tr")]
     assert len(first) == 50 and len(second) == 10 and not set(first) & set(second)
+
+
+def test_scoring_top_list_and_automation_history_name_people_and_link_their_page(app, sign_in):
+    from sqlalchemy import select
+
+    from automations.models import Automation, AutomationRun
+
+    with db.get_db(app).transaction() as session:
+        hanako = seed_person(session)
+        welcome = session.scalar(select(Automation).where(Automation.key == "welcome"))
+        session.add(AutomationRun(automation_id=welcome.id, person_id=hanako, record_id=hanako, outcome="sent",
+                                  reason=""))
+    admin = sign_in("admin")
+    for url in ("/admin/scoring", "/admin/automations/welcome", f"/admin/automations/people/{hanako}"):
+        doc = _page(admin, url)
+        links = doc.xpath("//a[@class='person']")
+        assert [(a.text_content(), a.get("href")) for a in links] == [("山田 花子", f"/people/{hanako}")], url
