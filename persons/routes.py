@@ -14,7 +14,8 @@ from web.i18n import gettext as _
 def _labels() -> dict[str, object]:
     return {"status_labels": STATUS_LABELS, "skip_reasons": SKIP_REASONS, "kinds": service.KINDS,
             "activity_labels": service.ACTIVITY_LABELS, "enrollment_labels": service.ENROLLMENT_LABELS,
-            "consent_labels": service.CONSENT_LABELS, "visit_labels": service.VISIT_LABELS}
+            "consent_labels": service.CONSENT_LABELS, "consent_sources": service.CONSENT_SOURCES,
+            "visit_labels": service.VISIT_LABELS}
 
 
 @bp.route("/people/<sf_id>")

@@ -43,6 +43,7 @@ def test_admin_opens_a_person_and_sees_everything_that_happened_newest_first(app
     assert kinds[:10] == ["同意撤回", "スコア変更", "フォーム送信", "ページ閲覧", "メール内リンクのクリック",
                           "メール開封", "メール", "メール", "オートメーション開始", "同意"]
     assert "10 → 63 フォーム送信 +50, 開封 +3" in rows[1]
+    assert rows[0].endswith("hanako@example.jp 配信停止ページ") and rows[9].endswith("フォーム「shiryo」")
     assert "ページ閲覧 料金https://coop.example.jp/pricing" in rows[3]  # title, then the URL below it
     assert "件名2" in rows[6] and "送信せず" in rows[6] and "オプトイン同意なし" in rows[6]
     assert "件名1" in rows[7] and "送信済み · 開封 · クリック" in rows[7]
