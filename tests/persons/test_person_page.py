@@ -134,3 +134,12 @@ def test_scoring_top_list_and_automation_history_name_people_and_link_their_page
         doc = _page(admin, url)
         links = doc.xpath("//a[@class='person']")
         assert [(a.text_content(), a.get("href")) for a in links] == [("山田 花子", f"/people/{hanako}")], url
+
+
+def test_dry_run_links_each_person_to_their_page(app, sign_in):
+    from tests.automations.test_admin import _absent_task
+
+    contact, _ = _absent_task(app)
+    doc = _page(sign_in("admin"), "/admin/automations/absent/dry-run")
+    links = doc.xpath("//a[@class='person']")
+    assert [(a.text_content(), a.get("href")) for a in links] == [("山田", f"/people/{contact}")]
