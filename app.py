@@ -28,6 +28,7 @@ FEATURES = (
     "automations",
     "scoring",
     "reports",
+    "persons",
     "writeback",
     "migrations",
 )

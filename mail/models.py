@@ -47,6 +47,8 @@ class OutboxMail(ClaimableMixin, Base):
         Index("ix_mail_outbox_lane_due", "lane", "status", "due_at"),
         # The per-person frequency cap counts an address's recent marketing mail.
         Index("ix_mail_outbox_address", "to_address", "created_at"),
+        # The person page and the sent-mail log find one person's mails.
+        Index("ix_mail_outbox_person", "person_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -96,7 +98,8 @@ class MailConsent(Base):
     """A consent given or withdrawn (特定電子メール法: keep until a month after the last mail)."""
 
     __tablename__ = "mail_consents"
-    __table_args__ = (Index("ix_mail_consents_address", "address", "occurred_at"),)
+    __table_args__ = (Index("ix_mail_consents_address", "address", "occurred_at"),
+                      Index("ix_mail_consents_person", "person_id", "occurred_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     address: Mapped[str] = mapped_column(String(254))
