@@ -51,3 +51,12 @@ def test_development_libraries_are_only_in_the_dev_extra(wheel):
         entries = [r for r in requires if r.lower().startswith(library)]
         assert entries and all('extra == "dev"' in r for r in entries), (library, entries)
     assert any(r.lower().startswith("prometheus-client") and "extra" not in r for r in requires)
+
+
+def test_every_feature_the_app_loads_is_in_the_wheel(wheel):
+    """A package added to app.FEATURES but not to pyproject's package list breaks every deployment."""
+    from app import FEATURES
+
+    names = set(wheel.namelist())
+    for feature in FEATURES:
+        assert f"{feature}/__init__.py" in names or f"{feature}.py" in names, feature
