@@ -157,8 +157,8 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
     ids = sorted({safe for i in record_ids if (safe := case_safe_id(i))})
     if not ids:
         return set()
-    soql = f"SELECT {', '.join(fields)} FROM {object_name}" + gateway.soql(" WHERE Id IN {ids}", ids=ids)
-    records = list(gateway.query_all(soql))
+    # One query, or a few when the ids would make its GET URL too long for Salesforce.
+    records = list(gateway.query_ids(f"SELECT {', '.join(fields)} FROM {object_name}", ids, include_deleted=True))
     with database.transaction() as session:
         apply_records(session, object_name, records, "outbound")
         counter.flush(session)
