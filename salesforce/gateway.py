@@ -23,6 +23,8 @@ Methods (stable; other packages rely on them)
 - `soql(template, **values)` → SOQL text; the ONE way to put values into a query (format_soql).
 - `query(soql, batch_size=None)` → iterator of records, following nextRecordsUrl.
 - `query_all(soql, batch_size=None)` → the same over queryAll (deleted and archived rows too).
+- `query_ids(select_from, ids, include_deleted=False)` → records `WHERE Id IN (ids)`, split into as
+  many queries as keep each GET under Salesforce's 16,384-byte URI limit (no request over it is sent).
 - `query_page(soql_or_next_url, batch_size=None, include_deleted=False)` → one page
   `{records, done, totalSize, nextRecordsUrl?}`, for callers that checkpoint per page.
 - `get(object_name, record_id, fields=None)`, `describe(object_name)`, `describe_global()`,
