@@ -33,6 +33,12 @@ MAX_COMPOSITE = 25    # composite subrequests per request
 # (REST API guide, "Composite": 「このサブ要求のうち最大 5 個をクエリ操作とすることができます」).
 MAX_COMPOSITE_QUERIES = 5
 _QUERY_OPERATION = re.compile(r"v\d+\.\d/(query|queryAll|composite/sobjects)(/|$)")
+# Query locators (API guide, "QueryLocator"): "A user can have up to 10 query cursors open at a
+# time" (opening an 11th releases the user's oldest) and they "expire automatically after 15 minutes
+# of inactivity". API 56.0 lifted both limits; the dev org keeps the older, stricter ones so the sync
+# must survive a lost cursor.
+CURSORS_PER_USER = 10
+CURSOR_IDLE = timedelta(minutes=15)
 _OPEN_CURSORS = 200
 RECYCLE_BIN_DAYS = 15  # deleted records stay queryable with queryAll this long
 Response = tuple[int, Any, dict[str, str]]
@@ -62,6 +68,8 @@ class Cursor:
     version: str
     position: int = 0
     parents: dict[str, dict[str, Any]] = field(default_factory=dict)  # views of referenced records
+    user_id: str = ""
+    touched: datetime | None = None  # the org's time of the cursor's last page
 
 
 @dataclass
@@ -365,14 +373,19 @@ class RestApi:
                 parents = _parent_views(query, matched, self.store)
             else:
                 parents = {}
-        cursor = Cursor(snapshot, query, _batch_size(call.headers), include_deleted, version, parents=parents)
+        cursor = Cursor(snapshot, query, _batch_size(call.headers), include_deleted, version, parents=parents,
+                        user_id=call.user_id)
         return 200, self._page(cursor, endpoint, None), {}
 
     def query_more(self, call: Call, version: str, endpoint: str, cursor: str, pos: str) -> Response:
         """GET query/{cursor}-{position}: the next page of an open query."""
+        now = self.store.now()
         with self._cursor_lock:
             open_cursor = self.cursors.get(cursor)
-        if open_cursor is None or int(pos) != open_cursor.position:
+            if open_cursor is not None and open_cursor.touched is not None and now - open_cursor.touched >= CURSOR_IDLE:
+                del self.cursors[cursor]  # 15 minutes without a page: expired
+                open_cursor = None
+        if open_cursor is None or int(pos) != open_cursor.position or open_cursor.user_id != call.user_id:
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return 200, self._page(open_cursor, endpoint, cursor), {}
 
@@ -382,19 +395,27 @@ class RestApi:
         page = cursor.records[start:start + size]
         cursor.position = start + len(page)
         body: dict[str, Any] = {"totalSize": len(cursor.records), "done": cursor.position >= len(cursor.records)}
+        cursor.touched = self.store.now()
         if not body["done"]:
             with self._cursor_lock:
                 if cursor_id is None:
                     cursor_id = ids.CURSOR_PREFIX + secrets.token_hex(8)[:15]
                     self.cursors[cursor_id] = cursor
-                    while len(self.cursors) > _OPEN_CURSORS:
-                        self.cursors.popitem(last=False)
+                    self._release_old_cursors(cursor.user_id)
             body["nextRecordsUrl"] = f"/services/data/v{cursor.version}/{endpoint}/{cursor_id}-{cursor.position}"
         elif cursor_id is not None:
             with self._cursor_lock:
                 self.cursors.pop(cursor_id, None)
         body["records"] = self.render(cursor.query, page, cursor.version, cursor.parents.get)
         return body
+
+    def _release_old_cursors(self, user_id: str) -> None:
+        """Keep each user's 10 newest cursors (and 200 in all); the caller holds `_cursor_lock`."""
+        mine = [cid for cid, c in self.cursors.items() if c.user_id == user_id]
+        for cid in mine[:-CURSORS_PER_USER]:
+            del self.cursors[cid]
+        while len(self.cursors) > _OPEN_CURSORS:
+            self.cursors.popitem(last=False)
 
     def render(self, query: soql.Query, views: list[dict[str, Any]], version: str,
                lookup: Callable[[str], dict[str, Any] | None]) -> list[dict[str, Any]]:

@@ -39,6 +39,26 @@ _FAULT_ERRORS = {
 _BATCH = re.compile(r"v\d+\.\d/composite/batch/?$")
 
 
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes. A request
+# exceeding this limit returns a 431 Request Header Fields Too Large error. If the URI itself exceeds
+# this limit, the request returns a 414 URI Too Long error." (Salesforce Help, knowledge article
+# 000386264). No errorCode or body is documented for these: the dev org answers plain text, so a
+# client cannot lean on a JSON error body there either.
+MAX_URI_AND_HEADERS = 16_384
+
+
+def _request_too_long(request: Request) -> Response | None:
+    """414 when the request URI alone is over 16,384 bytes, 431 when URI and headers together are."""
+    uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+    uri_bytes = len(uri.encode("latin-1", "replace"))
+    if uri_bytes > MAX_URI_AND_HEADERS:
+        return Response("URI Too Long", status=414, content_type="text/plain")
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+    if uri_bytes + header_bytes > MAX_URI_AND_HEADERS:
+        return Response("Request Header Fields Too Large", status=431, content_type="text/plain")
+    return None
+
+
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     if isinstance(body, RawBody):  # Bulk API 2.0 query results are CSV
         response = Response(body.text, status=status, content_type=body.content_type)
@@ -90,6 +110,9 @@ class DevOrgWsgi:
             return adminapi.handle(self.org, request)
         if not path.startswith("/services/data"):
             return _json_response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+        too_long = _request_too_long(request)
+        if too_long is not None:
+            return too_long
         sub_path = path.removeprefix("/services/data").lstrip("/")
         language = self.org.language
         accept = request.headers.get("Accept-Language", "")

@@ -537,10 +537,20 @@ def _in_predicate(path: FieldPath, values: list[Any], negate: bool) -> Predicate
     return matches
 
 
+# "Maximum length of SOQL statements: By default, 100,000 characters" (Salesforce App Limits
+# Cheatsheet, "SOQL and SOSL Limits for Search Queries").
+MAX_SOQL_LENGTH = 100_000
+
+
 def parse(text: str, schema: Schema, now: datetime, tz: tzinfo) -> Query:
     """Parse and resolve a SOQL query against `schema`; `now`/`tz` give TODAY and friends."""
     if not text or not text.strip():
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+    if len(text) > MAX_SOQL_LENGTH:
+        # The limit is documented; the error code for it is not (QUERY_TOO_COMPLICATED is named for
+        # statements that grow too long when expanded internally), so the dev org answers that.
+        raise ApiError(400, "QUERY_TOO_COMPLICATED",
+                       f"SOQL statements cannot be longer than {MAX_SOQL_LENGTH:,} characters (got {len(text):,})")
     return _Parser(text, schema, now, tz).parse()
 
 

@@ -23,6 +23,8 @@ Methods (stable; other packages rely on them)
 - `soql(template, **values)` → SOQL text; the ONE way to put values into a query (format_soql).
 - `query(soql, batch_size=None)` → iterator of records, following nextRecordsUrl.
 - `query_all(soql, batch_size=None)` → the same over queryAll (deleted and archived rows too).
+- `query_ids(select_from, ids, include_deleted=False)` → records `WHERE Id IN (ids)`, split into as
+  many queries as keep each GET under Salesforce's 16,384-byte URI limit (no request over it is sent).
 - `query_page(soql_or_next_url, batch_size=None, include_deleted=False)` → one page
   `{records, done, totalSize, nextRecordsUrl?}`, for callers that checkpoint per page.
 - `get(object_name, record_id, fields=None)`, `describe(object_name)`, `describe_global()`,
@@ -72,6 +74,23 @@ from salesforce.usage import ApiUsage
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes" (414 for
+# the URI alone, 431 with the headers; Salesforce Help, knowledge article 000386264). The gateway
+# never sends a longer request; the margin covers the headers requests adds itself (User-Agent…).
+MAX_URI_AND_HEADERS = 16_384
+_HEADER_MARGIN = 512
+
+
+def request_bytes(url: str, params: dict[str, Any] | None, headers: dict[str, str]) -> int:
+    """Bytes of the request target (path and query string, as sent) plus the given headers."""
+    prepared = requests.Request("GET", url, params=params).prepare().path_url
+    return len(prepared.encode("latin-1", "replace")) + sum(len(k) + len(v) + 4 for k, v in headers.items())
+
+
+def query_uri_bytes(soql: str) -> int:
+    """Bytes of a `query/?q=` request target for `soql` (without the instance's path prefix)."""
+    return len(requests.Request("GET", "https://x/services/data/v62.0/queryAll/",
+                                params={"q": soql}).prepare().path_url)
 
 
 def _salesforce_time(value: datetime) -> str:
@@ -257,8 +276,14 @@ class SalesforceGateway(BatchOperations, BulkQueries):
               headers: dict[str, str] | None, timeout: float) -> requests.Response:
         all_headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json",
                        **(headers or {})}
+        url = self._url(token, path)
+        if request_bytes(url, params, all_headers) > MAX_URI_AND_HEADERS - _HEADER_MARGIN:
+            # Refused before sending: Salesforce would answer 414/431, and a retry cannot help.
+            raise ValidationError(f"{method} {path}: the URI and headers would exceed Salesforce's "
+                                  f"{MAX_URI_AND_HEADERS:,}-byte limit", status=414,
+                                  errors=[{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}])
         try:
-            response = self.session.request(method, self._url(token, path), params=params, json=body,
+            response = self.session.request(method, url, params=params, json=body,
                                             headers=all_headers, timeout=timeout)
         except requests.RequestException as exc:
             self.usage.record(method, path, None, None)
@@ -329,6 +354,20 @@ class SalesforceGateway(BatchOperations, BulkQueries):
             return self.request("GET", soql_or_next_url, headers=headers)
         resource = "queryAll/" if include_deleted else "query/"
         return self.request("GET", resource, params={"q": soql_or_next_url}, headers=headers)
+
+    def query_ids(self, select_from: str, ids: list[str], include_deleted: bool = False,
+                  batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Records of `SELECT … FROM X` (`select_from`) `WHERE Id IN (ids)`, in as many queries as the
+        URI limit needs: each query's GET URL stays under 16,384 bytes with its headers."""
+        pending = [list(ids)] if ids else []
+        while pending:
+            chunk = pending.pop(0)
+            soql = select_from + self.soql(" WHERE Id IN {ids}", ids=chunk)
+            if len(chunk) > 1 and query_uri_bytes(soql) > MAX_URI_AND_HEADERS - _HEADER_MARGIN - 2_048:
+                half = len(chunk) // 2
+                pending[:0] = [chunk[:half], chunk[half:]]
+                continue
+            yield from self._records(soql, batch_size, include_deleted)
 
     def _records(self, soql: str, batch_size: int | None, include_deleted: bool) -> Iterator[dict[str, Any]]:
         page = self.query_page(soql, batch_size, include_deleted)

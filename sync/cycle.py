@@ -344,11 +344,14 @@ class Cycle:
         """
         cursor = snap["cursor"]
         read = 0
+        last_read: tuple[datetime, str] | None = None
         while True:
             records = page.get("records", [])
             read += len(records)
             done = bool(page.get("done", True)) or not page.get("nextRecordsUrl")
             cursor = self._commit_page(name, records, cursor, ceiling, done, source)
+            if records:
+                last_read = cursor_after(records)
             if done:
                 return read
             self._hold_lease()
@@ -359,7 +362,14 @@ class Cycle:
                 if exc.error_code != "INVALID_QUERY_LOCATOR":
                     raise
                 fields = describe.select_list(name, snap["field_types"])
-                page = self.gateway.query_page(page_soql(self.gateway, name, fields, cursor, since=snap["since"]),
+                # Go on after the last record read, which may lie past the committed cursor (held at
+                # the safe point): re-reading from the cursor could repeat the same pages forever
+                # when the locator keeps expiring. The committed cursor still stays at the safe
+                # point, so the next cycle reads late commits below those records.
+                resume = cursor
+                if last_read is not None and (cursor[0] is None or last_read > (cursor[0], cursor[1] or "")):
+                    resume = last_read
+                page = self.gateway.query_page(page_soql(self.gateway, name, fields, resume, since=snap["since"]),
                                                batch_size=self.page_size, include_deleted=True)
 
     def _bulk_load(self, name: str, snap: dict[str, Any], ceiling: datetime | None, source: str) -> int | None:

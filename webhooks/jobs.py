@@ -3,7 +3,8 @@
 A notification is a hint that records changed, never the truth: there is no signature, and the
 org id it carries is no secret (it is in every Web-to-Lead form), so anyone can POST one. Nothing
 a notification carries is applied. For each object of a claimed batch the worker asks Salesforce
-for the notified ids in ONE query (`SELECT <every field> FROM X WHERE Id IN (…)` over queryAll, so
+for the notified ids in one query (`SELECT <every field> FROM X WHERE Id IN (…)` over queryAll, split
+only if its URL would pass Salesforce's 16,384-byte limit, so
 a record in the recycle bin reads as deleted) and applies exactly what Salesforce returns, with
 Salesforce's own SystemModstamp. An id Salesforce does not return changes nothing and fires
 nothing.
@@ -157,8 +158,8 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
     ids = sorted({safe for i in record_ids if (safe := case_safe_id(i))})
     if not ids:
         return set()
-    soql = f"SELECT {', '.join(fields)} FROM {object_name}" + gateway.soql(" WHERE Id IN {ids}", ids=ids)
-    records = list(gateway.query_all(soql))
+    # One query, or a few when the ids would make its GET URL too long for Salesforce.
+    records = list(gateway.query_ids(f"SELECT {', '.join(fields)} FROM {object_name}", ids, include_deleted=True))
     with database.transaction() as session:
         apply_records(session, object_name, records, "outbound")
         counter.flush(session)

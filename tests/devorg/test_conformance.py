@@ -130,3 +130,80 @@ def test_replication_windows_must_start_before_they_end(devorg):
     devorg.set_clock(datetime(2026, 11, 20, 10, 5, tzinfo=UTC))
     answer = call(devorg, "GET", "sobjects/Lead/updated/", params=params)
     assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+
+
+def next_page(devorg, page):
+    token = devorg.access_token()
+    return devorg.session().get(devorg.instance_url + page["nextRecordsUrl"],
+                                headers={"Authorization": f"Bearer {token}"})
+
+
+def open_cursor(devorg):
+    page = call(devorg, "GET", "query/", params={"q": "SELECT LastName FROM Lead"},
+                headers={"Sforce-Query-Options": "batchSize=200"}).json()
+    assert not page["done"]
+    return page
+
+
+def test_a_query_cursor_expires_after_15_minutes_without_a_page(devorg):
+    for n in range(450):
+        devorg.insert("Lead", LastName=f"L{n:03d}", Company="C")
+    kept, idle = open_cursor(devorg), open_cursor(devorg)
+    devorg.set_clock_offset(devorg.store.clock_offset + timedelta(minutes=14))
+    kept = next_page(devorg, kept)
+    assert kept.status_code == 200  # 14 minutes idle: still open, and the page resets its clock
+    devorg.set_clock_offset(devorg.store.clock_offset + timedelta(minutes=14))
+    assert next_page(devorg, kept.json()).status_code == 200
+    expired = next_page(devorg, idle)  # 28 minutes idle
+    assert expired.status_code == 400
+    assert expired.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_a_user_keeps_only_ten_query_cursors_and_an_eleventh_releases_the_oldest(devorg):
+    for n in range(450):
+        devorg.insert("Lead", LastName=f"L{n:03d}", Company="C")
+    cursors = [open_cursor(devorg) for _ in range(11)]
+    released = next_page(devorg, cursors[0])
+    assert released.status_code == 400
+    assert released.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    assert all(next_page(devorg, page).status_code == 200 for page in cursors[1:])
+
+
+def test_offset_over_2000_is_number_outside_valid_range(devorg):
+    ok = call(devorg, "GET", "query/", params={"q": "SELECT Id FROM Lead LIMIT 10 OFFSET 2000"})
+    assert ok.status_code == 200
+    refused = call(devorg, "GET", "query/", params={"q": "SELECT Id FROM Lead LIMIT 10 OFFSET 2001"})
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
+def test_a_uri_over_16384_bytes_is_414_and_uri_with_headers_over_it_is_431(devorg):
+    def query_of_length(n):
+        base = f"{devorg.instance_url}{API}/query/?q="
+        path_len = len(f"{API}/query/?q=")
+        soql = "SELECT+Id+FROM+Lead+WHERE+LastName+!%3D+%27"
+        return base + soql + "x" * (n - path_len - len(soql) - 3) + "%27"
+
+    token = devorg.access_token()
+    auth = {"Authorization": f"Bearer {token}"}
+    session = devorg.session()
+    assert session.get(query_of_length(8_000), headers=auth).status_code == 200
+    too_long = session.get(query_of_length(16_385), headers=auth)
+    assert too_long.status_code == 414
+    assert session.get(query_of_length(16_000), headers=auth).status_code == 200
+    padded = session.get(query_of_length(16_000), headers={**auth, "X-Padding": "p" * 1_000})
+    assert padded.status_code == 431
+
+
+def test_a_soql_statement_over_100000_characters_is_refused(devorg):
+    def statement(n):
+        head, tail = "SELECT Id FROM Lead WHERE LastName != '", "'"
+        return head + "x" * (n - len(head) - len(tail)) + tail
+
+    ok = composite(devorg, [{"url": f"{API}/query/?q={quote(statement(100_000))}"}])
+    assert ok.json()["compositeResponse"][0]["httpStatusCode"] == 200
+    refused = composite(devorg, [{"url": f"{API}/query/?q={quote(statement(100_001))}"}])
+    answer = refused.json()["compositeResponse"][0]
+    assert answer["httpStatusCode"] == 400
+    assert answer["body"][0]["errorCode"] == "QUERY_TOO_COMPLICATED"
+    assert "100,000" in answer["body"][0]["message"]

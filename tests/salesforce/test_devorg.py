@@ -124,3 +124,23 @@ def test_a_malformed_query_is_a_validation_error_and_not_retried(devorg, tmp_pat
         list(gateway.query("SELECT Nope__c FROM Contact"))
     assert caught.value.error_code == "INVALID_FIELD"
     assert gateway.usage.calls - before == 1
+
+
+def test_a_read_back_by_many_ids_is_split_so_no_uri_exceeds_salesforces_limit(devorg, tmp_path):
+    from salesforce.gateway import MAX_URI_AND_HEADERS
+
+    wanted = [devorg.insert("Lead", LastName=f"見込{n:03d}", Company="生協") for n in range(700)]
+    gateway = gateway_on(devorg, tmp_path)
+    fields = "SELECT Id, LastName, Company, Email, Phone, Status, SystemModstamp FROM Lead"
+    one_query = fields + gateway.soql(" WHERE Id IN {ids}", ids=wanted)
+    with pytest.raises(ValidationError) as refused:  # in one GET it would be refused
+        list(gateway.query_all(one_query))
+    assert refused.value.status == 414
+    sent: list[int] = []
+    gateway.session.hooks["response"].append(
+        lambda response, *a, **k: sent.append(len(response.request.path_url.encode())))
+
+    records = list(gateway.query_ids(fields, wanted, include_deleted=True))
+
+    assert sorted(r["Id"] for r in records) == sorted(wanted)
+    assert len(sent) > 1 and max(sent) <= MAX_URI_AND_HEADERS

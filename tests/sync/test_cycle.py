@@ -288,6 +288,36 @@ def test_failure_in_mid_cycle_stops_cleanly_and_the_next_cycle_finishes(make_app
     assert events(app, kind="updated") == []
 
 
+def test_a_first_load_whose_query_cursor_expires_between_pages_still_mirrors_everything(sync_app, devorg,
+                                                                                       monkeypatch):
+    from salesforce import gateway_for
+    from salesforce.errors import ValidationError
+
+    for n in range(1_500):
+        devorg.insert("Lead", LastName=f"会員{n:04d}", Company="生協")
+    gateway = gateway_for(sync_app)
+    query_page = gateway.query_page
+    expired = []
+
+    def slow_reader(soql_or_next_url, *args, **kwargs):
+        # The sync takes over 15 minutes (of the org's clock) before asking for each next page:
+        # Salesforce releases a query locator after 15 minutes without use.
+        if soql_or_next_url.startswith("/services/data/"):
+            devorg.set_clock_offset(devorg.store.clock_offset + timedelta(minutes=16))
+        try:
+            return query_page(soql_or_next_url, *args, **kwargs)
+        except ValidationError as exc:
+            expired.append(exc.error_code)
+            raise
+
+    monkeypatch.setattr(gateway, "query_page", slow_reader)
+    ok(run_cycle(sync_app))
+    assert expired and set(expired) == {"INVALID_QUERY_LOCATOR"}
+    assert_mirror_equals_org(sync_app, devorg, "Lead")
+    created = events(sync_app, kind="created", object_name="Lead")
+    assert len(created) == 1_500 and len({e[1] for e in created}) == 1_500
+
+
 @pytest.mark.slow
 def test_initial_load_of_ten_thousand_records_costs_about_one_call_per_two_thousand(make_app, devorg):
     app = make_app(**devorg.app_settings(), sync_objects=("Lead",), sync_bulk_threshold=0)
