@@ -101,6 +101,7 @@ def test_a_new_applicant_typed_in_full_width_with_a_postal_code_that_fills_the_a
     assert page.locator("[data-confirm=LastNameKana__c]").inner_text() == "サトウ"
     page.click("button[value=submit]")
     page.wait_for_selector("text=受け付けました")
+    page.wait_for_load_state("load")  # its keyboard shortcuts are attached
     page.keyboard.press("Alt+n")  # the next blank form
     page.wait_for_url(server.url + "/forms/trial_set")
     assert page.input_value("#f-LastName") == ""
