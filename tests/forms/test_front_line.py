@@ -470,6 +470,37 @@ def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becomi
     assert [t["WhoId"] for t in devorg.records("Task")] == [member]
 
 
+def test_an_operator_finds_a_member_by_phone_suffix_part_of_the_email_or_member_number(
+        operator_stack, browser, devorg, seed_mirror_on):
+    app, server = operator_stack
+    member = devorg.insert("Contact", LastName="佐藤", FirstName="次郎", LastNameKana__c="サトウ",
+                           FirstNameKana__c="ジロウ", Phone="03-6496-3255", Email="sato.jiro@example.jp",
+                           Tsunagi_Key__c="member-000123", MailingState="東京都", MailingCity="新宿区",
+                           MailingStreet="四谷坂町1-2")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", member))
+    # Someone else whose number starts, rather than ends, with the same digits is not a suffix match.
+    other = devorg.insert("Contact", LastName="高橋", FirstName="花子", Phone="06-6496-3256",
+                          Email="jiro.hanako@example.jp", Tsunagi_Key__c="member-000999")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", other))
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+
+    def found(typed: str) -> list[str]:
+        page.fill("#lookup", "")
+        page.keyboard.type(typed)
+        page.wait_for_selector("#lookup-results [role=option]")
+        return page.locator("#lookup-results [role=option]").all_inner_texts()
+
+    for typed in ("6496-3255", "jiro@", "member-000123", "ＭＥＭＢＥＲ－０００１２３"):
+        rows = found(typed)
+        assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
+        assert "会員番号 member-000123" in rows[0], rows
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/forms/trial_set?person=*")
+    assert page.input_value("#f-Email") == "sato.jiro@example.jp"
+
+
 # --- deliverable addresses (issue case 5) -------------------------------------------------------
 
 def test_a_customer_on_a_phone_cannot_send_an_address_without_a_house_number(operator_stack, browser, devorg):
