@@ -44,10 +44,10 @@ def _app(make_app, devorg, tmp_path, **settings):
     return app
 
 
-def _sign_in(app, browser, server, role, **page_options):
+def _sign_in(app, browser, server, role, name="", **page_options):
     email = f"{role}-front@example.jp"
     with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD)
+        create_user(session, email, role, TEST_PASSWORD, name=name)
     page = browser.new_page(**page_options)
     page.goto(server.url + "/login")
     page.fill("input[name=email]", email)
@@ -94,7 +94,7 @@ def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_a
     app = visit_app
     server = live_server(app)
     member = _member(app, devorg, seed_mirror_on)
-    page = _sign_in(app, browser, server, "sales", **PHONE)
+    page = _sign_in(app, browser, server, "sales", name="営業 花子", **PHONE)
     page.goto(server.url + "/forms/visit")
     page.fill("#lookup", "いとう")
     page.locator("#lookup-results a").first.tap()
@@ -118,6 +118,7 @@ def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_a
     html = smtp_sink.messages[0].message.get_body(("html",)).get_content()
     assert _days_from_today(0, app) in html  # the visit's date
     assert "連携" not in html  # not signed by the integration user
+    assert "営業 花子がお伺いしました" in html  # the rep who recorded the visit
     assert 'style="display:inline-block' in html and "/f/revisit_booking?t=" in html  # a button, not bare text
 
     from scoring.models import ScoreEvent
