@@ -1,6 +1,6 @@
 """index writeback items by the Salesforce record they wrote
 
-Revision ID: writeback_0002_front_line_2_resid
+Revision ID: writeback_0002_frontline2_resid
 Revises: writeback_0001
 
 Automations look up which tsunagi user recorded a record (the rep named in the absent
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "writeback_0002_front_line_2_resid"
+revision: str = "writeback_0002_frontline2_resid"
 down_revision: str | Sequence[str] | None = "writeback_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
