@@ -361,7 +361,7 @@ class Settings:
     forms_member_number_field: str = setting(
         "FORMS_MEMBER_NUMBER_FIELD", _text, "Tsunagi_Key__c",
         "Contact field holding the member number operators search by (mirror key `member_key`; after "
-        "changing it, run a full resync so existing rows get the new key).")
+        "changing it, a record gets the new key when it next changes in Salesforce).")
     forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
                                             "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from db import utcnow
 from sync.bulk import insert_events, insert_mirror_rows, update_mirror_rows
-from sync.keys import KEY_FIELDS, member_field, record_keys
+from sync.keys import KEY_FIELDS, member_field, member_key, record_keys
 from sync.models import SOURCES, ChangeEvent, MirrorRecord
 from sync.values import flatten, parse_datetime
 
@@ -203,6 +203,8 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
             continue
         # Keys are recomputed only when a field feeding them changed (phone parsing is the slow part).
         same_keys = all(merged.get(f) == old.fields.get(f) for f in key_sources)
+        # A member field configured anew (FORMS_MEMBER_NUMBER_FIELD) changes the key, not the fields.
+        same_keys = same_keys and old.keys.get("member_key") == member_key(merged.get(member_field(object_name)))
         updates.append({
             "sf_id": sf_id, "fields": merged, "system_modstamp": max(item.stamp or old.stamp, old.stamp),
             "is_deleted": old.deleted if item.deleted is None else item.deleted, "last_seen_at": now,
