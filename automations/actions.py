@@ -55,9 +55,32 @@ def _links(rt: Runtime, person_id: str | None, links: dict[str, Any]) -> dict[st
             for name, spec in links.items()}
 
 
+def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
+    """The tsunagi user who entered a record on a form (e.g. the rep who recorded a visit), or {}.
+
+    The record's owner in Salesforce is the integration user for everything tsunagi writes, so a
+    mail naming "the rep" must ask who submitted the form instead.
+    """
+    from forms.models import Submission
+    from people.models import User
+    from writeback.models import WritebackItem
+
+    if not record_id:
+        return {}
+    ref = session.scalar(select(WritebackItem.origin_ref).where(
+        WritebackItem.result_id == record_id, WritebackItem.origin == "forms").order_by(WritebackItem.id).limit(1))
+    sub_id = (ref or "").rpartition(":")[2]
+    if not sub_id.isdigit():
+        return {}
+    user = session.scalar(select(User).join(Submission, Submission.created_by == User.id)
+                          .where(Submission.id == int(sub_id)))
+    return {"name": user.name} if user is not None and user.name else {}
+
+
 def mail_context(session: Session, rt: Runtime, automation: Automation, record: Record | None,
                  person: Record | None, links: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The merge data of an automation mail: person, record, owner, campaign, links, automation."""
+    """The merge data of an automation mail: person, record, owner, rep (who entered the record), campaign,
+    links, automation."""
     view = rt.view(session)
     owner = view.get((record.fields.get("OwnerId") if record else None) or (person.fields.get("OwnerId")
                                                                              if person else None))
@@ -67,6 +90,7 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
         "person": dict(person.fields) if person else {},
         "record": dict(record.fields) if record else {},
         "owner": dict(owner.fields) if owner else {},
+        "rep": recorded_by(session, record.id if record else None),
         "account": dict(account.fields) if account else {},
         "campaign": dict(campaign.fields) if campaign else {},
         "links": _links(rt, person.id if person else None, links or {}),

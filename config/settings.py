@@ -358,6 +358,10 @@ class Settings:
                                            "Longest validity of a signed prefill link in a mail (days).")
     forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
                                         "Form definition the field-sales visit screen uses.")
+    forms_member_number_field: str = setting(
+        "FORMS_MEMBER_NUMBER_FIELD", _text, "Tsunagi_Key__c",
+        "Contact field holding the member number operators search by (mirror key `member_key`; after "
+        "changing it, a record gets the new key when it next changes in Salesforce).")
     forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
                                             "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------

@@ -1,9 +1,11 @@
 """Find a customer in the mirror as an operator or field rep types (no Salesforce call).
 
-What was typed decides the key: an '@' → mail address prefix; mostly digits → phone number
-prefix (national digits become the E.164 prefix the mirror keeps: 0901 → +81901); kana only →
-furigana prefix; anything else → name prefix. Every search is one indexed prefix scan with a
-small LIMIT, so it stays fast on millions of rows.
+What was typed decides the keys: an '@' → mail address prefix, or the end of the local part
+("jiro@" finds sato.jiro@…); mostly digits → phone number prefix (national digits become the E.164
+prefix the mirror keeps: 0901 → +81901) or phone suffix ("6496-3255"); kana only → furigana
+prefix; anything else → name prefix or member number prefix (FORMS_MEMBER_NUMBER_FIELD). Suffixes
+are searched as prefixes of reversed keys. Every search is a few indexed prefix scans with a small
+LIMIT, so it stays fast on millions of rows on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -39,21 +41,51 @@ def phone_prefix(typed: str) -> str | None:
     return "+81" + digits.removeprefix("0")
 
 
+# A phone suffix is searched from this many digits on: fewer match too many people to be useful.
+_MIN_SUFFIX_DIGITS = 4
+
+
 def classify(typed: str) -> tuple[str, str] | None:
     """(key column, prefix) to search for what was typed, or None when too short to search."""
+    found = searches(typed)
+    return found[0] if found else None
+
+
+def searches(typed: str) -> list[tuple[str, str]]:
+    """Every (key column, prefix) to search for what was typed, best first ([] when too short)."""
     text = keys.nfkc(typed)
     if len(text) < 2:
-        return None
+        return []
     if "@" in text:
-        return "email_key", text.lower()
+        lowered = text.lower()
+        local = lowered.partition("@")[0]
+        return [("email_key", lowered)] + ([("email_local_rev_key", local[::-1])] if local else [])
     if _DIGITS_ONLY.match(text):
+        found = []
         prefix = phone_prefix(text)
-        return ("phone_key", prefix) if prefix else None
+        if prefix:
+            found.append(("phone_key", prefix))
+        digits = re.sub(r"\D", "", text)
+        if len(digits) >= _MIN_SUFFIX_DIGITS:
+            found.append(("phone_rev_key", digits[::-1]))
+        return found
     if _KANA_ONLY.match(text):
         kana = keys.kana_key(text)
-        return ("kana_key", kana) if kana else None
+        return [("kana_key", kana)] if kana else []
     name = keys.name_key(text)
-    return ("name_key", name) if name else None
+    member = keys.member_key(text)
+    return [*([("name_key", name)] if name else []), *([("member_key", member)] if member else [])]
+
+
+def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
+    """Whether a record found by a reversed key also matches the rest of what was typed.
+
+    "jiro@ex" searched by the reversed local part must still have a domain starting with "ex".
+    """
+    if column != "email_local_rev_key":
+        return True
+    domain = keys.nfkc(typed).lower().partition("@")[2]
+    return (record.email_key or "").partition("@")[2].startswith(domain)
 
 
 # How a person's kind reads to an operator (Salesforce's own Japanese labels).
@@ -74,6 +106,7 @@ def summarize(record: MirrorRecord) -> dict[str, Any]:
     Two customers of the same name are told apart by address and kind (リード / 取引先責任者).
     """
     fields = record.fields or {}
+    member_field = keys.member_field(record.object_name)
     name = " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()
     kana = " ".join(str(fields.get(n) or "") for n in ("LastNameKana__c", "FirstNameKana__c")).strip()
     return {
@@ -85,6 +118,7 @@ def summarize(record: MirrorRecord) -> dict[str, Any]:
         "email": fields.get("Email") or "",
         "phone": fields.get("Phone") or fields.get("MobilePhone") or "",
         "address": address_of(fields),
+        "member_number": str(fields.get(member_field) or "") if member_field and record.member_key else "",
         "fields": {n: fields[n] for n in SUMMARY_FIELDS if fields.get(n) not in (None, "")},
     }
 
@@ -106,14 +140,20 @@ def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5
 
 def search_people(session: Session, typed: str, limit: int = 10,
                   objects: tuple[str, ...] = PERSON_OBJECTS) -> list[dict[str, Any]]:
-    """Up to `limit` Leads/Contacts whose email, phone, name or kana starts with what was typed."""
-    found = classify(typed)
-    if found is None:
-        return []
-    column, prefix = found
+    """Up to `limit` Leads/Contacts whose email, phone, name, kana or member number matches what was typed.
+
+    Prefix matches come first, then suffix matches (phone end, email local-part end).
+    """
     dialect = session.get_bind().dialect.name
-    rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
-    return [summarize(r) for r in sorted(rows, key=lambda r: (getattr(r, column) or "", r.sf_id))]
+    found: dict[str, MirrorRecord] = {}
+    for column, prefix in searches(typed):
+        rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
+        for record in sorted(rows, key=lambda r, c=column: (getattr(r, c) or "", r.sf_id)):
+            if _matches(record, column, typed):
+                found.setdefault(record.sf_id, record)
+        if len(found) >= limit:
+            break
+    return [summarize(r) for r in list(found.values())[:limit]]
 
 
 def get_person(session: Session, sf_id: str) -> MirrorRecord | None:

@@ -54,6 +54,8 @@ ROOTS: dict[str, frozenset[str] | None] = {
     # What the callers add: automations the triggering record (any object) and its campaign, and
     # themselves; forms the form and submission; scoring the score that crossed a threshold.
     "record": None, "campaign": None, "automation": frozenset({"key", "name"}),
+    # The tsunagi user who entered the triggering record on a form (e.g. the rep who recorded a visit).
+    "rep": frozenset({"name"}),
     "form": frozenset({"key", "title"}), "submission": frozenset({"id"}),
     "scoring": frozenset({"score", "threshold"}),
 }

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from sync.models import ChangeEvent, MirrorRecord
 
 _table = MirrorRecord.__table__
-_KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key")
+_KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key", "member_key", "phone_rev_key",
+         "email_local_rev_key")
 _MIRROR_COLUMNS = ("sf_id varchar, object_name varchar, fields jsonb, system_modstamp timestamptz, "
                    "is_deleted boolean, first_seen_at timestamptz, last_seen_at timestamptz, last_source varchar, "
                    + ", ".join(f"{k} varchar" for k in _KEYS))

@@ -72,6 +72,47 @@ def company_key(value: Any) -> str | None:
     return text or None
 
 
+def reversed_phone_key(phone: str | None) -> str | None:
+    """The digits of an E.164 key in reverse (+81364963255 → 55236946318), or None.
+
+    A suffix search ("the last eight digits") becomes a prefix search on this key, so an index serves it.
+    """
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[::-1] or None
+
+
+def reversed_local_key(email: str | None) -> str | None:
+    """The local part of an email key in reverse (sato.jiro@x.jp → orij.otas), or None.
+
+    Typing the end of a local part ("jiro@") becomes a prefix search on this key, so an index serves it.
+    """
+    local = (email or "").partition("@")[0]
+    return local[::-1] or None
+
+
+def member_key(value: Any) -> str | None:
+    """A member number NFKC-normalized and lower-cased (ＭＥＭＢＥＲ-０００１ → member-0001), or None."""
+    text = nfkc(value).lower()
+    return text[:80] or None
+
+
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
+# The Contact field holding the member number (FORMS_MEMBER_NUMBER_FIELD); set by the app factory.
+_member_field = {"Contact": "Tsunagi_Key__c"}
+
+
+def configure_member_field(field: str) -> None:
+    """Use `field` of Contact as the member number (from the FORMS_MEMBER_NUMBER_FIELD setting)."""
+    if not _API_NAME.match(field):
+        raise ValueError(f"FORMS_MEMBER_NUMBER_FIELD is not a Salesforce field name: {field!r}")
+    _member_field["Contact"] = field
+
+
+def member_field(object_name: str) -> str | None:
+    """The field holding a member number on `object_name` (only Contacts are members), or None."""
+    return _member_field.get(object_name)
+
+
 # Which fields feed which key, per object (kana fields are the demo org's custom furigana fields).
 KEY_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "Lead": {"email": ("Email",), "phone": ("Phone", "MobilePhone"), "name": ("LastName", "FirstName"),
@@ -85,7 +126,7 @@ KEY_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def record_keys(object_name: str, fields: dict[str, Any]) -> dict[str, str | None]:
-    """All five keys of a record from its field values (missing fields give None keys)."""
+    """All lookup keys of a record from its field values (missing fields give None keys)."""
     spec = KEY_FIELDS.get(object_name, {})
 
     def first(names: tuple[str, ...], fn: Any) -> str | None:
@@ -95,10 +136,16 @@ def record_keys(object_name: str, fields: dict[str, Any]) -> dict[str, str | Non
                 return key
         return None
 
+    email = first(spec.get("email", ()), email_key)
+    phone = first(spec.get("phone", ()), phone_key)
+    member = member_field(object_name)
     return {
-        "email_key": first(spec.get("email", ()), email_key),
-        "phone_key": first(spec.get("phone", ()), phone_key),
+        "email_key": email,
+        "phone_key": phone,
         "name_key": name_key(*(fields.get(n) for n in spec.get("name", ()))) if spec.get("name") else None,
         "kana_key": kana_key(*(fields.get(n) for n in spec.get("kana", ()))) if spec.get("kana") else None,
         "company_key": first(spec.get("company", ()), company_key),
+        "member_key": member_key(fields.get(member)) if member else None,
+        "phone_rev_key": reversed_phone_key(phone),
+        "email_local_rev_key": reversed_local_key(email),
     }

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from db import utcnow
 from sync.bulk import insert_events, insert_mirror_rows, update_mirror_rows
-from sync.keys import KEY_FIELDS, record_keys
+from sync.keys import KEY_FIELDS, member_field, member_key, record_keys
 from sync.models import SOURCES, ChangeEvent, MirrorRecord
 from sync.values import flatten, parse_datetime
 
@@ -47,7 +47,8 @@ UNKNOWN_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
 IMPLAUSIBLY_AHEAD = timedelta(days=1)
 # Ids per IN (...) list: well under SQLite's and PostgreSQL's bind-parameter limits.
 _CHUNK = 500
-_KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key")
+_KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key", "member_key", "phone_rev_key",
+         "email_local_rev_key")
 
 _table = MirrorRecord.__table__
 
@@ -165,6 +166,7 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
     now = utcnow()
     stored = _load(session, list(incoming))
     key_sources = {f for names in KEY_FIELDS.get(object_name, {}).values() for f in names}
+    key_sources |= {f for f in (member_field(object_name),) if f}
     new_rows = []
     for sf_id, item in incoming.items():
         if sf_id in stored:
@@ -201,6 +203,8 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
             continue
         # Keys are recomputed only when a field feeding them changed (phone parsing is the slow part).
         same_keys = all(merged.get(f) == old.fields.get(f) for f in key_sources)
+        # A member field configured anew (FORMS_MEMBER_NUMBER_FIELD) changes the key, not the fields.
+        same_keys = same_keys and old.keys.get("member_key") == member_key(merged.get(member_field(object_name)))
         updates.append({
             "sf_id": sf_id, "fields": merged, "system_modstamp": max(item.stamp or old.stamp, old.stamp),
             "is_deleted": old.deleted if item.deleted is None else item.deleted, "last_seen_at": now,

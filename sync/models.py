@@ -31,6 +31,10 @@ class MirrorRecord(Base):
         Index("ix_mirror_name", "name_key"),
         Index("ix_mirror_kana", "kana_key"),
         Index("ix_mirror_company", "company_key"),
+        Index("ix_mirror_member", "member_key", postgresql_ops={"member_key": "text_pattern_ops"}),
+        Index("ix_mirror_phone_rev", "phone_rev_key", postgresql_ops={"phone_rev_key": "text_pattern_ops"}),
+        Index("ix_mirror_email_local_rev", "email_local_rev_key",
+              postgresql_ops={"email_local_rev_key": "text_pattern_ops"}),
         # Counts and freshness per object (status pages) by an index-only scan, not a table scan.
         Index("ix_mirror_object_live", "object_name", "is_deleted", "last_seen_at"),
     )
@@ -50,6 +54,11 @@ class MirrorRecord(Base):
     name_key: Mapped[str | None] = mapped_column(String(200))
     kana_key: Mapped[str | None] = mapped_column(String(200))
     company_key: Mapped[str | None] = mapped_column(String(200))
+    # Member number (FORMS_MEMBER_NUMBER_FIELD of a Contact), and reversed phone digits / email local
+    # part: suffix searches ("6496-3255", "jiro@") become indexed prefix searches on these.
+    member_key: Mapped[str | None] = mapped_column(String(80))
+    phone_rev_key: Mapped[str | None] = mapped_column(String(20))
+    email_local_rev_key: Mapped[str | None] = mapped_column(String(254))
 
 
 class ChangeEvent(Base):

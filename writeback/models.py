@@ -25,7 +25,9 @@ class WritebackItem(ClaimableMixin, Base):
     """One record to create, update, upsert or delete in Salesforce."""
 
     __tablename__ = "writeback_items"
-    __table_args__ = (Index("ix_writeback_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_writeback_due", "status", "due_at"),
+                      # Which tsunagi user recorded a record (automations name the rep in mails).
+                      Index("ix_writeback_result", "result_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -252,7 +252,8 @@
       a.tabIndex = -1;
       a.textContent = r.name + (r.kana ? "（" + r.kana + "）" : "");
       var small = document.createElement("small");
-      small.textContent = [r.type || r.object, r.phone, r.email, r.address].filter(Boolean).join(" · ");
+      var member = r.member_number ? (list.getAttribute("data-member-label") || "会員番号") + " " + r.member_number : "";
+      small.textContent = [r.type || r.object, member, r.phone, r.email, r.address].filter(Boolean).join(" · ");
       li.appendChild(a);
       li.appendChild(small);
       // The whole row is the target (a thumb on a phone rarely hits just the name).

@@ -44,10 +44,10 @@ def _app(make_app, devorg, tmp_path, **settings):
     return app
 
 
-def _sign_in(app, browser, server, role, **page_options):
+def _sign_in(app, browser, server, role, name="", **page_options):
     email = f"{role}-front@example.jp"
     with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD)
+        create_user(session, email, role, TEST_PASSWORD, name=name)
     page = browser.new_page(**page_options)
     page.goto(server.url + "/login")
     page.fill("input[name=email]", email)
@@ -94,7 +94,7 @@ def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_a
     app = visit_app
     server = live_server(app)
     member = _member(app, devorg, seed_mirror_on)
-    page = _sign_in(app, browser, server, "sales", **PHONE)
+    page = _sign_in(app, browser, server, "sales", name="営業 花子", **PHONE)
     page.goto(server.url + "/forms/visit")
     page.fill("#lookup", "いとう")
     page.locator("#lookup-results a").first.tap()
@@ -118,6 +118,7 @@ def test_absent_then_back_then_absent_is_one_visit_one_mail_and_no_score(visit_a
     html = smtp_sink.messages[0].message.get_body(("html",)).get_content()
     assert _days_from_today(0, app) in html  # the visit's date
     assert "連携" not in html  # not signed by the integration user
+    assert "営業 花子がお伺いしました" in html  # the rep who recorded the visit
     assert 'style="display:inline-block' in html and "/f/revisit_booking?t=" in html  # a button, not bare text
 
     from scoring.models import ScoreEvent
@@ -468,6 +469,37 @@ def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becomi
     contact = devorg.get("Contact", member)
     assert (contact["Email"], contact["MailingCity"]) == ("makoto@example.jp", "横浜市")
     assert [t["WhoId"] for t in devorg.records("Task")] == [member]
+
+
+def test_an_operator_finds_a_member_by_phone_suffix_part_of_the_email_or_member_number(
+        operator_stack, browser, devorg, seed_mirror_on):
+    app, server = operator_stack
+    member = devorg.insert("Contact", LastName="佐藤", FirstName="次郎", LastNameKana__c="サトウ",
+                           FirstNameKana__c="ジロウ", Phone="03-6496-3255", Email="sato.jiro@example.jp",
+                           Tsunagi_Key__c="member-000123", MailingState="東京都", MailingCity="新宿区",
+                           MailingStreet="四谷坂町1-2")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", member))
+    # Someone else whose number starts, rather than ends, with the same digits is not a suffix match.
+    other = devorg.insert("Contact", LastName="高橋", FirstName="花子", Phone="06-6496-3256",
+                          Email="jiro.hanako@example.jp", Tsunagi_Key__c="member-000999")
+    seed_mirror_on(app, "Contact", devorg.get("Contact", other))
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+
+    def found(typed: str) -> list[str]:
+        page.fill("#lookup", "")
+        page.keyboard.type(typed)
+        page.wait_for_selector("#lookup-results [role=option]")
+        return page.locator("#lookup-results [role=option]").all_inner_texts()
+
+    for typed in ("6496-3255", "jiro@", "member-000123", "ＭＥＭＢＥＲ－０００１２３"):
+        rows = found(typed)
+        assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
+        assert "会員番号 member-000123" in rows[0], rows
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/forms/trial_set?person=*")
+    assert page.input_value("#f-Email") == "sato.jiro@example.jp"
 
 
 # --- deliverable addresses (issue case 5) -------------------------------------------------------
