@@ -577,11 +577,7 @@ class RestApi:
     def composite(self, call: Call, version: str) -> Response:
         """POST composite: up to 25 subrequests with @{ref.field} references, optionally allOrNone."""
         body = _body_dict(call.body)
-        subrequests = body.get("compositeRequest")
-        if not isinstance(subrequests, list) or not subrequests:
-            raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest is required")
-        if len(subrequests) > MAX_COMPOSITE:
-            raise ApiError(400, "LIMIT_EXCEEDED", f"Maximum number of subrequests is {MAX_COMPOSITE}")
+        subrequests = _subrequests(body, "compositeRequest")
         queries = sum(1 for s in subrequests if isinstance(s, dict) and _QUERY_OPERATION.search(
             str(s.get("url", "")).partition("?")[0]))
         if queries > MAX_COMPOSITE_QUERIES:
@@ -623,11 +619,7 @@ class RestApi:
     def composite_batch(self, call: Call, version: str) -> Response:
         """POST composite/batch: up to 25 independent subrequests; each counts as one API call (devorg.server)."""
         body = _body_dict(call.body)
-        requests = body.get("batchRequests")
-        if not isinstance(requests, list) or not requests:
-            raise ApiError(400, "JSON_PARSER_ERROR", "batchRequests is required")
-        if len(requests) > MAX_COMPOSITE:
-            raise ApiError(400, "LIMIT_EXCEEDED", f"Maximum number of subrequests is {MAX_COMPOSITE}")
+        requests = _subrequests(body, "batchRequests")
         results, halted = [], False
         for sub in requests:
             if halted:
@@ -728,6 +720,16 @@ def _body_dict(body: Any) -> dict[str, Any]:
         raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     return body
 
+
+
+def _subrequests(body: dict[str, Any], key: str) -> list[Any]:
+    """The non-empty list of subrequests under `key`, at most 25 of them (composite and composite/batch)."""
+    subrequests = body.get(key)
+    if not isinstance(subrequests, list) or not subrequests:
+        raise ApiError(400, "JSON_PARSER_ERROR", f"{key} is required")
+    if len(subrequests) > MAX_COMPOSITE:
+        raise ApiError(400, "LIMIT_EXCEEDED", f"Maximum number of subrequests is {MAX_COMPOSITE}")
+    return subrequests
 
 def _item_id(item: Any) -> str | None:
     if isinstance(item, str):

@@ -6,6 +6,7 @@ Every link carries a signed token (mail.tokens); nothing here trusts a URL param
 from __future__ import annotations
 
 import hmac
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response, current_app, redirect, render_template, request
@@ -13,7 +14,7 @@ from flask import Response, current_app, redirect, render_template, request
 import db
 from activity.record import record_activity
 from mail import bp, tokens
-from mail.bounces import NotADsn, apply_dsn
+from mail.bounces import NotADsn, apply_dsn, apply_report
 from mail.compliance import unsubscribe_mail
 from mail.models import OutboxMail
 from mail.return_path import ReturnPath
@@ -147,7 +148,6 @@ def bounces():  # type: ignore[no-untyped-def]
 def sendgrid_bounces():  # type: ignore[no-untyped-def]
     """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import sendgrid_events
-    from mail.bounces import apply_report
 
     settings = current_app.config["TSUNAGI"]
     raw = request.get_data(cache=False)
@@ -161,19 +161,13 @@ def sendgrid_bounces():  # type: ignore[no-untyped-def]
         reports = sendgrid_events.parse(raw)
     except sendgrid_events.BadPayload:
         return {"error": _("SendGrid のイベント配列ではありません。")}, 422
-    session = db.session()
-    counts = {"hard": 0, "soft": 0, "ignored": 0}
-    for report in reports:
-        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="sendgrid")] += 1
-    session.commit()
-    return counts, 200
+    return _apply_provider_reports(reports, settings.mail_soft_bounce_limit, "sendgrid"), 200
 
 
 @bp.route("/mail/bounces/ses", methods=["POST"])
 def ses_bounces():  # type: ignore[no-untyped-def]
     """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import ses_events
-    from mail.bounces import apply_report
 
     settings = current_app.config["TSUNAGI"]
     expected, given = settings.mail_bounce_token, request.args.get("token", "")
@@ -186,12 +180,17 @@ def ses_bounces():  # type: ignore[no-untyped-def]
         reports = ses_events.parse(raw)
     except ses_events.BadPayload:
         return {"error": _("Amazon SNS の通知ではありません。")}, 422
+    return _apply_provider_reports(reports, settings.mail_soft_bounce_limit, "ses"), 200
+
+
+def _apply_provider_reports(reports: list[Any], soft_limit: int, source: str) -> dict[str, int]:
+    """Record a provider's bounce reports as DSN bounces are, in one commit; the counts by outcome."""
     session = db.session()
     counts = {"hard": 0, "soft": 0, "ignored": 0}
     for report in reports:
-        counts[apply_report(session, report, settings.mail_soft_bounce_limit, source="ses")] += 1
+        counts[apply_report(session, report, soft_limit, source=source)] += 1
     session.commit()
-    return counts, 200
+    return counts
 
 
 def exempt_from_csrf() -> None:
