@@ -336,8 +336,11 @@ class RestApi:
             found = [{"id": rid, "deletedDate": format_datetime(when)}
                      for rid, when in self.store.deleted_at.items()
                      if start <= when < end and rid in self.store.by_object[o.name]]
-            # The last physical delete: a window starting before it may have missed deletes.
-            earliest = self.store.purged_at or start
+            # The last physical delete: a window starting at or before it may have missed deletes.
+            # Never purged: the log reaches back to the recycle bin's horizon (or the window's start,
+            # if that is older), never to a made-up moment at the start itself.
+            horizon = self.store.now() - timedelta(days=RECYCLE_BIN_DAYS)
+            earliest = self.store.purged_at or min(start, horizon)
             covered = self.store.safe_point(end)
         # earliestDateAvailable keeps its seconds: a purge later in the minute a window starts in
         # must still show as later than that start.

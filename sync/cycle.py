@@ -434,7 +434,9 @@ class Cycle:
         start = snap["deletes_from"]
         body = answer.get("body") if answer.get("httpStatusCode") == 200 else None
         earliest = parse_datetime(body.get("earliestDateAvailable")) if isinstance(body, dict) else None
-        if body is None or (earliest is not None and earliest > start):
+        # At or after the start: stamps are whole seconds, so a purge in the window's first second
+        # (the same stamp as its start) may have removed a delete made in that second.
+        if body is None or (earliest is not None and earliest >= start):
             self._reconcile_ids(name)
             covered = ceiling or start
         else:

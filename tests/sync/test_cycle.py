@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -118,6 +118,26 @@ def test_changes_deletes_and_undeletes_become_exactly_their_events(sync_app, dev
     time_passes(sync_app, devorg)
     ok(run_cycle(sync_app))
     assert events(sync_app)[first + 4:] == [("created", later, None, None, None, "poll")]
+
+
+def test_a_purge_in_the_first_second_of_the_delete_window_still_reconciles(sync_app, devorg):
+    """Stamps are whole seconds: a purge stamped with the window's very start may hide a delete."""
+    from salesforce import gateway_for
+
+    devorg.set_clock(datetime(2026, 11, 20, 10, 0, 40, tzinfo=UTC))
+    kept = devorg.insert("Lead", LastName="残る", Company="A")
+    gone = devorg.insert("Lead", LastName="消える", Company="B")
+    devorg.set_clock(datetime(2026, 11, 20, 10, 1, 0, tzinfo=UTC))  # the first load: delete log from 10:01:00
+    gateway_for(sync_app).limits()
+    ok(run_cycle(sync_app, ["Lead"]))
+    first = len(events(sync_app))
+    devorg.delete("Lead", gone)  # deleted and purged in that same second
+    assert devorg.empty_recycle_bin() == 1
+    devorg.set_clock(datetime(2026, 11, 20, 10, 2, 30, tzinfo=UTC))
+    gateway_for(sync_app).limits()
+    ok(run_cycle(sync_app, ["Lead"]))
+    assert events(sync_app)[first:] == [("deleted", gone, None, None, None, "poll")]
+    assert list(dump(sync_app, "Lead")) == [kept]
 
 
 def test_hard_deletes_are_found_by_reconciling_ids(sync_app, devorg):
