@@ -76,7 +76,7 @@ def visible_text(html: str) -> str:
     doc = lxml.html.fromstring(html)
     for element in doc.iter(*NOT_PROSE):
         element.drop_tree() if element.getparent() is not None else None
-    return " ".join(doc.text_content().split())
+    return " ".join(" ".join(doc.itertext()).split())  # a space between cells: codes stay words
 
 
 def problems(text: str, named_ids: dict[str, str], *, check_ids: bool = True) -> list[str]:
