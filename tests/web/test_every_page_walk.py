@@ -256,6 +256,7 @@ def test_every_page_shows_local_times_japanese_statuses_and_names(walk_app, devo
     assert not failures, "\n".join(f"{path}: {'; '.join(found)}" for path, found in sorted(failures.items()))
 
 
+@pytest.mark.db_independent
 def test_the_checks_catch_what_they_are_for():
     """The detectors themselves: an ISO stamp, UTC, a raw code, an id; and not Japanese prose."""
     named = {"00Q000000000000001": "山田 花子"}
