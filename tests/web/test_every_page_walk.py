@@ -266,3 +266,19 @@ def test_the_checks_catch_what_they_are_for():
     assert problems("お客様 00Q000000000000001", named)
     assert not problems("2026-11-21 08:30 山田 花子 開始 送信済み hanako@example.jp follow_up", named)
     assert visible_text('<p title="sent">送信済み<code>sent</code><script>"queued"</script></p>') == "送信済み"
+
+
+def test_times_follow_the_configured_time_zone(make_app):
+    """An office in New York sets TSUNAGI_TIMEZONE: the same instant reads 18:30 there, on every kind of
+    value the pages hold (a database time, an ISO string from the sync status)."""
+    from mail.models import Suppression
+    from sync.models import SyncRun
+
+    app = make_app(timezone="America/New_York")
+    with db.get_db(app).transaction() as session:
+        session.add(Suppression(address="gone@example.jp", reason="manual", source="admin", created_at=AT))
+        session.add(SyncRun(started_at=AT, finished_at=AT, outcome="ok", api_calls=1, records=1))
+    admin = _sign_in(app, "admin")
+    for path in ("/admin/mail/suppressions", "/admin/sync"):
+        text = visible_text(admin.get(path).get_data(as_text=True))
+        assert "2026-11-20 18:30" in text and LOCAL not in text and not problems(text, {}), (path, text)
