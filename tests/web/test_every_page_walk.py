@@ -101,7 +101,7 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
     """One or more rows in every list the pages show; returns the ids the paths need."""
     from automations.models import Automation, AutomationRun
     from automations.service import load_examples as load_automation_examples
-    from automations.service import save_segment
+    from automations.service import save_automation, save_segment
     from forms.models import Submission
     from mail.models import DevInboxMessage, MailTemplate, Suppression
     from people.models import AuditEntry
@@ -160,16 +160,23 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
                 error_message="入力規則エラー" if status == "failed" else None, created_at=AT, updated_at=AT))
         segment = save_segment(session, {"key": "tokyo", "name": "東京のリード", "objects": ["Lead"],
                                          "conditions": [{"field": "State", "op": "eq", "value": "東京都"}]})
+        template_key = session.query(MailTemplate.key).first()[0]
+        # A broadcast (the pages some automations have only when they mail a segment at once).
+        broadcast, _created = save_automation(session, {
+            "key": "winter-news", "name": "冬のお知らせ",
+            "trigger": {"type": "broadcast", "segment": segment.key, "at": "2027-01-10T09:00:00+09:00"},
+            "steps": [{"name": "お知らせ", "actions": [{"type": "send_mail", "template": template_key}]}]})
         session.execute(update(MailTemplate).values(updated_at=AT))
         session.execute(update(MirrorRecord).values(last_seen_at=AT, first_seen_at=AT))
         session.add(AuditEntry(at=AT, action="user.create", target="walk@example.jp", before=None,
                                after={"role": "admin"}))
         session.flush()
-        template_key = session.query(MailTemplate.key).first()[0]
         user_id = (create_user(session, "walk-user@example.jp", "sales", "correct horse battery").id,)
         ids = {"hanako": hanako, "ichiro": ichiro, "automation": automation.key, "item": item.id,
                "segment": segment.key, "template": template_key,
-               "user": user_id[0] if user_id else None, "submission": None}
+               "user": user_id[0] if user_id else None, "submission": None,
+               # Routes whose <key> must name a particular kind of row.
+               "endpoint_keys": {"automations.segment": segment.key, "automations.approval": broadcast.key}}
     # An Outbound Message to nowhere: the dev org's page lists the failed delivery with its time.
     devorg.add_outbound_rule("Lead", "Rating = 'Hot'", ["Id", "Rating"], "http://127.0.0.1:9/outbound")
     devorg_lead = devorg.insert("Lead", LastName="山田", FirstName="花子", Company="生協テスト", Rating="Hot")
@@ -198,8 +205,8 @@ def path_for(rule: Any, ids: dict[str, Any]) -> str | None:
         value = values.get(name)
         if isinstance(value, dict):
             value = value.get(blueprint)
-        if name == "key" and rule.endpoint == "automations.segment":
-            value = ids["segment"]
+        if name == "key" and rule.endpoint in ids["endpoint_keys"]:
+            value = ids["endpoint_keys"][rule.endpoint]
         if name == "key" and rule.rule.startswith("/f/"):
             value = "materials_request"  # the public form
         if value is None:
