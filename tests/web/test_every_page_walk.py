@@ -129,6 +129,8 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
         for outcome in ("fired", "not_entered", "sent", "skipped", "exited", "finished"):
             session.add(AutomationRun(automation_id=automation.id, record_id="00T000000000000001",
                                       person_id=hanako, outcome=outcome, reason="", occurred_at=AT))
+        session.add(AutomationRun(automation_id=automation.id, record_id=ichiro, person_id=ichiro, outcome="fired",
+                                  occurred_at=AT))  # a trigger on the person's own record
         session.add(PersonScore(person_id=ichiro, object_name="Contact", score=120, stage="導入検討"))
         session.add(ScoreHistory(person_id=ichiro, score_before=90, score_after=120, reason="フォーム送信 +30",
                                  changed_at=AT))
