@@ -4,7 +4,8 @@ The walk seeds one row (or a few) into every list — sent, queued and skipped m
 automation history (fired, not entered), a score, sync runs, a failed write-back, a suppression, a
 dev-inbox message, a webhook notification, the dev org — all stamped at one instant, AT (UTC), then
 opens every GET page of `app.url_map` (building the path parameters from the seeded ids) and reads
-what a person sees: the text of the page without tags, attributes, scripts, YAML boxes or `<code>`.
+what a person sees: the text of the page without tags, attributes, scripts, YAML boxes or `<code>`
+(ids are looked for in `<code>` too).
 
 A page fails when it shows
 - a machine timestamp (ISO `T`, `+00:00`, microseconds) or AT as UTC wall-clock time ("UTC" shown);
@@ -75,8 +76,9 @@ MUST_SHOW = {
 def visible_text(html: str, keep: tuple[str, ...] = ()) -> str:
     """What a person reads: text outside tags, attributes, scripts and code/YAML boxes (but `keep`)."""
     doc = lxml.html.fromstring(html)
-    for element in doc.iter(*(tag for tag in NOT_PROSE if tag not in keep)):
-        element.drop_tree() if element.getparent() is not None else None
+    for element in list(doc.iter(*(tag for tag in NOT_PROSE if tag not in keep))):
+        if element.getparent() is not None:  # not already gone with a dropped ancestor
+            element.drop_tree()
     return " ".join(" ".join(doc.itertext()).split())  # a space between cells: codes stay words
 
 
@@ -93,7 +95,7 @@ def problems(text: str, named_ids: dict[str, str], *, check_ids: bool = True, id
         found.append(f"raw codes {codes}")
     if check_ids:
         id_text = text if id_text is None else id_text
-        shown = [sf_id for sf_id in named_ids if sf_id in id_text or sf_id[:15] in id_text]
+        shown = [sf_id for sf_id in named_ids if re.search(rf"\b({sf_id}|{sf_id[:15]})\b", id_text)]
         if shown:
             found.append(f"Salesforce ids instead of names {shown}")
     return found
@@ -289,7 +291,8 @@ def test_the_checks_catch_what_they_are_for():
     assert problems("2026-11-20T23:30:15.123456+00:00", named)
     assert problems("2026-11-20 23:30 UTC", named)
     assert problems("状態 not_entered", named) and problems("fired", named) and problems("評価 Hot", named)
-    assert problems("お客様 00Q000000000000001", named)
+    assert problems("お客様 00Q000000000000001", named) and problems("お客様 00Q000000000000", named)
+    assert not problems("別の人 00Q000000000000003", named)  # another id sharing the 15-character prefix
     assert not problems("2026-11-21 08:30 山田 花子 開始 送信済み hanako@example.jp follow_up", named)
     assert visible_text('<p title="sent">送信済み<code>sent</code><script>"queued"</script></p>') == "送信済み"
 
