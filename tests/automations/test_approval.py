@@ -48,6 +48,12 @@ def _approvals(app) -> list[BroadcastApproval]:
         return rows
 
 
+def _approve(sign_in, app) -> None:
+    """A (new) admin approves the pending request."""
+    admin = sign_in("admin", client=app.test_client())
+    assert admin.post("/admin/automations/winter-news/approval", data={"action": "approve"}).status_code == 303
+
+
 def _prepare(client) -> None:
     assert client.post("/admin/automations/new", data={"document": BROADCAST}).status_code == 302
 
@@ -101,7 +107,7 @@ def test_an_admin_cannot_approve_a_broadcast_they_prepared(make_app, sign_in):
     assert preparer.post("/admin/automations/winter-news/enable",
                          data={"confirm": str(PEOPLE)}).headers["Location"].endswith("/approval")
     assert not _automation(app).enabled
-    sign_in("admin", client=app.test_client()).post("/admin/automations/winter-news/approval", data={"action": "approve"})
+    _approve(sign_in, app)
     assert [a.status for a in _approvals(app)] == ["approved"]
 
 
@@ -111,7 +117,7 @@ def test_an_edit_after_approval_voids_it_and_holds_the_broadcast_back(make_app, 
     marketer = sign_in("marketer", client=app.test_client())
     _prepare(marketer)
     marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
-    sign_in("admin", client=app.test_client()).post("/admin/automations/winter-news/approval", data={"action": "approve"})
+    _approve(sign_in, app)
     marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
     assert _automation(app).enabled
     edited = BROADCAST.replace("冬のお知らせ", "冬のお知らせ（改）")
@@ -132,7 +138,7 @@ def test_a_template_edit_after_approval_voids_it_too(make_app, sign_in):
     marketer = sign_in("marketer", client=app.test_client())
     _prepare(marketer)
     marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
-    sign_in("admin", client=app.test_client()).post("/admin/automations/winter-news/approval", data={"action": "approve"})
+    _approve(sign_in, app)
     template(app, "winter", subject="{{ person.LastName }} 様 冬のお知らせ（差し替え）")
     assert marketer.post("/admin/automations/winter-news/enable",
                          data={"confirm": str(PEOPLE)}).headers["Location"].endswith("/approval")
@@ -172,7 +178,8 @@ def test_a_step_test_send_is_listed_on_the_approval_screen_and_never_mails_the_m
         assert (mail.to_address, mail.origin, mail.origin_ref) == ("tester@example.jp", "test",
                                                                    "automation:winter-news/0.0")
         assert mail.context["person"]["LastName"] == "会員1" and mail.person_id is None
-    page = sign_in("admin", client=app.test_client()).get("/admin/automations/winter-news/approval").get_data(as_text=True)
+    admin = sign_in("admin", client=app.test_client())
+    page = admin.get("/admin/automations/winter-news/approval").get_data(as_text=True)
     assert "tester@example.jp" in page and "まだテスト送信されていません" not in page
     bad = marketer.post("/admin/automations/winter-news/test-send", data={"step": "9.9", "to": "tester@example.jp"})
     assert bad.status_code == 400 and "ステップを選んでください" in bad.get_data(as_text=True)
@@ -188,7 +195,8 @@ def test_roles_on_the_approval_and_test_send_pages(make_app, sign_in):
         assert client.get("/admin/automations/winter-news/approval").status_code == 403
         assert client.post("/admin/automations/winter-news/approval", data={"action": "approve"}).status_code == 403
         assert client.post("/admin/automations/winter-news/test-send", data={"step": "0.0"}).status_code == 403
-    assert sign_in("marketer", client=app.test_client()).get("/admin/automations/winter-news/approval").status_code == 200
+    marketer = sign_in("marketer", client=app.test_client())
+    assert marketer.get("/admin/automations/winter-news/approval").status_code == 200
     assert sign_in("admin", client=app.test_client()).post("/admin/automations/winter-news/approval",
                                  data={"action": "nonsense"}).status_code == 400
 

@@ -15,7 +15,6 @@ from mail.testsend import TEST_SENDS_PER_WINDOW
 from tests.automations.helpers import upsert
 from writeback.models import WritebackItem
 
-
 TOKEN = r'name="csrf_token"[^>]*value="([^"]+)"'
 
 
