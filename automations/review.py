@@ -3,6 +3,7 @@ the approval of a large broadcast (/admin/automations/<key>/test-send, /admin/au
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -160,6 +161,7 @@ def approval(key: str):  # type: ignore[no-untyped-def]
     allow_mail_preview()
     return render_template(
         "automations/approval.html", automation=automation, counted=counted, result=counted.dry_run,
+        at=datetime.fromisoformat(automation.spec["trigger"]["at"]),
         rows=rows, states=states, current=current, holds=approvals.holds(session, automation, current), users=users,
         is_preparer=current_user.id in preparers, form=ActionForm(),
         tests=testsend.recent_tests(session, f"automation:{automation.key}/"),

@@ -178,9 +178,11 @@ def detail_page(automation: Automation, test_send: dict[str, Any] | None) -> str
     document = yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
     would_mail = 0 if automation.enabled else _would_mail_soon(automation)
     approval = approvals.latest(session, automation) if approvals.is_broadcast(automation) else None
+    approved = approvals.holds(session, automation, approval)
     return render_template("automations/detail.html", automation=automation, history=rows, document=document,
                            form=ActionForm(), would_mail=would_mail, test_send=test_send, approval=approval,
-                           approved=approvals.holds(session, automation, approval))
+                           approved=approved, needs_approval=approval is not None or approved or (
+                               approvals.is_broadcast(automation) and would_mail > approvals.threshold()))
 
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
