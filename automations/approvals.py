@@ -179,3 +179,31 @@ def void_outdated(session: Session, automation: Automation, reason: str) -> int:
               after={"status": "void", "reason": reason[:200], "approval_id": row.id})
         voided += 1
     return voided
+
+
+def started(session: Session, automation: Automation) -> bool:
+    """True when the broadcast's run exists (its time came while it was enabled): holding it back
+    now would stop mail half sent, so an edit after that does not disable it."""
+    from automations.models import BroadcastRun
+
+    return session.scalar(select(BroadcastRun.id).where(BroadcastRun.automation_id == automation.id).limit(1)) \
+        is not None
+
+
+def hold_after_template_change(session: Session, template_key: str) -> list[str]:
+    """After template `template_key` changed: void the approvals it made stale and disable the
+    enabled, not yet started broadcasts that were launched on them. Returns their names."""
+    from automations.service import set_enabled
+
+    held = []
+    for automation in session.scalars(select(Automation).where(Automation.enabled.is_(True))):
+        if not is_broadcast(automation) or template_key not in template_versions(session, automation):
+            continue
+        was = latest(session, automation)
+        if was is None or was.status != "approved" or holds(session, automation, was):
+            continue
+        void_outdated(session, automation, _("承認後にテンプレートが編集されたため"))
+        if not started(session, automation):
+            set_enabled(session, automation, False)
+            held.append(automation.name)
+    return held

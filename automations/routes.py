@@ -105,7 +105,7 @@ def _hold_for_approval(session, automation: Automation, created: bool) -> str | 
     approval from being enabled (a message saying so, or None)."""
     if not created:
         approvals.void_outdated(session, automation, _("承認後に編集されたため"))
-    if not (automation.enabled and approvals.is_broadcast(automation)):
+    if not (automation.enabled and approvals.is_broadcast(automation)) or approvals.started(session, automation):
         return None
     counted = approvals.count(session, automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
     refusal = approvals.launch_refusal(session, automation, counted)

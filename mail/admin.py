@@ -82,8 +82,12 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
             after = _template_snapshot(saved)
             if before != after:
                 audit(session, "mail.save_template", saved.key, before=before, after=after)
+            held = _hold_broadcasts(session, saved.key) if old is not None else []
             session.commit()
             flash(_("テンプレートを保存しました。"), "success")
+            if held:
+                flash(_("承認済みの一斉配信（%(names)s）はこのテンプレートを使うため無効にしました。"
+                        "もう一度承認を受けてから開始してください。", names="、".join(held)), "warning")
             return redirect(url_for("mail_admin.edit_template", key=values["key"].strip()))
     except TemplateInvalid as exc:
         session.rollback()
@@ -143,6 +147,15 @@ def test_send_template(key: str):  # type: ignore[no-untyped-def]
         return shown_again([str(exc)])
     flash(_("%(address)s にテストメールを送りました（件名に【テスト】が付きます）。", address=address), "success")
     return redirect(url_for("mail_admin.edit_template", key=key) + "#test-send")
+
+
+def _hold_broadcasts(session, key: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Approved broadcasts using the changed template need approval again (automations.approvals)."""
+    try:
+        from automations.approvals import hold_after_template_change
+    except ImportError:  # the mail package works without automations
+        return []
+    return hold_after_template_change(session, key)
 
 
 def _template_snapshot(row: MailTemplate) -> dict[str, str | None]:

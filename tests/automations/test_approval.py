@@ -132,17 +132,23 @@ def test_an_edit_after_approval_voids_it_and_holds_the_broadcast_back(make_app, 
         assert session.scalars(select(AuditEntry).where(AuditEntry.action == "automation.approval_void")).one()
 
 
-def test_a_template_edit_after_approval_voids_it_too(make_app, sign_in):
+def test_a_template_edit_after_approval_voids_it_and_holds_an_enabled_broadcast_back(make_app, sign_in):
     app = make_app(broadcast_approval_threshold=THRESHOLD)
     _members(app)
     marketer = sign_in("marketer", client=app.test_client())
     _prepare(marketer)
     marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
     _approve(sign_in, app)
-    template(app, "winter", subject="{{ person.LastName }} 様 冬のお知らせ（差し替え）")
+    marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
+    assert _automation(app).enabled
+    response = marketer.post("/admin/mail/templates/winter", data={
+        "action": "save", "name": "winter", "subject": "{{ person.LastName }} 様 冬のお知らせ（差し替え）",
+        "html": "<p>{{ person.LastName }} 様</p>", "text": ""}, follow_redirects=True)
+    assert "もう一度承認を受けてから開始してください" in response.get_data(as_text=True)
+    assert not _automation(app).enabled
+    assert [a.status for a in _approvals(app)] == ["void"]
     assert marketer.post("/admin/automations/winter-news/enable",
                          data={"confirm": str(PEOPLE)}).headers["Location"].endswith("/approval")
-    assert not _automation(app).enabled
 
 
 def test_a_broadcast_at_or_below_the_threshold_launches_without_approval(make_app, sign_in):
