@@ -181,8 +181,8 @@ def detail_page(automation: Automation, test_send: dict[str, Any] | None) -> str
     approved = approvals.holds(session, automation, approval)
     return render_template("automations/detail.html", automation=automation, history=rows, document=document,
                            form=ActionForm(), would_mail=would_mail, test_send=test_send, approval=approval,
-                           approved=approved, needs_approval=approval is not None or approved or (
-                               approvals.is_broadcast(automation) and would_mail > approvals.threshold()))
+                           approved=approved,
+                           needs_approval=approvals.is_broadcast(automation) and would_mail > approvals.threshold())
 
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
