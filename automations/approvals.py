@@ -47,6 +47,8 @@ class Count:
     threshold: int
     needed: bool
     dry_run: Any = None
+    # The segment's members before any exclusion (counted in SQL): the bound when the dry run was capped.
+    segment_total: int | None = None
 
 
 def is_broadcast(automation: Automation) -> bool:
@@ -62,14 +64,20 @@ def threshold() -> int:
 def count(session: Session, automation: Automation, now: datetime, tz: str, page: int = 1) -> Count:
     """How many people the broadcast would mail now (the dry run's eligibility) and whether that needs approval.
 
-    A dry run that stopped at its scan limit counts as over any threshold below that limit.
+    When the dry run stopped at its scan limit, the segment's whole count (before exclusions) decides.
     """
     from automations.dryrun import dry_run
+    from automations.models import Segment
+    from automations.segments import count as segment_count
 
     limit = threshold()
     result = dry_run(session, automation, now, tz, page=page)
-    needed = is_broadcast(automation) and (result.mailed > limit or (result.capped and result.scanned > limit))
-    return Count(result.mailed, result.capped, limit, needed, result)
+    total = None
+    if is_broadcast(automation) and result.capped:
+        segment = session.scalar(select(Segment).where(Segment.key == automation.spec["trigger"]["segment"]))
+        total = segment_count(session, segment.spec, now) if segment is not None else None
+    needed = is_broadcast(automation) and (result.mailed > limit or (result.capped and (total or 0) > limit))
+    return Count(result.mailed, result.capped, limit, needed, result, total)
 
 
 def template_versions(session: Session, automation: Automation) -> dict[str, int]:

@@ -214,3 +214,18 @@ def test_approval_posts_without_a_csrf_token_are_refused(make_app):
     client = app.test_client()
     assert client.post("/admin/automations/winter-news/approval", data={"action": "approve"}).status_code == 400
     assert client.post("/admin/automations/winter-news/test-send", data={"step": "0.0"}).status_code == 400
+
+
+def test_when_the_dry_run_is_capped_the_segment_count_decides_and_is_shown(make_app, sign_in, monkeypatch):
+    from automations import dryrun
+
+    monkeypatch.setattr(dryrun, "SCAN_LIMIT", 3)  # the dry run sees 3 of the 5 members
+    app = make_app(broadcast_approval_threshold=4)
+    _members(app)
+    marketer = sign_in("marketer", client=app.test_client())
+    _prepare(marketer)
+    response = marketer.post("/admin/automations/winter-news/enable", data={"confirm": "3"})
+    assert response.headers["Location"].endswith("/approval")
+    assert not _automation(app).enabled
+    page = marketer.get("/admin/automations/winter-news/approval").get_data(as_text=True)
+    assert "セグメントの人数: 5 人" in page
