@@ -432,6 +432,10 @@ class Settings:
     automations_broadcast_slice_seconds: float = setting(
         "AUTOMATIONS_BROADCAST_SLICE_SECONDS", _float, "5",
         "How long a worker plans one broadcast before it serves mail and other queues again.")
+    broadcast_approval_threshold: int = setting(
+        "BROADCAST_APPROVAL_THRESHOLD", _non_negative_int, "1000",
+        "A broadcast that would mail more people than this is launched only after a second admin "
+        "approves it (not the one who prepared it); an edit voids the approval. 0: every broadcast.")
 
     @property
     def uses_sqlite(self) -> bool:

@@ -90,11 +90,14 @@ class Composer:
         return _HREF.sub(swap, html)
 
     def compose(self, *, mail_id: int, to: str, message_id: str, marketing: bool,
-                rendered: RenderedMail, unsubscribe: str | None = None) -> bytes:
-        """The message bytes of one mail (`unsubscribe`: the URL if already made for the template)."""
+                rendered: RenderedMail, unsubscribe: str | None = None, tracking: bool = True) -> bytes:
+        """The message bytes of one mail (`unsubscribe`: the URL if already made for the template).
+
+        `tracking=False` leaves links and the open pixel out even when MAIL_TRACKING is on (test sends).
+        """
         html, text = rendered.html, rendered.text
         unsubscribe = (unsubscribe or self.unsubscribe_url(mail_id)) if marketing else None
-        if self.tracking:
+        if self.tracking and tracking:
             html = self._track_links(html, mail_id, skip=unsubscribe or "")
             pixel = (f'<img src="{self.base_url}/m/o/{tokens.make(self.secret, "open", mail_id)}.gif" '
                      'width="1" height="1" alt="" style="display:block;border:0">')

@@ -12,6 +12,7 @@ from sqlalchemy import insert, or_, select, update
 import db
 from mail.compliance import person_object
 from mail.models import OutboxMail
+from mail.outbox import TEST_ORIGIN
 
 BATCH = 1000
 # The CampaignMember status a broadcast mail sets (a status every campaign has by default).
@@ -31,21 +32,26 @@ def _log_batch(timezone: ZoneInfo) -> int:
         ))
         if not rows:
             return 0
+        marked = [r.id for r in rows]
+        # A test send is marked logged and nothing more: no activity, nothing to Salesforce.
+        rows = [r for r in rows if r.origin != TEST_ORIGIN]
         members = _campaign_members(session, [r for r in rows if r.salesforce_log == "campaign_member"])
         # One multi-row insert each for the activities and the write-backs: per-row ORM adds and
         # writeback.queue.enqueue (a query, a savepoint and a flush each) made logging, not
         # sending, the slowest part of a broadcast.
-        session.execute(insert(Activity.__table__), [
-            {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None, "occurred_at": row.sent_at or now,
-             "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
-                         "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
+        if rows:
+            session.execute(insert(Activity.__table__), [
+                {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None,
+                 "occurred_at": row.sent_at or now,
+                 "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
+                             "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
         writes = [w for row in rows if person_object(row.person_id)
                   for w in [_salesforce_write(row, (row.sent_at or now).astimezone(timezone).date().isoformat(),
                                               members)] if w is not None]
         enqueue_many(session, list({w["key"]: w for w in writes}.values()))
-        session.execute(update(OutboxMail).where(OutboxMail.id.in_([r.id for r in rows])).values(logged_at=now)
+        session.execute(update(OutboxMail).where(OutboxMail.id.in_(marked)).values(logged_at=now)
                         .execution_options(synchronize_session=False))
-    return len(rows)
+    return len(marked)
 
 
 def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], str]) -> dict[str, Any] | None:

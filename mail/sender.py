@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from db import Database, get_db, utcnow
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
 from mail.models import MailTemplate, OutboxMail
+from mail.outbox import TEST_ORIGIN, TEST_SUBJECT_PREFIX
 from mail.templates import CompiledTemplate, compiled_for, render
 from mail.transport import (
     CommitPointRefused,
@@ -89,6 +90,8 @@ class Claimed:
     message_id: str
     attempts: int
     due_at: datetime
+    # A test send (mail.testsend): subject prefixed, no tracking, no consent check.
+    test: bool = False
 
 
 @dataclass
@@ -200,7 +203,8 @@ class OutboxSender:
             rows = claim_lanes(session, worker_id, self.settings.mail_batch_size, self.settings.worker_lease_seconds,
                                lanes)
             claimed = [Claimed(r.id, r.to_address, r.to_domain, r.template_key, dict(r.context), r.person_id,
-                               r.marketing, r.message_id, r.attempts, r.due_at) for r in rows]
+                               r.marketing, r.message_id, r.attempts, r.due_at, r.origin == TEST_ORIGIN)
+                       for r in rows]
         if not claimed:
             return 0
         templates, early = self._prepare(claimed)
@@ -239,9 +243,12 @@ class OutboxSender:
         for c in claimed:
             person = people.get(c.person_id or "")
             address = c.to.lower()
-            # The same rule the automations dry run shows (mail.consent.send_refusal).
-            refused = send_refusal(marketing=c.marketing, suppression=suppressed.get(address),
-                                   opted_out=person is not None and person.get("HasOptedOutOfEmail") is True,
+            # The same rule the automations dry run shows (mail.consent.send_refusal). A test send
+            # goes to a staff member's typed address, not to a customer: only what stops every
+            # mail (a hard bounce, an admin's block) stops it.
+            refused = send_refusal(marketing=c.marketing and not c.test, suppression=suppressed.get(address),
+                                   opted_out=not c.test and person is not None
+                                   and person.get("HasOptedOutOfEmail") is True,
                                    basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address))
             if c.template_key not in templates:
                 early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
@@ -291,8 +298,11 @@ class OutboxSender:
             context = {**mail.context, "mail": {"unsubscribe_url": unsubscribe},
                        "sender": composer.sender_context()}
             rendered = render(template, context)
+            if mail.test:
+                rendered = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
             data = composer.compose(mail_id=mail.id, to=mail.to, message_id=mail.message_id,
-                                    marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None)
+                                    marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None,
+                                    tracking=not mail.test)
         except Exception as exc:  # a template error is this mail's problem, not the batch's
             return Outcome(mail, "failed", error=f"render: {type(exc).__name__}: {exc}"[:2000])
 

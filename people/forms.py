@@ -9,7 +9,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from people.models import ROLES
 from web.i18n import lazy_gettext as _l
 
-ROLE_LABELS = {"operator": _l("オペレーター"), "sales": _l("営業"), "admin": _l("管理者")}
+ROLE_LABELS = {"operator": _l("オペレーター"), "sales": _l("営業"), "marketer": _l("マーケティング担当"),
+               "admin": _l("管理者")}
 
 
 def role_choices() -> list[tuple[str, str]]:

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, utcnow
 
-ROLES = ("operator", "sales", "admin")
+# marketer: prepares automations, broadcasts and templates and sends tests; a broadcast above
+# BROADCAST_APPROVAL_THRESHOLD needs an admin's approval (automations.approvals).
+ROLES = ("operator", "sales", "marketer", "admin")
 
 
 class User(Base):
