@@ -44,13 +44,20 @@ class State:
     topics_off: set[str] = field(default_factory=set)
 
 
-def _person_fields(session: Session, person_id: str | None) -> dict[str, Any]:
+def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: MailConsent | None) -> bool:
+    """The person's HasOptedOutOfEmail, unless a later opt-in of theirs is on its way to Salesforce.
+
+    A re-subscribe queues HasOptedOutOfEmail = false; until the write-back lands the mirror still
+    says true, and the page must not ask the person to re-subscribe again.
+    """
     from sync.models import MirrorRecord
 
     if not person_id:
-        return {}
+        return False
     row = session.scalar(select(MirrorRecord).where(MirrorRecord.sf_id == person_id))
-    return dict(row.fields or {}) if row is not None else {}
+    if row is None or (row.fields or {}).get("HasOptedOutOfEmail") is not True:
+        return False
+    return not (consent is not None and consent.granted and consent.occurred_at > row.system_modstamp)
 
 
 def preference_state(session: Session, mail: OutboxMail, settings: Any) -> State:
@@ -64,7 +71,7 @@ def preference_state(session: Session, mail: OutboxMail, settings: Any) -> State
         stopped, since = True, consent.occurred_at
     elif suppression is not None and suppression.reason in LIFTED_BY_OPT_IN:
         stopped, since = True, suppression.created_at
-    elif _person_fields(session, mail.person_id).get("HasOptedOutOfEmail") is True:
+    elif _opted_out_in_salesforce(session, mail.person_id, consent):
         stopped = True  # opted out in Salesforce itself: no date of ours to show
     return State(address=address, person_id=mail.person_id, stopped=stopped, since=since,
                  topics=known_topics(settings), topics_off=topic_optouts(session, [address]).get(address, set()))
