@@ -227,3 +227,24 @@ def test_re_subscribing_records_fresh_consent_and_mail_arrives_again(
 
     # Without the signed token nobody can re-subscribe (or change anything) for that address.
     assert client.post("/p/forged-token", data={"action": "resubscribe"}).status_code == 404
+
+
+def test_an_automation_naming_a_topic_that_does_not_exist_is_refused_at_its_line(app, sign_in):
+    import re as _re
+
+    template(app, "news")
+    document = """key: year-end
+name: 年末のご案内
+trigger: {type: manual}
+topic: campaing
+actions:
+  - {type: send_mail, template: news}
+"""
+    admin = sign_in("admin")
+    response = admin.post("/admin/automations/new", data={"document": document})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "保存しました" not in page
+    text = _re.sub(r"<[^>]+>", "", page)
+    assert "4 行目: topic: 配信テーマ campaing は MAIL_TOPICS にありません" in text
+    response = admin.post("/admin/automations/new", data={"document": document.replace("campaing", "campaign")})
+    assert response.status_code in (200, 302, 303) and "MAIL_TOPICS" not in response.get_data(as_text=True)
