@@ -107,11 +107,18 @@ def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str, opt
     object_name = person_object(person_id)
     if object_name is None or person_id is None:
         return
+    from writeback.models import WritebackItem
     from writeback.queue import enqueue
 
+    # Written after any earlier opt-out/opt-in of ours for this person that is not written yet, so an
+    # unsubscribe and a re-subscribe moments apart reach Salesforce in the order the person gave them.
+    earlier = session.scalar(
+        select(WritebackItem).where(WritebackItem.record_id == person_id, WritebackItem.origin == "mail",
+                                    WritebackItem.status.in_(("queued", "running", "failed")))
+        .order_by(WritebackItem.id.desc()).limit(1))
     enqueue(session, key=f"mail.{'optout' if opted_out else 'optin'}:{person_id}:{ref}", object_name=object_name,
             operation="update", record_id=person_id, fields={"HasOptedOutOfEmail": opted_out}, origin="mail",
-            origin_ref=ref)
+            origin_ref=ref, depends_on=earlier)
 
 
 def resubscribe(session: Session, address: str, *, person_id: str | None, source: str, consent_text: str,

@@ -216,8 +216,10 @@ def test_re_subscribing_records_fresh_consent_and_mail_arrives_again(
         assert (latest.granted, latest.source, latest.person_id) == (True, "preference_centre", person)
         assert latest.details["consent_text"] == shown and latest.occurred_at is not None
         assert session.scalars(select(Suppression)).all() == []
-        writes = [(w.record_id, w.fields) for w in session.scalars(select(WritebackItem).order_by(WritebackItem.id))]
-    assert writes == [(person, {"HasOptedOutOfEmail": True}), (person, {"HasOptedOutOfEmail": False})]
+        out, back = session.scalars(select(WritebackItem).order_by(WritebackItem.id)).all()
+    assert (out.record_id, out.fields) == (person, {"HasOptedOutOfEmail": True})
+    # The opt-in reaches Salesforce after the opt-out still waiting in the queue, never before it.
+    assert (back.record_id, back.fields, back.depends_on_id) == (person, {"HasOptedOutOfEmail": False}, out.id)
 
     upsert(mail_app, "Contact", Id=person, LastName="田中", Email="tanaka@example.jp", HasOptedOutOfEmail=False)
     enqueue("back", to="tanaka@example.jp", person_id=person, context=opt_in)
