@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db import Base, BigId, utcnow
 
 # Kinds written today; consumers must ignore kinds they do not know.
-KINDS = ("mail_sent", "mail_delivered", "mail_open", "mail_click", "mail_bounce", "unsubscribe",
+KINDS = ("mail_sent", "mail_delivered", "mail_open", "mail_click", "mail_bounce", "unsubscribe", "resubscribe",
          "form_submit", "page_view", "campaign_status")
 
 

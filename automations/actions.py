@@ -146,6 +146,8 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     if marketing:
         # Checked again by the outbox worker when it sends (mail.consent).
         context["consent_basis"] = automation.spec.get("consent", "opt_in")
+        if automation.spec.get("topic"):
+            context["mail_topic"] = automation.spec["topic"]  # none: MAIL_TOPICS' default (mail.topics)
     campaign_id = _campaign_of(automation, record)
     added = _enqueue_mail(session, rt, send_key=key, to=email,
                           template_key=action["template"], context=context, person_id=person.id,

@@ -10,7 +10,7 @@ Nothing is planned, sent or written. "Right now" means, per trigger:
 
 Each record found is then put through the same rules as the real run — re-entry
 (`engine.reentry_refused`), the person checks of a send_mail step (`actions.person_refusal`) and the
-outbox worker's suppression / opt-out / consent rule (`mail.consent.send_refusal`) — and counted
+outbox worker's suppression / opt-out / consent / topic rule (`mail.consent.send_refusal`) — and counted
 as mailed or excluded with the reason. The scan is capped (SCAN_LIMIT records) so a dry run stays
 quick on a large mirror; rows are shown PAGE_SIZE at a time.
 """
@@ -141,7 +141,7 @@ def _records(session: Session, result: DryRun, automation: Automation) -> Any:
 
 def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Automation, record: Record,
                person: Record | None, mail_action: dict[str, Any] | None,
-               facts: tuple[dict[str, str], dict[str, bool]]) -> str | None:
+               facts: tuple[dict[str, str], dict[str, bool], dict[str, set[str]], str | None]) -> str | None:
     """Why the real run would not mail (or enter) `record` now, in words; None when it would."""
     from mail.consent import SKIP_REASONS, send_refusal
 
@@ -157,10 +157,11 @@ def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Auto
         return refused
     assert person is not None
     address = str(person.fields.get("Email")).strip().lower()
-    suppressed, consents = facts
+    suppressed, consents, topics_off, topic = facts
     code = send_refusal(marketing=marketing, suppression=suppressed.get(address),
                         opted_out=person.fields.get("HasOptedOutOfEmail") is True,
-                        basis=automation.spec.get("consent", "opt_in"), latest_consent=consents.get(address))
+                        basis=automation.spec.get("consent", "opt_in"), latest_consent=consents.get(address),
+                        topic=topic, topics_off=topics_off.get(address, frozenset()))
     return str(SKIP_REASONS.get(code, code)) if code else None
 
 
@@ -170,6 +171,7 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
     Every matching record is checked with the real run's rules; `page` (1-based) picks the rows shown.
     """
     from mail.consent import recipient_facts
+    from mail.topics import current_topic_of, topic_optouts
 
     rt = Runtime(now=now, tz=tz)
     view = rt.view(session)
@@ -188,7 +190,9 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
             continue
         matched.append((record, view.person_of(record)))
     result.matched = len(matched)
-    facts = recipient_facts(session, [str(p.fields.get("Email") or "") for _r, p in matched if p is not None])
+    addresses = [str(p.fields.get("Email") or "") for _r, p in matched if p is not None]
+    facts = (*recipient_facts(session, addresses), topic_optouts(session, addresses),
+             current_topic_of(automation.spec.get("topic")))
     start = (result.page - 1) * PAGE_SIZE
     for n, (record, person) in enumerate(matched):
         reason = _exclusion(session, rt, view, automation, record, person, mail_action, facts)

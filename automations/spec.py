@@ -251,6 +251,10 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     consent = doc.get("consent", CONSENT_BASES[0])
     if consent not in CONSENT_BASES:
         c.fail("consent", _("%(bases)s のいずれかを指定してください。", bases=", ".join(CONSENT_BASES)))
+    # The topic of its marketing mail (MAIL_TOPICS; checked against the settings by checks.py on save).
+    topic = doc.get("topic")
+    if topic is not None and not (isinstance(topic, str) and KEY_RE.match(topic)):
+        c.fail("topic", _("配信テーマのキー（例: news）で指定してください。"))
     salesforce_log = doc.get("salesforce_log")
     if salesforce_log not in (None, "task", "campaign_task", "campaign_member", "none"):
         c.fail("salesforce_log", _("task / campaign_task / campaign_member / none のいずれかを指定してください。"))
@@ -272,6 +276,8 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     }
     if salesforce_log:
         normalized["salesforce_log"] = salesforce_log
+    if topic:
+        normalized["topic"] = topic
     if c.errors:
         raise SpecError(c.errors)
     return normalized

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -168,6 +169,20 @@ def _domain_rates(raw: str) -> Mapping[str, int]:
     return rates
 
 
+def _mail_topics(raw: str) -> Mapping[str, str]:
+    """Parse `news=お知らせ,campaign=キャンペーン` into {topic key: label}, in order (the first is the default)."""
+    topics: dict[str, str] = {}
+    for part in _csv(raw):
+        key, _, label = part.partition("=")
+        key, label = key.strip(), label.strip()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", key) or not label:
+            raise ValueError("must look like key=label,key=label (keys: a-z, 0-9, _ and -, at most 32)")
+        topics[key] = label
+    if not topics:
+        raise ValueError("name at least one topic")
+    return topics
+
+
 def _return_path(raw: str) -> str:
     from mail.return_path import validate
 
@@ -316,6 +331,13 @@ class Settings:
                                        "Sender's postal address shown in every marketing mail.")
     mail_contact: str = setting("MAIL_CONTACT", _text, "",
                                 "Contact for enquiries shown in every marketing mail (mail address or phone).")
+    mail_topics: Mapping[str, str] = setting(
+        "MAIL_TOPICS", _mail_topics, "news=お知らせ,campaign=キャンペーン,materials_followup=資料請求フォロー",
+        "Topics of marketing mail people can opt out of one by one in the preference centre (key=label, "
+        "comma-separated). Automations and broadcasts name theirs with `topic:`; the first is the default.")
+    privacy_policy_url: str = setting("PRIVACY_POLICY_URL", _url(("http", "https")), "",
+                                      "The co-op's privacy policy, linked from the consent box of public forms that "
+                                      "collect personal data (e.g. https://coop.example.jp/privacy).")
     mail_batch_size: int = setting("MAIL_BATCH_SIZE", _positive_int, "200", "Mails a worker claims at once.")
     mail_frequency_cap_per_day: int = setting(
         "MAIL_FREQUENCY_CAP_PER_DAY", _non_negative_int, "0",

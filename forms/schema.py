@@ -108,6 +108,9 @@ class FormSpec:
     requires_link: bool = False
     # Public forms only: one submission per signed link (a second one shows the first back).
     once_per_link: bool = False
+    # Public forms only: a required privacy-policy consent box (PRIVACY_POLICY_URL). None: on for a
+    # public form that collects personal data (writes a Lead/Contact, or asks for a mail or phone).
+    privacy_consent: bool | None = None
 
     @property
     def fields(self) -> list[FieldSpec]:
@@ -123,9 +126,20 @@ class FormSpec:
         """True when the form writes a Lead or Contact itself."""
         return self.object in PERSON_OBJECTS
 
+    @property
+    def needs_privacy_consent(self) -> bool:
+        """True when the public form asks for consent to the privacy policy before it is accepted."""
+        if self.audience != "public":
+            return False
+        if self.privacy_consent is not None:
+            return self.privacy_consent
+        return self.is_person_form or any(f.type in ("email", "phone") for f in self.fields)
+
     def to_dict(self) -> dict[str, Any]:
         """A plain document (what is stored and exported), without empty optional keys."""
         doc = _prune(asdict(self))
+        if self.privacy_consent is None:
+            doc.pop("privacy_consent", None)
         for flag in ("requires_link", "once_per_link"):
             # Left out when off, so definitions stored before these keys existed stay unchanged.
             if not doc.get(flag):
@@ -306,6 +320,11 @@ def parse_spec(doc: Any) -> FormSpec:
                 check.bad(flag, "audience: public のフォームだけで使えます")
             else:
                 setattr(spec, flag, doc[flag])
+    if doc.get("privacy_consent") is not None:
+        if not isinstance(doc["privacy_consent"], bool):
+            check.bad("privacy_consent", "true か false で指定してください")
+        else:
+            spec.privacy_consent = doc["privacy_consent"]
     if spec.once_per_link and not spec.requires_link:
         check.bad("once_per_link", "requires_link: true と一緒に指定してください")
     if "external_id_field" not in doc and obj in PERSON_OBJECTS:

@@ -43,6 +43,8 @@ from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
 from mail.models import MailTemplate, OutboxMail
 from mail.outbox import TEST_ORIGIN, TEST_SUBJECT_PREFIX
 from mail.templates import CompiledTemplate, compiled_for, render
+from mail.topics import CONTEXT_KEY as TOPIC_KEY
+from mail.topics import topic_of, topic_optouts
 from mail.transport import (
     CommitPointRefused,
     ConnectionPool,
@@ -236,6 +238,7 @@ class OutboxSender:
             templates = {row.key: compiled_for(row)
                          for row in session.scalars(select(MailTemplate).where(MailTemplate.key.in_(keys)))}
             suppressed, consents = recipient_facts(session, (c.to for c in claimed))
+            topics_off = topic_optouts(session, (c.to for c in claimed if c.marketing))
             person_ids = {c.person_id for c in claimed if c.person_id}
             people = {r.sf_id: r.fields for r in session.scalars(
                 select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
@@ -249,7 +252,9 @@ class OutboxSender:
             refused = send_refusal(marketing=c.marketing and not c.test, suppression=suppressed.get(address),
                                    opted_out=not c.test and person is not None
                                    and person.get("HasOptedOutOfEmail") is True,
-                                   basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address))
+                                   basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address),
+                                   topic=topic_of(c.context.get(TOPIC_KEY), self.settings),
+                                   topics_off=frozenset() if c.test else topics_off.get(address, frozenset()))
             if c.template_key not in templates:
                 early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
             elif refused:
@@ -295,14 +300,15 @@ class OutboxSender:
         composer = self.composer
         try:
             unsubscribe = composer.unsubscribe_url(mail.id) if mail.marketing else ""
-            context = {**mail.context, "mail": {"unsubscribe_url": unsubscribe},
+            preferences = composer.preferences_url(mail.id)
+            context = {**mail.context, "mail": {"unsubscribe_url": unsubscribe, "preferences_url": preferences},
                        "sender": composer.sender_context()}
             rendered = render(template, context)
             if mail.test:
                 rendered = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
             data = composer.compose(mail_id=mail.id, to=mail.to, message_id=mail.message_id,
                                     marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None,
-                                    tracking=not mail.test)
+                                    preferences=preferences, tracking=not mail.test)
         except Exception as exc:  # a template error is this mail's problem, not the batch's
             return Outcome(mail, "failed", error=f"render: {type(exc).__name__}: {exc}"[:2000])
 

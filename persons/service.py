@@ -25,7 +25,7 @@ ENROLLMENT_LABELS = {"active": _l("進行中"), "finished": _l("完了"), "exite
 CONSENT_LABELS = {"granted": _l("同意"), "withdrawn": _l("同意撤回")}
 # Where a consent came from (mail.models.MailConsent.source); any other source is a form key.
 CONSENT_SOURCES = {"one_click": _l("ワンクリック配信停止"), "unsubscribe_page": _l("配信停止ページ"),
-                   "admin": _l("管理者"), "import": _l("インポート")}
+                   "admin": _l("管理者"), "import": _l("インポート"), "preference_centre": _l("配信設定ページ")}
 VISIT_LABELS = {"Task": _l("ToDo・訪問"), "Event": _l("行動・訪問")}
 
 

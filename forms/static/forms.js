@@ -160,7 +160,7 @@
   }
   function problem(el) {
     if (el.type === "radio" || el.type === "checkbox" || el.tagName === "BUTTON") {
-      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return messages.msgCheck; }
+      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return el.getAttribute("data-msg-check") || messages.msgCheck; }
       if (el.type === "radio" && fieldBox(el) && fieldBox(el).querySelector(".req") &&
           !el.form.querySelector("input[name='" + el.name + "']:checked")) { return messages.msgChoose; }
       return "";
