@@ -2,7 +2,7 @@
 
 A known customer is prefilled only through a signed, expiring link (`?t=`, see forms.links);
 raw record ids in a URL are ignored. The rate limit counts accepted submissions per client IP
-in the database (HMAC of the IP, see service.client_key): it holds across every web process
+in the database (HMAC of the IP, see web.clients.client_key): it holds across every web process
 and machine without another service, and costs one indexed count per submission.
 
 The tracking snippet on the customer's site opens these forms with `?tvid=<visitor id>.<time>`
@@ -21,6 +21,7 @@ from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
 from forms.models import Submission
 from scoring import tracking
+from web.clients import request_client_key
 from web.i18n import gettext as _
 
 HONEYPOT = "website"
@@ -185,7 +186,7 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
         return views.render_confirm(page, cleaned)
     session = db.session()
     settings = current_app.config["TSUNAGI"]
-    client = service.client_key(current_app.config["SECRET_KEY"], request.remote_addr)
+    client = request_client_key()
     existing = service.queries.submission_by_key(page.token)
     if session.scalar(existing) is None and service.over_rate_limit(
             session, client, settings.forms_public_rate_limit, settings.forms_public_rate_window_seconds):

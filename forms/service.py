@@ -16,8 +16,6 @@ the link would hand the typist's browsing (and score) to that stranger.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,11 +100,6 @@ def effective_spec(session: Session, row: FormDefinition) -> FormSpec:
 
 
 # --- accepting ----------------------------------------------------------------------------
-
-def client_key(secret: str, address: str | None) -> str:
-    """An HMAC of the client's IP address: enough to rate-limit, useless to anyone who reads it."""
-    return hmac.new(secret.encode(), (address or "").encode(), hashlib.sha256).hexdigest()[:32]
-
 
 def over_rate_limit(session: Session, key: str, limit: int, window_seconds: int) -> bool:
     """True when this client already made `limit` submissions within the window."""

@@ -2,7 +2,7 @@
 
     preference_state(session, mail, settings) -> State
     consent_text(settings) -> str
-    request_link(session, address, now) -> None
+    request_link(session, address, now, client) -> bool
 
 Every marketing mail's footer links to /p/<token> (mail.compose); the token names the outbox
 mail, so its recipient (and their Lead/Contact) is known without trusting anything typed. There
@@ -13,12 +13,15 @@ Somebody without a working link (expired, damaged, deleted mail) types their add
 invalid-link page; `request_link` then mails that address — never anybody else — a link to its
 preference centre, and changes nothing itself. At most one such mail per address per hour goes
 out (its send key), and the answer on the page is the same whether the address is known or not.
+The form is public, so typing many customers' addresses must not become a way to mail them all:
+at most LINK_REQUESTS_PER_CLIENT links an hour go out for one client (an HMAC of its IP) and
+LINK_REQUESTS_PER_HOUR in all; past either, nothing is sent and the page still says the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +33,10 @@ from mail.topics import known_topics, topic_optouts
 
 LINK_TEMPLATE = "mail_preferences_link"
 LINK_SOURCE = "preference_centre"
+LINK_ORIGIN_REF = "preference_link"
+# Honest people ask once or twice; these bound what one stranger (or all of them) can make us send.
+LINK_REQUESTS_PER_CLIENT = 5
+LINK_REQUESTS_PER_HOUR = 200
 
 
 @dataclass
@@ -117,15 +124,33 @@ def _ensure_template(session: Session) -> None:
                   "<p>{{ sender.name }}<br>お問い合わせ: {{ sender.contact }}</p></body></html>"))
 
 
-def request_link(session: Session, address: str, now: datetime) -> None:
-    """Mail `address` a link to its preference centre when we know it (once an hour at most)."""
+def request_link(session: Session, address: str, now: datetime, client: str = "") -> bool:
+    """Mail `address` a link to its preference centre when we know it (once an hour at most).
+
+    Returns whether a mail was queued; the caller shows the same page either way (no address
+    enumeration), and a request past the hourly limits (per client, in all) queues nothing.
+    """
     from mail.outbox import enqueue_mail
 
     known, person_id = _known_address(session, address)
-    if not known:
-        return
+    if not known or _over_link_limits(session, now, client):
+        return False
     _ensure_template(session)
     # Transactional: the person asked for it; the send key makes a second request within the hour a no-op.
     enqueue_mail(session, send_key=f"mail.preferences-link:{address}:{now:%Y%m%d%H}", to=address,
                  template_key=LINK_TEMPLATE, context={}, person_id=person_id, marketing=False,
-                 origin="mail", origin_ref=LINK_SOURCE, salesforce_log="none")
+                 origin="mail", origin_ref=f"{LINK_ORIGIN_REF}:{client}"[:200], salesforce_log="none")
+    return True
+
+
+def _over_link_limits(session: Session, now: datetime, client: str) -> bool:
+    """True when the last hour already saw the most link mails one client, or everyone, may cause."""
+    from sqlalchemy import func
+
+    recent = (select(func.count()).select_from(OutboxMail)
+              .where(OutboxMail.origin == "mail", OutboxMail.created_at >= now - timedelta(hours=1)))
+    mine = session.scalar(recent.where(OutboxMail.origin_ref == f"{LINK_ORIGIN_REF}:{client}"[:200])) or 0
+    if mine >= LINK_REQUESTS_PER_CLIENT:
+        return True
+    everyone = session.scalar(recent.where(OutboxMail.origin_ref.like(f"{LINK_ORIGIN_REF}:%"))) or 0
+    return everyone >= LINK_REQUESTS_PER_HOUR

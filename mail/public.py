@@ -21,6 +21,7 @@ from mail.bounces import NotADsn, apply_dsn, apply_report
 from mail.compliance import latest_consent, unsubscribe_mail
 from mail.models import OutboxMail
 from mail.return_path import ReturnPath
+from web.clients import request_client_key
 from web.i18n import gettext as _
 
 # The smallest transparent GIF.
@@ -111,7 +112,7 @@ def request_link():  # type: ignore[no-untyped-def]
         return _invalid_link(400, typed=typed,
                              error=_("メールアドレスを正しく入力してください（例: taro@example.jp）。"))
     session = db.session()
-    send_link(session, address, utcnow())
+    send_link(session, address, utcnow(), request_client_key())
     session.commit()
     return render_template("mail/link_requested.html", address=address, contact=_contact())
 

@@ -250,3 +250,33 @@ actions:
     assert "4 行目: topic: 配信テーマ campaing は MAIL_TOPICS にありません" in text
     response = admin.post("/admin/automations/new", data={"document": document.replace("campaing", "campaign")})
     assert response.status_code in (200, 302, 303) and "MAIL_TOPICS" not in response.get_data(as_text=True)
+
+
+def test_typing_many_customers_addresses_into_the_link_form_cannot_mail_them_all(
+        mail_app, add_template, enqueue, drain, smtp_sink, monkeypatch):
+    """An attacker posts every address they know to /u/request: the page answers the same each
+    time, but one client makes at most LINK_REQUESTS_PER_CLIENT link mails an hour and everyone
+    together at most LINK_REQUESTS_PER_HOUR."""
+    import mail.preferences as preferences
+
+    add_template()
+    victims = [f"member{n}@example.jp" for n in range(9)]
+    for n, address in enumerate(victims):
+        enqueue(f"first-{n}", to=address)  # addresses we have mailed: "known"
+    drain()
+    sent_before = len(smtp_sink.wait_for(len(victims)))
+    monkeypatch.setattr(preferences, "LINK_REQUESTS_PER_HOUR", 7)
+
+    def ask(address, ip):
+        client = mail_app.test_client()
+        response = client.post("/u/request", data={"email": address}, environ_base={"REMOTE_ADDR": ip})
+        assert response.status_code == 200 and "リンクをお送りしました" in response.get_data(as_text=True)
+
+    for address in victims:  # one client
+        ask(address, "203.0.113.7")
+    for address in victims:  # a second client: only what is left of everyone's hour
+        ask(address, "198.51.100.9")
+    drain()
+    links = smtp_sink.messages[sent_before:]
+    assert len(links) == 7
+    assert len({m.rcpt_tos[0] for m in links}) == 7  # never one address twice in the hour
