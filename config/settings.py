@@ -273,6 +273,9 @@ class Settings:
     devorg_dir: str = setting("DEVORG_DIR", _text, "",
                               "Folder of the local dev org (data, certificates, connection.json). "
                               "Default: instance/devorg.")
+    devorg_definition: str = setting("DEVORG_DEFINITION", _existing_file, "",
+                                     "Org definition YAML the dev org serves (objects, custom fields, Person "
+                                     "Accounts; see docs/devorg.md). Default: the demo co-op's devorg/org.yaml.")
     # --- sync ------------------------------------------------------------------------------
     sync_objects: tuple[str, ...] = setting(
         "SYNC_OBJECTS", _sobject_names,

@@ -58,7 +58,9 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
 
     def add(object_name: str, **fields: Any) -> str:
         counts[object_name] = counts.get(object_name, 0) + 1
-        return org.insert(object_name, **{k: v for k, v in fields.items() if v is not None})
+        # Another org definition (DEVORG_DEFINITION) may lack the demo's custom fields: fill what it has.
+        obj = org.schema.objects[object_name]
+        return org.insert(object_name, **{k: v for k, v in fields.items() if v is not None and obj.field(k)})
 
     add.counts = counts  # type: ignore[attr-defined]
 
