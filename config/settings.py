@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import click
+
+from config.person_model import PersonModel, parse_model
 
 
 class StartupError(click.ClickException):
@@ -185,6 +188,17 @@ def _networks(raw: str) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
     return tuple(networks)
+
+
+def _field_name(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", value):
+        raise ValueError("must be a Salesforce field name such as Member_No__c")
+    return value
+
+
+def _person_model(raw: str) -> PersonModel:
+    return parse_model(raw)
 
 
 def setting(env: str, parse: Callable[[str], Any], default: str, help: str) -> Any:
@@ -362,9 +376,16 @@ class Settings:
     forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
                                         "Form definition the field-sales visit screen uses.")
     forms_member_number_field: str = setting(
-        "FORMS_MEMBER_NUMBER_FIELD", _text, "Tsunagi_Key__c",
+        "FORMS_MEMBER_NUMBER_FIELD", _field_name, "Tsunagi_Key__c",
         "Contact field holding the member number operators search by (mirror key `member_key`; after "
         "changing it, a record gets the new key when it next changes in Salesforce).")
+    person_model: PersonModel = setting(  # noqa: RUF009  (a frozen dataclass, parsed like any setting)
+        "PERSON_MODEL", _person_model, "",
+        "Which objects are people and their fields: JSON or a .json/.yaml file, e.g. "
+        '`{"Lead": {}, "Account": {"kana": ["Kana_Last__c", "Kana_First__c"]}}` for Leads and Person Accounts '
+        "(keys email, phone, name, kana, company, opted_out, member_number, converted, conversion, person_flag, "
+        "person_contact; see docs/configuration.md). Default: Leads and Contacts of the demo org, the member "
+        "number in FORMS_MEMBER_NUMBER_FIELD. Checked against describe when sync starts.")
     forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
                                             "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------
@@ -509,6 +530,10 @@ def load_settings(
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
+    # The member number of the default model's Contacts is FORMS_MEMBER_NUMBER_FIELD's.
+    values["person_model"] = parse_model(source.get("PERSON_MODEL", ""),
+                                         (overrides or {}).get("forms_member_number_field",
+                                                               values["forms_member_number_field"]))
     values.update(overrides or {})
     _check_dkim(values)
     if not values["database_url"]:

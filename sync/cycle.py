@@ -408,7 +408,7 @@ class Cycle:
                 latest = (stamp, record["Id"])
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, source)
+                apply_records(session, name, records, source, self.settings.person_model)
             if last:
                 row = describe.state(session, name)
                 row.cursor_stamp, row.cursor_id = next_cursor((row.cursor_stamp, row.cursor_id), latest, ceiling,
@@ -420,7 +420,7 @@ class Cycle:
                      ceiling: datetime | None, done: bool, source: str) -> tuple[Any, Any]:
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, source)
+                apply_records(session, name, records, source, self.settings.person_model)
             row = describe.state(session, name)
             stored = (row.cursor_stamp, row.cursor_id)
             last = cursor_after(records) if records else None
