@@ -17,6 +17,7 @@ from activity.models import Activity
 from automations import timing
 from automations.conditions import Record
 from automations.models import Automation, Enrollment, PlannedStep
+from sync import read
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -125,10 +126,10 @@ def person_refusal(person: Record | None, marketing: bool) -> str | None:
     """
     if person is None:
         return "関連する人（リード／取引先責任者）が見つかりません"
-    if not (person.fields.get("Email") or "").strip():
+    if not (read.person_email(person.object_name, person.fields) or "").strip():
         return "メールアドレスがありません"
-    if marketing and person.fields.get("HasOptedOutOfEmail") is True:
-        return "メール配信停止（HasOptedOutOfEmail）"
+    if marketing and read.opted_out(person.object_name, person.fields):
+        return f"メール配信停止（{read.opt_out_field(person.object_name)}）"
     return None
 
 
@@ -138,7 +139,7 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     refused = person_refusal(person, marketing)
     if refused or person is None:
         return Outcome("send_mail", False, refused or "")
-    email = (person.fields.get("Email") or "").strip()
+    email = (read.person_email(person.object_name, person.fields) or "").strip()
     key = send_key(step.plan_key, f"#{index}" if index else "")
     if marketing and rt.frequency_cap and _over_cap(session, rt, email, key):
         return Outcome("send_mail", False, f"配信頻度の上限（24時間に {rt.frequency_cap} 通）")

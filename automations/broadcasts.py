@@ -47,6 +47,7 @@ from automations.models import (
 )
 from automations.queries import insert_ignoring_duplicates
 from db import Database
+from sync import read
 from sync.models import MirrorRecord
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,10 @@ class SegmentFilter:
 
 
 def _opted_out(address: Any) -> Any:
-    """Some Lead or Contact with this address has opted out of mail."""
+    """Some person with this address has opted out of mail (the person model's opt-out checkbox)."""
     other = MirrorRecord.__table__.alias("opted")
     return exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
-                          other.c.is_deleted.is_(False),
-                          other.c.fields["HasOptedOutOfEmail"].as_boolean().is_(True))
+                          other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
 
 
 def _context_json(session: Session, m: Any, occurrence: str, campaign_id: str | None) -> Any:

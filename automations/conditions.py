@@ -20,7 +20,6 @@ from sync.models import MirrorRecord
 
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_not_set", "is_true", "is_false",
              "gt", "gte", "lt", "lte")
-PERSON_OBJECTS = read.PERSON_OBJECTS
 
 
 class Record:

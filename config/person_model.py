@@ -116,16 +116,6 @@ class PersonModel:
         """Key prefixes of the person objects."""
         return tuple(o.prefix for o in self.objects)
 
-    def missing_fields(self, described: dict[str, set[str]]) -> list[str]:
-        """`Object.Field` names the model uses that describe (`{object: field names}`) lacks."""
-        missing = []
-        for obj in self.objects:
-            if obj.name not in described:
-                missing.append(f"{obj.name} (not mirrored: add it to SYNC_OBJECTS)")
-                continue
-            missing += [f"{obj.name}.{f}" for f in obj.fields_used() if f not in described[obj.name]]
-        return missing
-
 
 def default_model(member_number_field: str = "Tsunagi_Key__c") -> PersonModel:
     """Leads and Contacts as the demo org has them (today's behaviour)."""

@@ -28,15 +28,14 @@ from sqlalchemy.orm import Session
 from activity.record import record_activity
 from db import utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
+from sync import read
 
 REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
-# Salesforce key prefixes of the objects that carry HasOptedOutOfEmail.
-PERSON_OBJECTS = {"003": "Contact", "00Q": "Lead"}
 
 
 def person_object(person_id: str | None) -> str | None:
-    """'Contact' or 'Lead' from a Salesforce id's key prefix, else None."""
-    return PERSON_OBJECTS.get((person_id or "")[:3])
+    """The person object ('Contact', 'Lead', 'Account'…: the person model's) of an id, else None."""
+    return read.person_object_of_id(person_id)
 
 
 def suppress(session: Session, address: str, *, reason: str, source: str, person_id: str | None = None,
@@ -95,14 +94,16 @@ def record_consent(session: Session, *, address: str, granted: bool, source: str
 
 
 def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str) -> None:
-    """Queue HasOptedOutOfEmail = true for the Lead/Contact (nothing for other ids)."""
+    """Queue the opt-out checkbox = true for the person (HasOptedOutOfEmail, PersonHasOptedOutOfEmail
+    on a Person Account: the person model's field); nothing for other ids."""
     object_name = person_object(person_id)
-    if object_name is None or person_id is None:
+    field = read.opt_out_field(object_name)
+    if object_name is None or person_id is None or field is None:
         return
     from writeback.queue import enqueue
 
     enqueue(session, key=f"mail.optout:{person_id}:{ref}", object_name=object_name, operation="update",
-            record_id=person_id, fields={"HasOptedOutOfEmail": True}, origin="mail", origin_ref=ref)
+            record_id=person_id, fields={field: True}, origin="mail", origin_ref=ref)
 
 
 def unsubscribe_mail(session: Session, mail_id: int, *, source: str) -> OutboxMail | None:

@@ -51,6 +51,7 @@ from mail.transport import (
     TemporaryFailure,
     UnconfirmedDelivery,
 )
+from sync import read
 from work.claiming import claim_due
 
 log = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ class OutboxSender:
                          for row in session.scalars(select(MailTemplate).where(MailTemplate.key.in_(keys)))}
             suppressed, consents = recipient_facts(session, (c.to for c in claimed))
             person_ids = {c.person_id for c in claimed if c.person_id}
-            people = {r.sf_id: r.fields for r in session.scalars(
+            people = {r.sf_id: r for r in session.scalars(
                 select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
         now = utcnow()
         for c in claimed:
@@ -241,7 +242,7 @@ class OutboxSender:
             address = c.to.lower()
             # The same rule the automations dry run shows (mail.consent.send_refusal).
             refused = send_refusal(marketing=c.marketing, suppression=suppressed.get(address),
-                                   opted_out=person is not None and person.get("HasOptedOutOfEmail") is True,
+                                   opted_out=person is not None and read.opted_out(person.object_name, person.fields),
                                    basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address))
             if c.template_key not in templates:
                 early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))

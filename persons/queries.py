@@ -33,7 +33,7 @@ from automations.models import Automation, Enrollment, PlannedStep
 from mail.models import MailConsent, OutboxMail
 from scoring.models import PersonScore, ScoreHistory
 from sync.models import MirrorRecord
-from sync.read import PERSON_OBJECTS, document_text, field_text
+from sync.read import document_text, email_text, field_text, is_person, phone_text
 
 # Activity kinds the timeline shows from the activity table; sends come from the outbox itself.
 TIMELINE_ACTIVITY_KINDS = ("mail_open", "mail_click", "mail_bounce", "unsubscribe", "form_submit", "page_view",
@@ -54,8 +54,8 @@ def person(sf_id: str) -> Select[Any]:
     """The person's card: kind, name, contact details, address parts, score and stage."""
     return (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.is_deleted,
                    person_name().label("name"),
-                   field_text("Email").label("email"),
-                   func.coalesce(field_text("Phone"), field_text("MobilePhone")).label("phone"),
+                   email_text().label("email"),
+                   phone_text().label("phone"),
                    func.coalesce(field_text("PostalCode"), field_text("MailingPostalCode")).label("postal_code"),
                    func.coalesce(field_text("State"), field_text("MailingState")).label("state"),
                    func.coalesce(field_text("City"), field_text("MailingCity")).label("city"),
@@ -63,14 +63,14 @@ def person(sf_id: str) -> Select[Any]:
                    func.coalesce(field_text("Company"), field_text("Account.Name")).label("company"),
                    PersonScore.score, PersonScore.stage)
             .outerjoin(PersonScore, PersonScore.person_id == MirrorRecord.sf_id)
-            .where(MirrorRecord.sf_id == sf_id, MirrorRecord.object_name.in_(PERSON_OBJECTS)))
+            .where(MirrorRecord.sf_id == sf_id, is_person()[0]))
 
 
 def names(ids: Iterable[str]) -> Select[Any]:
     """(sf_id, name) of the mirrored people among `ids`, for pages that list person ids."""
     return (select(MirrorRecord.sf_id, person_name().label("name"))
             .where(MirrorRecord.sf_id.in_(sorted({i for i in ids if i})),
-                   MirrorRecord.object_name.in_(PERSON_OBJECTS)))
+                   is_person()[0]))
 
 
 def _row(at: Any, key: Any, kind: Any, title: Any = None, detail: Any = None, status: Any = None,

@@ -23,6 +23,7 @@ from activity.record import record_activity
 from db import utcnow
 from scoring import service
 from scoring.models import PersonScore, ScoringModel
+from sync import read
 from sync.feed import EventCursor, committed_after, cursor_of
 from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
@@ -97,7 +98,7 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
                 record_activity(session, "campaign_status", person_id=person_id, occurred_at=event.occurred_at,
                                 details={"status": event.new_value, "campaign_id": fields.get("CampaignId"),
                                          "change_event_id": event.id})
-        elif event.object_name in ("Lead", "Contact") and (event.kind != "updated" or event.field in fit_fields):
+        elif event.object_name in read.person_objects() and (event.kind != "updated" or event.field in fit_fields):
             rescore_ids.add(event.record_id)
     if rescore_ids:
         service.ensure_people(session, rescore_ids)

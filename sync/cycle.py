@@ -240,6 +240,9 @@ class Cycle:
             self._check_quota()
         with self.database.transaction() as session:
             states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
+        lacking = describe.person_model_gaps(self.settings, {n: s["field_types"] for n, s in states.items()})
+        if lacking:
+            self.result.errors["PERSON_MODEL"] = lacking
         ready = [n for n in self.objects if states[n]["field_types"] and n not in self.result.errors]
         org_now = self.gateway.org_now()  # the org's clock, never the host's: windows follow its stamps
         for name, snap in states.items():

@@ -179,6 +179,30 @@ def person_object_of_id(person_id: str | None) -> str | None:
     return obj.name if obj else None
 
 
+def _first_of(names: list[str], record: Any) -> ColumnElement[str]:
+    texts = [func.nullif(field_text(n, record), "") for n in dict.fromkeys(names) if "." not in n]
+    return func.coalesce(*texts) if len(texts) > 1 else texts[0]  # type: ignore[no-any-return]
+
+
+def email_text(record: Any = MirrorRecord) -> ColumnElement[str]:
+    """SQL: a person row's email (the person model's email fields, first non-empty)."""
+    return _first_of([f for o in person_model().objects for f in o.email] or ["Email"], record)
+
+
+def phone_text(record: Any = MirrorRecord) -> ColumnElement[str]:
+    """SQL: a person row's phone (the person model's phone fields, first non-empty)."""
+    return _first_of([f for o in person_model().objects for f in o.phone] or ["Phone"], record)
+
+
+def opted_out_clause(record: Any = MirrorRecord) -> ColumnElement[bool]:
+    """SQL: the person row has opted out of email (any person object's opt-out checkbox is true)."""
+    names = list(dict.fromkeys(o.opted_out for o in person_model().objects if o.opted_out))
+    if not names:
+        return false()
+    clauses = [field_text(n, record) == "true" for n in names]
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+
 def is_person(record: Any = MirrorRecord) -> list[ColumnElement[bool]]:
     """WHERE clauses of a live (not deleted) person: a record of a person object (an Account only
     when its person flag, IsPersonAccount, is true)."""
@@ -236,6 +260,45 @@ def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | 
         contact = fields.get("ContactId")
         return contact if isinstance(contact, str) and contact.startswith(prefixes) else None
     return None
+
+
+def who_ids(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    """Person id → the id Salesforce wants in WhoId / CampaignMember.ContactId, where they differ.
+
+    A Person Account (001…) is named there by its hidden Contact (PersonContactId, 003…); Leads
+    and Contacts name themselves and are left out of the answer.
+    """
+    model = person_model()
+    accounts = [o for o in model.objects if o.person_contact]
+    wanted = sorted({i for i in person_ids if i and any(i.startswith(o.prefix) for o in accounts)})
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    for sf_id, object_name, fields in session.execute(
+            select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
+            .where(MirrorRecord.sf_id.in_(wanted))):
+        obj = model.get(object_name)
+        contact = (fields or {}).get(obj.person_contact) if obj and obj.person_contact else None
+        if isinstance(contact, str) and contact:
+            found[sf_id] = contact
+    return found
+
+
+def people_of_contacts(session: Session, contact_ids: Iterable[str]) -> dict[str, str]:
+    """A Person Account's Contact id (PersonContactId) → the Account id the person model calls the
+    person, for the ids among `contact_ids` that belong to a Person Account (when Accounts are people)."""
+    model = person_model()
+    wanted = sorted({i for i in contact_ids if i and i.startswith("003")})
+    found: dict[str, str] = {}
+    for obj in model.objects:
+        if not obj.person_contact or not wanted:
+            continue
+        column = field_text(obj.person_contact)
+        for sf_id, contact in session.execute(
+                select(MirrorRecord.sf_id, column).where(MirrorRecord.object_name == obj.name,
+                                                         column.in_(wanted), MirrorRecord.is_deleted.is_(False))):
+            found[contact] = sf_id
+    return found
 
 
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, MirrorRecord]:
