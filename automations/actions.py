@@ -268,7 +268,7 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
                 "Description": f"tsunagi オートメーション「{automation.name}」: {sent or '実行'}"[:32000],
             }
             if person is not None:
-                fields["WhoId"] = person.id
+                fields["WhoId"] = read.who_id(person.object_name, person.id, person.fields)
             if _what_id(record):
                 fields["WhatId"] = _what_id(record)
             owner_id = (record.fields.get("OwnerId") if record else None)
@@ -282,7 +282,8 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
                 continue
             id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
             _writeback(session, step, index, "CampaignMember", "create",
-                       {"CampaignId": action["campaign_id"], id_field: person.id,
+                       {"CampaignId": action["campaign_id"],
+                        id_field: read.who_id(person.object_name, person.id, person.fields),
                         "Status": action.get("status", "Sent")})
             outcomes.append(Outcome(kind, True, action["campaign_id"]))
         elif kind == "campaign_member_status":
@@ -308,12 +309,14 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
     member_id = session.scalar(select(MirrorRecord.sf_id).where(
         MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
         MirrorRecord.fields["CampaignId"].as_string() == campaign_id,
-        MirrorRecord.fields[id_field].as_string() == person.id).limit(1))
+        MirrorRecord.fields[id_field].as_string() == read.who_id(person.object_name, person.id, person.fields))
+        .limit(1))
     if member_id:
         _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, member_id)
     else:
         _writeback(session, step, index, "CampaignMember", "create",
-                   {"CampaignId": campaign_id, id_field: person.id, "Status": status})
+                   {"CampaignId": campaign_id, id_field: read.who_id(person.object_name, person.id, person.fields),
+                    "Status": status})
     return Outcome("campaign_member_status", True, status)
 
 

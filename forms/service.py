@@ -186,10 +186,12 @@ def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dic
     return enqueue(session, key=key, object_name=spec.object, operation="create", fields=fields, **origin)
 
 
-def _person_ref(spec: FormSpec, sub: Submission, main: WritebackItem) -> tuple[Any, WritebackItem | None]:
+def _person_ref(session: Session, spec: FormSpec, sub: Submission,
+                main: WritebackItem) -> tuple[Any, WritebackItem | None]:
     """The person Id for related records: known now, or a reference to the main item's result."""
     if sub.person_id:
-        return sub.person_id, None
+        # A Person Account is named in WhoId / CampaignMember by its Contact (PersonContactId).
+        return read.who_ids(session, [sub.person_id]).get(sub.person_id, sub.person_id), None
     if spec.is_person_form:
         return {"$ref": main.id}, main
     return None, None
@@ -198,7 +200,7 @@ def _person_ref(spec: FormSpec, sub: Submission, main: WritebackItem) -> tuple[A
 def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: WritebackItem,
                      values: dict[str, Any]) -> list[WritebackItem]:
     items = []
-    who, after = _person_ref(spec, sub, main)
+    who, after = _person_ref(session, spec, sub, main)
     person_object = spec.object if spec.is_person_form else None
     for i, action in enumerate(spec.actions):
         key = f"forms:{sub.idempotency_key}:action{i}"

@@ -94,6 +94,8 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
             member = session.get(MirrorRecord, event.record_id)
             fields: dict[str, Any] = member.fields if member is not None else {}
             person_id = fields.get("ContactId") or fields.get("LeadId")
+            # A Person Account's member row names its hidden Contact: score the Account, the person.
+            person_id = read.people_of_contacts(session, [person_id]).get(person_id, person_id) if person_id else None
             if person_id:
                 record_activity(session, "campaign_status", person_id=person_id, occurred_at=event.occurred_at,
                                 details={"status": event.new_value, "campaign_id": fields.get("CampaignId"),

@@ -262,6 +262,14 @@ def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | 
     return None
 
 
+def who_id(object_name: str | None, sf_id: str, fields: dict[str, Any]) -> str:
+    """The id Salesforce wants in WhoId / CampaignMember.ContactId for this person record: a Person
+    Account's Contact (PersonContactId), else the record's own id."""
+    obj = person_of(object_name, fields)
+    contact = fields.get(obj.person_contact) if obj is not None and obj.person_contact else None
+    return contact if isinstance(contact, str) and contact else sf_id
+
+
 def who_ids(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
     """Person id → the id Salesforce wants in WhoId / CampaignMember.ContactId, where they differ.
 

@@ -103,3 +103,51 @@ def test_scoring_gives_every_person_a_row_of_their_object_and_none_to_a_business
 
         rows = {p.person_id: p.object_name for p in session.scalars(select(PersonScore))}
     assert rows[member] == kind and rows[lead] == "Lead" and shop not in rows
+
+
+def test_an_operator_s_form_for_a_chosen_member_updates_them_and_logs_the_call_on_their_contact(
+        make_app, people_org, sign_in):
+    from forms.schema import load_yaml
+    from forms.service import save_definition
+    from tests.forms.helpers import GATEWAY_OPTIONS, all_status, token_of, work_until
+
+    kind, member = people_org.member("中村", "愛", "ナカムラ", "アイ", "ai@example.jp", "090-4444-5555", "M-42")
+    lead = people_org.model.get("Lead")
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS}, **people_org.settings())
+    assert run_cycle(app).outcome == "ok"
+    form = f"""
+key: call_note
+title: 電話受付
+audience: operator
+object: Lead
+mode: match_then_update_or_create
+match: [phone]
+hidden: {{Company: 個人}}
+create_only: [Company]
+sections:
+  - title: お客様
+    fields:
+      - {{name: LastName, label: 姓, type: text, required: true}}
+      - {{name: FirstName, label: 名, type: text}}
+      - {{name: {lead.kana[0]}, label: セイ, type: kana}}
+      - {{name: {lead.kana[1]}, label: メイ, type: kana}}
+      - {{name: Email, label: メール, type: email}}
+actions:
+  - {{type: create_task, subject: 電話受付}}
+"""
+    with db.get_db(app).transaction() as session:
+        for spec in load_yaml(form):
+            save_definition(session, spec)
+    client = sign_in("operator", app.test_client())
+    token = token_of(client.get(f"/forms/call_note?person={member}").get_data(as_text=True))
+    response = client.post("/forms/call_note", data={
+        "_token": token, "_stage": "submit", "_person": member, "LastName": "中村", "FirstName": "愛",
+        lead.kana[0]: "なかむら", lead.kana[1]: "あい", "Email": "ai.nakamura@example.jp"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    work_until(app, all_status(app, "written"))
+    person = people_org.model.get(kind)
+    record = people_org.devorg.get(kind, member)
+    assert record[person.email[0]] == "ai.nakamura@example.jp" and record[person.kana[0]] == "ナカムラ"
+    assert people_org.devorg.records("Lead") == []  # the member was updated, not made a second person
+    [task] = people_org.devorg.records("Task")
+    assert (task["Subject"], task["WhoId"]) == ("電話受付", people_org.contact_of(member))
