@@ -233,8 +233,9 @@ def _writeback(session: Session, step: PlannedStep, index: int, object_name: str
 
 
 def _what_id(record: Record | None) -> str | None:
-    if record is None or record.object_name in ("Task", "Event", "Lead", "Contact", "User"):
-        return None
+    if record is None or record.object_name in ("Task", "Event", "Lead", "Contact", "User") \
+            or read.person_of(record.object_name, record.fields) is not None:
+        return None  # WhatId names a thing, never a person
     if record.object_name == "CampaignMember":
         return record.fields.get("CampaignId")
     return record.id
