@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from reports.service import DateRange
+from sync import read
 
 NO_SOURCE = ""  # the group of records without a LeadSource / campaign
 _DEFAULT_HANDOFF_SUBJECT = "ホットリード: スコア {score}"
@@ -85,6 +86,37 @@ def _handoff_prefixes(session: Session) -> list[str]:
     return sorted(p for p in prefixes if p.strip())
 
 
+def _people_sql(q: _Sql, alias: str = "r") -> str:
+    """SQL condition: the record is a person of the person model (Lead, Contact, Person Account…).
+
+    Field names come from the validated PERSON_MODEL (Salesforce API names only), never from a request.
+    """
+    parts = []
+    for obj in read.person_model().objects:
+        cond = f"{alias}.object_name = '{obj.name}'"
+        parts.append(f"({cond} AND {q.true(alias, obj.person_flag)})" if obj.person_flag else cond)
+    return " OR ".join(parts) or "1 = 0"
+
+
+def _conversion_field(kind: str) -> str | None:
+    """The converted Lead's field linking to its `kind` (contact, account, opportunity), if people convert."""
+    lead = read.person_model().get("Lead")
+    return lead.conversion.get(kind) if lead is not None else None
+
+
+def _not_converted_sql(q: _Sql) -> str:
+    """AND-clauses leaving out the people a converted Lead became (already counted as that Lead)."""
+    out = []
+    for kind in ("contact", "account"):
+        link = _conversion_field(kind)
+        if link is None or (kind == "account" and read.person_model().get("Account") is None):
+            continue
+        out.append(f"""
+       AND r.sf_id NOT IN (SELECT {q.text('c', link)} FROM mirror_records c
+                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted AND {q.text('c', link)} IS NOT NULL)""")
+    return "".join(out)
+
+
 def _events_sql(q: _Sql, prefixes: list[str]) -> str:
     """One row per funnel event: step, day, person, source, campaign, opportunity, amount."""
     like = " OR ".join(f"{q.text('t', 'Subject')} LIKE :prefix{i} || '%'" for i in range(len(prefixes))) or "1 = 0"
@@ -94,10 +126,7 @@ def _events_sql(q: _Sql, prefixes: list[str]) -> str:
            {q.text('r', 'LeadSource')} AS source, NULL AS campaign_id, NULL AS opportunity_id,
            CAST(NULL AS NUMERIC) AS amount
       FROM mirror_records r
-     WHERE r.object_name IN ('Lead', 'Contact') AND NOT r.is_deleted
-       AND r.sf_id NOT IN (SELECT {q.text('c', 'ConvertedContactId')} FROM mirror_records c
-                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted
-                              AND {q.text('c', 'ConvertedContactId')} IS NOT NULL)
+     WHERE ({_people_sql(q)}) AND NOT r.is_deleted{_not_converted_sql(q)}
     UNION ALL
     SELECT 'mql', {q.day_of_column('x.crossed_at')}, x.person_id, {person_source}, NULL, NULL, NULL
       FROM score_threshold_crossings x
@@ -120,6 +149,18 @@ def _events_sql(q: _Sql, prefixes: list[str]) -> str:
       FROM mirror_records o
      WHERE o.object_name = 'Opportunity' AND NOT o.is_deleted AND {q.true('o', 'IsWon')}
     """
+
+
+def _converted_people_sql(q: _Sql) -> str:
+    """UNION part: (opportunity, lead) of every Lead converted into an opportunity."""
+    link = _conversion_field("opportunity")
+    if link is None:
+        return ""
+    return f"""
+      UNION
+      SELECT {q.text('l', link)}, l.sf_id
+        FROM mirror_records l
+       WHERE l.object_name = 'Lead' AND NOT l.is_deleted AND {q.text('l', link)} IS NOT NULL"""
 
 
 def _membership_sql(q: _Sql) -> str:
@@ -239,10 +280,7 @@ def influence(session: Session, rng: DateRange) -> list[dict[str, Any]]:
       SELECT {q.text('r', 'OpportunityId')}, {q.text('r', 'ContactId')}
         FROM mirror_records r
        WHERE r.object_name = 'OpportunityContactRole' AND NOT r.is_deleted
-      UNION
-      SELECT {q.text('l', 'ConvertedOpportunityId')}, l.sf_id
-        FROM mirror_records l
-       WHERE l.object_name = 'Lead' AND NOT l.is_deleted AND {q.text('l', 'ConvertedOpportunityId')} IS NOT NULL
+{_converted_people_sql(q)}
     ),
     members AS ({_membership_sql(q)}),
     raw_touches AS (
