@@ -87,9 +87,11 @@ def _row(at: Any, key: Any, kind: Any, title: Any = None, detail: Any = None, st
             text(ref).label("ref")]
 
 
-def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | None, limit: int) -> Select[Any]:
+def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | None, limit: int,
+             who_id: str | None = None) -> Select[Any]:
     """The person's timeline, newest first: mails, activity, visits, score changes, consent,
-    automations (with the time of their next planned step). At most `limit` rows older than `before`."""
+    automations (with the time of their next planned step). At most `limit` rows older than `before`.
+    `who_id`: the id visits name the person by in WhoId when it is not `person_id` (a Person Account's Contact)."""
     mail_opened = case((select(literal(1)).where(
         Activity.kind == "mail_open", Activity.person_id == person_id,
         document_text(Activity.details, "mail_id") == cast(OutboxMail.id, String)).exists(), 1), else_=0)
@@ -113,7 +115,7 @@ def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | N
                           title=field_text("Subject"), detail=field_text("Visit_Result__c"),
                           status=MirrorRecord.object_name, ref=field_text("ActivityDate"))
                     ).where(MirrorRecord.object_name.in_(VISIT_OBJECTS), MirrorRecord.is_deleted.is_(False),
-                            field_text("WhoId") == person_id)
+                            field_text("WhoId") == (who_id or person_id))
     scores = select(*_row(ScoreHistory.changed_at, literal("s") + cast(ScoreHistory.id, String), "score",
                           title=cast(ScoreHistory.score_before, String) + " → " + cast(ScoreHistory.score_after,
                                                                                        String),

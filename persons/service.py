@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from persons import queries
+from sync import read
 from web.i18n import lazy_gettext as _l
 
 PAGE = 50
@@ -58,7 +59,9 @@ def person_page(session: Session, sf_id: str, before: tuple[datetime, str] | Non
     card = session.execute(queries.person(sf_id)).first()
     if card is None:
         return None
-    rows = session.execute(queries.timeline(sf_id, card.email, before, PAGE + 1)).all()
+    # Visits of a Person Account name its Contact (PersonContactId) in WhoId.
+    who = read.who_ids(session, [sf_id]).get(sf_id)
+    rows = session.execute(queries.timeline(sf_id, card.email, before, PAGE + 1, who_id=who)).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return {"card": card, "rows": rows, "automations": session.execute(queries.next_steps(sf_id)).all(),
