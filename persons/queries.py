@@ -37,7 +37,7 @@ from sync.read import document_text, email_text, field_text, is_person, phone_te
 
 # Activity kinds the timeline shows from the activity table; sends come from the outbox itself.
 TIMELINE_ACTIVITY_KINDS = ("mail_open", "mail_click", "mail_bounce", "unsubscribe", "form_submit", "page_view",
-                           "campaign_status")
+                           "campaign_status", "opportunity_stage")
 # Salesforce objects whose records about a person (WhoId) are shown as visits and to-dos.
 VISIT_OBJECTS = ("Task", "Event")
 
