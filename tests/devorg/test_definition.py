@@ -94,3 +94,26 @@ def test_the_cli_serves_seeds_and_refuses_by_the_devorg_definition_setting(make_
     assert result.exit_code == 2
     assert "DEVORG_DEFINITION" in result.output and "Contact.Kana: a custom field's name must end in __c" \
         in result.output
+
+
+def test_seeding_a_person_account_org_makes_members_person_accounts(make_app, tmp_path):
+    from tests.fixtures.orgs import DEFINITIONS
+
+    definition, _model = DEFINITIONS["person_accounts"]
+    app = make_app(devorg_dir=str(tmp_path / "org"), devorg_definition=str(definition))
+    result = app.test_cli_runner().invoke(args=["devorg", "seed", "--size", "40"])
+    assert result.exit_code == 0, result.output
+    org = DevOrg(tmp_path / "org", definition=definition)
+    try:
+        people = [a for a in org.records("Account") if a["IsPersonAccount"]]
+        assert len(people) == 24  # 60 % of 40 are members
+        member = people[0]
+        contact = org.get("Contact", member["PersonContactId"])
+        assert contact["IsPersonAccount"] and contact["AccountId"] == member["Id"]
+        assert (contact["LastName"], contact["Email"]) == (member["LastName"], member["PersonEmail"])
+        assert member["Name"] == f"{member['LastName']} {member['FirstName']}"
+        # Campaign members and visits name a person account by its Contact, as in Salesforce.
+        person_contacts = {a["PersonContactId"] for a in people}
+        assert {m["ContactId"] for m in org.records("CampaignMember") if m["ContactId"]} <= person_contacts
+    finally:
+        org.close()
