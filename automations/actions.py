@@ -88,7 +88,7 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
     campaign = view.get(record.fields.get("CampaignId")) if record is not None else None
     account = view.get(person.fields.get("AccountId")) if person is not None else None
     return {
-        "person": dict(person.fields) if person else {},
+        "person": read.merge_fields(person.object_name, person.fields) if person else {},
         "record": dict(record.fields) if record else {},
         "owner": dict(owner.fields) if owner else {},
         "rep": recorded_by(session, record.id if record else None),

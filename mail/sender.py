@@ -255,7 +255,7 @@ class OutboxSender:
                     early.append(Outcome(c, "queued", due_at=now + timedelta(seconds=wait),
                                          attempts=c.attempts - 1))
                 elif person is not None and "person" not in c.context:
-                    c.context["person"] = dict(person.fields)
+                    c.context["person"] = read.merge_fields(person.object_name, person.fields)
         return templates, early
 
     # --- in a sending thread -----------------------------------------------------------------

@@ -203,6 +203,29 @@ def opted_out_clause(record: Any = MirrorRecord) -> ColumnElement[bool]:
     return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
+# A Person Account's person fields under the names mail templates use for any person (person.Email…).
+_MERGE_ALIASES = {"PersonBirthdate": "Birthdate", "PersonTitle": "Title", "PersonLeadSource": "LeadSource",
+                  **{f"PersonMailing{p}": f"Mailing{p}" for p in ("PostalCode", "State", "City", "Street")}}
+
+
+def merge_fields(object_name: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """A person's fields for mail merge: as mirrored, plus for a Person Account the names templates use
+    for any person (`Email`, `Phone`, `HasOptedOutOfEmail`, `Mailing*`, `Birthdate`…) from its person
+    fields, so one template greets a Lead, a Contact and a Person Account alike."""
+    out = dict(fields)
+    obj = person_of(object_name, fields)
+    if obj is None or not obj.person_flag:
+        return out  # a Lead's or Contact's fields already have these names
+    for source, alias in _MERGE_ALIASES.items():
+        if fields.get(source) is not None and out.get(alias) is None:
+            out[alias] = fields[source]
+    for alias, value in (("Email", obj.first(obj.email, fields)), ("Phone", obj.first(obj.phone, fields)),
+                         ("HasOptedOutOfEmail", fields.get(obj.opted_out) if obj.opted_out else None)):
+        if value is not None and out.get(alias) is None:
+            out[alias] = value
+    return out
+
+
 def is_person(record: Any = MirrorRecord) -> list[ColumnElement[bool]]:
     """WHERE clauses of a live (not deleted) person: a record of a person object (an Account only
     when its person flag, IsPersonAccount, is true)."""

@@ -67,11 +67,16 @@ def test_a_mail_to_a_member_is_logged_on_their_contact_and_an_unsubscribe_reache
     app = synced_app(make_app, people_org, smtp_url=smtp_sink.url, **MAIL_SETTINGS)
     with app.app_context():
         with db.transaction() as session:
-            save_template(session, key="news", name="news", subject="お知らせ", html="<p>こんにちは</p>")
+            save_template(session, key="news", name="news", subject="{{ person.LastName }} 様へのお知らせ",
+                          html="<p>{{ person.LastName }} 様（{{ person.Email }}）</p>")
             enqueue_mail(session, send_key="hello", to="ichiro@example.jp", template_key="news", person_id=member,
                          context={"consent_basis": "existing_relationship"})
         while sender_for(app).process("test-worker") > 0:
             pass
+        # One template greets a Contact and a Person Account alike (person.Email is PersonEmail there).
+        [mail] = smtp_sink.wait_for(1)
+        assert mail.message["Subject"] == "鈴木 様へのお知らせ"
+        assert "鈴木 様（ichiro@example.jp）" in mail.message.get_body(("html",)).get_content()
         log_tasks({})
         with db.transaction() as session:
             [task] = session.scalars(select(WritebackItem).where(WritebackItem.object_name == "Task")).all()
