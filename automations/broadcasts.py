@@ -48,6 +48,7 @@ from automations.models import (
 )
 from automations.queries import insert_ignoring_duplicates
 from db import Database
+from sync import read
 from sync.models import MirrorRecord
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,11 @@ class SegmentFilter:
 
 
 def _opted_out(address: Any, topic: str | None = None) -> Any:
-    """Some Lead or Contact with this address has opted out of mail, or the address switched `topic` off."""
+    """Some person with this address has opted out of mail (the person model's opt-out checkbox),
+    or the address switched `topic` off."""
     other = MirrorRecord.__table__.alias("opted")
     opted = exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
-                           other.c.is_deleted.is_(False),
-                           other.c.fields["HasOptedOutOfEmail"].as_boolean().is_(True))
+                           other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
     if topic is None:
         return opted
     from mail.models import TopicOptOut

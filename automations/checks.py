@@ -21,9 +21,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync import read
 from web.i18n import gettext as _
 
-PEOPLE = ("Lead", "Contact")
 RECORD_TRIGGERS = ("field_changed", "record_created", "date_relative")
 
 
@@ -65,7 +65,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     trig = spec["trigger"]
     obj = trig.get("object")
-    subject_objects: tuple[str, ...] = (obj,) if trig["type"] in RECORD_TRIGGERS and obj else PEOPLE
+    subject_objects: tuple[str, ...] = (obj,) if trig["type"] in RECORD_TRIGGERS and obj else read.person_objects()
     if trig["type"] in RECORD_TRIGGERS and obj and org.fields and obj not in org.fields:
         errors.append("trigger.object: " + _("オブジェクト %(object)s は同期されていません（綴りを確認してください）。",
                                                object=obj))
@@ -93,7 +93,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
             path = cond["field"]
             head, _dot, rest = path.partition(".")
             problem = (org.unknown_field(subject_objects, path) if not rest
-                       else org.unknown_field(PEOPLE, rest) if head == "person" else None)
+                       else org.unknown_field(read.person_objects(), rest) if head == "person" else None)
             if problem:
                 errors.append(f"{where}[{i}].field: {problem}")
     if spec.get("exit", {}).get("form_submitted"):
@@ -110,7 +110,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
             for name, link in (action.get("links") or {}).items():
                 errors += _form_errors(session, f"{here}.links.{name}.form", link.get("form"))
             if action["type"] == "update_field":
-                objects = PEOPLE if action.get("target") == "person" else subject_objects
+                objects = read.person_objects() if action.get("target") == "person" else subject_objects
                 for name in action.get("fields") or {}:
                     problem = org.unknown_field(objects, str(name))
                     if problem:

@@ -30,6 +30,7 @@ from automations.conditions import MirrorView, Record, failing_condition
 from automations.engine import Runtime, reentry_refused, subject_of
 from automations.models import Automation
 from automations.queries import latest_enrollment
+from sync import read
 from sync.models import ChangeEvent, MirrorRecord
 from web.i18n import gettext as _
 
@@ -156,10 +157,10 @@ def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Auto
     if refused:
         return refused
     assert person is not None
-    address = str(person.fields.get("Email")).strip().lower()
+    address = str(read.person_email(person.object_name, person.fields)).strip().lower()
     suppressed, consents, topics_off, topic = facts
     code = send_refusal(marketing=marketing, suppression=suppressed.get(address),
-                        opted_out=person.fields.get("HasOptedOutOfEmail") is True,
+                        opted_out=read.opted_out(person.object_name, person.fields),
                         basis=automation.spec.get("consent", "opt_in"), latest_consent=consents.get(address),
                         topic=topic, topics_off=topics_off.get(address, frozenset()))
     return str(SKIP_REASONS.get(code, code)) if code else None
@@ -190,7 +191,7 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
             continue
         matched.append((record, view.person_of(record)))
     result.matched = len(matched)
-    addresses = [str(p.fields.get("Email") or "") for _r, p in matched if p is not None]
+    addresses = [str(read.person_email(p.object_name, p.fields) or "") for _r, p in matched if p is not None]
     facts = (*recipient_facts(session, addresses), topic_optouts(session, addresses),
              current_topic_of(automation.spec.get("topic")))
     start = (result.page - 1) * PAGE_SIZE
@@ -205,7 +206,8 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
         if start <= n < start + PAGE_SIZE:
             result.rows.append({"id": record.id, "object": record.object_name,
                                 "person_id": person.id if person else None,
-                                "email": (person.fields.get("Email") if person else None) or "",
+                                "email": (read.person_email(person.object_name, person.fields)
+                                          if person else None) or "",
                                 "name": (person.fields.get("Name") or person.fields.get("LastName"))
                                 if person else record.fields.get("Name") or record.fields.get("Subject"),
                                 "excluded": reason or ""})

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from automations.conditions import OPERATORS
+from sync import read
 from web.i18n import gettext as _
 
 TRIGGER_TYPES = ("field_changed", "record_created", "form_submitted", "date_relative", "score_threshold",
@@ -289,9 +290,10 @@ def validate_segment(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise SpecError([_("セグメントは key / name / conditions を持つ項目で書いてください。")])
     key = c.text(doc, "key", "", pattern=KEY_RE)
-    objects = doc.get("objects", ["Lead", "Contact"])
-    if not isinstance(objects, list) or not set(objects) <= {"Lead", "Contact"} or not objects:
-        c.fail("objects", _("Lead と Contact から選んでください。"))
+    people = list(read.person_objects())
+    objects = doc.get("objects", people)
+    if not isinstance(objects, list) or not set(objects) <= set(people) or not objects:
+        c.fail("objects", _("%(objects)s から選んでください。", objects=" / ".join(people)))
     conditions = c.conditions(doc.get("conditions"), "conditions")
     if c.errors:
         raise SpecError(c.errors)

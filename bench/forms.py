@@ -53,6 +53,7 @@ def _seed_mirror(database_url: str, records: int) -> None:
     from sqlalchemy import create_engine, insert, text
 
     import db
+    from config.person_model import default_model
     from sync.keys import record_keys
     from sync.models import MirrorRecord
 
@@ -65,7 +66,7 @@ def _seed_mirror(database_url: str, records: int) -> None:
             object_name, fields = _person(n, rng)
             batch.append({"sf_id": fields["Id"], "object_name": object_name, "fields": fields,
                           "system_modstamp": now, "is_deleted": False, "first_seen_at": now, "last_seen_at": now,
-                          "last_source": "poll", **record_keys(object_name, fields)})
+                          "last_source": "poll", **record_keys(object_name, fields, default_model())})
             if len(batch) == 5000:
                 conn.execute(insert(MirrorRecord), batch)
                 batch = []

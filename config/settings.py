@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 import click
 
+from config.person_model import PersonModel, parse_model
+
 
 class StartupError(click.ClickException):
     """The process cannot start; the message is one line naming what to fix.
@@ -202,6 +204,17 @@ def _networks(raw: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _field_name(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", value):
+        raise ValueError("must be a Salesforce field name such as Member_No__c")
+    return value
+
+
+def _person_model(raw: str) -> PersonModel:
+    return parse_model(raw)
+
+
 def setting(env: str, parse: Callable[[str], Any], default: str, help: str) -> Any:
     """Declare one setting: the variable, its parser, the default (as text) and a one-line meaning."""
     return field(default=None, metadata={"env": env, "parse": parse, "default": default, "help": help})
@@ -288,6 +301,9 @@ class Settings:
     devorg_dir: str = setting("DEVORG_DIR", _text, "",
                               "Folder of the local dev org (data, certificates, connection.json). "
                               "Default: instance/devorg.")
+    devorg_definition: str = setting("DEVORG_DEFINITION", _existing_file, "",
+                                     "Org definition YAML the dev org serves (objects, custom fields, Person "
+                                     "Accounts; see docs/devorg.md). Default: the demo co-op's devorg/org.yaml.")
     # --- sync ------------------------------------------------------------------------------
     sync_objects: tuple[str, ...] = setting(
         "SYNC_OBJECTS", _sobject_names,
@@ -381,9 +397,16 @@ class Settings:
     forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
                                         "Form definition the field-sales visit screen uses.")
     forms_member_number_field: str = setting(
-        "FORMS_MEMBER_NUMBER_FIELD", _text, "Tsunagi_Key__c",
+        "FORMS_MEMBER_NUMBER_FIELD", _field_name, "Tsunagi_Key__c",
         "Contact field holding the member number operators search by (mirror key `member_key`; after "
         "changing it, a record gets the new key when it next changes in Salesforce).")
+    person_model: PersonModel = setting(  # noqa: RUF009  (a frozen dataclass, parsed like any setting)
+        "PERSON_MODEL", _person_model, "",
+        "Which objects are people and their fields: JSON or a .json/.yaml file, e.g. "
+        '`{"Lead": {}, "Account": {"kana": ["Kana_Last__c", "Kana_First__c"]}}` for Leads and Person Accounts '
+        "(keys email, phone, name, kana, company, opted_out, member_number, converted, conversion, person_flag, "
+        "person_contact; see docs/configuration.md). Default: Leads and Contacts of the demo org, the member "
+        "number in FORMS_MEMBER_NUMBER_FIELD. Checked against describe when sync starts.")
     forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
                                             "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------
@@ -532,6 +555,10 @@ def load_settings(
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
+    # The member number of the default model's Contacts is FORMS_MEMBER_NUMBER_FIELD's.
+    values["person_model"] = parse_model(source.get("PERSON_MODEL", ""),
+                                         (overrides or {}).get("forms_member_number_field",
+                                                               values["forms_member_number_field"]))
     values.update(overrides or {})
     _check_dkim(values)
     if not values["database_url"]:

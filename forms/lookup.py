@@ -16,16 +16,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from forms import queries
-from forms.schema import PERSON_OBJECTS
-from sync import keys
+from sync import keys, read
 from sync.models import MirrorRecord
 
 _DIGITS_ONLY = re.compile(r"^[\d\s\-()+]+$")
 _KANA_ONLY = re.compile(r"^[\u3040-\u30ff\s]+$")
-# Fields shown in a result row and offered for prefill.
-SUMMARY_FIELDS = ("LastName", "FirstName", "LastNameKana__c", "FirstNameKana__c", "Email", "Phone",
-                  "MobilePhone", "PostalCode", "State", "City", "Street", "MailingPostalCode", "MailingState",
-                  "MailingCity", "MailingStreet", "Company")
+# Fields shown in a result row and offered for prefill (with the person model's name, kana, email
+# and phone fields of the record's object).
+SUMMARY_FIELDS = ("LastName", "FirstName", "Email", "Phone", "MobilePhone", "PostalCode", "State", "City", "Street",
+                  "MailingPostalCode", "MailingState", "MailingCity", "MailingStreet", "Company",
+                  "PersonMailingPostalCode", "PersonMailingState", "PersonMailingCity", "PersonMailingStreet")
 
 
 def phone_prefix(typed: str) -> str | None:
@@ -89,12 +89,12 @@ def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
 
 
 # How a person's kind reads to an operator (Salesforce's own Japanese labels).
-TYPE_LABELS = {"Lead": "リード", "Contact": "取引先責任者"}
+TYPE_LABELS = {"Lead": "リード", "Contact": "取引先責任者", "Account": "個人取引先"}
 
 
 def address_of(fields: dict[str, Any]) -> str:
     """A Lead's or Contact's address on one line (〒, prefecture, city, street), or ""."""
-    prefix = "Mailing" if fields.get("MailingCity") or fields.get("MailingStreet") else ""
+    prefix = next((p for p in ("Mailing", "PersonMailing") if fields.get(f"{p}City") or fields.get(f"{p}Street")), "")
     postal = fields.get(f"{prefix}PostalCode") or ""
     rest = "".join(str(fields.get(f"{prefix}{part}") or "") for part in ("State", "City", "Street"))
     return (f"〒{postal} " if postal else "") + rest
@@ -106,20 +106,24 @@ def summarize(record: MirrorRecord) -> dict[str, Any]:
     Two customers of the same name are told apart by address and kind (リード / 取引先責任者).
     """
     fields = record.fields or {}
-    member_field = keys.member_field(record.object_name)
-    name = " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()
-    kana = " ".join(str(fields.get(n) or "") for n in ("LastNameKana__c", "FirstNameKana__c")).strip()
+    person = read.person_model().get(record.object_name)
+    member_field = person.member_number if person else None
+    name_fields = person.last_first if person else ("LastName", "FirstName")
+    kana_fields = person.kana if person else ()
+    name = " ".join(str(fields.get(n) or "") for n in name_fields).strip()
+    kana = " ".join(str(fields.get(n) or "") for n in kana_fields).strip()
+    shown = (*SUMMARY_FIELDS, *name_fields, *kana_fields, *(person.email + person.phone if person else ()))
     return {
         "id": record.sf_id,
         "object": record.object_name,
         "type": TYPE_LABELS.get(record.object_name, record.object_name),
         "name": name or str(fields.get("Name") or ""),
         "kana": kana,
-        "email": fields.get("Email") or "",
-        "phone": fields.get("Phone") or fields.get("MobilePhone") or "",
+        "email": read.person_email(record.object_name, fields) or "",
+        "phone": read.person_phone(record.object_name, fields) or "",
         "address": address_of(fields),
         "member_number": str(fields.get(member_field) or "") if member_field and record.member_key else "",
-        "fields": {n: fields[n] for n in SUMMARY_FIELDS if fields.get(n) not in (None, "")},
+        "fields": {n: fields[n] for n in dict.fromkeys(shown) if fields.get(n) not in (None, "")},
     }
 
 
@@ -139,12 +143,13 @@ def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5
 
 
 def search_people(session: Session, typed: str, limit: int = 10,
-                  objects: tuple[str, ...] = PERSON_OBJECTS) -> list[dict[str, Any]]:
+                  objects: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Up to `limit` Leads/Contacts whose email, phone, name, kana or member number matches what was typed.
 
     Prefix matches come first, then suffix matches (phone end, email local-part end).
     """
     dialect = session.get_bind().dialect.name
+    objects = objects or read.person_objects()
     found: dict[str, MirrorRecord] = {}
     for column, prefix in searches(typed):
         rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
@@ -157,6 +162,6 @@ def search_people(session: Session, typed: str, limit: int = 10,
 
 
 def get_person(session: Session, sf_id: str) -> MirrorRecord | None:
-    """A live Lead or Contact of the mirror by Id (None for anything else)."""
+    """A live person (Lead, Contact, Person Account…: the person model's) of the mirror by Id, else None."""
     record = session.scalar(queries.person(sf_id))
-    return record if record is not None and record.object_name in PERSON_OBJECTS else None
+    return record if record is not None and read.person_of(record.object_name, record.fields or {}) else None

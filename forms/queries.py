@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, literal, select, union_all
 
 from forms.models import FormDefinition, Submission
+from sync import read
 from sync.models import MirrorRecord
 
 # Highest code point: every string starting with `p` sorts between `p` and `p + _TOP`.
@@ -30,14 +31,14 @@ def key_prefix(column: Any, prefix: str, dialect: str) -> Any:
 
 def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], dialect: str,
                   limit: int, exact: bool = False) -> Select[Any]:
-    """Live Leads/Contacts of the mirror whose lookup key equals or starts with `prefix`."""
+    """Live people (of the person objects in `objects`) whose lookup key equals or starts with `prefix`."""
     column = getattr(MirrorRecord, column_name)
     condition = column == prefix if exact else key_prefix(column, prefix, dialect)
     # No ORDER BY: on PostgreSQL an ORDER BY in the database collation makes the planner walk the
     # plain index from its start (tens of ms at 100,000 rows) instead of the pattern index's
     # range; the caller sorts the few rows it gets.
     return (select(MirrorRecord)
-            .where(condition, MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+            .where(condition, read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
             .limit(limit))
 
 

@@ -9,8 +9,8 @@ import db
 from forms import bp, lookup, outcome, queries, service, views, visits
 from forms.inputs import address_for_postal
 from forms.models import Submission
-from forms.schema import PERSON_OBJECTS
 from people.auth import role_required
+from sync import read
 from web.i18n import gettext as _
 
 _STAFF_AUDIENCES = {"operator": ("operator",), "sales": ("sales",), "admin": ("operator", "sales")}
@@ -34,8 +34,9 @@ def index():  # type: ignore[no-untyped-def]
 def api_people():  # type: ignore[no-untyped-def]
     """As-you-type lookup in the mirror by phone, mail, name or kana (JSON; no Salesforce call)."""
     typed = request.args.get("q", "")[:100]
-    objects = tuple(o for o in request.args.get("objects", "").split(",") if o in PERSON_OBJECTS)
-    return jsonify(results=lookup.search_people(db.session(), typed, objects=objects or PERSON_OBJECTS))
+    people = read.person_objects()
+    objects = tuple(o for o in request.args.get("objects", "").split(",") if o in people)
+    return jsonify(results=lookup.search_people(db.session(), typed, objects=objects or people))
 
 
 @bp.route("/forms/api/postal/<code>")
@@ -51,7 +52,7 @@ def _staff_page(key: str):  # type: ignore[no-untyped-def]
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
     # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
-    objects = ",".join(PERSON_OBJECTS)
+    objects = ",".join(read.person_objects())
     return session, views.Page(
         row=row, spec=spec, action=url_for("forms.entry", key=key), token="", typed={},
         new_url=url_for("forms.entry", key=key),

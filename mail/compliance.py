@@ -34,17 +34,16 @@ from sqlalchemy.orm import Session
 from activity.record import record_activity
 from db import utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
+from sync import read
 
 REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
 # Suppressions the person's own word made, which their fresh opt-in lifts.
 LIFTED_BY_OPT_IN = ("unsubscribe", "complaint")
-# Salesforce key prefixes of the objects that carry HasOptedOutOfEmail.
-PERSON_OBJECTS = {"003": "Contact", "00Q": "Lead"}
 
 
 def person_object(person_id: str | None) -> str | None:
-    """'Contact' or 'Lead' from a Salesforce id's key prefix, else None."""
-    return PERSON_OBJECTS.get((person_id or "")[:3])
+    """The person object ('Contact', 'Lead', 'Account'…: the person model's) of an id, else None."""
+    return read.person_object_of_id(person_id)
 
 
 def suppress(session: Session, address: str, *, reason: str, source: str, person_id: str | None = None,
@@ -103,9 +102,11 @@ def record_consent(session: Session, *, address: str, granted: bool, source: str
 
 
 def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str, opted_out: bool = True) -> None:
-    """Queue HasOptedOutOfEmail = `opted_out` for the Lead/Contact (nothing for other ids)."""
+    """Queue the opt-out checkbox = `opted_out` for the person (HasOptedOutOfEmail, PersonHasOptedOutOfEmail
+    on a Person Account: the person model's field); nothing for other ids."""
     object_name = person_object(person_id)
-    if object_name is None or person_id is None:
+    field = read.opt_out_field(object_name)
+    if object_name is None or person_id is None or field is None:
         return
     from writeback.models import WritebackItem
     from writeback.queue import enqueue
@@ -117,7 +118,7 @@ def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str, opt
                                     WritebackItem.status.in_(("queued", "running", "failed")))
         .order_by(WritebackItem.id.desc()).limit(1))
     enqueue(session, key=f"mail.{'optout' if opted_out else 'optin'}:{person_id}:{ref}", object_name=object_name,
-            operation="update", record_id=person_id, fields={"HasOptedOutOfEmail": opted_out}, origin="mail",
+            operation="update", record_id=person_id, fields={field: opted_out}, origin="mail",
             origin_ref=ref, depends_on=earlier)
 
 

@@ -52,17 +52,18 @@ class State:
 
 
 def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: MailConsent | None) -> bool:
-    """The person's HasOptedOutOfEmail, unless a later opt-in of theirs is on its way to Salesforce.
+    """The person's opt-out checkbox (the person model's, e.g. HasOptedOutOfEmail), unless a later opt-in of theirs is on its way to Salesforce.
 
     A re-subscribe queues HasOptedOutOfEmail = false; until the write-back lands the mirror still
     says true, and the page must not ask the person to re-subscribe again.
     """
+    from sync import read
     from sync.models import MirrorRecord
 
     if not person_id:
         return False
     row = session.scalar(select(MirrorRecord).where(MirrorRecord.sf_id == person_id))
-    if row is None or (row.fields or {}).get("HasOptedOutOfEmail") is not True:
+    if row is None or not read.opted_out(row.object_name, row.fields or {}):
         return False
     return not (consent is not None and consent.granted and consent.occurred_at > row.system_modstamp)
 

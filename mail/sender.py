@@ -54,6 +54,7 @@ from mail.transport import (
     TemporaryFailure,
     UnconfirmedDelivery,
 )
+from sync import read
 from work.claiming import claim_due
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class OutboxSender:
             suppressed, consents = recipient_facts(session, (c.to for c in claimed))
             topics_off = topic_optouts(session, (c.to for c in claimed if c.marketing))
             person_ids = {c.person_id for c in claimed if c.person_id}
-            people = {r.sf_id: r.fields for r in session.scalars(
+            people = {r.sf_id: r for r in session.scalars(
                 select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
         now = utcnow()
         for c in claimed:
@@ -251,7 +252,7 @@ class OutboxSender:
             # mail (a hard bounce, an admin's block) stops it.
             refused = send_refusal(marketing=c.marketing and not c.test, suppression=suppressed.get(address),
                                    opted_out=not c.test and person is not None
-                                   and person.get("HasOptedOutOfEmail") is True,
+                                   and read.opted_out(person.object_name, person.fields),
                                    basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address),
                                    topic=topic_of(c.context.get(TOPIC_KEY), self.settings),
                                    topics_off=frozenset() if c.test else topics_off.get(address, frozenset()))
@@ -266,7 +267,7 @@ class OutboxSender:
                     early.append(Outcome(c, "queued", due_at=now + timedelta(seconds=wait),
                                          attempts=c.attempts - 1))
                 elif person is not None and "person" not in c.context:
-                    c.context["person"] = dict(person)
+                    c.context["person"] = read.merge_fields(person.object_name, person.fields)
         return templates, early
 
     # --- in a sending thread -----------------------------------------------------------------

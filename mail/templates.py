@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from db import utcnow
 from mail.models import MailTemplate
 from mail.render_budget import BudgetedSandbox, RenderBudgetExceeded, render_bounded
+from sync import read
 from web.i18n import gettext as _
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
@@ -396,7 +397,7 @@ def context_for_record(session: Session, sf_id: str) -> dict[str, Any]:
     person = session.get(MirrorRecord, sf_id)
     if person is None:
         return ctx
-    ctx["person"] = dict(person.fields)
+    ctx["person"] = read.merge_fields(person.object_name, person.fields)
     for field, root in (("AccountId", "account"), ("OwnerId", "owner")):
         related_id = person.fields.get(field)
         related = session.get(MirrorRecord, related_id) if related_id else None

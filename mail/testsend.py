@@ -59,7 +59,7 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
     from people.models import User
     from sync.keys import email_key
     from sync.models import MirrorRecord
-    from sync.read import PERSON_OBJECTS
+    from sync.read import person_objects
 
     if not (typed or "").strip():
         raise TestSendError(_("テスト送信先のメールアドレスを入力してください。"))
@@ -74,7 +74,7 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
     if staff is None and not confirm_customer:
         key = email_key(address)
         customer = session.scalar(select(MirrorRecord.sf_id).where(
-            MirrorRecord.email_key == key, MirrorRecord.object_name.in_(PERSON_OBJECTS),
+            MirrorRecord.email_key == key, MirrorRecord.object_name.in_(person_objects()),
             MirrorRecord.is_deleted.is_(False)).limit(1)) if key else None
         if customer is not None:
             raise TestSendError(_("%(address)s はお客様のアドレスです。お客様にテストメールを送ってよい場合だけ、"
