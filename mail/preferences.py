@@ -52,7 +52,8 @@ class State:
 
 
 def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: MailConsent | None) -> bool:
-    """The person's opt-out checkbox (the person model's, e.g. HasOptedOutOfEmail), unless a later opt-in of theirs is on its way to Salesforce.
+    """The person's opt-out checkbox (the person model's, e.g. HasOptedOutOfEmail), unless a later
+    opt-in of theirs is on its way to Salesforce.
 
     A re-subscribe queues HasOptedOutOfEmail = false; until the write-back lands the mirror still
     says true, and the page must not ask the person to re-subscribe again.
