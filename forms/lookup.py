@@ -28,6 +28,11 @@ SUMMARY_FIELDS = ("LastName", "FirstName", "LastNameKana__c", "FirstNameKana__c"
                   "MailingCity", "MailingStreet", "Company")
 
 
+def is_kana(text: str) -> bool:
+    """True when `text` is hiragana/katakana only (a furigana search)."""
+    return bool(_KANA_ONLY.match(text))
+
+
 def phone_prefix(typed: str) -> str | None:
     """The E.164 prefix of a partly typed phone number (at least 3 digits), or None."""
     digits = re.sub(r"\D", "", keys.nfkc(typed))

@@ -122,3 +122,25 @@ def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
                      .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), condition)
                      .limit(2).subquery())
     return union_all(*(select(part) for part in parts))
+
+
+def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] | None,
+                 after: tuple[str, str] | None, limit: int, dialect: str) -> Select[Any]:
+    """Live Leads/Contacts whose OwnerId is `owner_id`, in furigana order, one page after `after`.
+
+    OwnerId is read with sync.read.field_text, the expression PostgreSQL's ix_mirror_f_ownerid
+    index holds (object_name, fields ->> 'OwnerId'). `key` = (key column, prefix) narrows the page
+    to a name or furigana prefix. Paged by (sort key, Id), never by OFFSET.
+    """
+    from sqlalchemy import tuple_
+
+    from sync import read
+
+    sort = func.coalesce(MirrorRecord.kana_key, MirrorRecord.name_key, "")
+    stmt = select(MirrorRecord).where(read.field_text("OwnerId") == owner_id,
+                                      MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+    if key is not None:
+        stmt = stmt.where(key_prefix(getattr(MirrorRecord, key[0]), key[1], dialect))
+    if after is not None:
+        stmt = stmt.where(tuple_(sort, MirrorRecord.sf_id) > tuple_(literal(after[0]), literal(after[1])))
+    return stmt.order_by(sort, MirrorRecord.sf_id).limit(limit)

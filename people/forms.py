@@ -45,5 +45,8 @@ class UserEditForm(FlaskForm):
     name = StringField(_l("氏名"), validators=[Optional(), Length(max=100)])
     role = SelectField(_l("役割"), choices=role_choices, validators=[DataRequired()])
     active = BooleanField(_l("サインインを許可する"))
+    # Choices are the mirrored Salesforce Users (set by the page): a typed Id could name anyone.
+    salesforce_user_id = SelectField(_l("Salesforce のユーザー（営業: 担当のお客様と電話番号）"), choices=[],
+                                     validate_choice=True)
     new_password = PasswordField(_l("新しいパスワード（変更するときだけ）"), validators=[
         Optional(), Length(min=10, max=200, message=_l("パスワードは10文字以上200文字以内にしてください。"))])
