@@ -41,6 +41,19 @@ def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], diale
             .limit(limit))
 
 
+def people_containing(column_name: str, fragment: str, objects: tuple[str, ...], limit: int) -> Select[Any]:
+    """Live Leads/Contacts whose lookup key contains `fragment` anywhere (LIMIT `limit`).
+
+    `LIKE '%…%'`: on PostgreSQL the pg_trgm GIN index of that key serves it (migration
+    forms_0002; from 3 characters on); elsewhere it is a scan the LIMIT bounds.
+    """
+    column = getattr(MirrorRecord, column_name)
+    return (select(MirrorRecord)
+            .where(column.like("%" + _escape_like(fragment) + "%", escape="\\"),
+                   MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+            .limit(limit))
+
+
 def person(sf_id: str) -> Select[Any]:
     """One live Lead/Contact of the mirror by Id."""
     return select(MirrorRecord).where(MirrorRecord.sf_id == sf_id, MirrorRecord.is_deleted.is_(False))

@@ -25,8 +25,10 @@ class UserError(ValueError):
 
 def _snapshot(user: User) -> dict[str, Any]:
     # What the audit log keeps of a user: never the password hash.
-    return {"email": user.email, "name": user.name, "role": user.role, "active": user.active,
-            "salesforce_user_id": user.salesforce_user_id}
+    snapshot: dict[str, Any] = {"email": user.email, "name": user.name, "role": user.role, "active": user.active}
+    if user.salesforce_user_id:
+        snapshot["salesforce_user_id"] = user.salesforce_user_id
+    return snapshot
 
 
 def _check_password(password: str) -> None:
@@ -78,11 +80,11 @@ def update_user(session: Session, user: User, *, name: str, role: str, active: b
     if salesforce_user_id is not UNCHANGED:  # left out by callers that do not show the choice
         user.salesforce_user_id = str(salesforce_user_id) if salesforce_user_id else None
     after = _snapshot(user)
-    changed = {k for k in after if after[k] != before[k]}
+    changed = {k for k in after.keys() | before.keys() if after.get(k) != before.get(k)}
     if not changed:
         return False
     audit(session, "user.update", user.email,
-          {k: before[k] for k in sorted(changed)}, {k: after[k] for k in sorted(changed)})
+          {k: before.get(k) for k in sorted(changed)}, {k: after.get(k) for k in sorted(changed)})
     return True
 
 
