@@ -10,7 +10,7 @@ from people import bp, queries
 from people.auth import role_required
 from people.forms import ROLE_LABELS, UserCreateForm, UserEditForm
 from people.models import User
-from people.service import UserError, create_user, set_password, update_user
+from people.service import UNCHANGED, UserError, create_user, set_password, update_user
 from web.i18n import gettext as _
 
 AUDIT_PAGE_SIZE = 50
@@ -60,7 +60,8 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
         try:
             changed = update_user(session, user, name=form.name.data or "", role=form.role.data or "",
                                   active=bool(form.active.data), acting_user_id=current_user.id,
-                                  salesforce_user_id=form.salesforce_user_id.data or None)
+                                  salesforce_user_id=(form.salesforce_user_id.data or None)
+                                  if form.salesforce_user_id.raw_data else UNCHANGED)
             if form.new_password.data:
                 set_password(session, user, form.new_password.data)
                 changed = True
