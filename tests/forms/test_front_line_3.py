@@ -24,7 +24,6 @@ from tests.forms.test_front_line import DESKTOP, PHONE, _app, _member, _settle, 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS_IMG = ROOT / "docs" / "img"
 
 
 def _rep_user(app, devorg, seed_mirror_on, phone: str | None = "03-5555-0101", n: int = 1) -> str:
@@ -234,8 +233,6 @@ def test_a_rep_pages_through_their_customers_searches_one_and_records_a_visit_in
     rows = page.locator("#customers .customer-list li").all_inner_texts()
     assert len(rows) == 20 and rows[0].startswith("顧客00 一郎") and "アイカワ" in rows[0]  # in 五十音 order
     assert not any("他担当" in r for r in rows)  # someone else's customer is not listed
-    if not DOCS_IMG.joinpath("forms-sales-customers.png").exists() or _refresh_screenshots():
-        page.screenshot(path=str(DOCS_IMG / "forms-sales-customers.png"), full_page=True)
     page.locator("#customers a:has-text('次の 20 件')").tap()
     page.wait_for_selector("#customers .customer-list")
     rows = page.locator("#customers .customer-list li").all_inner_texts()
@@ -300,14 +297,6 @@ def test_an_operator_finds_a_caller_by_digits_in_the_middle_of_the_number_or_par
     for typed in ("6496", "３６４９６", "ato.ji", "ple.jp"):
         rows = found(typed)
         assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
-    if not DOCS_IMG.joinpath("forms-operator-infix.png").exists() or _refresh_screenshots():
-        page.screenshot(path=str(DOCS_IMG / "forms-operator-infix.png"))
     page.keyboard.press("Enter")
     page.wait_for_url("**/forms/trial_set?person=*")
     assert page.input_value("#f-Email") == "sato.jiro@example.jp"
-
-
-def _refresh_screenshots() -> bool:
-    import os
-
-    return os.environ.get("TSUNAGI_SCREENSHOTS") == "1"
