@@ -217,8 +217,11 @@ def visit_person(person_id: str):  # type: ignore[no-untyped-def]
     views.posted_token()
     cleaned = views.clean_posted(spec)
     if not cleaned.ok:
-        # The memo the rep typed stays on the page with the reason beside it.
+        # The memo the rep typed stays on the page with the reason beside it; other reasons on top.
         typed = {f.name: request.form.get(f.name, "") for f in _memo_fields(spec)}
+        for name, message in cleaned.errors.items():
+            if name not in typed:
+                flash(message, "error")
         return _visit_person_page(session, spec, person, result_field, today, typed, cleaned.errors), 400
     values = views.with_task_date(spec, cleaned.values)
     try:
