@@ -166,12 +166,12 @@ def _infix_samples(client: Any, count: int, records: int, rng: random.Random) ->
     samples = []
     for i in range(count):
         n = rng.randrange(records)
-        digits = _phone_digits(n)[3:]
-        kind = i % 3
-        if kind == 0:
-            typed = digits[2:8]  # six digits across the middle (090-1234-5678 → "345678")
-        elif kind == 1:
-            typed = digits[rng.randrange(0, 5):][:4]  # four digits anywhere: many matches, LIMIT bounds it
+        digits = _phone_digits(n)[3:]  # after 090: a fragment typed from the middle never starts with 0
+        width = 6 if i % 3 == 0 else 4  # six digits, or four (many matches: the LIMIT bounds them)
+        starts = [k for k in range(1, len(digits) - width + 1) if digits[k] != "0"]
+        if i % 3 < 2:
+            k = rng.choice(starts) if starts else len(digits) - width
+            typed = digits[k:k + width]
         else:
             typed = f"ber{n}"  # the middle of member{n}@example.jp
         start = time.perf_counter()

@@ -8,7 +8,8 @@ are searched as prefixes of reversed keys. Every search is a few indexed prefix 
 LIMIT, so it stays fast on millions of rows on SQLite and PostgreSQL alike.
 
 After the prefix matches come infix matches: 4+ digits anywhere in a phone number ("6496" of
-03-6496-3255), 3+ characters anywhere in a mail address ("ato.ji" of sato.jiro@…). On PostgreSQL
+03-6496-3255; not when typed with a leading 0 or +, which is a number's start), 3+ characters
+anywhere in a mail address ("ato.ji" of sato.jiro@…). On PostgreSQL
 a pg_trgm GIN index serves them (migration forms_0002, docs/forms.md); on SQLite they scan, bounded
 by the LIMIT.
 """
@@ -97,7 +98,11 @@ def infix_searches(typed: str) -> list[tuple[str, str]]:
     text = keys.nfkc(typed).lower()
     if _DIGITS_ONLY.match(text):
         digits = re.sub(r"\D", "", text)
-        return [("phone_key", digits)] if len(digits) >= _MIN_SUFFIX_DIGITS else []
+        # A leading 0 or + is the start of a number (the prefix search has it): the E.164 key
+        # holds no trunk 0, so as an infix it would only make the index read every "090…" number.
+        if text.startswith(("0", "+")) or len(digits) < _MIN_SUFFIX_DIGITS:
+            return []
+        return [("phone_key", digits)]
     if len(text) >= _MIN_EMAIL_FRAGMENT and _EMAIL_FRAGMENT.match(text):
         return [("email_key", text)]
     return []
