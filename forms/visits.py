@@ -182,7 +182,9 @@ def undo_visit(session: Session, sub: Submission) -> Withdrawal:
         if item.status == "running":
             raise VisitError(_("この訪問記録は Salesforce へ書き込み中です。数秒後にもう一度押してください。"))
         if item.status == "written" and item.result_id:
-            delete = enqueue(session, key=f"forms:{sub.idempotency_key}:withdraw", object_name=item.object_name,
+            # Keyed by the submission: two taps (even racing) delete once; a later visit the same
+            # day is another submission, so its own withdrawal is not mistaken for this one.
+            delete = enqueue(session, key=f"forms:withdraw:{sub.id}", object_name=item.object_name,
                              operation="delete", fields={}, record_id=item.result_id,
                              origin="forms", origin_ref=f"{sub.form_key}:{sub.id}")
             outcome = Withdrawal(True, follow_up.stop(session, sub.person_id or "", item.result_id))

@@ -144,6 +144,18 @@ def test_a_rep_updates_the_memo_by_tapping_again_and_is_told_the_mail_already_we
     assert _visits(devorg, member) == []
     assert len(smtp_sink.messages) == 1
 
+    # The rep goes back, finds the customer at home after all, and withdraws that visit too.
+    page.goto(server.url + f"/forms/visit/{member}")
+    page.locator("button:has-text('在宅')").tap()
+    page.wait_for_selector("text=伊藤 誠 様の訪問を記録しました: 在宅")
+    _settle(app, smtp_sink)
+    assert [t["Visit_Result__c"] for t in _visits(devorg, member)] == ["在宅"]
+    page.goto(server.url + f"/forms/visit/{member}")
+    page.locator("button:has-text('本日の訪問記録を取り消す')").tap()
+    page.wait_for_selector("text=伊藤 誠 様の訪問記録を取り消しました。")
+    _settle(app, smtp_sink)
+    assert _visits(devorg, member) == []  # the second visit's own delete, not the first one's again
+
 
 def test_a_memo_longer_than_the_task_description_is_refused_with_the_reason(
         make_app, devorg, smtp_sink, tmp_path, live_server, browser, seed_mirror_on):
