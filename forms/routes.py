@@ -192,6 +192,14 @@ def visit():  # type: ignore[no-untyped-def]
                                                         request.args.get("after", "")))
 
 
+def customers_panel():  # type: ignore[no-untyped-def]
+    """担当のお客様 on the sales home page (the first page; searching and paging go on at /forms/visit)."""
+    from markupsafe import Markup
+
+    page = customers.page_for(db.session(), current_user)
+    return Markup(render_template("forms/home_customers.html", customers=page))  # noqa: S704  (our template)
+
+
 def _memo_fields(spec):  # type: ignore[no-untyped-def]
     """The visit form's free-text fields (the memo, written to the Task's Description)."""
     return [f for f in spec.fields if f.type == "textarea" and f.write]

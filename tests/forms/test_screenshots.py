@@ -102,10 +102,11 @@ def test_sales_home_customers_visit_and_absent_with_undo(make_app, devorg, smtp_
     with dbmod.get_db(app).transaction() as session:
         session.scalar(select(User).where(User.email == "sales-front@example.jp")).salesforce_user_id = rep
     page.goto(server.url + "/")
-    shots.take(page, "forms-sales-home.png")
-    page.locator("a.card:has-text('担当のお客様')").tap()
     page.wait_for_selector("#customers .customer-list")
     assert len(page.locator("#customers .customer-list li").all()) == 4
+    shots.take(page, "forms-sales-home.png", full_page=True)
+    page.locator("a.card:has-text('担当のお客様')").tap()
+    page.wait_for_selector("#customers .customer-list")
     shots.take(page, "forms-sales-customers.png", full_page=True)
     page.locator("#customers .customer-list a:has-text('伊藤 誠')").tap()
     page.wait_for_selector("button:has-text('不在')")
