@@ -60,7 +60,8 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
     """The tsunagi user who entered a record on a form (e.g. the rep who recorded a visit), or {}.
 
     The record's owner in Salesforce is the integration user for everything tsunagi writes, so a
-    mail naming "the rep" must ask who submitted the form instead.
+    mail naming "the rep" must ask who submitted the form instead. `name` is their tsunagi name,
+    `phone` their Salesforce User's Phone or MobilePhone (people.sf_user), when there is one.
     """
     from forms.models import Submission
     from people.models import User
@@ -75,7 +76,12 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
         return {}
     user = session.scalar(select(User).join(Submission, Submission.created_by == User.id)
                           .where(Submission.id == int(sub_id)))
-    return {"name": user.name} if user is not None and user.name else {}
+    if user is None:
+        return {}
+    from people.sf_user import phone_of
+
+    found = {"name": user.name, "phone": phone_of(session, user) or ""}
+    return {k: v for k, v in found.items() if v}
 
 
 def mail_context(session: Session, rt: Runtime, automation: Automation, record: Record | None,

@@ -6,6 +6,12 @@ prefix the mirror keeps: 0901 → +81901) or phone suffix ("6496-3255"); kana on
 prefix; anything else → name prefix or member number prefix (FORMS_MEMBER_NUMBER_FIELD). Suffixes
 are searched as prefixes of reversed keys. Every search is a few indexed prefix scans with a small
 LIMIT, so it stays fast on millions of rows on SQLite and PostgreSQL alike.
+
+After the prefix matches come infix matches: 4+ digits anywhere in a phone number ("6496" of
+03-6496-3255; not when typed with a leading 0 or +, which is a number's start), 3+ characters
+anywhere in a mail address ("ato.ji" of sato.jiro@…). On PostgreSQL
+a pg_trgm GIN index serves them (migration forms_0002, docs/forms.md); on SQLite they scan, bounded
+by the LIMIT.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ _KANA_ONLY = re.compile(r"^[\u3040-\u30ff\s]+$")
 SUMMARY_FIELDS = ("LastName", "FirstName", "Email", "Phone", "MobilePhone", "PostalCode", "State", "City", "Street",
                   "MailingPostalCode", "MailingState", "MailingCity", "MailingStreet", "Company",
                   "PersonMailingPostalCode", "PersonMailingState", "PersonMailingCity", "PersonMailingStreet")
+
+
+def is_kana(text: str) -> bool:
+    """True when `text` is hiragana/katakana only (a furigana search)."""
+    return bool(_KANA_ONLY.match(text))
 
 
 def phone_prefix(typed: str) -> str | None:
@@ -75,6 +86,26 @@ def searches(typed: str) -> list[tuple[str, str]]:
     name = keys.name_key(text)
     member = keys.member_key(text)
     return [*([("name_key", name)] if name else []), *([("member_key", member)] if member else [])]
+
+
+# A mail address fragment: what the local part and domain are made of (no spaces, no kana).
+_EMAIL_FRAGMENT = re.compile(r"^[a-z0-9._%+\-@]+$")
+_MIN_EMAIL_FRAGMENT = 3  # pg_trgm needs one whole trigram to use its index
+
+
+def infix_searches(typed: str) -> list[tuple[str, str]]:
+    """(key column, fragment) to search anywhere in phone numbers and mail addresses ([] when none)."""
+    text = keys.nfkc(typed).lower()
+    if _DIGITS_ONLY.match(text):
+        digits = re.sub(r"\D", "", text)
+        # A leading 0 or + is the start of a number (the prefix search has it): the E.164 key
+        # holds no trunk 0, so as an infix it would only make the index read every "090…" number.
+        if text.startswith(("0", "+")) or len(digits) < _MIN_SUFFIX_DIGITS:
+            return []
+        return [("phone_key", digits)]
+    if len(text) >= _MIN_EMAIL_FRAGMENT and _EMAIL_FRAGMENT.match(text):
+        return [("email_key", text)]
+    return []
 
 
 def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
@@ -146,18 +177,21 @@ def search_people(session: Session, typed: str, limit: int = 10,
                   objects: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Up to `limit` Leads/Contacts whose email, phone, name, kana or member number matches what was typed.
 
-    Prefix matches come first, then suffix matches (phone end, email local-part end).
+    Prefix matches come first, then suffix matches (phone end, email local-part end), then infix
+    matches (digits in the middle of a phone number, part of a mail address).
     """
     dialect = session.get_bind().dialect.name
     objects = objects or read.person_objects()
     found: dict[str, MirrorRecord] = {}
-    for column, prefix in searches(typed):
-        rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
+    plan = [(c, v, queries.people_by_key(c, v, objects, dialect, limit)) for c, v in searches(typed)]
+    plan += [(c, v, queries.people_containing(c, v, objects, limit)) for c, v in infix_searches(typed)]
+    for column, _value, statement in plan:
+        if len(found) >= limit:
+            break
+        rows = session.scalars(statement)
         for record in sorted(rows, key=lambda r, c=column: (getattr(r, c) or "", r.sf_id)):
             if _matches(record, column, typed):
                 found.setdefault(record.sf_id, record)
-        if len(found) >= limit:
-            break
     return [summarize(r) for r in list(found.values())[:limit]]
 
 

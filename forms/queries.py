@@ -42,6 +42,19 @@ def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], diale
             .limit(limit))
 
 
+def people_containing(column_name: str, fragment: str, objects: tuple[str, ...], limit: int) -> Select[Any]:
+    """Live Leads/Contacts whose lookup key contains `fragment` anywhere (LIMIT `limit`).
+
+    `LIKE '%…%'`: on PostgreSQL the pg_trgm GIN index of that key serves it (migration
+    forms_0002; from 3 characters on); elsewhere it is a scan the LIMIT bounds.
+    """
+    column = getattr(MirrorRecord, column_name)
+    return (select(MirrorRecord)
+            .where(column.like("%" + _escape_like(fragment) + "%", escape="\\"),
+                   MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+            .limit(limit))
+
+
 def person(sf_id: str) -> Select[Any]:
     """One live Lead/Contact of the mirror by Id."""
     return select(MirrorRecord).where(MirrorRecord.sf_id == sf_id, MirrorRecord.is_deleted.is_(False))
@@ -123,3 +136,25 @@ def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
                      .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), condition)
                      .limit(2).subquery())
     return union_all(*(select(part) for part in parts))
+
+
+def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] | None,
+                 after: tuple[str, str] | None, limit: int, dialect: str) -> Select[Any]:
+    """Live Leads/Contacts whose OwnerId is `owner_id`, in furigana order, one page after `after`.
+
+    OwnerId is read with sync.read.field_text, the expression PostgreSQL's ix_mirror_f_ownerid
+    index holds (object_name, fields ->> 'OwnerId'). `key` = (key column, prefix) narrows the page
+    to a name or furigana prefix. Paged by (sort key, Id), never by OFFSET.
+    """
+    from sqlalchemy import tuple_
+
+    from sync import read
+
+    sort = func.coalesce(MirrorRecord.kana_key, MirrorRecord.name_key, "")
+    stmt = select(MirrorRecord).where(read.field_text("OwnerId") == owner_id,
+                                      MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+    if key is not None:
+        stmt = stmt.where(key_prefix(getattr(MirrorRecord, key[0]), key[1], dialect))
+    if after is not None:
+        stmt = stmt.where(tuple_(sort, MirrorRecord.sf_id) > tuple_(literal(after[0]), literal(after[1])))
+    return stmt.order_by(sort, MirrorRecord.sf_id).limit(limit)

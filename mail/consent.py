@@ -65,6 +65,7 @@ SKIP_REASONS = {
     "soft_bounces": _l("一時的な配信エラーの繰り返し"),
     "complaint": _l("迷惑メール報告"),
     "manual": _l("管理者による停止"),
+    "visit_withdrawn": _l("訪問記録の取り消し"),
 }
 
 

@@ -56,7 +56,7 @@ ROOTS: dict[str, frozenset[str] | None] = {
     # themselves; forms the form and submission; scoring the score that crossed a threshold.
     "record": None, "campaign": None, "automation": frozenset({"key", "name"}),
     # The tsunagi user who entered the triggering record on a form (e.g. the rep who recorded a visit).
-    "rep": frozenset({"name"}),
+    "rep": frozenset({"name", "phone"}),
     "form": frozenset({"key", "title"}), "submission": frozenset({"id"}),
     "scoring": frozenset({"score", "threshold"}),
 }

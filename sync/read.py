@@ -37,7 +37,9 @@ INDEXED_FIELDS = ("MailingState", "State", "LeadSource", "CampaignId", "ContactI
                   "AccountId", "OwnerId", "Status")
 # Indexes only PostgreSQL has, made by migrations and not declared on the models (SQLAlchemy
 # cannot declare a per-dialect expression index); schema comparison skips them by name.
-POSTGRESQL_ONLY_INDEXES = (*(f"ix_mirror_f_{f.lower()}" for f in INDEXED_FIELDS), "ix_activities_mail_id")
+POSTGRESQL_ONLY_INDEXES = (*(f"ix_mirror_f_{f.lower()}" for f in INDEXED_FIELDS), "ix_activities_mail_id",
+                           # pg_trgm GIN indexes for infix look-up (migration forms_0002, when pg_trgm is there)
+                           "ix_mirror_phone_trgm", "ix_mirror_email_trgm")
 
 
 def include_in_schema_comparison(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

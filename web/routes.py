@@ -24,8 +24,10 @@ def _welcome(role: str) -> tuple[str, str]:
 @role_required("operator", "sales", "marketer", "admin")
 def home():  # type: ignore[no-untyped-def]
     """The signed-in person's home page, chosen by role."""
+    from web.nav import home_panels
+
     heading, intro = _welcome(current_user.role)
-    return render_template("home.html", heading=heading, intro=intro)
+    return render_template("home.html", heading=heading, intro=intro, panels=home_panels(current_user.role))
 
 
 @bp.route("/favicon.ico")
