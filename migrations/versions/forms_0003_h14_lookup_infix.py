@@ -1,7 +1,7 @@
 """trigram indexes for infix look-up of phone numbers and mail addresses (PostgreSQL with pg_trgm)
 
-Revision ID: forms_0002_h14_lookup_infix
-Revises: forms_0001
+Revision ID: forms_0003_h14_lookup_infix
+Revises: forms_0002_h15b_privacy_consent
 
 An operator types the middle of a number ("6496" of 03-6496-3255) or of a mail address
 ("ato.ji" of sato.jiro@…): forms.lookup searches `phone_key LIKE '%6496%'`. A B-tree cannot serve
