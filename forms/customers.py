@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from forms import lookup, queries
-from forms.schema import PERSON_OBJECTS
 from people.sf_user import salesforce_user_id
 from sync import keys
+from sync.read import person_objects
 
 PAGE_SIZE = 20
 
@@ -63,7 +63,7 @@ def page_for(session: Session, user: Any, typed: str = "", cursor: str = "") -> 
         return CustomerPage(None, typed)
     after = _after(cursor) if cursor else None
     dialect = session.get_bind().dialect.name
-    records = list(session.scalars(queries.owned_people(owner, PERSON_OBJECTS, name_filter(typed), after,
+    records = list(session.scalars(queries.owned_people(owner, person_objects(), name_filter(typed), after,
                                                         PAGE_SIZE + 1, dialect)))
     more = len(records) > PAGE_SIZE
     records = records[:PAGE_SIZE]
