@@ -19,8 +19,9 @@ member the co-op deals with; a Lead with the same address is usually an older en
 person), and among records of the same object the **smallest Id** (the oldest record). People
 are entered Contacts first, then Leads, each in Id order, and the first record to claim an
 address in `automation_broadcast_addresses` keeps it. An address that any Lead or Contact has
-opted out with (HasOptedOutOfEmail) gets no broadcast at all, whichever record the segment chose
-(`excluded`: each reason to leave an address out is one EXISTS on `email_key`).
+opted out with (HasOptedOutOfEmail) gets no broadcast at all, whichever record the segment chose;
+nor does an address that switched the broadcast's topic off in the preference centre (mail.topics).
+(`excluded`: each reason to leave an address out is one EXISTS on an indexed column.)
 
 A run's chunks are serialized by a row lock on the run (FOR UPDATE SKIP LOCKED on PostgreSQL),
 so any number of workers may hold a job for it. Broadcast steps go in the bulk lane (lane 1):
@@ -52,6 +53,7 @@ from automations.models import (
 )
 from automations.queries import insert_ignoring_duplicates
 from db import Database
+from sync import read
 from sync.models import MirrorRecord
 
 log = logging.getLogger(__name__)
@@ -149,22 +151,28 @@ class SegmentFilter:
         return select(m.sf_id, m.email_key).where(m.sf_id.in_(chosen or [""])), rows[-1][0]
 
 
-def excluded(address: Any) -> list[Any]:
+def excluded(address: Any, topic: str | None = None) -> list[Any]:
     """Why an address gets no broadcast: one SQL condition each, true when the address is left out.
 
-    Each is an EXISTS on an indexed column (`email_key`); a new reason (a per-topic opt-out, say)
-    is one more entry here. Consent and the frequency cap are checked when the mail is sent
+    Each is an EXISTS on an indexed column (`email_key`, the topic opt-out's address); a new
+    reason is one more entry here. Consent and the frequency cap are checked when the mail is sent
     (mail/consent.py, automations/actions.py): they depend on the send time, not the plan's.
     """
-    return [_opted_out(address)]
+    out = [_opted_out(address)]
+    if topic is not None:
+        from mail.models import TopicOptOut
+
+        # The preference centre's per-topic opt-out (mail.topics), checked again by the outbox worker.
+        t = TopicOptOut.__table__
+        out.append(exists().where(t.c.address == address, t.c.topic == topic))
+    return out
 
 
 def _opted_out(address: Any) -> Any:
-    """Some Lead or Contact with this address has opted out of mail."""
+    """Some person with this address has opted out of mail (the person model's opt-out checkbox)."""
     other = MirrorRecord.__table__.alias("opted")
     return exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
-                          other.c.is_deleted.is_(False),
-                          other.c.fields["HasOptedOutOfEmail"].as_boolean().is_(True))
+                          other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
 
 
 def _context_json(session: Session, record_id: Any, object_name: str, occurrence: str,
@@ -187,6 +195,9 @@ class _Plan:
         start = datetime.fromisoformat(trig["at"])
         self.due = timing.next_open(timing.after_wait(start, step["wait"], tz), automation.spec.get("window"), tz)
         self.session = session
+        from mail.topics import current_topic_of
+
+        self.topic = current_topic_of(automation.spec.get("topic"))
 
     def enrollments(self, person_id: Any) -> Select[Any]:
         """The enrollment rows of the people `person_id` (a column of the chunk's claimed people)."""
@@ -223,9 +234,9 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, people: 
     return _enter_statements(session, plan, people)
 
 
-def _chunk_cte(people: Select[Any]) -> Any:
+def _chunk_cte(people: Select[Any], topic: str | None) -> Any:
     chunk = people.subquery("chosen")
-    return (select(chunk.c.sf_id, chunk.c.email_key, or_(*excluded(chunk.c.email_key)).label("excluded"))
+    return (select(chunk.c.sf_id, chunk.c.email_key, or_(*excluded(chunk.c.email_key, topic)).label("excluded"))
             .where(chunk.c.email_key.is_not(None)).cte("chunk"))
 
 
@@ -239,7 +250,7 @@ def _claims(run_id: int, chunk: Any) -> Select[Any]:
 def _enter_one_statement(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
     """PostgreSQL: the whole chunk in one statement, the inserts chained by data-modifying CTEs
     (the chunk's rows are read once, each person is looked up by its key, nothing comes back but counts)."""
-    chunk = _chunk_cte(people)
+    chunk = _chunk_cte(people, plan.topic)
     a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
     claimed = (pg_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))
                .on_conflict_do_nothing().returning(a.c.person_id).cte("claimed"))
@@ -259,7 +270,7 @@ def _enter_one_statement(session: Session, plan: _Plan, people: Select[Any]) -> 
 
 def _enter_statements(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
     """SQLite (no INSERT in a WITH): one INSERT … SELECT per table, each joined on a key."""
-    chunk = _chunk_cte(people)
+    chunk = _chunk_cte(people, plan.topic)
     with_address, excluded_n = session.execute(
         select(func.count(), func.count().filter(chunk.c.excluded.is_(True))).select_from(chunk)).one()
     a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
@@ -268,7 +279,7 @@ def _enter_statements(session: Session, plan: _Plan, people: Select[Any]) -> tup
         sqlite_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))
         .on_conflict_do_nothing().returning(a.c.person_id)).all())
     # The records of this chunk that claimed their address (the address table's primary key).
-    chunk = _chunk_cte(people)
+    chunk = _chunk_cte(people, plan.topic)
     claimed = (select(a.c.person_id).select_from(chunk.join(
         a, and_(a.c.run_id == plan.run.id, a.c.address == chunk.c.email_key, a.c.person_id == chunk.c.sf_id)))
         .subquery("claimed"))

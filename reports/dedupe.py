@@ -16,13 +16,12 @@ from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from scoring.models import DuplicateDismissal
+from sync import read
 from sync.keys import phone_key
 from sync.models import MirrorRecord
 
-PEOPLE = ("Lead", "Contact")
 MAX_PAIRS = 5000
 MAX_ROWS = 5000
-PHONE_FIELDS = {"Lead": ("Phone", "MobilePhone"), "Contact": ("Phone", "MobilePhone", "HomePhone")}
 
 
 @dataclass
@@ -35,7 +34,7 @@ class DuplicatePair:
 
 
 def _person(alias: Any) -> list[Any]:
-    return [alias.object_name.in_(PEOPLE), alias.is_deleted.is_(False)]
+    return read.is_person(alias)
 
 
 def duplicate_pairs(session: Session, limit: int = MAX_PAIRS, exclude_dismissed: bool = True) -> list[DuplicatePair]:
@@ -171,17 +170,23 @@ def _present(text: Any) -> Any:
 
 
 def _invalid_candidate() -> Any:
-    """SQL: the record has an Email or a phone that is not surely valid (regexp on both databases)."""
+    """SQL: an email or phone field of the person model holds a value that is not surely valid
+    (regexp on both databases)."""
     from sqlalchemy import not_, or_
 
     from sync.read import field_text
 
-    email = field_text("Email")
-    surely = and_(func.length(email) <= 64, email.regexp_match(SURELY_VALID_EMAIL),
-                  not_(func.lower(email).regexp_match(SPECIAL_USE_DOMAIN)))
-    phones = [and_(_present(field_text(n)), not_(field_text(n).regexp_match(SURELY_VALID_PHONE)))
-              for n in PHONE_FIELDS["Contact"]]
-    return or_(and_(_present(email), not_(surely)), *phones)
+    model = read.person_model()
+    emails = sorted({n for o in model.objects for n in o.email})
+    phones = sorted({n for o in model.objects for n in o.phone})
+    unsure = []
+    for name in emails:
+        email = field_text(name)
+        surely = and_(func.length(email) <= 64, email.regexp_match(SURELY_VALID_EMAIL),
+                      not_(func.lower(email).regexp_match(SPECIAL_USE_DOMAIN)))
+        unsure.append(and_(_present(email), not_(surely)))
+    unsure += [and_(_present(field_text(n)), not_(field_text(n).regexp_match(SURELY_VALID_PHONE))) for n in phones]
+    return or_(*unsure)
 
 
 def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
@@ -193,11 +198,16 @@ def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, 
     stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
             .where(*_person(MirrorRecord), _invalid_candidate())
             .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+    model = read.person_model()
     for sf_id, object_name, fields in session.execute(stmt):
-        email = str(fields.get("Email") or "").strip()
-        if email and (problem := _email_problem(email)):
-            out.append({"id": sf_id, "object": object_name, "field": "Email", "value": email, "problem": problem})
-        for name in PHONE_FIELDS[object_name]:
+        person = model.get(object_name)
+        if person is None:
+            continue
+        for name in person.email:
+            email = str(fields.get(name) or "").strip()
+            if email and (problem := _email_problem(email)):
+                out.append({"id": sf_id, "object": object_name, "field": name, "value": email, "problem": problem})
+        for name in person.phone:
             value = str(fields.get(name) or "").strip()
             if value and phone_key(value) is None:
                 out.append({"id": sf_id, "object": object_name, "field": name, "value": value,
@@ -226,19 +236,22 @@ def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX
     wanted: dict[str, list[str]] = {}
     for pair in required:
         object_name, _, field_name = pair.partition(".")
-        if object_name in PEOPLE and field_name:
+        if object_name in read.person_objects() and field_name:
             wanted.setdefault(object_name, []).append(field_name)
     out: list[dict[str, Any]] = []
+    model = read.person_model()
     for object_name, names in wanted.items():
+        person = model.get(object_name)
+        name_fields = person.last_first if person else ("LastName", "FirstName")
         stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
-                .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False),
+                .where(read.person_clause(MirrorRecord, [object_name]), MirrorRecord.is_deleted.is_(False),
                        or_(*(_missing(n) for n in names)))
                 .order_by(MirrorRecord.sf_id).limit(limit - len(out)))
         for sf_id, fields in session.execute(stmt):
             missing = [n for n in names if not str(fields.get(n) or "").strip()]
             if missing:
                 out.append({"id": sf_id, "object": object_name, "missing": missing,
-                            "name": " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()})
+                            "name": " ".join(str(fields.get(n) or "") for n in name_fields).strip()})
         if len(out) >= limit:
             return out[:limit]
     return out
