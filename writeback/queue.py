@@ -94,5 +94,9 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
         return 0
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = WritebackItem.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-    return len(session.execute(stmt, rows).all())
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    if insert is pg_insert:
+        # psycopg's pipelined executemany of the one-row statement: with RETURNING it became one
+        # statement of thousands of parameters that the driver parses anew for every batch.
+        return session.execute(stmt.execution_options(preserve_rowcount=True), rows).rowcount
+    return len(session.execute(stmt.returning(table.c.id), rows).all())
