@@ -59,8 +59,17 @@ from sync.models import MirrorRecord
 log = logging.getLogger(__name__)
 
 BULK_LANE = 1
-# Contacts first: they win an address shared with a Lead (see the module docstring).
-PHASES = ("Contact", "Lead")
+
+
+def phases(objects: list[str] | None = None) -> list[str]:
+    """The person objects a broadcast enters, one phase each, in the order that wins a shared address.
+
+    The person model's objects (Lead, Contact; Account for Person Accounts), narrowed to the
+    segment's `objects`: customers' own records (Contact, Person Account) first, then objects that
+    convert (Lead), so a Contact wins an address it shares with a Lead (see the module docstring).
+    """
+    chosen = [o for o in read.person_model().objects if not objects or o.name in objects]
+    return [o.name for o in sorted(chosen, key=lambda o: o.converted is not None)]
 
 
 def occurrence_of(automation: Automation) -> str:
@@ -95,8 +104,7 @@ def start_due(session: Session, rt: Runtime, automations: list[Automation]) -> l
             "enrolled_at": rt.now, "ended_at": rt.now}, ["automation_id", "subject_id", "occurrence"])
         if marker is None:
             continue  # planned before chunked planning existed
-        objects = _segment_spec(session, trig["segment"]).get("objects") or ["Lead", "Contact"]
-        first = next((p for p in PHASES if p in objects), "")
+        first = next(iter(phases(_segment_spec(session, trig["segment"]).get("objects"))), "")
         session.add(BroadcastRun(automation_id=automation.id, occurrence=occurrence, status="planning",
                                  phase=first, cursor="", started_at=rt.now))
         history(session, automation.id, "fired", f"一斉配信 {trig['segment']} @ {trig['at']}: 登録を開始",
@@ -171,7 +179,7 @@ def excluded(address: Any, topic: str | None = None) -> list[Any]:
 def _opted_out(address: Any) -> Any:
     """Some person with this address has opted out of mail (the person model's opt-out checkbox)."""
     other = MirrorRecord.__table__.alias("opted")
-    return exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
+    return exists().where(other.c.email_key == address, other.c.object_name.in_(read.person_objects()),
                           other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
 
 
@@ -310,7 +318,7 @@ def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia
             run.status, run.finished_at = "planned", run.started_at
             return False
         spec = _segment_spec(session, automation.spec["trigger"]["segment"])
-        objects = [p for p in PHASES if p in (spec.get("objects") or ["Lead", "Contact"])]
+        objects = phases(spec.get("objects"))
         seg_filter = seg_filter or SegmentFilter(session, spec, run.started_at)
         people, last = seg_filter.chunk(session, run.phase, run.cursor, chunk_size) if run.phase else (None, None)
         if people is not None:
