@@ -47,7 +47,17 @@ def drive(port: int, requests: list[bytes], connections: int, seconds: float, bu
     """
     if client == "wrk" or (client == "auto" and shutil.which("wrk")):
         return _drive_wrk(port, requests, connections, seconds)
-    return asyncio.run(_drive_asyncio(port, requests, connections, seconds, budget or 10**12))
+    work = _drive_asyncio(port, requests, connections, seconds, budget or 10**12)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    # Called where an event loop already runs in this thread (Playwright's sync API in the same
+    # test process): asyncio.run refuses that, so the client gets a thread and a loop of its own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def _drive_wrk(port: int, requests: list[bytes], connections: int, seconds: float) -> dict[str, Any]:

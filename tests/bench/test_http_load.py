@@ -67,3 +67,22 @@ def test_the_asyncio_client_counts_answers_and_failures_over_keep_alive_connecti
         server.server_close()
     assert (result["ok"], result["errors"], result["client"]) == (30, 10, "asyncio")
     assert 0 < result["latency_p50_ms"] <= result["latency_p99_ms"]
+
+
+def test_the_asyncio_client_also_runs_where_an_event_loop_is_already_running():
+    """CI ran this file in a process where Playwright's sync API had a loop running: asyncio.run refused."""
+    import asyncio
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def inside_a_loop():
+        return http_load.drive(server.server_address[1], [b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"], connections=1,
+                               seconds=30, budget=5, client="asyncio")
+
+    try:
+        result = asyncio.run(inside_a_loop())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result["ok"], result["errors"]) == (5, 0)
