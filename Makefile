@@ -52,8 +52,10 @@ translations: venv
 	else .venv/bin/pybabel init -i translations/messages.pot -d translations -l en; fi
 	.venv/bin/pybabel compile -d translations -l en
 
+# ruff, then the import direction between packages (the contracts in pyproject.toml, docs/architecture.md).
 lint: venv
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 
 clean:
 	rm -rf .venv instance .pytest_cache .ruff_cache
