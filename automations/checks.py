@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forms.models import DescribeCache, FormDefinition
 from web.i18n import gettext as _
 
 PEOPLE = ("Lead", "Contact")
@@ -35,14 +36,9 @@ class _Org:
 
         self.fields = {row.object_name: set(row.field_types or {}) for row in session.scalars(select(SyncObject))
                        if row.field_types}
-        try:
-            from forms.models import DescribeCache
-
-            self.picklists = {row.object_name: {name: [p["value"] for p in f.get("picklist") or []]
-                                                for name, f in (row.fields or {}).items() if f.get("picklist")}
-                              for row in session.scalars(select(DescribeCache))}
-        except ImportError:  # forms is an optional feature
-            self.picklists = {}
+        self.picklists = {row.object_name: {name: [p["value"] for p in f.get("picklist") or []]
+                                            for name, f in (row.fields or {}).items() if f.get("picklist")}
+                          for row in session.scalars(select(DescribeCache))}
 
     def unknown_field(self, objects: tuple[str, ...], name: str) -> str | None:
         """An error when no described object of `objects` has field `name` (None when one has, or none is described)."""
@@ -121,10 +117,6 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
 
 
 def _form_errors(session: Session, where: str, key: Any) -> list[str]:
-    try:
-        from forms.models import FormDefinition
-    except ImportError:
-        return []
     if key in _keys(session, FormDefinition):
         return []
     return [f"{where}: " + _("フォーム %(key)s がありません。", key=key)]

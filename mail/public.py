@@ -86,10 +86,8 @@ def _with_person_token(url: str, person_id: str | None) -> str:
     host = (parts.hostname or "").lower()
     if not person_id or not any(host == d or host.endswith("." + d) for d in domains):
         return url
-    try:
-        from scoring.tracking import person_token
-    except ImportError:  # tracking is scoring's; without it there is nothing to link
-        return url
+    from scoring.tracking import person_token  # scoring sits above mail (docs/architecture.md)
+
     query = [*parse_qsl(parts.query, keep_blank_values=True), ("tsn", person_token(_secret(), person_id))]
     return urlunsplit(parts._replace(query=urlencode(query)))
 

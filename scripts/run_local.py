@@ -4,10 +4,9 @@ Two steps:
 
 1. `setup()` — idempotent: settings for local use (TSUNAGI_DEBUG=1, SQLite in instance/), the
    schema migrated, the dev org seeded on first use, demo people created if missing, and the
-   shipped example forms/automations loaded when those commands exist.
-2. `serve()` — honcho runs Procfile.dev (web, dev org, dev inbox, clock, worker) until Ctrl-C.
-   Lines whose `flask --app app <group> <command>` this checkout does not have yet are left out
-   with a note, so `make run` works while packages are still landing.
+   shipped example forms/automations loaded.
+2. `serve()` — honcho runs Procfile.dev (web, dev org, dev inbox, clock, worker) until Ctrl-C;
+   the dev org is left out when a real org is configured, the dev inbox when SMTP_URL is set.
 
 `python -m scripts.run_local --setup-only` runs step 1 only (tests use it).
 """
@@ -43,7 +42,6 @@ LOCAL_DEFAULTS = {
 }
 # The demo enables the shipped automations; anywhere else they load disabled.
 EXAMPLE_COMMANDS = (("forms", "load-examples"), ("automations", "load-examples", "--enable"))
-FLASK_COMMAND = re.compile(r"\bflask --app app (\S+) (\S+)")
 
 
 @dataclass
@@ -103,12 +101,6 @@ def _flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True)
 
 
-def has_command(app: Any, group: str, command: str) -> bool:
-    """True when `flask --app app <group> <command>` exists in this checkout."""
-    cli_group = app.cli.commands.get(group)
-    return cli_group is not None and command in getattr(cli_group, "commands", {})
-
-
 def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> SetupResult:
     """Migrate, seed the dev org once, create the demo people, load examples. Safe to repeat."""
     from sqlalchemy import select
@@ -140,17 +132,12 @@ def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> S
 
 def _demo_data(app: Any, env: dict[str, str], devorg_dir: Path, result: SetupResult) -> None:
     stamp = devorg_dir / ".seeded-by-make-run"
-    if settings_use_devorg(app) and has_command(app, "devorg", "seed") and not stamp.exists():
+    if settings_use_devorg(app) and not stamp.exists():
         _flask(env, "devorg", "seed")
         devorg_dir.mkdir(parents=True, exist_ok=True)
         stamp.touch()
-    elif not has_command(app, "devorg", "seed"):
-        result.notes.append("dev org not in this checkout yet: no demo Salesforce data")
     for group, command, *options in EXAMPLE_COMMANDS:
-        if has_command(app, group, command):
-            _flask(env, group, command, *options)
-        else:
-            result.notes.append(f"`flask --app app {group} {command}` not in this checkout yet: skipped")
+        _flask(env, group, command, *options)
 
 
 def settings_use_devorg(app: Any) -> bool:
@@ -159,14 +146,10 @@ def settings_use_devorg(app: Any) -> bool:
 
 
 def runnable_procfile(app: Any, procfile: Path) -> tuple[str, list[str]]:
-    """Procfile.dev without the processes whose flask command does not exist (and why)."""
+    """Procfile.dev without the processes this configuration does not need (and why)."""
     kept, skipped = [], []
     for line in procfile.read_text().splitlines():
-        name, _, command = line.partition(":")
-        match = FLASK_COMMAND.search(command)
-        if match and not has_command(app, match.group(1), match.group(2)):
-            skipped.append(f"{name.strip()} (`flask --app app {match.group(1)} {match.group(2)}` not available yet)")
-            continue
+        name, _, _command = line.partition(":")
         if name.strip() == "devorg" and not settings_use_devorg(app):
             skipped.append("devorg (a real Salesforce org is configured)")
             continue

@@ -21,7 +21,8 @@ PERSON = lead_id(1)
 
 @pytest.fixture
 def tx(app):
-    return get_db(app).transaction
+    with app.app_context():  # the hand-off runs with the app's settings, as the scoring worker does
+        yield get_db(app).transaction
 
 
 @pytest.fixture(autouse=True)
