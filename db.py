@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +82,13 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC (the only clock database code should use)."""
     return datetime.now(UTC)
+
+
+def insert_for(session: Session | str, table: Any) -> Any:
+    """`INSERT INTO table` in the dialect of `session` (or of a dialect name): PostgreSQL's or
+    SQLite's, both with `on_conflict_do_nothing` / `on_conflict_do_update` and `excluded`."""
+    dialect = session if isinstance(session, str) else session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 def import_models() -> None:

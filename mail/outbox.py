@@ -24,11 +24,9 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, utcnow
 from mail.models import MailTemplate, OutboxMail
 
 # Plain ASCII addresses, checked without email-validator (the common case, at enqueue rates of
@@ -113,11 +111,9 @@ def _check_templates(session: Session, keys: set[str]) -> None:
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # The Core table, not the ORM entity: the ORM's bulk path cost ~10 ms per call of Python.
     table = OutboxMail.__table__
-    stmt = insert(table).values(rows).on_conflict_do_nothing(index_elements=["send_key"])
+    stmt = insert_for(session, table).values(rows).on_conflict_do_nothing(index_elements=["send_key"])
     return len(list(session.execute(stmt.returning(table.c.id))))
 
 

@@ -23,10 +23,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from db import insert_for
 from scoring.definition import FitRule, ScoringDefinition
 from scoring.models import PersonScore, ScoreEvent
 from sync.models import MirrorRecord
@@ -182,8 +181,7 @@ _NEW_PERSON_TARGETS = ["person_id", "object_name", "behaviour", "fit", "score", 
 # was empty (analyzed before scoring was first used) the anti-join re-scanned the table for every
 # row while the same INSERT grew it — minutes at 40,000 people, hours at a million.
 def _insert_new_people(dialect: str, source: Any) -> Any:
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_for(PersonScore).from_select(_NEW_PERSON_TARGETS, source).on_conflict_do_nothing(
+    return insert_for(dialect, PersonScore).from_select(_NEW_PERSON_TARGETS, source).on_conflict_do_nothing(
         index_elements=["person_id"])
 
 

@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db import insert_for
 from sync.models import ApiCallHour
 
 _EXTENSION = "tsunagi.sync.calls"
@@ -44,10 +43,9 @@ class CallCounter:
             usage = self._usage
         if not pending:
             return
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         for hour, calls in sorted(pending.items()):
             used, limit = usage if usage else (None, None)
-            stmt = insert(ApiCallHour).values(hour=hour, calls=calls, api_used=used, api_max=limit)
+            stmt = insert_for(session, ApiCallHour).values(hour=hour, calls=calls, api_used=used, api_max=limit)
             update: dict[str, Any] = {"calls": ApiCallHour.calls + stmt.excluded.calls}
             if usage:
                 update |= {"api_used": stmt.excluded.api_used, "api_max": stmt.excluded.api_max}

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, utcnow
 from writeback.models import OPERATIONS, WritebackItem
 
 KEY_LENGTH = 200  # WritebackItem.idempotency_key
@@ -74,9 +74,6 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
     Returns how many items were new. For bulk producers (mail.log_tasks): `enqueue` costs a
     query, a savepoint and a flush per item.
     """
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     now = utcnow()
     rows = []
     for item in items:
@@ -92,7 +89,6 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
                      "status": "queued", "due_at": now, "attempts": 0, "created_at": now})
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = WritebackItem.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
     return len(session.execute(stmt, rows).all())
