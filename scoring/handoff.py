@@ -11,9 +11,7 @@ when one is.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy.orm import Session
@@ -22,6 +20,7 @@ from automations.jobs import runtime
 from automations.triggers import fire_external
 from mail.outbox import enqueue_mail
 from mail.templates import get_template, save_template
+from salesforce.dates import local_date
 from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
 
@@ -31,10 +30,6 @@ EVENT_KIND = "score_threshold"
 
 
 DEFAULT_TEMPLATE_KEY = "scoring-hot-lead"
-
-def _local_date(now: datetime, zone: str) -> str:
-    return now.astimezone(ZoneInfo(zone)).date().isoformat()
-
 
 def _public_base() -> str:
     return current_app.config["TSUNAGI"].public_base_url.rstrip("/")
@@ -85,7 +80,7 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
             "Subject": threshold.task_subject.replace("{score}", str(crossing.score))[:255],
             "Status": "Not Started",
             "Priority": "High",
-            "ActivityDate": _local_date(crossing.crossed_at, rt.tz),
+            "ActivityDate": local_date(crossing.crossed_at, rt.tz).isoformat(),
             "Description": f"スコアが {threshold.name} ({threshold.score}) を超えました: {crossing.score}",
         }
         if owner_id:
