@@ -1,7 +1,7 @@
 """reports: admin reports (automations, campaigns, forms, deliverability, sync, stages) and data quality.
 
-See docs/reports.md. Duplicate dismissals live in scoring.models; report snapshots (figures the
-`reports.refresh` job precomputes) in reports.models.
+See docs/reports.md. Its tables (reports.models): report snapshots (figures the `reports.refresh`
+job precomputes) and duplicate dismissals.
 """
 
 from flask import Blueprint, Flask

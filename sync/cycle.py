@@ -42,11 +42,11 @@ from urllib.parse import quote
 from flask import Flask
 
 from db import get_db, utcnow
+from salesforce.calls import counter_for
 from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
 from sync import bulkload, describe
 from sync.mirror import apply_records, mark_deleted, mirrored_ids
 from sync.models import INITIAL_LOAD, SyncObject, SyncRun
-from sync.usage import counter_for
 from sync.values import parse_datetime
 from work import lease
 

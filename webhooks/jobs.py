@@ -28,9 +28,9 @@ from flask import Flask
 from sqlalchemy import update
 
 from db import get_db, utcnow
+from salesforce.calls import counter_for
 from sync import describe
 from sync.mirror import IMPLAUSIBLY_AHEAD, apply_records
-from sync.usage import counter_for
 from sync.values import parse_datetime
 from webhooks.models import OutboundNotification
 from work.claiming import claim_due, retry_delay_seconds

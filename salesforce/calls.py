@@ -2,7 +2,7 @@
 
 The gateway calls a listener after every API call; the listener only counts in memory (it runs
 on the gateway's thread, outside any transaction) and `flush` adds the counts to
-`sync_api_calls` from the cycle's own transaction.
+`sync_api_calls` from the transaction of whoever flushes (the sync cycle, the webhook job).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from db import insert_for
-from sync.models import ApiCallHour
+from salesforce.models import ApiCallHour
 
-_EXTENSION = "tsunagi.sync.calls"
+_EXTENSION = "tsunagi.salesforce.calls"
 
 
 class CallCounter:
