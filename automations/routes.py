@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import db
@@ -15,6 +15,7 @@ from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
 from automations.spec import SpecError, validate_automation
+from config import settings_of
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -100,7 +101,7 @@ def _would_mail_soon(automation: Automation) -> int:
     """People a date or broadcast automation would mail within a week of being enabled (the dry run's count)."""
     if automation.spec["trigger"]["type"] not in ("date_relative", "broadcast"):
         return 0  # the others wait for something to happen after they are enabled
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone)
     return result.mailed if result.mail is not None or result.mailed else 0
 
 
@@ -109,7 +110,7 @@ def _would_do_nothing(automation: Automation) -> str | None:
     trigger = automation.spec["trigger"]["type"]
     if trigger in ("field_changed", "form_submitted", "score_threshold", "manual"):
         return None  # they wait for something to happen: nobody now is normal
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone)
     if result.matched == 0:
         return _("今の時点で条件に合うレコードは 0 件です。このままでは何も起きません。"
                  "条件と項目名を確認してください。")
@@ -188,7 +189,7 @@ def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
     page = request.args.get("page", 1, type=int) or 1
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone, page=page)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone, page=page)
     db.session().rollback()  # nothing of a dry run is ever kept
     allow_mail_preview()
     return render_template("automations/dry_run.html", automation=automation, result=result)

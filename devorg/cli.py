@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from config import settings_of
 
 devorg_cli = AppGroup("devorg", help="The local Salesforce-compatible dev org.")
 
@@ -18,12 +19,12 @@ devorg_cli = AppGroup("devorg", help="The local Salesforce-compatible dev org.")
 def _org() -> Any:
     from devorg.org import DevOrg
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     return DevOrg(Path(settings.devorg_dir))
 
 
 def _outbound_base_url() -> str:
-    return current_app.config["TSUNAGI"].public_base_url.rstrip("/")
+    return settings_of().public_base_url.rstrip("/")
 
 
 @devorg_cli.command("serve")

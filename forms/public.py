@@ -17,6 +17,7 @@ import hashlib
 from flask import current_app, redirect, render_template, request, url_for
 
 import db
+from config import settings_of
 from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
 from forms.models import Submission
@@ -58,7 +59,7 @@ def _visitor(page: views.Page, value: str | None) -> str | None:
     A malformed id, or any id from a browser asking not to be tracked, is dropped without a word:
     the snippet sent it, not the person filling in the form.
     """
-    honour_dnt = current_app.config["TSUNAGI"].tracking_honour_dnt
+    honour_dnt = settings_of().tracking_honour_dnt
     if not value or not tracking.VISITOR_ID.match(value) or tracking.do_not_track(request.headers.get, honour_dnt):
         return None
     page.hidden[VISITOR_INPUT] = value
@@ -145,7 +146,7 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     if step == "confirm":
         return views.render_confirm(page, cleaned)
     session = db.session()
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     client = service.client_key(current_app.config["SECRET_KEY"], request.remote_addr)
     existing = service.queries.submission_by_key(page.token)
     if session.scalar(existing) is None and service.over_rate_limit(

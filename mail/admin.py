@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import func, select
 
 import db
+from config import settings_of
 from mail import admin_bp
 from mail.compliance import suppress, unsuppress
 from mail.consent import SKIP_REASONS, STATUS_LABELS
@@ -35,7 +36,7 @@ def outbox():  # type: ignore[no-untyped-def]
         .order_by(OutboxMail.id.desc()).limit(50)
     ).all()
     unconfirmed = session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.unconfirmed)) or 0
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     missing = [name for name, value in (("MAIL_SENDER_NAME", settings.mail_sender_name),
                                         ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
                                         ("MAIL_CONTACT", settings.mail_contact)) if not value]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import insert, or_, select, update
 
 import db
+from config import settings_of
 from mail.compliance import person_object
 from mail.models import OutboxMail
 from salesforce.dates import local_date
@@ -102,7 +102,7 @@ def _campaign_members(session: Any, rows: list[OutboxMail]) -> dict[tuple[str, s
 
 def log_tasks(_payload: dict[str, Any]) -> None:
     """Job mail.log_tasks: record sent mails in batches until none are left or time is up."""
-    timezone = current_app.config["TSUNAGI"].timezone
+    timezone = settings_of().timezone
     started = time.monotonic()
     from work.running import should_stop
 

@@ -26,6 +26,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import insert_for, utcnow
 from mail.models import MailTemplate, OutboxMail
 
@@ -69,9 +70,9 @@ def message_id_for(send_key: str, from_address: str) -> str:
 
 
 def _from_address() -> str:
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
-    return current_app.config["TSUNAGI"].mail_from if has_app_context() else "localhost"
+    return settings_of().mail_from if has_app_context() else "localhost"
 
 
 SALESFORCE_LOG_CHOICES = ("task", "campaign_task", "campaign_member", "none")

@@ -9,10 +9,11 @@ import hmac
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, current_app, redirect, render_template, request
+from flask import Response, redirect, render_template, request
 
 import db
 from activity.record import record_activity
+from config import settings_of
 from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn, apply_report
 from mail.compliance import unsubscribe_mail
@@ -27,7 +28,7 @@ MAX_DSN_BYTES = 2 * 1024 * 1024
 
 
 def _secret() -> str:
-    return current_app.config["TSUNAGI"].secret_key
+    return settings_of().secret_key
 
 
 def _invalid_link() -> tuple[str, int]:
@@ -81,7 +82,7 @@ def _with_person_token(url: str, person_id: str | None) -> str:
     The tracking snippet on that site hands the token to /t/p.gif, which links the browser's
     visitor id to the person. Only the customer's own sites get it: a token names a person.
     """
-    domains = current_app.config["TSUNAGI"].tracking_link_domains
+    domains = settings_of().tracking_link_domains
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not person_id or not any(host == d or host.endswith("." + d) for d in domains):
@@ -124,7 +125,7 @@ def click(token: str):  # type: ignore[no-untyped-def]
 @bp.route("/mail/bounces", methods=["POST"])
 def bounces():  # type: ignore[no-untyped-def]
     """Take one DSN (the raw message as the body); `Authorization: Bearer MAIL_BOUNCE_TOKEN`."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     expected = settings.mail_bounce_token
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -147,7 +148,7 @@ def sendgrid_bounces():  # type: ignore[no-untyped-def]
     """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import sendgrid_events
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     raw = request.get_data(cache=False)
     try:
         sendgrid_events.authenticate(settings, raw, request.headers, request.args.get("token", ""))
@@ -167,7 +168,7 @@ def ses_bounces():  # type: ignore[no-untyped-def]
     """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import ses_events
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     expected, given = settings.mail_bounce_token, request.args.get("token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return {"error": _("認証に失敗しました。")}, 401

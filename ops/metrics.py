@@ -27,6 +27,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
+from config import settings_of
+
 bp = Blueprint("metrics", __name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -168,7 +170,7 @@ def metrics_endpoint() -> Response:
     """Prometheus text format; 404 unless METRICS_TOKEN is set, 401 without `Authorization: Bearer <it>`."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    token = current_app.config["TSUNAGI"].metrics_token
+    token = settings_of().metrics_token
     if not token:
         abort(404)
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 
 import db
+from config import settings_of
 from people.auth import role_required
 from reports import bp, charts, service
 from reports import opportunities as funnel_queries
@@ -27,7 +28,7 @@ def _default_from(today: date) -> date:
 
 
 def _range() -> tuple[service.DateRange, str | None]:
-    zone = current_app.config["TSUNAGI"].timezone
+    zone = settings_of().timezone
     args = dict(request.args)
     if not args.get("from"):
         args["from"] = _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()

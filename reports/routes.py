@@ -8,10 +8,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 import db
+from config import settings_of
 from people.auth import role_required
 from reports import bp, charts, dedupe, queries, service, snapshots
 from reports.csvout import csv_response
@@ -23,7 +24,7 @@ DATA_QUALITY_LIVE_ROWS = 500
 
 
 def _range() -> tuple[service.DateRange | None, str | None]:
-    zone = current_app.config["TSUNAGI"].timezone
+    zone = settings_of().timezone
     try:
         return service.parse_range(request.args, zone), None
     except service.RangeError as exc:
@@ -174,7 +175,7 @@ def data_quality():  # type: ignore[no-untyped-def]
     Served from the `reports.refresh` job's snapshot (with its time) when fresh, else computed live.
     """
     session = db.session()
-    required = current_app.config["TSUNAGI"].data_quality_required_fields
+    required = settings_of().data_quality_required_fields
     section = request.args.get("section", "duplicates")
     page = request.args.get("page", "1")
     if not page.isdigit() or int(page) < 1:

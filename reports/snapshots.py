@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import utcnow
 from reports.models import ReportSnapshot
 
@@ -65,7 +66,7 @@ def _put(session: Session, key: str, data: dict[str, Any], took: int) -> ReportS
 
 def max_age() -> int:
     """How old a snapshot a page may show: twice the refresh interval."""
-    return 2 * current_app.config["TSUNAGI"].reports_refresh_seconds
+    return 2 * settings_of().reports_refresh_seconds
 
 
 def data_quality_figures(session: Session, required: tuple[str, ...]) -> dict[str, Any]:
@@ -158,7 +159,7 @@ def refresh_job(_payload: dict[str, Any]) -> None:
     of the database while the slow data-quality step runs, and each finished step is kept)."""
     from db import get_db
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db(current_app)
     for step in refresh_steps(settings.data_quality_required_fields, settings.timezone):
         with database.transaction() as session:

@@ -6,7 +6,7 @@ import functools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from config import settings_of
 
 
 @functools.lru_cache(maxsize=8)
@@ -17,4 +17,4 @@ def _zone(name: str) -> ZoneInfo:
 def local_date(moment: datetime, tz: str | None = None) -> date:
     """The local date of the aware `moment` in `tz` (default: the current app's TSUNAGI_TIMEZONE):
     what a Salesforce date field such as ActivityDate should say about it."""
-    return moment.astimezone(_zone(tz or current_app.config["TSUNAGI"].timezone)).date()
+    return moment.astimezone(_zone(tz or settings_of().timezone)).date()

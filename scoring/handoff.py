@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from automations.jobs import runtime
 from automations.triggers import fire_external
+from config import settings_of
 from mail.outbox import enqueue_mail
 from mail.templates import get_template, save_template
 from salesforce.dates import local_date
@@ -32,7 +32,7 @@ EVENT_KIND = "score_threshold"
 DEFAULT_TEMPLATE_KEY = "scoring-hot-lead"
 
 def _public_base() -> str:
-    return current_app.config["TSUNAGI"].public_base_url.rstrip("/")
+    return settings_of().public_base_url.rstrip("/")
 
 
 def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: int) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 import db
+from config import settings_of
 from people.auth import role_required
 from people.service import audit
 from scoring import bp, service, tracking
@@ -26,7 +27,7 @@ def pixel() -> Response:
     Anonymous hits are answered before Flask by scoring.pixel.PixelFastPath; this view serves the
     ones carrying a person token (`p`), which also link the visitor to the person.
     """
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     response = Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
     row = tracking.accepted_page_view(request.args, request.headers.get, settings.tracking_honour_dnt)
     if row is None:
@@ -43,7 +44,7 @@ def pixel() -> Response:
 @bp.route("/t/t.js")
 def script() -> Response:
     """The tracking snippet for customers' sites (cacheable for an hour)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     body = tracking.snippet(settings.public_base_url, settings.tracking_honour_dnt, settings.tracking_cookie_days)
     return Response(body, mimetype="application/javascript",
                     headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})

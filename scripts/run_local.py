@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import settings_of
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 DEMO_PEOPLE = (
@@ -113,7 +115,7 @@ def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> S
     from people.service import create_user
 
     app = create_app({"instance_path": str(instance_path), "environ": env})
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     if not settings.debug:
         raise SystemExit("tsunagi: make run is for this machine only (TSUNAGI_DEBUG must be on)")
     check(settings)
@@ -142,7 +144,7 @@ def _demo_data(app: Any, env: dict[str, str], devorg_dir: Path, result: SetupRes
 
 def settings_use_devorg(app: Any) -> bool:
     """True when no real org is configured, so the local dev org stands in for Salesforce."""
-    return not app.config["TSUNAGI"].salesforce_configured
+    return not settings_of(app).salesforce_configured
 
 
 def runnable_procfile(app: Any, procfile: Path) -> tuple[str, list[str]]:
@@ -153,7 +155,7 @@ def runnable_procfile(app: Any, procfile: Path) -> tuple[str, list[str]]:
         if name.strip() == "devorg" and not settings_use_devorg(app):
             skipped.append("devorg (a real Salesforce org is configured)")
             continue
-        if name.strip() == "inbox" and app.config["TSUNAGI"].smtp_url:
+        if name.strip() == "inbox" and settings_of(app).smtp_url:
             skipped.append("inbox (SMTP_URL is set)")
             continue
         kept.append(line)

@@ -27,6 +27,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import update
 
+from config import settings_of
 from db import get_db, utcnow
 from salesforce.calls import counter_for
 from sync import describe
@@ -60,7 +61,7 @@ def apply_outbound(app: Flask, worker_id: str) -> int:
                    for n in claim_due(session, OutboundNotification, worker_id, BATCH, LEASE_SECONDS)]
     if not claimed:
         return 0
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     now = utcnow()
     by_object: dict[str, list[_Claimed]] = defaultdict(list)
     for item in claimed:

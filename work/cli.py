@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from config import settings_of
 from config.preflight import check
 
 work_cli = AppGroup("work", help="Background processes.")
@@ -19,7 +20,7 @@ def _start_process(kind: str) -> None:
     """Name the process in the logs, check the database, warn about demo settings, start metrics."""
     from ops.startup import start_process
 
-    check(current_app.config["TSUNAGI"])
+    check(settings_of())
     start_process(current_app._get_current_object(), kind)  # type: ignore[attr-defined]
 
 

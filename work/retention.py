@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import get_db, utcnow
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _broadcast_addresses(session: Session, cut: datetime, limit: int) -> int:
 def purge(now: datetime | None = None, batch: int = RETENTION_BATCH,
           should_stop: Callable[[], bool] = lambda: False) -> dict[str, int] | None:
     """Delete everything past its retention, batch by batch; rows deleted per kind (None: stopped early)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db()
     now = now or utcnow()
     deleted: dict[str, int] = {}
