@@ -11,14 +11,14 @@ import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -89,6 +89,12 @@ def insert_for(session: Session | str, table: Any) -> Any:
     SQLite's, both with `on_conflict_do_nothing` / `on_conflict_do_update` and `excluded`."""
     dialect = session if isinstance(session, str) else session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def rows_matched(session: Session, statement: Any) -> int:
+    """Run an UPDATE or DELETE in `session`; how many rows it matched (the cursor's rowcount).
+    (`Session.execute` is typed as returning a plain Result, which has no rowcount.)"""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def import_models() -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from db import insert_for, utcnow
+from db import insert_for, rows_matched, utcnow
 from work.models import Lease
 
 
@@ -24,12 +24,12 @@ def acquire(session: Session, name: str, holder: str, seconds: int) -> bool:
     ).scalar()
     if created is not None:
         return True
-    taken = session.execute(
+    taken = rows_matched(session,
         update(Lease)
         .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
         .values(holder=holder, expires_at=expires)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return taken == 1
 
 

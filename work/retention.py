@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -136,7 +137,7 @@ def purge(now: datetime | None = None, batch: int = RETENTION_BATCH,
         if days > 0:
             model = rule.model()
             conditions = rule.where(model, now - timedelta(days=days))
-            work.append((rule.name, lambda s, m=model, c=conditions: _delete_batch(s, m, c, batch)))
+            work.append((rule.name, partial(_delete_batch, model=model, conditions=conditions, limit=batch)))
     consent_model, consent_where = _consent_conditions(now)
     work.append(("mail_consents", lambda s: _delete_batch(s, consent_model, consent_where, batch)))
     if settings.retention_steps_days > 0:
