@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
+from flask.globals import app_ctx
 
 from config import settings_of
 
@@ -177,7 +178,7 @@ def metrics_endpoint() -> Response:
     if not hmac.compare_digest(given.encode(), token.encode()):
         return Response("unauthorized\n", status=401, mimetype="text/plain",
                         headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    body = generate_latest(registry_for(current_app._get_current_object()))  # type: ignore[attr-defined]
+    body = generate_latest(registry_for(app_ctx.app))
     return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 from flask_babel import Babel, get_locale, gettext, lazy_gettext, ngettext
 
 from config import settings_of
@@ -28,7 +28,7 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or settings_of().default_locale
 
 
-def _remember_language(response):  # type: ignore[no-untyped-def]
+def _remember_language(response: Response) -> Response:
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         response.set_cookie("lang", chosen, max_age=365 * 86400, samesite="Lax")

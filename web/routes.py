@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from people.auth import role_required
@@ -20,13 +21,13 @@ def _welcome(role: str) -> tuple[str, str]:
 
 @bp.route("/")
 @role_required("operator", "sales", "admin")
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     """The signed-in person's home page, chosen by role."""
     heading, intro = _welcome(current_user.role)
     return render_template("home.html", heading=heading, intro=intro)
 
 
 @bp.route("/favicon.ico")
-def favicon():  # type: ignore[no-untyped-def]
+def favicon() -> ResponseReturnValue:
     """The tab icon for pages that link none (JSON answers): browsers ask for /favicon.ico."""
     return redirect(url_for("web.static", filename="favicon.svg"), code=301)

@@ -164,7 +164,7 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
     with database.transaction() as session:
         apply_records(session, object_name, records, "outbound")
         counter.flush(session)
-    return {case_safe_id(str(r.get("Id") or "")) for r in records} - {None}
+    return {found for r in records if (found := case_safe_id(str(r.get("Id") or ""))) is not None}
 
 
 def _finish(session: Any, row_ids: list[int], status: str, note: str | None = None) -> None:
