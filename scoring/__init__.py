@@ -30,7 +30,7 @@ def init_app(app: Flask) -> None:
     from work import register_job_handler, register_work_source
 
     app.register_blueprint(bp)
-    app.wsgi_app = PixelFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
+    app.wsgi_app = PixelFastPath(app.wsgi_app, app)
     app.cli.add_command(scoring_cli)
     register_work_source(app, "scoring.activity", jobs.score_activity_source)
     register_work_source(app, "scoring.changes", jobs.changes_source)

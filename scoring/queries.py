@@ -23,6 +23,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from db import insert_for
@@ -54,7 +55,7 @@ def _fit_condition(rule: FitRule, dialect: str) -> ColumnElement[bool]:
         return text.in_(rule.values)
     number = (func.coalesce(*(_field_number(f, dialect) for f in rule.fields))
               if len(rule.fields) > 1 else _field_number(rule.fields[0], dialect))
-    parts = [number.is_not(None)]
+    parts: list[ColumnElement[bool]] = [number.is_not(None)]
     if rule.minimum is not None:
         parts.append(number >= rule.minimum)
     if rule.maximum is not None:
@@ -166,8 +167,8 @@ def object_for_id(column: ColumnElement[str]) -> ColumnElement[str]:
     return case((func.substr(column, 1, 3) == "003", "Contact"), else_="Lead")
 
 
-def _new_person_columns(id_column: ColumnElement[str], object_column: ColumnElement[str],
-                        now: datetime) -> list[Any]:
+def _new_person_columns(id_column: ColumnElement[str] | InstrumentedAttribute[str],
+                        object_column: ColumnElement[str] | InstrumentedAttribute[str], now: datetime) -> list[Any]:
     zero = literal(0, Integer)
     return [id_column, object_column, zero, zero, zero, zero, literal(""), zero, zero,
             literal(now, PersonScore.updated_at.type)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -52,7 +53,7 @@ def script() -> Response:
 
 @bp.route("/admin/scoring", methods=["GET", "POST"])
 @role_required("admin")
-def admin_model():  # type: ignore[no-untyped-def]
+def admin_model() -> ResponseReturnValue:
     """Show, check and save the scoring model; list the top-scored people."""
     session = db.session()
     text = request.form.get("model", "") if request.method == "POST" else service.active_yaml(session)
@@ -96,7 +97,7 @@ def export_model() -> Response:
 
 @bp.route("/admin/scoring/people/<person_id>")
 @role_required("admin", "sales")
-def person(person_id: str):  # type: ignore[no-untyped-def]
+def person(person_id: str) -> ResponseReturnValue:
     """One person's score, stage, history with reasons, and hand-offs."""
     if not person_id.isalnum() or len(person_id) > 18:
         abort(404)
