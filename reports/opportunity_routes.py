@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import render_template, request
+from flask.typing import ResponseReturnValue
 
 import db
 from config import settings_of
@@ -60,7 +61,7 @@ def _csv_rows(report: dict[str, Any], source_label: Any) -> list[list[Any]]:
 
 @bp.route("/admin/reports/opportunities")
 @role_required("admin")
-def opportunities():  # type: ignore[no-untyped-def]
+def opportunities() -> ResponseReturnValue:
     """The funnel by month, source and campaign, with 商談化率, 受注率, amounts and campaign influence."""
     rng, error = _range()
     session = db.session()

@@ -192,7 +192,7 @@ def score_bands(session: Session, width: int = 25) -> list[tuple[int, int]]:
         else func.floor(PersonScore.score / float(width))
     band = cast(band, Integer)
     rows = session.execute(select(band, func.count()).group_by(band).order_by(band)).all()
-    return [(b * width, n) for b, n in rows]
+    return [(int(b) * width, n) for b, n in rows]
 
 
 def sync_health(session: Session) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -120,11 +121,16 @@ def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
             "kinds": queries.kind_counts(session, rng.start, rng.end)}
 
 
+def _segment_count(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
+    from automations import segments
+
+    return {"count": segments.count(session, spec)}
+
+
 def refresh_steps(required: tuple[str, ...], zone: str,
                   now: datetime | None = None) -> list[Callable[[Session], None]]:
     """The job's steps, each to run in its own transaction: data quality, the default range's
     automation figures (and dropping earlier days' ones), every segment's count."""
-    from automations import segments
     from automations.models import Segment
     from reports import service
 
@@ -140,7 +146,7 @@ def refresh_steps(required: tuple[str, ...], zone: str,
 
     def counts(session: Session) -> None:
         for segment in session.scalars(select(Segment).order_by(Segment.key)):
-            save(session, segment_key(segment.key), lambda spec=segment.spec: {"count": segments.count(session, spec)})
+            save(session, segment_key(segment.key), partial(_segment_count, session, segment.spec))
 
     def quality(session: Session) -> None:
         save_data_quality(session, required)
