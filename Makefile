@@ -4,7 +4,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-sqlite test-postgresql lint venv browser bench-tools clean docs translations
+.PHONY: run test test-sqlite test-postgresql lint venv browser bench-tools clean docs translations screenshots
 
 venv: $(VENV_STAMP)
 
@@ -60,3 +60,7 @@ lint: venv
 
 clean:
 	rm -rf .venv instance .pytest_cache .ruff_cache .mypy_cache
+
+# Refresh the front-line screenshots in docs/img/ (docs/forms.md#screenshots).
+screenshots: venv
+	TSUNAGI_SCREENSHOTS=1 .venv/bin/python -m pytest -n 0 -p no:cacheprovider tests/forms/test_screenshots.py -q

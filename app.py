@@ -10,7 +10,6 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_settings
-from sync import keys
 
 # Feature packages in start-up order; each exposes `init_app(app)`.
 FEATURES = (
@@ -61,7 +60,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # customers would share one rate limit and links would say http://.
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    keys.configure_member_field(settings.forms_member_number_field)
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     return app

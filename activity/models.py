@@ -11,8 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db import Base, BigId, utcnow
 
 # Kinds written today; consumers must ignore kinds they do not know.
-KINDS = ("mail_sent", "mail_delivered", "mail_open", "mail_click", "mail_bounce", "unsubscribe",
-         "form_submit", "page_view", "campaign_status")
+KINDS = ("mail_sent", "mail_delivered", "mail_open", "mail_click", "mail_bounce", "unsubscribe", "resubscribe",
+         "form_submit", "page_view", "campaign_status", "opportunity_stage")
 
 
 class Activity(Base):

@@ -18,7 +18,7 @@ def _labels() -> dict[str, object]:
 
 def init_app(app: Flask) -> None:
     """Register the blueprint, CLI commands, work sources and the tick job."""
-    from automations import jobs, routes  # noqa: F401  (routes attach to bp)
+    from automations import jobs, review, routes  # noqa: F401  (routes attach to bp)
     from automations.cli import automations_cli
     from web import nav
     from web.i18n import lazy_gettext as _l
@@ -27,6 +27,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     nav.register(app, "admin", _l("オートメーション"), "automations.index",
                  description=_l("フィールド変更・日付・フォームで動くメールとフォローアップ"))
+    nav.register(app, "marketer", _l("オートメーション"), "automations.index", order=10,
+                 description=_l("オートメーションと一斉配信の準備、テスト送信、承認の依頼"))
     app.cli.add_command(automations_cli)
     register_work_source(app, "automations.events", jobs.process_events)
     register_work_source(app, "automations.steps", jobs.run_steps)

@@ -17,6 +17,7 @@ from activity.models import Activity
 from automations import timing
 from automations.conditions import Record
 from automations.models import Automation, Enrollment, PlannedStep
+from sync import read
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -59,7 +60,8 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
     """The tsunagi user who entered a record on a form (e.g. the rep who recorded a visit), or {}.
 
     The record's owner in Salesforce is the integration user for everything tsunagi writes, so a
-    mail naming "the rep" must ask who submitted the form instead.
+    mail naming "the rep" must ask who submitted the form instead. `name` is their tsunagi name,
+    `phone` their Salesforce User's Phone or MobilePhone (people.sf_user), when there is one.
     """
     from forms.models import Submission
     from people.models import User
@@ -74,7 +76,12 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
         return {}
     user = session.scalar(select(User).join(Submission, Submission.created_by == User.id)
                           .where(Submission.id == int(sub_id)))
-    return {"name": user.name} if user is not None and user.name else {}
+    if user is None:
+        return {}
+    from people.sf_user import phone_of
+
+    found = {"name": user.name, "phone": phone_of(session, user) or ""}
+    return {k: v for k, v in found.items() if v}
 
 
 def mail_context(session: Session, rt: Runtime, automation: Automation, record: Record | None,
@@ -87,7 +94,7 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
     campaign = view.get(record.fields.get("CampaignId")) if record is not None else None
     account = view.get(person.fields.get("AccountId")) if person is not None else None
     return {
-        "person": dict(person.fields) if person else {},
+        "person": read.merge_fields(person.object_name, person.fields) if person else {},
         "record": dict(record.fields) if record else {},
         "owner": dict(owner.fields) if owner else {},
         "rep": recorded_by(session, record.id if record else None),
@@ -125,10 +132,10 @@ def person_refusal(person: Record | None, marketing: bool) -> str | None:
     """
     if person is None:
         return "関連する人（リード／取引先責任者）が見つかりません"
-    if not (person.fields.get("Email") or "").strip():
+    if not (read.person_email(person.object_name, person.fields) or "").strip():
         return "メールアドレスがありません"
-    if marketing and person.fields.get("HasOptedOutOfEmail") is True:
-        return "メール配信停止（HasOptedOutOfEmail）"
+    if marketing and read.opted_out(person.object_name, person.fields):
+        return f"メール配信停止（{read.opt_out_field(person.object_name)}）"
     return None
 
 
@@ -138,7 +145,7 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     refused = person_refusal(person, marketing)
     if refused or person is None:
         return Outcome("send_mail", False, refused or "")
-    email = (person.fields.get("Email") or "").strip()
+    email = (read.person_email(person.object_name, person.fields) or "").strip()
     key = send_key(step.plan_key, f"#{index}" if index else "")
     if marketing and rt.frequency_cap and _over_cap(session, rt, email, key):
         return Outcome("send_mail", False, f"配信頻度の上限（24時間に {rt.frequency_cap} 通）")
@@ -146,6 +153,8 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
     if marketing:
         # Checked again by the outbox worker when it sends (mail.consent).
         context["consent_basis"] = automation.spec.get("consent", "opt_in")
+        if automation.spec.get("topic"):
+            context["mail_topic"] = automation.spec["topic"]  # none: MAIL_TOPICS' default (mail.topics)
     campaign_id = _campaign_of(automation, record)
     added = _enqueue_mail(session, rt, send_key=key, to=email,
                           template_key=action["template"], context=context, person_id=person.id,
@@ -232,8 +241,9 @@ def _writeback(session: Session, step: PlannedStep, index: int, object_name: str
 
 
 def _what_id(record: Record | None) -> str | None:
-    if record is None or record.object_name in ("Task", "Event", "Lead", "Contact", "User"):
-        return None
+    if record is None or record.object_name in ("Task", "Event", "Lead", "Contact", "User") \
+            or read.person_of(record.object_name, record.fields) is not None:
+        return None  # WhatId names a thing, never a person
     if record.object_name == "CampaignMember":
         return record.fields.get("CampaignId")
     return record.id
@@ -267,7 +277,7 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
                 "Description": f"tsunagi オートメーション「{automation.name}」: {sent or '実行'}"[:32000],
             }
             if person is not None:
-                fields["WhoId"] = person.id
+                fields["WhoId"] = read.who_id(person.object_name, person.id, person.fields)
             if _what_id(record):
                 fields["WhatId"] = _what_id(record)
             owner_id = (record.fields.get("OwnerId") if record else None)
@@ -281,7 +291,8 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
                 continue
             id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
             _writeback(session, step, index, "CampaignMember", "create",
-                       {"CampaignId": action["campaign_id"], id_field: person.id,
+                       {"CampaignId": action["campaign_id"],
+                        id_field: read.who_id(person.object_name, person.id, person.fields),
                         "Status": action.get("status", "Sent")})
             outcomes.append(Outcome(kind, True, action["campaign_id"]))
         elif kind == "campaign_member_status":
@@ -307,12 +318,14 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
     member_id = session.scalar(select(MirrorRecord.sf_id).where(
         MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
         MirrorRecord.fields["CampaignId"].as_string() == campaign_id,
-        MirrorRecord.fields[id_field].as_string() == person.id).limit(1))
+        MirrorRecord.fields[id_field].as_string() == read.who_id(person.object_name, person.id, person.fields))
+        .limit(1))
     if member_id:
         _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, member_id)
     else:
         _writeback(session, step, index, "CampaignMember", "create",
-                   {"CampaignId": campaign_id, id_field: person.id, "Status": status})
+                   {"CampaignId": campaign_id, id_field: read.who_id(person.object_name, person.id, person.fields),
+                    "Status": status})
     return Outcome("campaign_member_status", True, status)
 
 

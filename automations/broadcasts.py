@@ -15,7 +15,8 @@ member the co-op deals with; a Lead with the same address is usually an older en
 person), and among records of the same object the **smallest Id** (the oldest record). People
 are entered Contacts first, then Leads, each in Id order, and the first record to claim an
 address in `automation_broadcast_addresses` keeps it. An address that any Lead or Contact has
-opted out with (HasOptedOutOfEmail) gets no broadcast at all, whichever record the segment chose.
+opted out with (HasOptedOutOfEmail) gets no broadcast at all, whichever record the segment chose;
+nor does an address that switched the broadcast's topic off in the preference centre (mail.topics).
 
 A run's chunks are serialized by a row lock on the run (FOR UPDATE SKIP LOCKED on PostgreSQL),
 so any number of workers may hold a job for it. Broadcast steps go in the bulk lane (lane 1):
@@ -29,7 +30,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, literal, select
+from sqlalchemy import Select, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ from automations.models import (
 )
 from automations.queries import insert_ignoring_duplicates
 from db import Database
+from sync import read
 from sync.models import MirrorRecord
 
 log = logging.getLogger(__name__)
@@ -160,12 +162,19 @@ class SegmentFilter:
         return chosen, rows[-1][0]
 
 
-def _opted_out(address: Any) -> Any:
-    """Some Lead or Contact with this address has opted out of mail."""
+def _opted_out(address: Any, topic: str | None = None) -> Any:
+    """Some person with this address has opted out of mail (the person model's opt-out checkbox),
+    or the address switched `topic` off."""
     other = MirrorRecord.__table__.alias("opted")
-    return exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
-                          other.c.is_deleted.is_(False),
-                          other.c.fields["HasOptedOutOfEmail"].as_boolean().is_(True))
+    opted = exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
+                           other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
+    if topic is None:
+        return opted
+    from mail.models import TopicOptOut
+
+    # The preference centre's per-topic opt-out (mail.topics), checked again by the outbox worker.
+    t = TopicOptOut.__table__
+    return or_(opted, exists().where(t.c.address == address, t.c.topic == topic))
 
 
 def _context_json(session: Session, m: Any, occurrence: str, campaign_id: str | None) -> Any:
@@ -183,12 +192,15 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: lis
     insert = _insert(session)
     m = MirrorRecord.__table__
     chunk = (*_chunk_where(ids, m.c.sf_id, m), m.c.email_key.is_not(None))
+    from mail.topics import current_topic_of
+
+    topic = current_topic_of(automation.spec.get("topic"))
     with_address, opted_out = session.execute(
-        select(func.count(), func.count().filter(_opted_out(m.c.email_key))).select_from(m).where(*chunk)).one()
+        select(func.count(), func.count().filter(_opted_out(m.c.email_key, topic))).select_from(m).where(*chunk)).one()
     # One row per address in this chunk (smallest Id); an address claimed by an earlier chunk or
     # phase stays with its first record (ON CONFLICT DO NOTHING).
     claims: Select[Any] = (select(literal(run.id), m.c.email_key, func.min(m.c.sf_id))
-                           .where(*chunk, ~_opted_out(m.c.email_key)).group_by(m.c.email_key))
+                           .where(*chunk, ~_opted_out(m.c.email_key, topic)).group_by(m.c.email_key))
     # Counted from RETURNING: the driver's rowcount of INSERT … SELECT is -1 on psycopg.
     claimed = len(session.execute(
         insert(BroadcastAddress.__table__).from_select(["run_id", "address", "person_id"], claims)

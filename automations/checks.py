@@ -6,10 +6,10 @@
 
 The shape of a document is checked by `spec.validate_automation`; this module checks what it
 names: objects and fields against the cached describe (`sync_objects.field_types`, refreshed by
-sync), picklist values against the forms' describe cache when it holds the field, and mail
-templates, forms, segments and automations by key. An object sync has never described is not
-guessed at (nothing to compare with); every other unknown name is an error, because a definition
-naming a misspelled field never fires and says nothing.
+sync), picklist values against the forms' describe cache when it holds the field, mail
+templates, forms, segments and automations by key, and the mail topic against MAIL_TOPICS. An
+object sync has never described is not guessed at (nothing to compare with); every other unknown
+name is an error, because a definition naming a misspelled field never fires and says nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from forms.models import DescribeCache, FormDefinition
+from sync import read
 from web.i18n import gettext as _
 
-PEOPLE = ("Lead", "Contact")
 RECORD_TRIGGERS = ("field_changed", "record_created", "date_relative")
 
 
@@ -61,7 +62,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     trig = spec["trigger"]
     obj = trig.get("object")
-    subject_objects: tuple[str, ...] = (obj,) if trig["type"] in RECORD_TRIGGERS and obj else PEOPLE
+    subject_objects: tuple[str, ...] = (obj,) if trig["type"] in RECORD_TRIGGERS and obj else read.person_objects()
     if trig["type"] in RECORD_TRIGGERS and obj and org.fields and obj not in org.fields:
         errors.append("trigger.object: " + _("オブジェクト %(object)s は同期されていません（綴りを確認してください）。",
                                                object=obj))
@@ -89,11 +90,12 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
             path = cond["field"]
             head, _dot, rest = path.partition(".")
             problem = (org.unknown_field(subject_objects, path) if not rest
-                       else org.unknown_field(PEOPLE, rest) if head == "person" else None)
+                       else org.unknown_field(read.person_objects(), rest) if head == "person" else None)
             if problem:
                 errors.append(f"{where}[{i}].field: {problem}")
     if spec.get("exit", {}).get("form_submitted"):
         errors += _form_errors(session, "exit.form_submitted", spec["exit"]["form_submitted"])
+    errors += _topic_errors(spec)
     templates = _keys(session, MailTemplate)
     automations = _keys(session, Automation) | {spec["key"]}
     for s, step in enumerate(spec["steps"]):
@@ -105,7 +107,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
             for name, link in (action.get("links") or {}).items():
                 errors += _form_errors(session, f"{here}.links.{name}.form", link.get("form"))
             if action["type"] == "update_field":
-                objects = PEOPLE if action.get("target") == "person" else subject_objects
+                objects = read.person_objects() if action.get("target") == "person" else subject_objects
                 for name in action.get("fields") or {}:
                     problem = org.unknown_field(objects, str(name))
                     if problem:
@@ -114,6 +116,20 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
                 errors.append(f"{here}.automation: " + _("オートメーション %(key)s がありません。",
                                                         key=action["automation"]))
     return errors
+
+
+def _topic_errors(spec: dict[str, Any]) -> list[str]:
+    """The automation's `topic` against MAIL_TOPICS (nothing to compare with outside an app)."""
+    from flask import current_app, has_app_context
+
+    topic = spec.get("topic")
+    if not topic or not has_app_context() or "TSUNAGI" not in current_app.config:
+        return []
+    topics = dict(settings_of().mail_topics)
+    if topic in topics:
+        return []
+    return ["topic: " + _("配信テーマ %(topic)s は MAIL_TOPICS にありません（%(topics)s）。", topic=topic,
+                          topics=", ".join(f"{k}={v}" for k, v in topics.items()))]
 
 
 def _form_errors(session: Session, where: str, key: Any) -> list[str]:

@@ -20,7 +20,6 @@ from sync.models import MirrorRecord
 
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_not_set", "is_true", "is_false",
              "gt", "gte", "lt", "lte")
-PERSON_OBJECTS = read.PERSON_OBJECTS
 
 
 class Record:
@@ -72,7 +71,13 @@ class MirrorView:
         """The Lead/Contact id a record is about (itself, WhoId, or ContactId/LeadId), if any."""
         if record is None:
             return None
-        return read.person_id_of(record.object_name, record.id, record.fields)
+        person_id = read.person_id_of(record.object_name, record.id, record.fields)
+        if person_id and person_id.startswith("003") and "Contact" not in read.person_objects():
+            # A Person Account's hidden Contact (WhoId, CampaignMember.ContactId): the person is its Account.
+            contact = self.get(person_id)
+            if contact is not None and contact.fields.get("IsPersonAccount") is True:
+                return str(contact.fields.get("AccountId") or person_id)
+        return person_id
 
     def person_of(self, record: Record | None) -> Record | None:
         """The related person record from the mirror, if mirrored."""

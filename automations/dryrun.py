@@ -10,7 +10,7 @@ Nothing is planned, sent or written. "Right now" means, per trigger:
 
 Each record found is then put through the same rules as the real run — re-entry
 (`engine.reentry_refused`), the person checks of a send_mail step (`actions.person_refusal`) and the
-outbox worker's suppression / opt-out / consent rule (`mail.consent.send_refusal`) — and counted
+outbox worker's suppression / opt-out / consent / topic rule (`mail.consent.send_refusal`) — and counted
 as mailed or excluded with the reason. The scan is capped (SCAN_LIMIT records) so a dry run stays
 quick on a large mirror; rows are shown PAGE_SIZE at a time.
 """
@@ -30,6 +30,7 @@ from automations.conditions import MirrorView, Record, failing_condition
 from automations.engine import Runtime, reentry_refused, subject_of
 from automations.models import Automation
 from automations.queries import latest_enrollment
+from sync import read
 from sync.models import ChangeEvent, MirrorRecord
 from web.i18n import gettext as _
 
@@ -141,7 +142,7 @@ def _records(session: Session, result: DryRun, automation: Automation) -> Any:
 
 def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Automation, record: Record,
                person: Record | None, mail_action: dict[str, Any] | None,
-               facts: tuple[dict[str, str], dict[str, bool]]) -> str | None:
+               facts: tuple[dict[str, str], dict[str, bool], dict[str, set[str]], str | None]) -> str | None:
     """Why the real run would not mail (or enter) `record` now, in words; None when it would."""
     from mail.consent import SKIP_REASONS, send_refusal
 
@@ -156,11 +157,12 @@ def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Auto
     if refused:
         return refused
     assert person is not None
-    address = str(person.fields.get("Email")).strip().lower()
-    suppressed, consents = facts
+    address = str(read.person_email(person.object_name, person.fields)).strip().lower()
+    suppressed, consents, topics_off, topic = facts
     code = send_refusal(marketing=marketing, suppression=suppressed.get(address),
-                        opted_out=person.fields.get("HasOptedOutOfEmail") is True,
-                        basis=automation.spec.get("consent", "opt_in"), latest_consent=consents.get(address))
+                        opted_out=read.opted_out(person.object_name, person.fields),
+                        basis=automation.spec.get("consent", "opt_in"), latest_consent=consents.get(address),
+                        topic=topic, topics_off=topics_off.get(address, frozenset()))
     return str(SKIP_REASONS.get(code, code)) if code else None
 
 
@@ -170,6 +172,7 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
     Every matching record is checked with the real run's rules; `page` (1-based) picks the rows shown.
     """
     from mail.consent import recipient_facts
+    from mail.topics import current_topic_of, topic_optouts
 
     rt = Runtime(now=now, tz=tz)
     view = rt.view(session)
@@ -188,7 +191,9 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
             continue
         matched.append((record, view.person_of(record)))
     result.matched = len(matched)
-    facts = recipient_facts(session, [str(p.fields.get("Email") or "") for _r, p in matched if p is not None])
+    addresses = [str(read.person_email(p.object_name, p.fields) or "") for _r, p in matched if p is not None]
+    facts = (*recipient_facts(session, addresses), topic_optouts(session, addresses),
+             current_topic_of(automation.spec.get("topic")))
     start = (result.page - 1) * PAGE_SIZE
     for n, (record, person) in enumerate(matched):
         reason = _exclusion(session, rt, view, automation, record, person, mail_action, facts)
@@ -201,7 +206,8 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
         if start <= n < start + PAGE_SIZE:
             result.rows.append({"id": record.id, "object": record.object_name,
                                 "person_id": person.id if person else None,
-                                "email": (person.fields.get("Email") if person else None) or "",
+                                "email": (read.person_email(person.object_name, person.fields)
+                                          if person else None) or "",
                                 "name": (person.fields.get("Name") or person.fields.get("LastName"))
                                 if person else record.fields.get("Name") or record.fields.get("Subject"),
                                 "excluded": reason or ""})

@@ -31,6 +31,7 @@ from automations.queries import (
     latest_enrollment,
     pending_steps_of,
 )
+from sync import read
 from work.claiming import claim_due, retry_delay_seconds
 
 log = logging.getLogger(__name__)
@@ -239,9 +240,9 @@ def _exit_reason(session: Session, rt: Runtime, automation: Automation, enrollme
     view = rt.view(session)
     record = view.get(enrollment.context.get("record_id"))
     person = view.get(enrollment.person_id)
-    if person is not None and spec.get("unsubscribed", True) and person.fields.get("HasOptedOutOfEmail") is True:
-        return "配信停止（HasOptedOutOfEmail）"
-    if person is not None and spec.get("lead_converted") and person.fields.get("IsConverted") is True:
+    if person is not None and spec.get("unsubscribed", True) and read.opted_out(person.object_name, person.fields):
+        return f"配信停止（{read.opt_out_field(person.object_name)}）"
+    if person is not None and spec.get("lead_converted") and read.is_converted(person.object_name, person.fields):
         return "リードが取引開始済み（IsConverted）"
     if spec.get("form_submitted") and enrollment.person_id and actions.form_submitted_since(
             session, enrollment.person_id, spec["form_submitted"], enrollment.enrolled_at):

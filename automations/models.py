@@ -169,3 +169,30 @@ class BroadcastAddress(Base):
                                         primary_key=True)
     address: Mapped[str] = mapped_column(String(254), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(18))
+
+
+class BroadcastApproval(Base):
+    """A broadcast above BROADCAST_APPROVAL_THRESHOLD asked to be approved, and the admin who approved it.
+
+    An approval holds for the automation version and the template versions it was given for:
+    an edit after approval voids it (automations.approvals). Approver ≠ preparer (four eyes).
+    """
+
+    __tablename__ = "automation_approvals"
+    __table_args__ = (Index("ix_automation_approvals_automation", "automation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    # {template key: version} of the mails the broadcast sends, when it was asked.
+    templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # People the dry run said it would mail when approval was asked.
+    recipients: Mapped[int] = mapped_column(default=0)
+    # pending | approved | void
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str] = mapped_column(String(200), default="")

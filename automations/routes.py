@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import db
-from automations import bp, queries, segments, service
+from automations import approvals, bp, queries, review, segments, service
 from automations.checks import reference_errors, with_lines
 from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
@@ -51,7 +52,7 @@ def _automation_or_404(key: str) -> Automation:
 
 
 @bp.route("/")
-@role_required("admin")
+@role_required("marketer")
 def index():  # type: ignore[no-untyped-def]
     """Every automation with its state and pending steps, and every segment."""
     session = db.session()
@@ -83,18 +84,36 @@ def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
                 raise SpecError(problems)
             saved, created = service.save_automation(session, doc,
                                                      enabled=None if automation is None else automation.enabled)
+            held_back = _hold_for_approval(session, saved, created)
             session.commit()
         except SpecError as exc:
             session.rollback()
             errors = with_lines(exc.errors, form.document.data or "")
         else:
             flash(_("作成しました。") if created else _("保存しました。"), "success")
+            if held_back:
+                flash(held_back, "warning")
             idle = _would_do_nothing(saved)
             if idle:
                 flash(idle, "warning")
             return redirect(url_for("automations.detail", key=saved.key))
     status = 400 if request.method == "POST" else 200
     return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
+
+
+def _hold_for_approval(session, automation: Automation, created: bool) -> str | None:  # type: ignore[no-untyped-def]
+    """After a save: void approvals the edit made stale, and keep a broadcast that now needs
+    approval from being enabled (a message saying so, or None)."""
+    if not created:
+        approvals.void_outdated(session, automation, _("承認後に編集されたため"))
+    if not (automation.enabled and approvals.is_broadcast(automation)) or approvals.started(session, automation):
+        return None
+    counted = approvals.count(session, automation, db.utcnow(), settings_of().timezone)
+    refusal = approvals.launch_refusal(session, automation, counted)
+    if refusal is None:
+        return None
+    service.set_enabled(session, automation, False)
+    return _("一斉配信を無効にしました。") + refusal
 
 
 def _would_mail_soon(automation: Automation) -> int:
@@ -122,7 +141,7 @@ def _would_do_nothing(automation: Automation) -> str | None:
 
 
 @bp.route("/_help")  # "_" never starts an automation key
-@role_required("admin")
+@role_required("marketer")
 def help_page():  # type: ignore[no-untyped-def]
     """docs/automations.md, the reference of the YAML, shown to the admin who edits it."""
     path = Path(__file__).resolve().parent.parent / "docs" / "automations.md"
@@ -132,38 +151,56 @@ def help_page():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("marketer")
 def new():  # type: ignore[no-untyped-def]
     """Create an automation from YAML (created disabled unless the YAML says enabled: true)."""
     return _edit(None)
 
 
 @bp.route("/<key>/edit", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("marketer")
 def edit(key: str):  # type: ignore[no-untyped-def]
     """Edit an automation's YAML; invalid YAML is shown back with every error."""
     return _edit(_automation_or_404(key))
 
 
 @bp.route("/<key>")
-@role_required("admin")
+@role_required("marketer")
 def detail(key: str):  # type: ignore[no-untyped-def]
     """One automation: its definition and history."""
     automation = _automation_or_404(key)
-    rows = list(db.session().scalars(queries.history_of_automation(automation.id)))
+    return detail_page(automation, review.test_send_section(db.session(), automation))
+
+
+def detail_page(automation: Automation, test_send: dict[str, Any] | None) -> str:
+    """The detail page of `automation` with its test-send section (a fresh one, or one with errors)."""
+    session = db.session()
+    rows = list(session.scalars(queries.history_of_automation(automation.id)))
     document = yaml.safe_dump(service.to_document(automation), allow_unicode=True, sort_keys=False)
     would_mail = 0 if automation.enabled else _would_mail_soon(automation)
+    approval = approvals.latest(session, automation) if approvals.is_broadcast(automation) else None
+    approved = approvals.holds(session, automation, approval)
     return render_template("automations/detail.html", automation=automation, history=rows, document=document,
-                           form=ActionForm(), would_mail=would_mail)
+                           form=ActionForm(), would_mail=would_mail, test_send=test_send, approval=approval,
+                           approved=approved,
+                           needs_approval=approvals.is_broadcast(automation) and would_mail > approvals.threshold())
 
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
-@role_required("admin")
+@role_required("marketer")
 def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
     """Enable or disable (audit-logged)."""
     automation = _automation_or_404(key)
     if not ActionForm().validate_on_submit():
         abort(400)
+    if action == "enable" and not automation.enabled and approvals.is_broadcast(automation):
+        # The launch gate: a large broadcast needs a second admin's approval of this very version.
+        counted = approvals.count(db.session(), automation, db.utcnow(), settings_of().timezone)
+        refusal = approvals.launch_refusal(db.session(), automation, counted)
+        db.session().rollback()  # nothing of the dry run is kept
+        if refusal:
+            flash(refusal, "error")
+            return redirect(url_for("automations.approval", key=key))
     would_mail = _would_mail_soon(automation) if action == "enable" and not automation.enabled else 0
     if would_mail and request.form.get("confirm") != str(would_mail):
         # Enabling would mail people at once: the admin confirms on the detail page, seeing how many.
@@ -184,7 +221,7 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/<key>/dry-run")
-@role_required("admin")
+@role_required("marketer")
 def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
@@ -196,7 +233,7 @@ def dry_run_page(key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/people/<person_id>")
-@role_required("admin")
+@role_required("marketer")
 def person_history(person_id: str):  # type: ignore[no-untyped-def]
     """Everything automations did (or skipped, and why) for one person or record."""
     rows = db.session().execute(queries.history_of_person(person_id)).all()
@@ -205,7 +242,7 @@ def person_history(person_id: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/segments/new", methods=["GET", "POST"])
 @bp.route("/segments/<key>", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("marketer")
 def segment(key: str | None = None):  # type: ignore[no-untyped-def]
     """Create or edit a segment (YAML) and see its live count and first members."""
     session = db.session()

@@ -23,6 +23,7 @@ from automations.conditions import MirrorView, Record, check_value
 from automations.models import Segment
 from automations.segment_sql import COMPUTED, compile_conditions
 from db import utcnow
+from sync import read
 from sync.models import MirrorRecord
 
 
@@ -60,7 +61,7 @@ def _statement(session: Session, spec: dict[str, Any], now: datetime, columns: l
     stmt = select(*columns).select_from(person)
     for target, on in compiled.joins:
         stmt = stmt.outerjoin(target, on)
-    stmt = stmt.where(person.object_name.in_(spec.get("objects") or ["Lead", "Contact"]),
+    stmt = stmt.where(read.person_clause(person, spec.get("objects") or None),
                       person.is_deleted.is_(False), *compiled.where)
     return stmt, compiled.residual
 

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from automations.conditions import OPERATORS
+from sync import read
 from web.i18n import gettext as _
 
 TRIGGER_TYPES = ("field_changed", "record_created", "form_submitted", "date_relative", "score_threshold",
@@ -251,6 +252,10 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     consent = doc.get("consent", CONSENT_BASES[0])
     if consent not in CONSENT_BASES:
         c.fail("consent", _("%(bases)s のいずれかを指定してください。", bases=", ".join(CONSENT_BASES)))
+    # The topic of its marketing mail (MAIL_TOPICS; checked against the settings by checks.py on save).
+    topic = doc.get("topic")
+    if topic is not None and not (isinstance(topic, str) and KEY_RE.match(topic)):
+        c.fail("topic", _("配信テーマのキー（例: news）で指定してください。"))
     salesforce_log = doc.get("salesforce_log")
     if salesforce_log not in (None, "task", "campaign_task", "campaign_member", "none"):
         c.fail("salesforce_log", _("task / campaign_task / campaign_member / none のいずれかを指定してください。"))
@@ -272,6 +277,8 @@ def validate_automation(doc: Any) -> dict[str, Any]:
     }
     if salesforce_log:
         normalized["salesforce_log"] = salesforce_log
+    if topic:
+        normalized["topic"] = topic
     if c.errors:
         raise SpecError(c.errors)
     return normalized
@@ -283,9 +290,10 @@ def validate_segment(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise SpecError([_("セグメントは key / name / conditions を持つ項目で書いてください。")])
     key = c.text(doc, "key", "", pattern=KEY_RE)
-    objects = doc.get("objects", ["Lead", "Contact"])
-    if not isinstance(objects, list) or not set(objects) <= {"Lead", "Contact"} or not objects:
-        c.fail("objects", _("Lead と Contact から選んでください。"))
+    people = list(read.person_objects())
+    objects = doc.get("objects", people)
+    if not isinstance(objects, list) or not set(objects) <= set(people) or not objects:
+        c.fail("objects", _("%(objects)s から選んでください。", objects=" / ".join(people)))
     conditions = c.conditions(doc.get("conditions"), "conditions")
     if c.errors:
         raise SpecError(c.errors)

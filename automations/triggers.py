@@ -27,6 +27,7 @@ from automations.conditions import MirrorView, Record, describe, failing_conditi
 from automations.engine import Entry, Runtime, enroll, enroll_many, history
 from automations.models import Automation, Enrollment
 from automations.queries import enabled_automations, insert_ignoring_duplicates
+from sync import read
 from sync.models import INITIAL_LOAD, ChangeEvent, MirrorRecord
 
 
@@ -190,7 +191,7 @@ def _submitted_person(session: Session, act: Activity) -> str | None:
         return sub.person_id if sub is not None else None
     for item_id in sub.writeback_item_ids or []:
         item = session.get(WritebackItem, int(item_id))
-        if item is not None and item.object_name in ("Lead", "Contact") and item.result_id:
+        if item is not None and item.object_name in read.person_objects() and item.result_id:
             return item.result_id
     return None
 

@@ -76,6 +76,7 @@ def _seed_events(app: Any, events: int, match_every: int) -> int:
     """
     from sqlalchemy import insert
 
+    from config.person_model import default_model
     from db import get_db, utcnow
     from sync.keys import record_keys
     from sync.models import ChangeEvent, MirrorRecord
@@ -88,7 +89,7 @@ def _seed_events(app: Any, events: int, match_every: int) -> int:
                   "Email": None if n % 10 == 0 else f"contact{n}@example.jp", "HasOptedOutOfEmail": False}
         mirror.append({"sf_id": fields["Id"], "object_name": "Contact", "fields": fields, "system_modstamp": now,
                        "is_deleted": False, "first_seen_at": now, "last_seen_at": now, "last_source": "poll",
-                       **record_keys("Contact", fields)})
+                       **record_keys("Contact", fields, default_model())})
     others = ("訪問済", "商談化", "再訪問予定")
     changes: list[dict[str, Any]] = []
     matching = 0
@@ -102,7 +103,7 @@ def _seed_events(app: Any, events: int, match_every: int) -> int:
                   "OwnerId": "005000000000001AAA"}
         mirror.append({"sf_id": fields["Id"], "object_name": "Task", "fields": fields, "system_modstamp": stamp,
                        "is_deleted": False, "first_seen_at": now, "last_seen_at": now, "last_source": "poll",
-                       **record_keys("Task", fields)})
+                       **record_keys("Task", fields, default_model())})
         changes.append({"object_name": "Task", "record_id": fields["Id"], "kind": "updated",
                         "field": "Visit_Result__c", "old_value": "未訪問", "new_value": new, "occurred_at": stamp,
                         "recorded_at": now, "source": "outbound" if n % 4 == 0 else "poll", "processed_at": None})

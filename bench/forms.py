@@ -9,6 +9,8 @@ Prints one JSON line:
   activity, commit, redirect. Salesforce is never called on this path (the worker writes later).
 - lookup_p50_ms / lookup_p99_ms: one GET /forms/api/people?q=… (JSON) with a mirror of N Leads and
   Contacts (default 100,000), mixing phone, kana, name and mail prefixes as an operator types them.
+- infix_p50_ms / infix_p99_ms: the same with a fragment from the middle of a phone number (four or
+  six digits) or of a mail address, which the pg_trgm indexes serve on PostgreSQL.
 Keys without suffix are PostgreSQL; the same keys with `_sqlite` are SQLite. Targets: accept
 p99 < 50 ms, lookup p99 < 100 ms. A database that is not reachable reports null.
 """
@@ -37,13 +39,19 @@ GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("一郎", "イチロ
          ("陽子", "ヨウコ"), ("誠", "マコト"), ("恵", "メグミ"), ("翔", "ショウ"), ("結衣", "ユイ")]
 
 
+def _phone_digits(n: int) -> str:
+    """A valid mobile number per person (090-1000-0000 on): 090-0000-… is not a number, and got no key."""
+    return f"090{1000 + n // 10000 % 9000:04d}{n % 10000:04d}"
+
+
 def _person(n: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
     family, family_kana = rng.choice(FAMILY)
     given, given_kana = rng.choice(GIVEN)
     object_name = "Lead" if n % 3 else "Contact"
+    phone = _phone_digits(n)
     fields = {"Id": f"{'00Q' if object_name == 'Lead' else '003'}{n:012d}AAA", "LastName": family,
               "FirstName": given, "LastNameKana__c": family_kana, "FirstNameKana__c": given_kana,
-              "Email": f"member{n}@example.jp", "Phone": f"090-{n // 10000 % 10000:04d}-{n % 10000:04d}",
+              "Email": f"member{n}@example.jp", "Phone": f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
               "City": "千代田区", "State": "東京都"}
     return object_name, fields
 
@@ -53,6 +61,7 @@ def _seed_mirror(database_url: str, records: int) -> None:
     from sqlalchemy import create_engine, insert, text
 
     import db
+    from config.person_model import default_model
     from sync.keys import record_keys
     from sync.models import MirrorRecord
 
@@ -65,7 +74,7 @@ def _seed_mirror(database_url: str, records: int) -> None:
             object_name, fields = _person(n, rng)
             batch.append({"sf_id": fields["Id"], "object_name": object_name, "fields": fields,
                           "system_modstamp": now, "is_deleted": False, "first_seen_at": now, "last_seen_at": now,
-                          "last_source": "poll", **record_keys(object_name, fields)})
+                          "last_source": "poll", **record_keys(object_name, fields, default_model())})
             if len(batch) == 5000:
                 conn.execute(insert(MirrorRecord), batch)
                 batch = []
@@ -139,13 +148,33 @@ def _lookup_samples(client: Any, count: int, records: int, rng: random.Random) -
         n = rng.randrange(records)
         kind = i % 4
         if kind == 0:
-            typed = f"090{n // 10000 % 10000:04d}{n % 10000:04d}"[: rng.randrange(5, 12)]
+            typed = _phone_digits(n)[: rng.randrange(5, 12)]
         elif kind == 1:
             typed = rng.choice(FAMILY)[1].translate({c: c - 0x60 for c in range(0x30A1, 0x30F7)})  # in hiragana
         elif kind == 2:
             typed = rng.choice(FAMILY)[0] + rng.choice(GIVEN)[0][:1]
         else:
             typed = f"member{n}"[: rng.randrange(8, 12)]
+        start = time.perf_counter()
+        response = client.get("/forms/api/people", query_string={"q": typed})
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200
+    return samples
+
+
+def _infix_samples(client: Any, count: int, records: int, rng: random.Random) -> list[float]:
+    """Look-ups of a fragment from the middle of a phone number or of a mail address (issue 14)."""
+    samples = []
+    for i in range(count):
+        n = rng.randrange(records)
+        digits = _phone_digits(n)[3:]  # after 090: a fragment typed from the middle never starts with 0
+        width = 6 if i % 3 == 0 else 4  # six digits, or four (many matches: the LIMIT bounds them)
+        starts = [k for k in range(1, len(digits) - width + 1) if digits[k] != "0"]
+        if i % 3 < 2:
+            k = rng.choice(starts) if starts else len(digits) - width
+            typed = digits[k:k + width]
+        else:
+            typed = f"ber{n}"  # the middle of member{n}@example.jp
         start = time.perf_counter()
         response = client.get("/forms/api/people", query_string={"q": typed})
         samples.append((time.perf_counter() - start) * 1000)
@@ -161,9 +190,11 @@ def run(database_url: str, records: int, accepts: int, lookups: int) -> dict[str
         client = _prepare(app)
         _lookup_samples(client, 20, records, rng)  # warm caches and the connection pool
         lookup = _lookup_samples(client, lookups, records, rng)
+        infix = _infix_samples(client, lookups, records, rng)
         accept = _accept_samples(client, accepts, rng)
     return {"accept_p50_ms": round(statistics.median(accept), 2), "accept_p99_ms": percentile(accept, 0.99),
-            "lookup_p50_ms": round(statistics.median(lookup), 2), "lookup_p99_ms": percentile(lookup, 0.99)}
+            "lookup_p50_ms": round(statistics.median(lookup), 2), "lookup_p99_ms": percentile(lookup, 0.99),
+            "infix_p50_ms": round(statistics.median(infix), 2), "infix_p99_ms": percentile(infix, 0.99)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {"records": records, "accept_samples": accepts, "lookup_samples": lookups}
     pg = fresh_postgres(args.postgresql, "forms")
     figures = run(pg, records, accepts, lookups) if pg else dict.fromkeys(
-        ("accept_p50_ms", "accept_p99_ms", "lookup_p50_ms", "lookup_p99_ms"))
+        ("accept_p50_ms", "accept_p99_ms", "lookup_p50_ms", "lookup_p99_ms", "infix_p50_ms", "infix_p99_ms"))
     result.update(figures)
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = run(f"sqlite:///{tmp}/bench.db", records, accepts, lookups)

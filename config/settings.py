@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import click
+
+from config.person_model import PersonModel, parse_model
 
 
 class StartupError(click.ClickException):
@@ -168,6 +171,20 @@ def _domain_rates(raw: str) -> Mapping[str, int]:
     return rates
 
 
+def _mail_topics(raw: str) -> Mapping[str, str]:
+    """Parse `news=お知らせ,campaign=キャンペーン` into {topic key: label}, in order (the first is the default)."""
+    topics: dict[str, str] = {}
+    for part in _csv(raw):
+        key, _, label = part.partition("=")
+        key, label = key.strip(), label.strip()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", key) or not label:
+            raise ValueError("must look like key=label,key=label (keys: a-z, 0-9, _ and -, at most 32)")
+        topics[key] = label
+    if not topics:
+        raise ValueError("name at least one topic")
+    return topics
+
+
 def _return_path(raw: str) -> str:
     from mail.return_path import validate
 
@@ -185,6 +202,17 @@ def _networks(raw: str) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
     return tuple(networks)
+
+
+def _field_name(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", value):
+        raise ValueError("must be a Salesforce field name such as Member_No__c")
+    return value
+
+
+def _person_model(raw: str) -> PersonModel:
+    return parse_model(raw)
 
 
 def setting(env: str, parse: Callable[[str], Any], default: str, help: str) -> Any:
@@ -273,6 +301,9 @@ class Settings:
     devorg_dir: str = setting("DEVORG_DIR", _text, "",
                               "Folder of the local dev org (data, certificates, connection.json). "
                               "Default: instance/devorg.")
+    devorg_definition: str = setting("DEVORG_DEFINITION", _existing_file, "",
+                                     "Org definition YAML the dev org serves (objects, custom fields, Person "
+                                     "Accounts; see docs/devorg.md). Default: the demo co-op's devorg/org.yaml.")
     # --- sync ------------------------------------------------------------------------------
     sync_objects: tuple[str, ...] = setting(
         "SYNC_OBJECTS", _sobject_names,
@@ -316,6 +347,13 @@ class Settings:
                                        "Sender's postal address shown in every marketing mail.")
     mail_contact: str = setting("MAIL_CONTACT", _text, "",
                                 "Contact for enquiries shown in every marketing mail (mail address or phone).")
+    mail_topics: Mapping[str, str] = setting(
+        "MAIL_TOPICS", _mail_topics, "news=お知らせ,campaign=キャンペーン,materials_followup=資料請求フォロー",
+        "Topics of marketing mail people can opt out of one by one in the preference centre (key=label, "
+        "comma-separated). Automations and broadcasts name theirs with `topic:`; the first is the default.")
+    privacy_policy_url: str = setting("PRIVACY_POLICY_URL", _url(("http", "https")), "",
+                                      "The co-op's privacy policy, linked from the consent box of public forms that "
+                                      "collect personal data (e.g. https://coop.example.jp/privacy).")
     mail_batch_size: int = setting("MAIL_BATCH_SIZE", _positive_int, "200", "Mails a worker claims at once.")
     mail_frequency_cap_per_day: int = setting(
         "MAIL_FREQUENCY_CAP_PER_DAY", _non_negative_int, "0",
@@ -359,9 +397,16 @@ class Settings:
     forms_visit_form_key: str = setting("FORMS_VISIT_FORM_KEY", _text, "visit_result",
                                         "Form definition the field-sales visit screen uses.")
     forms_member_number_field: str = setting(
-        "FORMS_MEMBER_NUMBER_FIELD", _text, "Tsunagi_Key__c",
+        "FORMS_MEMBER_NUMBER_FIELD", _field_name, "Tsunagi_Key__c",
         "Contact field holding the member number operators search by (mirror key `member_key`; after "
         "changing it, a record gets the new key when it next changes in Salesforce).")
+    person_model: PersonModel = setting(  # noqa: RUF009  (a frozen dataclass, parsed like any setting)
+        "PERSON_MODEL", _person_model, "",
+        "Which objects are people and their fields: JSON or a .json/.yaml file, e.g. "
+        '`{"Lead": {}, "Account": {"kana": ["Kana_Last__c", "Kana_First__c"]}}` for Leads and Person Accounts '
+        "(keys email, phone, name, kana, company, opted_out, member_number, converted, conversion, person_flag, "
+        "person_contact; see docs/configuration.md). Default: Leads and Contacts of the demo org, the member "
+        "number in FORMS_MEMBER_NUMBER_FIELD. Checked against describe when sync starts.")
     forms_visit_undo_seconds: int = setting("FORMS_VISIT_UNDO_SECONDS", _non_negative_int, "10",
                                             "Seconds a field rep can undo a visit result (its Task is written after).")
     # --- scoring, tracking and reports -----------------------------------------------------
@@ -432,6 +477,10 @@ class Settings:
     automations_broadcast_slice_seconds: float = setting(
         "AUTOMATIONS_BROADCAST_SLICE_SECONDS", _float, "5",
         "How long a worker plans one broadcast before it serves mail and other queues again.")
+    broadcast_approval_threshold: int = setting(
+        "BROADCAST_APPROVAL_THRESHOLD", _non_negative_int, "1000",
+        "A broadcast that would mail more people than this is launched only after a second admin "
+        "approves it (not the one who prepared it); an edit voids the approval. 0: every broadcast.")
 
     @property
     def uses_sqlite(self) -> bool:
@@ -506,6 +555,10 @@ def load_settings(
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
             raise SettingsError(f"{env}={_shown(env, raw)!r} is not valid: {exc}") from None
+    # The member number of the default model's Contacts is FORMS_MEMBER_NUMBER_FIELD's.
+    values["person_model"] = parse_model(source.get("PERSON_MODEL", ""),
+                                         (overrides or {}).get("forms_member_number_field",
+                                                               values["forms_member_number_field"]))
     values.update(overrides or {})
     _check_dkim(values)
     if not values["database_url"]:

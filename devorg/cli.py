@@ -17,10 +17,16 @@ devorg_cli = AppGroup("devorg", help="The local Salesforce-compatible dev org.")
 
 
 def _org() -> Any:
+    from config.settings import StartupError
+    from devorg.definition import DefinitionError
     from devorg.org import DevOrg
 
     settings = settings_of()
-    return DevOrg(Path(settings.devorg_dir))
+    try:
+        return DevOrg(Path(settings.devorg_dir), definition=settings.devorg_definition or None)
+    except DefinitionError as exc:
+        # One line naming the file and every mistake, instead of a traceback.
+        raise StartupError(f"DEVORG_DEFINITION: {exc}") from None
 
 
 def _outbound_base_url() -> str:

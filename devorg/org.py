@@ -27,17 +27,15 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import yaml
 
 from config.files import private_dir, touch_private, write_private
 from devorg import ids
 from devorg.auth import Auth
 from devorg.client import VerifiedSession, salesforce_client
+from devorg.definition import load_definition
 from devorg.errors import ApiError
 from devorg.late import LateCommit
 from devorg.limits import ApiBudget, FaultPlan
@@ -52,23 +50,10 @@ PERSON_USER = {"Username": "person@tsunagi.dev", "LastName": "管理", "FirstNam
                "Email": "person@tsunagi.dev", "Alias": "hkanri"}
 
 
-def load_definition(path: Path | None = None) -> dict[str, Any]:
-    """The org definition (custom fields, users, limits, Outbound Message rules) from YAML."""
-    if path is None:
-        text = resources.files("devorg").joinpath("org.yaml").read_text(encoding="utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    definition = yaml.safe_load(text) or {}
-    definition.setdefault("org", {})
-    definition.setdefault("custom_fields", {})
-    definition.setdefault("outbound_messages", [])
-    return definition
-
-
 class DevOrg:
     """A local org: schema, records, auth, limits, faults, outbound messages and its HTTPS server."""
 
-    def __init__(self, data_dir: Path | str, definition: Path | None = None) -> None:
+    def __init__(self, data_dir: Path | str, definition: Path | str | None = None) -> None:
         self.data_dir = Path(data_dir)
         private_dir(self.data_dir)  # records, private keys and the admin key: owner only
         self.definition = load_definition(definition)
@@ -77,7 +62,8 @@ class DevOrg:
         self.tz = ZoneInfo(str(org.get("timezone", "Asia/Tokyo")))
         self.language = str(org.get("language", "ja"))
         self.password = str(org.get("password", "devorg-password"))
-        self.schema = Schema.load(self.definition["custom_fields"])
+        self.schema = Schema.load(self.definition["custom_fields"], self.definition["objects"],
+                                  person_accounts=bool(org.get("person_accounts", False)))
         self.certificates = ensure_certificates(self.data_dir)
         touch_private(self.data_dir / "devorg.sqlite3")
         self.store = Store(self.data_dir / "devorg.sqlite3", self.schema)

@@ -1,6 +1,7 @@
 """The dev org's schema: standard objects (objects.yaml) plus the org definition's custom fields.
 
-`Schema.load(org_definition)` builds `ObjectDef`s with their `FieldDef`s, system fields included.
+`Schema.load(custom_fields, custom_objects, person_accounts)` builds `ObjectDef`s with their
+`FieldDef`s, system fields included.
 Values live in memory as Python types (str, bool, int, float, date, aware UTC datetime); `coerce`
 turns JSON input into them with Salesforce's errors, `to_json` renders them as the REST API does.
 """
@@ -167,16 +168,29 @@ class Schema:
         self.by_lower = {name.lower(): o for name, o in self.objects.items()}
         self.by_prefix = {o.prefix: o for o in self.objects.values()}
 
+    person_accounts: bool = False
+
     @classmethod
-    def load(cls, custom_fields: dict[str, dict[str, Any]] | None = None) -> Schema:
-        """Standard objects from objects.yaml plus `custom_fields` {object: {name: spec}}."""
+    def load(cls, custom_fields: dict[str, dict[str, Any]] | None = None,
+             custom_objects: dict[str, dict[str, Any]] | None = None, person_accounts: bool = False) -> Schema:
+        """Standard objects from objects.yaml, the Person Account fields when `person_accounts`,
+        `custom_objects` {Name__c: spec} and `custom_fields` {object: {name: spec}}.
+
+        Definitions from files are checked first by devorg.definition.load_definition.
+        """
         text = resources.files("devorg").joinpath("objects.yaml").read_text(encoding="utf-8")
         standard = yaml.safe_load(text)
+        extra: dict[str, Any] = {}
+        if person_accounts:
+            extra = yaml.safe_load(resources.files("devorg").joinpath("person_accounts.yaml")
+                                   .read_text(encoding="utf-8"))
         objects: dict[str, ObjectDef] = {}
-        for name, spec in standard.items():
+        for name, spec in {**standard, **(custom_objects or {})}.items():
             labels = spec["label"]
             fields = _system_fields(bool(spec.get("owned")))
             for fname, fspec in spec["fields"].items():
+                fields[fname] = _field_from_spec(fname, fspec, custom=name not in standard)
+            for fname, fspec in extra.get(name, {}).items():
                 fields[fname] = _field_from_spec(fname, fspec, custom=False)
             for fname, fspec in (custom_fields or {}).get(name, {}).items():
                 if not fname.endswith("__c"):
@@ -187,7 +201,7 @@ class Schema:
         unknown = set(custom_fields or {}) - set(objects)
         if unknown:
             raise ValueError(f"custom fields on unknown objects: {sorted(unknown)}")
-        return cls(objects)
+        return cls(objects, person_accounts=person_accounts)
 
     def get(self, name: str) -> ObjectDef | None:
         """The object named `name` (case-insensitive), or None."""

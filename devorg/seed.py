@@ -34,6 +34,14 @@ _OFFERS = (("宅配加入 年間契約", 120000), ("産直りんご 定期便", 
 _OPEN_STAGES = ("Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review")
 
 
+# A member's Contact fields as a person account names them (Salesforce's Person prefix).
+_PERSON_ACCOUNT_FIELDS = {
+    "Email": "PersonEmail", "MobilePhone": "PersonMobilePhone", "Birthdate": "PersonBirthdate",
+    "HasOptedOutOfEmail": "PersonHasOptedOutOfEmail", "LeadSource": "PersonLeadSource", "Title": "PersonTitle",
+    **{f"Mailing{part}": f"PersonMailing{part}" for part in ("Street", "City", "State", "PostalCode", "Country")},
+}
+
+
 def _address(fake: Faker) -> dict[str, str]:
     return {"postal": fake.zipcode(), "state": fake.prefecture(), "city": fake.city(),
             "street": f"{fake.town()}{fake.chome()}{fake.ban()}{fake.gou()}"}
@@ -58,9 +66,18 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
 
     def add(object_name: str, **fields: Any) -> str:
         counts[object_name] = counts.get(object_name, 0) + 1
-        return org.insert(object_name, **{k: v for k, v in fields.items() if v is not None})
+        # Another org definition (DEVORG_DEFINITION) may lack the demo's custom fields: fill what it has.
+        obj = org.schema.objects[object_name]
+        return org.insert(object_name, **{k: v for k, v in fields.items() if v is not None and obj.field(k)})
 
     add.counts = counts  # type: ignore[attr-defined]
+
+    def add_member(_object_name: str, **fields: Any) -> str:
+        """With Person Accounts on, a member is a person account; its Contact id stands in for it below
+        (campaign members and visits name a person account by its Contact, as in Salesforce)."""
+        fields.pop("AccountId", None)
+        account = add("Account", **{_PERSON_ACCOUNT_FIELDS.get(k, k): v for k, v in fields.items()})
+        return str(org.get("Account", account)["PersonContactId"])
 
     with org.store.transaction():
         reps = [add("User", Username=f"rep{n}@coop.example.jp", LastName=fake.last_name(),
@@ -87,7 +104,7 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
             since = today - timedelta(days=200 + (n * 37) % 900 if n < members else (n * 13) % 150)
             org.set_clock(datetime.combine(since, time(10), org.tz))
             if n < members:
-                contacts.append(add(
+                contacts.append((add_member if org.schema.person_accounts else add)(
                     "Contact", **person, AccountId=rng.choice(accounts), OwnerId=owner, Title="組合員",
                     MailingPostalCode=address["postal"], MailingState=address["state"],
                     MailingCity=address["city"], MailingStreet=address["street"], MailingCountry="日本",

@@ -270,6 +270,10 @@ class Store:
 
     def _complete(self, obj: ObjectDef, record: Record, record_id: str | None) -> None:
         """Derived fields, required fields, references and uniqueness of a record about to be written."""
+        if obj.name == "Account" and self.schema.person_accounts and record.get("LastName"):
+            # No record types here: an Account with a LastName is a person account, named as a Contact.
+            record["IsPersonAccount"] = True
+            record["Name"] = " ".join(p for p in (record.get("LastName"), record.get("FirstName")) if p)
         if "Name" in obj.fields and obj.fields["Name"].compound:
             parts = [record.get("LastName"), record.get("FirstName")]
             record["Name"] = " ".join(p for p in parts if p)
@@ -332,6 +336,8 @@ class Store:
                           LastModifiedById=user_id, SystemModstamp=stamp)
             self._complete(obj, record, None)
             self._write(obj, None, record, None)
+            if record.get("IsPersonAccount") and obj.name == "Account":
+                record = self._person_contact(record, user_id)
             return record
 
     def live(self, obj: ObjectDef, record_id: str) -> Record:
@@ -360,7 +366,28 @@ class Store:
                 record["Probability"] = None  # a new stage brings its default probability
             self._complete(obj, record, old["Id"])
             self._write(obj, old, record, None)
+            if record.get("IsPersonAccount") and obj.name == "Account":
+                record = self._person_contact(record, user_id)
             return record
+
+    def _person_contact(self, account: Record, user_id: str | None) -> Record:
+        """Create or refresh a person account's hidden Contact (PersonContactId), as Salesforce keeps
+        one behind every person account: activities and campaign members name the person by it."""
+        contact_obj = self.schema.objects["Contact"]
+        values = {"LastName": account.get("LastName"), "FirstName": account.get("FirstName"),
+                  "AccountId": account["Id"], "IsPersonAccount": True, "OwnerId": account.get("OwnerId")}
+        values.update({contact: account.get(person) for person, contact in _PERSON_FIELDS.items()
+                       if person in self.schema.objects["Account"].fields and contact in contact_obj.fields})
+        contact_id = account.get("PersonContactId")
+        if contact_id and self.get(contact_id):
+            current = self.get(contact_id) or {}
+            if any(current.get(k) != v for k, v in values.items()):
+                self.update(contact_obj, contact_id, values, user_id, trusted=True)
+            return account
+        contact = self.create(contact_obj, values, user_id, trusted=True)
+        linked = {**account, "PersonContactId": contact["Id"]}
+        self._write(self.schema.objects["Account"], account, linked, None)
+        return linked
 
     def delete(self, obj: ObjectDef, record_id: str, user_id: str | None) -> Record:
         """Move a live record to the recycle bin (IsDeleted = true, stamps bumped)."""
@@ -419,6 +446,14 @@ class Store:
             self._conn.execute(f"DELETE FROM records WHERE id NOT IN ({placeholders})", tuple(keep))
             self._conn.execute("DELETE FROM meta WHERE key = 'purged_at'")
             self.purged_at = None
+
+
+# A person account's fields and the hidden Contact's fields that hold the same value.
+_PERSON_FIELDS = {"PersonEmail": "Email", "PersonMobilePhone": "MobilePhone", "PersonHomePhone": "HomePhone",
+                  "PersonHasOptedOutOfEmail": "HasOptedOutOfEmail", "PersonBirthdate": "Birthdate",
+                  "PersonMailingStreet": "MailingStreet", "PersonMailingCity": "MailingCity",
+                  "PersonMailingState": "MailingState", "PersonMailingPostalCode": "MailingPostalCode",
+                  "Phone": "Phone"}
 
 
 def _derive_from_stage(obj: ObjectDef, record: Record) -> None:

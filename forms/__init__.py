@@ -23,6 +23,9 @@ def init_app(app: Flask) -> None:
                  description=_l("電話受付などのフォームに入力します"))
     nav.register(app, "sales", _l("訪問結果"), "forms.visit", order=10,
                  description=_l("お客様を探して訪問結果を記録します"))
+    nav.register(app, "sales", _l("担当のお客様"), "forms.visit", order=11, _anchor="customers",
+                 description=_l("Salesforce で自分が所有者のお客様の一覧から訪問を記録します"))
+    nav.register_home_panel(app, "sales", routes.customers_panel)
     nav.register(app, "admin", _l("フォーム"), "forms.admin_list", order=30,
                  description=_l("フォームの定義と受付一覧"))
 

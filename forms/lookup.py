@@ -6,6 +6,12 @@ prefix the mirror keeps: 0901 → +81901) or phone suffix ("6496-3255"); kana on
 prefix; anything else → name prefix or member number prefix (FORMS_MEMBER_NUMBER_FIELD). Suffixes
 are searched as prefixes of reversed keys. Every search is a few indexed prefix scans with a small
 LIMIT, so it stays fast on millions of rows on SQLite and PostgreSQL alike.
+
+After the prefix matches come infix matches: 4+ digits anywhere in a phone number ("6496" of
+03-6496-3255; not when typed with a leading 0 or +, which is a number's start), 3+ characters
+anywhere in a mail address ("ato.ji" of sato.jiro@…). On PostgreSQL
+a pg_trgm GIN index serves them (migration forms_0002, docs/forms.md); on SQLite they scan, bounded
+by the LIMIT.
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from forms import queries
-from forms.schema import PERSON_OBJECTS
-from sync import keys
+from sync import keys, read
 from sync.models import MirrorRecord
 
 _DIGITS_ONLY = re.compile(r"^[\d\s\-()+]+$")
 _KANA_ONLY = re.compile(r"^[\u3040-\u30ff\s]+$")
-# Fields shown in a result row and offered for prefill.
-SUMMARY_FIELDS = ("LastName", "FirstName", "LastNameKana__c", "FirstNameKana__c", "Email", "Phone",
-                  "MobilePhone", "PostalCode", "State", "City", "Street", "MailingPostalCode", "MailingState",
-                  "MailingCity", "MailingStreet", "Company")
+# Fields shown in a result row and offered for prefill (with the person model's name, kana, email
+# and phone fields of the record's object).
+SUMMARY_FIELDS = ("LastName", "FirstName", "Email", "Phone", "MobilePhone", "PostalCode", "State", "City", "Street",
+                  "MailingPostalCode", "MailingState", "MailingCity", "MailingStreet", "Company",
+                  "PersonMailingPostalCode", "PersonMailingState", "PersonMailingCity", "PersonMailingStreet")
+
+
+def is_kana(text: str) -> bool:
+    """True when `text` is hiragana/katakana only (a furigana search)."""
+    return bool(_KANA_ONLY.match(text))
 
 
 def phone_prefix(typed: str) -> str | None:
@@ -77,6 +88,26 @@ def searches(typed: str) -> list[tuple[str, str]]:
     return [*([("name_key", name)] if name else []), *([("member_key", member)] if member else [])]
 
 
+# A mail address fragment: what the local part and domain are made of (no spaces, no kana).
+_EMAIL_FRAGMENT = re.compile(r"^[a-z0-9._%+\-@]+$")
+_MIN_EMAIL_FRAGMENT = 3  # pg_trgm needs one whole trigram to use its index
+
+
+def infix_searches(typed: str) -> list[tuple[str, str]]:
+    """(key column, fragment) to search anywhere in phone numbers and mail addresses ([] when none)."""
+    text = keys.nfkc(typed).lower()
+    if _DIGITS_ONLY.match(text):
+        digits = re.sub(r"\D", "", text)
+        # A leading 0 or + is the start of a number (the prefix search has it): the E.164 key
+        # holds no trunk 0, so as an infix it would only make the index read every "090…" number.
+        if text.startswith(("0", "+")) or len(digits) < _MIN_SUFFIX_DIGITS:
+            return []
+        return [("phone_key", digits)]
+    if len(text) >= _MIN_EMAIL_FRAGMENT and _EMAIL_FRAGMENT.match(text):
+        return [("email_key", text)]
+    return []
+
+
 def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
     """Whether a record found by a reversed key also matches the rest of what was typed.
 
@@ -89,12 +120,12 @@ def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
 
 
 # How a person's kind reads to an operator (Salesforce's own Japanese labels).
-TYPE_LABELS = {"Lead": "リード", "Contact": "取引先責任者"}
+TYPE_LABELS = {"Lead": "リード", "Contact": "取引先責任者", "Account": "個人取引先"}
 
 
 def address_of(fields: dict[str, Any]) -> str:
     """A Lead's or Contact's address on one line (〒, prefecture, city, street), or ""."""
-    prefix = "Mailing" if fields.get("MailingCity") or fields.get("MailingStreet") else ""
+    prefix = next((p for p in ("Mailing", "PersonMailing") if fields.get(f"{p}City") or fields.get(f"{p}Street")), "")
     postal = fields.get(f"{prefix}PostalCode") or ""
     rest = "".join(str(fields.get(f"{prefix}{part}") or "") for part in ("State", "City", "Street"))
     return (f"〒{postal} " if postal else "") + rest
@@ -106,20 +137,24 @@ def summarize(record: MirrorRecord) -> dict[str, Any]:
     Two customers of the same name are told apart by address and kind (リード / 取引先責任者).
     """
     fields = record.fields or {}
-    member_field = keys.member_field(record.object_name)
-    name = " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()
-    kana = " ".join(str(fields.get(n) or "") for n in ("LastNameKana__c", "FirstNameKana__c")).strip()
+    person = read.person_model().get(record.object_name)
+    member_field = person.member_number if person else None
+    name_fields = person.last_first if person else ("LastName", "FirstName")
+    kana_fields = person.kana if person else ()
+    name = " ".join(str(fields.get(n) or "") for n in name_fields).strip()
+    kana = " ".join(str(fields.get(n) or "") for n in kana_fields).strip()
+    shown = (*SUMMARY_FIELDS, *name_fields, *kana_fields, *(person.email + person.phone if person else ()))
     return {
         "id": record.sf_id,
         "object": record.object_name,
         "type": TYPE_LABELS.get(record.object_name, record.object_name),
         "name": name or str(fields.get("Name") or ""),
         "kana": kana,
-        "email": fields.get("Email") or "",
-        "phone": fields.get("Phone") or fields.get("MobilePhone") or "",
+        "email": read.person_email(record.object_name, fields) or "",
+        "phone": read.person_phone(record.object_name, fields) or "",
         "address": address_of(fields),
         "member_number": str(fields.get(member_field) or "") if member_field and record.member_key else "",
-        "fields": {n: fields[n] for n in SUMMARY_FIELDS if fields.get(n) not in (None, "")},
+        "fields": {n: fields[n] for n in dict.fromkeys(shown) if fields.get(n) not in (None, "")},
     }
 
 
@@ -139,24 +174,28 @@ def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5
 
 
 def search_people(session: Session, typed: str, limit: int = 10,
-                  objects: tuple[str, ...] = PERSON_OBJECTS) -> list[dict[str, Any]]:
+                  objects: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Up to `limit` Leads/Contacts whose email, phone, name, kana or member number matches what was typed.
 
-    Prefix matches come first, then suffix matches (phone end, email local-part end).
+    Prefix matches come first, then suffix matches (phone end, email local-part end), then infix
+    matches (digits in the middle of a phone number, part of a mail address).
     """
     dialect = session.get_bind().dialect.name
+    objects = objects or read.person_objects()
     found: dict[str, MirrorRecord] = {}
-    for column, prefix in searches(typed):
-        rows = session.scalars(queries.people_by_key(column, prefix, objects, dialect, limit))
+    plan = [(c, v, queries.people_by_key(c, v, objects, dialect, limit)) for c, v in searches(typed)]
+    plan += [(c, v, queries.people_containing(c, v, objects, limit)) for c, v in infix_searches(typed)]
+    for column, _value, statement in plan:
+        if len(found) >= limit:
+            break
+        rows = session.scalars(statement)
         for record in sorted(rows, key=lambda r, c=column: (getattr(r, c) or "", r.sf_id)):
             if _matches(record, column, typed):
                 found.setdefault(record.sf_id, record)
-        if len(found) >= limit:
-            break
     return [summarize(r) for r in list(found.values())[:limit]]
 
 
 def get_person(session: Session, sf_id: str) -> MirrorRecord | None:
-    """A live Lead or Contact of the mirror by Id (None for anything else)."""
+    """A live person (Lead, Contact, Person Account…: the person model's) of the mirror by Id, else None."""
     record = session.scalar(queries.person(sf_id))
-    return record if record is not None and record.object_name in PERSON_OBJECTS else None
+    return record if record is not None and read.person_of(record.object_name, record.fields or {}) else None

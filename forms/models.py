@@ -68,6 +68,8 @@ class Submission(Base):
     created_by: Mapped[int | None]
     # HMAC of the client's IP (public forms): rate limiting without keeping raw addresses.
     client_key: Mapped[str | None] = mapped_column(String(64))
+    # A public form's privacy-policy consent: {"text", "url", "at"} as the person saw and ticked it.
+    privacy_consent: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     written_at: Mapped[datetime | None]

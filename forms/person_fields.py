@@ -1,4 +1,4 @@
-"""A Lead form's fields said for a Contact, and back: the same customer is either kind.
+"""A Lead form's fields said for a Contact or a Person Account, and back: the same customer is any kind.
 
 A caller who is already a member (a Contact) must be found and updated by the operator's Lead
 form (お試しセット申込) instead of becoming a second record as a new Lead. The two objects name
@@ -20,12 +20,57 @@ _ONLY_ON = {
 }
 
 
+# A Contact's person fields as a Person Account names them (Salesforce's Person prefix).
+_PERSON_PREFIXED = ("Email", "MobilePhone", "HomePhone", "OtherPhone", "Birthdate", "HasOptedOutOfEmail",
+                    "DoNotCall", "LeadSource", "Title")
+
+
+def _by_role(name: str, source: str, target: str) -> str | None:
+    """The target's field holding what `name` holds on the source, by the person model's roles
+    (furigana and name pairs, email, opt-out), or None when the model says nothing."""
+    from sync import read
+
+    model = read.person_model()
+    src, dst = model.get(source), model.get(target)
+    if src is None or dst is None:
+        return None
+    for pair_src, pair_dst in ((src.kana, dst.kana), (src.last_first, dst.last_first)):
+        if name in pair_src and len(pair_dst) == len(pair_src):
+            return pair_dst[pair_src.index(name)]
+    if src.email and dst.email and name == src.email[0]:
+        return dst.email[0]
+    if src.opted_out and dst.opted_out and name == src.opted_out:
+        return dst.opted_out
+    return None
+
+
+def _to_person_account(name: str, source: str) -> str | None:
+    if source == "Lead" and name in _ADDRESS:
+        return f"PersonMailing{name}"
+    if name.startswith("Mailing") and name[7:] in _ADDRESS:
+        return f"Person{name}"
+    return f"Person{name}" if name in _PERSON_PREFIXED else name
+
+
+def _from_person_account(name: str, target: str) -> str:
+    if name.startswith("PersonMailing") and name[13:] in _ADDRESS:
+        return name[13:] if target == "Lead" else name[6:]
+    return name[6:] if name.startswith("Person") and name[6:] in _PERSON_PREFIXED else name
+
+
 def field_name(name: str, source: str, target: str) -> str | None:
     """`name` of a `source` object's field as the `target` object calls it, or None when it has none."""
     if source == target:
         return name
     if name in _ONLY_ON.get(source, set()):
         return None
+    role = _by_role(name, source, target)
+    if role is not None:
+        return role
+    if target == "Account":
+        return _to_person_account(name, source)
+    if source == "Account":
+        return _from_person_account(name, target)
     if source == "Lead" and target == "Contact" and name in _ADDRESS:
         return f"Mailing{name}"
     if source == "Contact" and target == "Lead" and name.startswith("Mailing") and name[7:] in _ADDRESS:

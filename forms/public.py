@@ -2,7 +2,7 @@
 
 A known customer is prefilled only through a signed, expiring link (`?t=`, see forms.links);
 raw record ids in a URL are ignored. The rate limit counts accepted submissions per client IP
-in the database (HMAC of the IP, see service.client_key): it holds across every web process
+in the database (HMAC of the IP, see web.clients.client_key): it holds across every web process
 and machine without another service, and costs one indexed count per submission.
 
 The tracking snippet on the customer's site opens these forms with `?tvid=<visitor id>.<time>`
@@ -22,9 +22,12 @@ from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
 from forms.models import Submission
 from scoring import tracking
+from web.clients import request_client_key
 from web.i18n import gettext as _
 
 HONEYPOT = "website"
+# The built-in privacy-policy consent box of public forms collecting personal data (needs_privacy_consent).
+PRIVACY_INPUT = "_privacy"
 # The hidden input carrying the visitor id: the same name the snippet fills on the customer's own forms.
 VISITOR_INPUT = "tsunagi_vid"
 
@@ -32,8 +35,39 @@ VISITOR_INPUT = "tsunagi_vid"
 def _page(key: str) -> views.Page:
     session = db.session()
     row, spec = views.load_form(session, key, ("public",))
-    return views.Page(row=row, spec=spec, action=url_for("forms.public_entry", key=key), token="",
+    page = views.Page(row=row, spec=spec, action=url_for("forms.public_entry", key=key), token="",
                       typed={}, public=True)
+    if spec.needs_privacy_consent:
+        page.privacy = {"url": settings_of().privacy_policy_url, "label": privacy_label(),
+                        "checked": request.form.get(PRIVACY_INPUT) == "1", "error": privacy_required()}
+    return page
+
+
+def privacy_required() -> str:
+    """The error when the privacy-policy box was not ticked (the same words in the browser and the server)."""
+    return _("プライバシーポリシーへの同意が必要です。内容をご確認のうえ、チェックを入れてください。")
+
+
+def privacy_label() -> str:
+    """The words of the privacy-policy consent box (kept with the submission as what was agreed to)."""
+    return _("プライバシーポリシーに同意する")
+
+
+def _privacy_refused(page: views.Page) -> bool:
+    """True (with the error on the page) when the form needs privacy consent and the box was not ticked."""
+    if page.privacy is None or page.privacy["checked"]:
+        return False
+    page.errors[PRIVACY_INPUT] = privacy_required()
+    return True
+
+
+def _privacy_record(page: views.Page) -> dict[str, str] | None:
+    """What the person agreed to and when, kept with the submission."""
+    from db import utcnow
+
+    if page.privacy is None:
+        return None
+    return {"text": page.privacy["label"], "url": page.privacy["url"], "at": utcnow().isoformat()}
 
 
 def _linked_person(page: views.Page, token: str) -> str | None:
@@ -141,13 +175,19 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     step = views.stage()
     cleaned = views.clean_posted(page.spec)
     if step == "edit" or not cleaned.ok:
-        page.errors = {} if step == "edit" else cleaned.errors
+        page.errors = {} if step == "edit" else dict(cleaned.errors)
+        if step != "edit":
+            _privacy_refused(page)
         return views.render_entry(page, 200 if step == "edit" else 400)
+    if _privacy_refused(page):
+        return views.render_entry(page, 400)
+    if page.privacy is not None:
+        page.hidden[PRIVACY_INPUT] = "1"  # carried through the confirm page to the final send
     if step == "confirm":
         return views.render_confirm(page, cleaned)
     session = db.session()
     settings = settings_of()
-    client = service.client_key(current_app.config["SECRET_KEY"], request.remote_addr)
+    client = request_client_key()
     existing = service.queries.submission_by_key(page.token)
     if session.scalar(existing) is None and service.over_rate_limit(
             session, client, settings.forms_public_rate_limit, settings.forms_public_rate_window_seconds):
@@ -155,8 +195,10 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
         return views.render_entry(page, 429)
     values = views.with_task_date(page.spec, cleaned.values)
     try:
-        service.accept_submission(session, page.row, page.spec, values, token=page.token,
-                                  person_id=person_id, client=client, visitor_id=visitor_id)
+        accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
+                                             person_id=person_id, client=client, visitor_id=visitor_id)
+        if accepted.created and page.privacy is not None:
+            accepted.submission.privacy_consent = _privacy_record(page)
     except service.FormError as exc:
         session.rollback()
         page.message = str(exc)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, literal, select, union_all
 
 from forms.models import FormDefinition, Submission
+from sync import read
 from sync.models import MirrorRecord
 
 # Highest code point: every string starting with `p` sorts between `p` and `p + _TOP`.
@@ -30,14 +31,27 @@ def key_prefix(column: Any, prefix: str, dialect: str) -> Any:
 
 def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], dialect: str,
                   limit: int, exact: bool = False) -> Select[Any]:
-    """Live Leads/Contacts of the mirror whose lookup key equals or starts with `prefix`."""
+    """Live people (of the person objects in `objects`) whose lookup key equals or starts with `prefix`."""
     column = getattr(MirrorRecord, column_name)
     condition = column == prefix if exact else key_prefix(column, prefix, dialect)
     # No ORDER BY: on PostgreSQL an ORDER BY in the database collation makes the planner walk the
     # plain index from its start (tens of ms at 100,000 rows) instead of the pattern index's
     # range; the caller sorts the few rows it gets.
     return (select(MirrorRecord)
-            .where(condition, MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+            .where(condition, read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
+            .limit(limit))
+
+
+def people_containing(column_name: str, fragment: str, objects: tuple[str, ...], limit: int) -> Select[Any]:
+    """Live Leads/Contacts whose lookup key contains `fragment` anywhere (LIMIT `limit`).
+
+    `LIKE '%…%'`: on PostgreSQL the pg_trgm GIN index of that key serves it (migration
+    forms_0002; from 3 characters on); elsewhere it is a scan the LIMIT bounds.
+    """
+    column = getattr(MirrorRecord, column_name)
+    return (select(MirrorRecord)
+            .where(column.like("%" + _escape_like(fragment) + "%", escape="\\"),
+                   MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
             .limit(limit))
 
 
@@ -122,3 +136,25 @@ def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
                      .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), condition)
                      .limit(2).subquery())
     return union_all(*(select(part) for part in parts))
+
+
+def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] | None,
+                 after: tuple[str, str] | None, limit: int, dialect: str) -> Select[Any]:
+    """Live Leads/Contacts whose OwnerId is `owner_id`, in furigana order, one page after `after`.
+
+    OwnerId is read with sync.read.field_text, the expression PostgreSQL's ix_mirror_f_ownerid
+    index holds (object_name, fields ->> 'OwnerId'). `key` = (key column, prefix) narrows the page
+    to a name or furigana prefix. Paged by (sort key, Id), never by OFFSET.
+    """
+    from sqlalchemy import tuple_
+
+    from sync import read
+
+    sort = func.coalesce(MirrorRecord.kana_key, MirrorRecord.name_key, "")
+    stmt = select(MirrorRecord).where(read.field_text("OwnerId") == owner_id,
+                                      MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+    if key is not None:
+        stmt = stmt.where(key_prefix(getattr(MirrorRecord, key[0]), key[1], dialect))
+    if after is not None:
+        stmt = stmt.where(tuple_(sort, MirrorRecord.sf_id) > tuple_(literal(after[0]), literal(after[1])))
+    return stmt.order_by(sort, MirrorRecord.sf_id).limit(limit)

@@ -7,11 +7,11 @@ from flask_login import current_user
 
 import db
 from config import settings_of
-from forms import bp, lookup, outcome, queries, service, views, visits
+from forms import bp, customers, lookup, outcome, queries, service, views, visits
 from forms.inputs import address_for_postal
 from forms.models import Submission
-from forms.schema import PERSON_OBJECTS
 from people.auth import role_required
+from sync import read
 from web.i18n import gettext as _
 
 _STAFF_AUDIENCES = {"operator": ("operator",), "sales": ("sales",), "admin": ("operator", "sales")}
@@ -35,8 +35,9 @@ def index():  # type: ignore[no-untyped-def]
 def api_people():  # type: ignore[no-untyped-def]
     """As-you-type lookup in the mirror by phone, mail, name or kana (JSON; no Salesforce call)."""
     typed = request.args.get("q", "")[:100]
-    objects = tuple(o for o in request.args.get("objects", "").split(",") if o in PERSON_OBJECTS)
-    return jsonify(results=lookup.search_people(db.session(), typed, objects=objects or PERSON_OBJECTS))
+    people = read.person_objects()
+    objects = tuple(o for o in request.args.get("objects", "").split(",") if o in people)
+    return jsonify(results=lookup.search_people(db.session(), typed, objects=objects or people))
 
 
 @bp.route("/forms/api/postal/<code>")
@@ -52,7 +53,7 @@ def _staff_page(key: str):  # type: ignore[no-untyped-def]
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
     # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
-    objects = ",".join(PERSON_OBJECTS)
+    objects = ",".join(read.person_objects())
     return session, views.Page(
         row=row, spec=spec, action=url_for("forms.entry", key=key), token="", typed={},
         new_url=url_for("forms.entry", key=key),
@@ -182,11 +183,27 @@ def visit():  # type: ignore[no-untyped-def]
             abort(404)
         person = lookup.get_person(session, recorded.person_id or "")
         who = lookup.summarize(person)["name"] if person is not None else recorded.person_id
-        undo = visits.can_undo(session, recorded, _undo_seconds())
+        undo = "window" if visits.can_undo(session, recorded, _undo_seconds()) else (
+            "day" if visits.can_withdraw(session, recorded) else "")
     return render_template("forms/visit_search.html", form=spec, recorded=recorded, result_name=result_field.name,
-                           who=who, outcome=request.args.get("outcome", "new"),
+                           memo_fields=_memo_fields(spec), who=who, outcome=request.args.get("outcome", "new"),
                            previous=request.args.get("previous", ""), undo=undo,
-                           undo_seconds=_undo_seconds(), lookup_url=url_for("forms.api_people"))
+                           undo_seconds=_undo_seconds(), lookup_url=url_for("forms.api_people"),
+                           customers=customers.page_for(session, current_user, request.args.get("q", ""),
+                                                        request.args.get("after", "")))
+
+
+def customers_panel():  # type: ignore[no-untyped-def]
+    """担当のお客様 on the sales home page (the first page; searching and paging go on at /forms/visit)."""
+    from markupsafe import Markup
+
+    page = customers.page_for(db.session(), current_user)
+    return Markup(render_template("forms/home_customers.html", customers=page))  # noqa: S704  (our template)
+
+
+def _memo_fields(spec):  # type: ignore[no-untyped-def]
+    """The visit form's free-text fields (the memo, written to the Task's Description)."""
+    return [f for f in spec.fields if f.type == "textarea" and f.write]
 
 
 def _undo_seconds() -> int:
@@ -202,14 +219,18 @@ def visit_person(person_id: str):  # type: ignore[no-untyped-def]
     person = lookup.get_person(session, person_id)
     if person is None:
         abort(404)
+    today = visits.todays_visit(session, spec.key, person_id)
     if request.method == "GET":
-        return render_template("forms/visit_person.html", form=spec, person=person,
-                               summary=lookup.summarize(person), field=result_field, token=views.new_token())
+        return _visit_person_page(session, spec, person, result_field, today, (today.data or {}) if today else {})
     views.posted_token()
     cleaned = views.clean_posted(spec)
     if not cleaned.ok:
-        flash(next(iter(cleaned.errors.values())), "error")
-        return redirect(url_for("forms.visit_person", person_id=person_id))
+        # The memo the rep typed stays on the page with the reason beside it; other reasons on top.
+        typed = {f.name: request.form.get(f.name, "") for f in _memo_fields(spec)}
+        for name, message in cleaned.errors.items():
+            if name not in typed:
+                flash(message, "error")
+        return _visit_person_page(session, spec, person, result_field, today, typed, cleaned.errors), 400
     values = views.with_task_date(spec, cleaned.values)
     try:
         outcome = visits.record_visit(session, row, spec, result_field, values, person_id=person_id,
@@ -223,6 +244,14 @@ def visit_person(person_id: str):  # type: ignore[no-untyped-def]
                             previous=outcome.previous or None), code=303)
 
 
+def _visit_person_page(session, spec, person, result_field, today, memo, errors=None):  # type: ignore[no-untyped-def]
+    """The customer's visit screen: the result buttons, the memo, and today's visit with 取り消す."""
+    return render_template("forms/visit_person.html", form=spec, person=person, summary=lookup.summarize(person),
+                           field=result_field, token=views.new_token(), memo_fields=_memo_fields(spec), memo=memo,
+                           errors=errors or {}, today=today,
+                           withdraw=today is not None and visits.can_withdraw(session, today))
+
+
 @bp.route("/forms/visit/undo/<int:submission_id>", methods=["POST"])
 @role_required("sales")
 def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
@@ -231,14 +260,24 @@ def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
     sub = _own_submission(session, submission_id)
     if sub is None or sub.form_key != spec.key:
         abort(404)
+    person = lookup.get_person(session, sub.person_id or "")
+    name = lookup.summarize(person)["name"] if person is not None else sub.person_id
+    if sub.status == visits.WITHDRAWN:  # a second tap on 取り消す, or Back and again
+        flash(_("%(name)s 様の訪問記録はすでに取り消してあります。", name=name), "ok")
+        return redirect(url_for("forms.visit"), code=303)
     try:
-        visits.undo_visit(session, sub)
+        done = visits.undo_visit(session, sub)
     except visits.VisitError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("forms.visit"), code=303)
     session.commit()
-    person = lookup.get_person(session, sub.person_id or "")
-    name = lookup.summarize(person)["name"] if person is not None else sub.person_id
     flash(_("%(name)s 様の訪問記録を取り消しました。", name=name), "ok")
+    if done.task_deleted:
+        flash(_("Salesforce に書き込み済みの訪問記録（ToDo）を削除します。"), "ok")
+    if done.mail == "stopped":
+        flash(_("お客様へのご案内メールは送信前に止めました。"), "ok")
+    elif done.mail == "sent":
+        flash(_("お客様へのご案内メールはすでに送信済みのため、取り消せません。必要ならお客様にご連絡ください。"),
+              "error")
     return redirect(url_for("forms.visit"), code=303)

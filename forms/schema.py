@@ -13,14 +13,16 @@ from typing import Any
 
 import yaml
 
+from sync import read
+
 AUDIENCES = ("operator", "sales", "public")
 MODES = ("create", "update", "match_then_update_or_create")
 MATCH_RULES = ("email", "phone", "name_kana")
 FIELD_TYPES = ("text", "textarea", "email", "phone", "postal_code", "kana", "picklist", "radio",
                "checkbox", "date", "number")
 ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmation_mail", "mail_consent")
-# Lead and Contact are the person objects a form can create or update and look up in the mirror.
-PERSON_OBJECTS = ("Lead", "Contact")
+# The person objects a form can create or update and look up come from the person model
+# (PERSON_MODEL, read through sync.read): Lead and Contact by default, Account for Person Accounts.
 # number (番地) and building (建物・部屋) are typed after the postal look-up and joined to the street.
 ADDRESS_PARTS = ("prefecture", "city", "street", "number", "building")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -108,6 +110,9 @@ class FormSpec:
     requires_link: bool = False
     # Public forms only: one submission per signed link (a second one shows the first back).
     once_per_link: bool = False
+    # Public forms only: a required privacy-policy consent box (PRIVACY_POLICY_URL). None: on for a
+    # public form that collects personal data (writes a Lead/Contact, or asks for a mail or phone).
+    privacy_consent: bool | None = None
 
     @property
     def fields(self) -> list[FieldSpec]:
@@ -120,12 +125,23 @@ class FormSpec:
 
     @property
     def is_person_form(self) -> bool:
-        """True when the form writes a Lead or Contact itself."""
-        return self.object in PERSON_OBJECTS
+        """True when the form writes a person itself (a Lead, Contact or Person Account: the person model's)."""
+        return self.object in read.person_objects()
+
+    @property
+    def needs_privacy_consent(self) -> bool:
+        """True when the public form asks for consent to the privacy policy before it is accepted."""
+        if self.audience != "public":
+            return False
+        if self.privacy_consent is not None:
+            return self.privacy_consent
+        return self.is_person_form or any(f.type in ("email", "phone") for f in self.fields)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain document (what is stored and exported), without empty optional keys."""
         doc = _prune(asdict(self))
+        if self.privacy_consent is None:
+            doc.pop("privacy_consent", None)
         for flag in ("requires_link", "once_per_link"):
             # Left out when off, so definitions stored before these keys existed stay unchanged.
             if not doc.get(flag):
@@ -306,9 +322,14 @@ def parse_spec(doc: Any) -> FormSpec:
                 check.bad(flag, "audience: public のフォームだけで使えます")
             else:
                 setattr(spec, flag, doc[flag])
+    if doc.get("privacy_consent") is not None:
+        if not isinstance(doc["privacy_consent"], bool):
+            check.bad("privacy_consent", "true か false で指定してください")
+        else:
+            spec.privacy_consent = doc["privacy_consent"]
     if spec.once_per_link and not spec.requires_link:
         check.bad("once_per_link", "requires_link: true と一緒に指定してください")
-    if "external_id_field" not in doc and obj in PERSON_OBJECTS:
+    if "external_id_field" not in doc and obj in ("Lead", "Contact") and obj in read.person_objects():
         # Upsert on our own key means a lost response can be retried without a second record.
         spec.external_id_field = "Tsunagi_Key__c"
     create_only = doc.get("create_only") or []
@@ -323,8 +344,8 @@ def parse_spec(doc: Any) -> FormSpec:
         spec.match = list(match)
     if spec.mode == "match_then_update_or_create" and not spec.match:
         check.bad("match", "mode: match_then_update_or_create には照合ルールが必要です")
-    if spec.mode != "create" and obj and obj not in PERSON_OBJECTS:
-        check.bad("mode", "update と照合は Lead / Contact のフォームだけで使えます")
+    if spec.mode != "create" and obj and obj not in read.person_objects():
+        check.bad("mode", f"update と照合は {' / '.join(read.person_objects())} のフォームだけで使えます")
     sections = doc.get("sections")
     if not isinstance(sections, list) or not sections:
         check.bad("sections", "1 つ以上のセクションが必要です")

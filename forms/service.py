@@ -16,8 +16,6 @@ the link would hand the typist's browsing (and score) to that stranger.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,9 +30,10 @@ from db import utcnow
 from forms import describe, outcome, person_fields, queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
-from forms.schema import PERSON_OBJECTS, FormSpec, parse_spec
+from forms.schema import FormSpec, parse_spec
 from salesforce.dates import local_date
 from scoring import tracking
+from sync import read
 from sync.keys import record_keys
 from web.i18n import gettext as _
 from writeback.models import WritebackItem
@@ -102,11 +101,6 @@ def effective_spec(session: Session, row: FormDefinition) -> FormSpec:
 
 # --- accepting ----------------------------------------------------------------------------
 
-def client_key(secret: str, address: str | None) -> str:
-    """An HMAC of the client's IP address: enough to rate-limit, useless to anyone who reads it."""
-    return hmac.new(secret.encode(), (address or "").encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def over_rate_limit(session: Session, key: str, limit: int, window_seconds: int) -> bool:
     """True when this client already made `limit` submissions within the window."""
     since = utcnow() - timedelta(seconds=window_seconds)
@@ -124,7 +118,7 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
     """
     if chosen_id:
         record = session.scalar(queries.person(chosen_id))
-        if record is None or record.object_name not in PERSON_OBJECTS:
+        if record is None or read.person_of(record.object_name, record.fields or {}) is None:
             raise FormError(_("選んだお客様が見つかりません。もう一度検索してください。"))
         # A Lead form may update a chosen Contact (and back): see forms.person_fields.
         return chosen_id, "chosen"
@@ -141,7 +135,7 @@ def _resolve_person(session: Session, spec: FormSpec, values: dict[str, Any],
 
 def _single_match(session: Session, spec: FormSpec, values: dict[str, Any]) -> tuple[str, str] | None:
     """(Id, rule) of the one mirrored person the form's match rules find, or None."""
-    keys = record_keys(spec.object, values)
+    keys = record_keys(spec.object, values, read.person_model())
     rules = queries.match_rules(keys, spec.match)
     if not rules:
         return None
@@ -184,10 +178,12 @@ def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dic
     return enqueue(session, key=key, object_name=spec.object, operation="create", fields=fields, **origin)
 
 
-def _person_ref(spec: FormSpec, sub: Submission, main: WritebackItem) -> tuple[Any, WritebackItem | None]:
+def _person_ref(session: Session, spec: FormSpec, sub: Submission,
+                main: WritebackItem) -> tuple[Any, WritebackItem | None]:
     """The person Id for related records: known now, or a reference to the main item's result."""
     if sub.person_id:
-        return sub.person_id, None
+        # A Person Account is named in WhoId / CampaignMember by its Contact (PersonContactId).
+        return read.who_ids(session, [sub.person_id]).get(sub.person_id, sub.person_id), None
     if spec.is_person_form:
         return {"$ref": main.id}, main
     return None, None
@@ -196,7 +192,7 @@ def _person_ref(spec: FormSpec, sub: Submission, main: WritebackItem) -> tuple[A
 def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: WritebackItem,
                      values: dict[str, Any]) -> list[WritebackItem]:
     items = []
-    who, after = _person_ref(spec, sub, main)
+    who, after = _person_ref(session, spec, sub, main)
     person_object = spec.object if spec.is_person_form else None
     for i, action in enumerate(spec.actions):
         key = f"forms:{sub.idempotency_key}:action{i}"
@@ -340,7 +336,7 @@ def refresh_status(session: Session, sub: Submission) -> bool:
         status, error = "written", None
     else:
         status, error = "pending", None
-    if main is not None and main.result_id and not sub.person_id and main.object_name in PERSON_OBJECTS:
+    if main is not None and main.result_id and not sub.person_id and main.object_name in read.person_objects():
         sub.person_id = main.result_id
         _attribute_activity(session, sub)
     if status == sub.status and error == sub.error_message:

@@ -88,6 +88,8 @@ class Page:
     message: str = ""
     new_url: str = ""
     lookup_url: str = ""
+    # Public forms that collect personal data: {"url", "label", "checked"} of the privacy-policy box.
+    privacy: dict[str, Any] | None = None
 
     def context(self, **extra: Any) -> dict[str, Any]:
         """Template variables."""

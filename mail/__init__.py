@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     nav.register(app, "admin", _l("メール配信"), "mail_admin.outbox", order=50,
                  description=_l("送信状況、テンプレート、配信停止リスト、開発用受信箱"))
+    nav.register(app, "marketer", _l("メールテンプレート"), "mail_admin.templates", order=20,
+                 description=_l("テンプレートの編集、プレビュー、テスト送信"))
     app.cli.add_command(cli.mail_cli)
     register_work_source(app, "mail.outbox", lambda worker_id: sender_for(app).process(worker_id))
     register_urgent_source(app, "mail.outbox.urgent", lambda worker_id: sender_for(app).process(worker_id, lanes=(0,)))

@@ -7,11 +7,12 @@ import email.policy
 from datetime import timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
 import db
 from config import settings_of
-from mail import admin_bp
+from mail import admin_bp, testsend
 from mail.compliance import suppress, unsuppress
 from mail.consent import SKIP_REASONS, STATUS_LABELS
 from mail.models import DevInboxMessage, MailTemplate, OutboxMail, Suppression
@@ -46,7 +47,7 @@ def outbox():  # type: ignore[no-untyped-def]
 
 
 @admin_bp.route("/templates")
-@role_required("admin")
+@role_required("marketer")
 def templates():  # type: ignore[no-untyped-def]
     """Every template."""
     rows = db.session().scalars(select(MailTemplate).order_by(MailTemplate.key)).all()
@@ -55,7 +56,7 @@ def templates():  # type: ignore[no-untyped-def]
 
 @admin_bp.route("/templates/new", methods=["GET", "POST"])
 @admin_bp.route("/templates/<key>", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("marketer")
 def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
     """Create or edit a template; 'preview' renders it against a mirrored record or placeholders."""
     session = db.session()
@@ -63,10 +64,8 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
     if key and existing is None:
         abort(404)
     if request.method == "GET":
-        values = {"key": existing.key, "name": existing.name, "subject": existing.subject, "html": existing.html,
-                  "text": existing.text or ""} if existing else {"key": "", "name": "", "subject": "", "html": "",
-                                                                  "text": ""}
-        return render_template("mail/admin_template_edit.html", values=values, errors=[], rendered=None, key=key)
+        return render_template("mail/admin_template_edit.html", values=_template_values(existing), errors=[],
+                               rendered=None, key=key, **_test_send_page(session, key))
     values = {name: request.form.get(name, "") for name in ("key", "name", "subject", "html", "text", "record_id")}
     if key:
         values["key"] = key
@@ -84,8 +83,12 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
             after = _template_snapshot(saved)
             if before != after:
                 audit(session, "mail.save_template", saved.key, before=before, after=after)
+            held = _hold_broadcasts(session, saved.key) if old is not None else []
             session.commit()
             flash(_("テンプレートを保存しました。"), "success")
+            if held:
+                flash(_("承認済みの一斉配信（%(names)s）はこのテンプレートを使うため無効にしました。"
+                        "もう一度承認を受けてから開始してください。", names="、".join(held)), "warning")
             return redirect(url_for("mail_admin.edit_template", key=values["key"].strip()))
     except TemplateInvalid as exc:
         session.rollback()
@@ -94,7 +97,66 @@ def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
     if rendered is not None:
         allow_mail_preview()
     return render_template("mail/admin_template_edit.html", values=values, errors=errors, rendered=rendered,
-                           key=key), status
+                           key=key, **_test_send_page(session, key)), status
+
+
+def _template_values(existing: MailTemplate | None) -> dict[str, str]:
+    if existing is None:
+        return {"key": "", "name": "", "subject": "", "html": "", "text": ""}
+    return {"key": existing.key, "name": existing.name, "subject": existing.subject, "html": existing.html,
+            "text": existing.text or ""}
+
+
+def _test_send_page(session, key: str | None, form: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+                    errors: list[str] | None = None, candidates: list[dict[str, str]] | None = None):
+    """What the test-send section of a template's page shows: the form and the template's recent tests."""
+    if not key:
+        return {"test_send": None}
+    return {"test_send": {
+        "action": url_for("mail_admin.test_send_template", key=key),
+        "form": form or {"to": current_user.email, "sample": ""}, "errors": errors or [],
+        "candidates": candidates or [], "tests": testsend.recent_tests(session, f"template:{key}"),
+        "status_labels": STATUS_LABELS, "skip_reasons": SKIP_REASONS}}
+
+
+@admin_bp.route("/templates/<key>/test-send", methods=["POST"])
+@role_required("marketer")
+def test_send_template(key: str):  # type: ignore[no-untyped-def]
+    """Send the saved template, rendered with sample data, to a named test address (marked as a test)."""
+    session = db.session()
+    existing = get_template(session, key)
+    if existing is None:
+        abort(404)
+    form = {"to": request.form.get("to", "")[:254], "sample": (request.form.get("sample_id")
+                                                               or request.form.get("sample", ""))[:100],
+            "confirm_customer": request.form.get("confirm_customer", "")}
+    def shown_again(errors: list[str], candidates: list[dict[str, str]] | None = None):  # type: ignore[no-untyped-def]
+        return render_template("mail/admin_template_edit.html", values=_template_values(existing), errors=[],
+                               rendered=None, key=key,
+                               **_test_send_page(session, key, form, errors, candidates)), 400
+
+    try:
+        address = testsend.check_address(session, form["to"], bool(form["confirm_customer"]), current_user)
+        record, candidates = testsend.sample_person(session, form["sample"])
+        if candidates:
+            return shown_again([_("サンプルのお客様が複数見つかりました。1 人選んでください。")], candidates)
+        testsend.send_test(session, to=address, template_key=key, context=testsend.template_context(session, record),
+                           marketing=True, what=f"template:{key}", by=current_user)
+        session.commit()
+    except testsend.TestSendError as exc:
+        session.rollback()
+        return shown_again([str(exc)])
+    flash(_("%(address)s にテストメールを送りました（件名に【テスト】が付きます）。", address=address), "success")
+    return redirect(url_for("mail_admin.edit_template", key=key) + "#test-send")
+
+
+def _hold_broadcasts(session, key: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Approved broadcasts using the changed template need approval again (automations.approvals)."""
+    try:
+        from automations.approvals import hold_after_template_change
+    except ImportError:  # the mail package works without automations
+        return []
+    return hold_after_template_change(session, key)
 
 
 def _template_snapshot(row: MailTemplate) -> dict[str, str | None]:

@@ -3,6 +3,7 @@
     suppress(session, address, *, reason, source, person_id=None, details=None) -> bool
     record_consent(session, *, address, granted, source, person_id=None, details=None) -> MailConsent
     unsubscribe_mail(session, mail_id, *, source) -> OutboxMail | None
+    resubscribe(session, address, *, person_id, source, consent_text, details=None) -> MailConsent
 
 Unsubscribing suppresses the address for marketing mail, keeps a consent record (withdrawn),
 records an 'unsubscribe' activity and writes HasOptedOutOfEmail = true back to the Lead or
@@ -10,6 +11,11 @@ Contact through the write-back queue — whatever else already keeps the address
 suppression list (a manual entry, a bounce): the withdrawal is the person's word and must be on
 record even when no mail would go out anyway. Doing it twice changes nothing the second time
 (the address's latest consent record is already a withdrawal).
+
+Re-subscribing (the preference centre, reached only through a signed link) records a fresh
+opt-in with the text the person was shown, takes the address off the suppression list where the
+person's own word put it there (unsubscribe, complaint; never a bounce or an admin's entry) and
+writes HasOptedOutOfEmail = false back.
 
 An address is *unsubscribed* while its latest consent record is a withdrawal. Removing another
 suppression (e.g. an admin's manual entry) from an unsubscribed address does not lift the
@@ -26,15 +32,16 @@ from sqlalchemy.orm import Session
 from activity.record import record_activity
 from db import insert_for, utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
+from sync import read
 
 REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
-# Salesforce key prefixes of the objects that carry HasOptedOutOfEmail.
-PERSON_OBJECTS = {"003": "Contact", "00Q": "Lead"}
+# Suppressions the person's own word made, which their fresh opt-in lifts.
+LIFTED_BY_OPT_IN = ("unsubscribe", "complaint")
 
 
 def person_object(person_id: str | None) -> str | None:
-    """'Contact' or 'Lead' from a Salesforce id's key prefix, else None."""
-    return PERSON_OBJECTS.get((person_id or "")[:3])
+    """The person object ('Contact', 'Lead', 'Account'…: the person model's) of an id, else None."""
+    return read.person_object_of_id(person_id)
 
 
 def suppress(session: Session, address: str, *, reason: str, source: str, person_id: str | None = None,
@@ -91,15 +98,38 @@ def record_consent(session: Session, *, address: str, granted: bool, source: str
     return consent
 
 
-def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str) -> None:
-    """Queue HasOptedOutOfEmail = true for the Lead/Contact (nothing for other ids)."""
+def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str, opted_out: bool = True) -> None:
+    """Queue the opt-out checkbox = `opted_out` for the person (HasOptedOutOfEmail, PersonHasOptedOutOfEmail
+    on a Person Account: the person model's field); nothing for other ids."""
     object_name = person_object(person_id)
-    if object_name is None or person_id is None:
+    field = read.opt_out_field(object_name)
+    if object_name is None or person_id is None or field is None:
         return
+    from writeback.models import WritebackItem
     from writeback.queue import enqueue
 
-    enqueue(session, key=f"mail.optout:{person_id}:{ref}", object_name=object_name, operation="update",
-            record_id=person_id, fields={"HasOptedOutOfEmail": True}, origin="mail", origin_ref=ref)
+    # Written after any earlier opt-out/opt-in of ours for this person that is not written yet, so an
+    # unsubscribe and a re-subscribe moments apart reach Salesforce in the order the person gave them.
+    earlier = session.scalar(
+        select(WritebackItem).where(WritebackItem.record_id == person_id, WritebackItem.origin == "mail",
+                                    WritebackItem.status.in_(("queued", "running", "failed")))
+        .order_by(WritebackItem.id.desc()).limit(1))
+    enqueue(session, key=f"mail.{'optout' if opted_out else 'optin'}:{person_id}:{ref}", object_name=object_name,
+            operation="update", record_id=person_id, fields={field: opted_out}, origin="mail",
+            origin_ref=ref, depends_on=earlier)
+
+
+def resubscribe(session: Session, address: str, *, person_id: str | None, source: str, consent_text: str,
+                details: dict[str, Any] | None = None) -> MailConsent:
+    """Record a fresh opt-in (with the text shown) and lift the person's own suppression and opt-out."""
+    address = address.strip().lower()
+    consent = record_consent(session, address=address, granted=True, source=source, person_id=person_id,
+                             details={**(details or {}), "consent_text": consent_text})
+    session.execute(delete(Suppression).where(Suppression.address == address,
+                                              Suppression.reason.in_(LIFTED_BY_OPT_IN)))
+    opt_out_in_salesforce(session, person_id, ref=f"consent-{consent.id}", opted_out=False)
+    record_activity(session, "resubscribe", person_id=person_id, details={**(details or {}), "source": source})
+    return consent
 
 
 def unsubscribe_mail(session: Session, mail_id: int, *, source: str) -> OutboxMail | None:

@@ -18,11 +18,14 @@ mail was planned: consent withdrawn in between stops the mail.
 Transactional mail (`marketing=False`: confirmations, replies to the person's own action) is not
 advertising and needs no consent. A withdrawn consent (the latest record says no) stops
 marketing mail whatever basis the sender claims: the law's opt-out (第3条第3項) wins.
+
+A marketing mail also has a topic (mail.topics, MAIL_TOPICS); one whose topic its recipient
+switched off in the preference centre is refused (TOPIC_OPT_OUT) while their other topics still go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Any
 
 from sqlalchemy import select
@@ -43,6 +46,7 @@ BASES = (OPT_IN, "notified_in_writing", "existing_relationship", "published_addr
 NO_CONSENT = "no_consent"
 CONSENT_WITHDRAWN = "consent_withdrawn"
 UNKNOWN_BASIS = "unknown_consent_basis"
+TOPIC_OPT_OUT = "topic_opt_out"
 
 # What the admin reads for each outbox status (mail.models.STATUSES).
 STATUS_LABELS = {
@@ -54,12 +58,14 @@ SKIP_REASONS = {
     "no_consent": _l("オプトイン同意なし（広告メールには事前の同意が必要です）"),
     "consent_withdrawn": _l("同意撤回済み"),
     "unknown_consent_basis": _l("同意の根拠が不明"),
+    "topic_opt_out": _l("このテーマの配信停止（配信設定）"),
     "opted_out": _l("メール配信停止（HasOptedOutOfEmail）"),
     "unsubscribe": _l("配信停止の申し出"),
     "hard_bounce": _l("宛先不明（ハードバウンス）"),
     "soft_bounces": _l("一時的な配信エラーの繰り返し"),
     "complaint": _l("迷惑メール報告"),
     "manual": _l("管理者による停止"),
+    "visit_withdrawn": _l("訪問記録の取り消し"),
 }
 
 
@@ -96,16 +102,20 @@ def refusal(marketing: bool, basis: Any, latest: bool | None) -> str | None:
 
 
 def send_refusal(*, marketing: bool, suppression: str | None, opted_out: bool, basis: Any,
-                 latest_consent: bool | None) -> str | None:
+                 latest_consent: bool | None, topic: str | None = None,
+                 topics_off: Set[str] = frozenset()) -> str | None:
     """Why a mail may not go to its recipient now (a skip reason), or None when it may.
 
     `suppression` is the address's suppression reason (if listed), `opted_out` the person's
-    HasOptedOutOfEmail, `basis` the sender's consent basis, `latest_consent` as in `refusal`.
+    HasOptedOutOfEmail, `basis` the sender's consent basis, `latest_consent` as in `refusal`,
+    `topic` the mail's topic and `topics_off` the topics the recipient switched off.
     """
     if suppression and (marketing or suppression in STOPS_ALL_MAIL):
         return suppression
     if marketing and opted_out:
         return "opted_out"
+    if marketing and topic is not None and topic in topics_off:
+        return TOPIC_OPT_OUT
     return refusal(marketing, basis, latest_consent)
 
 

@@ -11,7 +11,9 @@ import db
 from config import settings_of
 from mail.compliance import person_object
 from mail.models import OutboxMail
+from mail.outbox import TEST_ORIGIN
 from salesforce.dates import local_date
+from sync import read
 
 BATCH = 1000
 # The CampaignMember status a broadcast mail sets (a status every campaign has by default).
@@ -31,32 +33,42 @@ def _log_batch(timezone: str) -> int:
         ))
         if not rows:
             return 0
-        members = _campaign_members(session, [r for r in rows if r.salesforce_log == "campaign_member"])
+        marked = [r.id for r in rows]
+        # A test send is marked logged and nothing more: no activity, nothing to Salesforce.
+        rows = [r for r in rows if r.origin != TEST_ORIGIN]
+        # A Person Account is named by its Contact (PersonContactId) in WhoId and CampaignMember.
+        who = read.who_ids(session, [r.person_id for r in rows if r.person_id])
+        members = _campaign_members(session, [r for r in rows if r.salesforce_log == "campaign_member"], who)
         # One multi-row insert each for the activities and the write-backs: per-row ORM adds and
         # writeback.queue.enqueue (a query, a savepoint and a flush each) made logging, not
         # sending, the slowest part of a broadcast.
-        session.execute(insert(Activity.__table__), [
-            {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None, "occurred_at": row.sent_at or now,
-             "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
-                         "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
+        if rows:
+            session.execute(insert(Activity.__table__), [
+                {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None,
+                 "occurred_at": row.sent_at or now,
+                 "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
+                             "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
         writes = [w for row in rows if person_object(row.person_id)
                   for w in [_salesforce_write(row, local_date(row.sent_at or now, timezone).isoformat(),
-                                              members)] if w is not None]
+                                              members, who)] if w is not None]
         enqueue_many(session, list({w["key"]: w for w in writes}.values()))
-        session.execute(update(OutboxMail).where(OutboxMail.id.in_([r.id for r in rows])).values(logged_at=now)
+        session.execute(update(OutboxMail).where(OutboxMail.id.in_(marked)).values(logged_at=now)
                         .execution_options(synchronize_session=False))
-    return len(rows)
+    return len(marked)
 
 
-def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], str]) -> dict[str, Any] | None:
+def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], str],
+                      who: dict[str, str]) -> dict[str, Any] | None:
     """The write-back the mail's `salesforce_log` choice asks for (see mail.outbox.enqueue_mail), or None.
 
     `task`: one completed Task per mail. `campaign_task`: one Task per person and campaign, the
     first mail's (its write-back key is the pair, so later mails add nothing). `campaign_member`:
     the person's CampaignMember status 'Sent' (updated when mirrored, else created), once per pair.
     `none`: nothing goes to Salesforce; the 'mail_sent' activity is still recorded here.
+    `who` maps Person Account ids to their Contact ids, which Salesforce wants in WhoId and ContactId.
     """
-    choice, campaign, person = row.salesforce_log, row.campaign_id, row.person_id or ""
+    choice, campaign = row.salesforce_log, row.campaign_id
+    person = who.get(row.person_id or "", row.person_id or "")
     base = {"origin": "mail", "origin_ref": str(row.id)}
     if choice == "task" or (choice == "campaign_task" and not campaign):
         return {**base, "key": f"mail.task:{row.id}", "object_name": "Task", "operation": "create", "fields": {
@@ -74,20 +86,20 @@ def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], 
         if member:
             return {**base, "key": key, "object_name": "CampaignMember", "operation": "update",
                     "fields": {"Status": SENT_STATUS}, "record_id": member}
-        id_field = "ContactId" if person_object(person) == "Contact" else "LeadId"
+        id_field = "LeadId" if person_object(person) == "Lead" else "ContactId"
         return {**base, "key": key, "object_name": "CampaignMember", "operation": "create",
                 "fields": {"CampaignId": campaign, id_field: person, "Status": SENT_STATUS}}
     return None
 
 
-def _campaign_members(session: Any, rows: list[OutboxMail]) -> dict[tuple[str, str], str]:
+def _campaign_members(session: Any, rows: list[OutboxMail], who: dict[str, str]) -> dict[tuple[str, str], str]:
     """(campaign, person) → CampaignMember id, mirrored, for a batch's campaign_member mails (a query per campaign)."""
     from sync.models import MirrorRecord
 
     wanted: dict[str, set[str]] = {}
     for row in rows:
         if row.campaign_id and row.person_id:
-            wanted.setdefault(row.campaign_id, set()).add(row.person_id)
+            wanted.setdefault(row.campaign_id, set()).add(who.get(row.person_id, row.person_id))
     found: dict[tuple[str, str], str] = {}
     for campaign, people in wanted.items():
         fields = MirrorRecord.fields

@@ -111,6 +111,19 @@ class MailConsent(Base):
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TopicOptOut(Base):
+    """A topic of marketing mail (MAIL_TOPICS) one address asked not to receive (the preference centre)."""
+
+    __tablename__ = "mail_topic_optouts"
+
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str | None] = mapped_column(String(18))
+    # Where: "preference_centre"…
+    source: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class BounceCount(Base):
     """Bounces seen per address; soft bounces add up until the address is suppressed."""
 

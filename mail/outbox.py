@@ -10,6 +10,11 @@ no "person" and `person_id` is given, the worker merges the mirrored record at s
 `marketing=False` marks a transactional mail: no unsubscribe footer, and only suppressions for
 a hard bounce, repeated soft bounces or an admin's manual block stop it (an unsubscribe does not).
 A bad address or an unknown template raises ValueError (InvalidMail).
+
+A test send (mail.testsend) is an outbox row with `origin=TEST_ORIGIN`: the worker prefixes its
+subject with TEST_SUBJECT_PREFIX, sends it without tracking and without the consent check (it goes
+to a staff member's typed address, not to a customer), and it is never logged, reported or
+counted in the frequency cap.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ _PLAIN = re.compile(
     r"^(?P<local>[A-Za-z0-9._%+\-]{1,64})@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,63})$"
 )
+
+
+# The origin of a test send, and the subject prefix its recipient sees.
+TEST_ORIGIN = "test"
+TEST_SUBJECT_PREFIX = "【テスト】"
 
 
 class InvalidMail(ValueError):
@@ -154,7 +164,7 @@ def recent_marketing_mails(session: Session, to: str, since: datetime) -> int:
     address, _domain = normalize_address(to)
     return session.scalar(select(func.count()).select_from(OutboxMail).where(
         OutboxMail.to_address == address, OutboxMail.created_at >= since, OutboxMail.marketing.is_(True),
-        OutboxMail.status.not_in(("skipped", "failed", "bounced")))) or 0
+        OutboxMail.origin != TEST_ORIGIN, OutboxMail.status.not_in(("skipped", "failed", "bounced")))) or 0
 
 
 def enqueue_mails(session: Session, mails: Iterable[Mapping[str, Any]], chunk: int = 1000) -> int:

@@ -1,4 +1,5 @@
-"""Public mail endpoints: unsubscribe (page and RFC 8058 one-click), open pixel, click redirect, DSNs.
+"""Public mail endpoints: unsubscribe (page and RFC 8058 one-click), the preference centre, a fresh
+link by address, open pixel, click redirect, DSNs.
 
 Every link carries a signed token (mail.tokens); nothing here trusts a URL parameter otherwise.
 """
@@ -6,19 +7,22 @@ Every link carries a signed token (mail.tokens); nothing here trusts a URL param
 from __future__ import annotations
 
 import hmac
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, redirect, render_template, request
+from flask import Response, redirect, render_template, request, url_for
 
 import db
 from activity.record import record_activity
 from config import settings_of
+from db import utcnow
 from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn, apply_report
-from mail.compliance import unsubscribe_mail
+from mail.compliance import latest_consent, unsubscribe_mail
 from mail.models import OutboxMail
 from mail.return_path import ReturnPath
+from web.clients import request_client_key
 from web.i18n import gettext as _
 
 # The smallest transparent GIF.
@@ -31,21 +35,50 @@ def _secret() -> str:
     return settings_of().secret_key
 
 
-def _invalid_link() -> tuple[str, int]:
-    return render_template("mail/link_invalid.html"), 404
+def _contact() -> dict[str, str]:
+    """Who to ask when a link does not work: the sender's name and contact (MAIL_SENDER_NAME, MAIL_CONTACT)."""
+    settings = settings_of()
+    name = settings.mail_sender_name or parseaddr(settings.mail_from)[0] or settings.mail_from
+    contact = settings.mail_contact or parseaddr(settings.mail_from)[1]
+    kind = "mail" if "@" in contact else "phone" if contact and any(ch.isdigit() for ch in contact) else "text"
+    tel = "".join(ch for ch in contact if ch.isdigit() or ch == "+")
+    return {"name": name, "contact": contact, "kind": kind, "tel": tel}
+
+
+def _invalid_link(status: int = 404, **extra: Any) -> tuple[str, int]:
+    """The invalid-link page: the sender's contact and a way to ask for a fresh link by address."""
+    return render_template("mail/link_invalid.html", contact=_contact(), **extra), status
+
+
+def _mail_of(purpose: str, token: str) -> OutboxMail | None:
+    """The outbox mail a valid token of `purpose` names, else None (forged, damaged, expired, gone)."""
+    try:
+        mail_id = tokens.load(_secret(), purpose, token)
+    except tokens.BadToken:
+        return None
+    if not isinstance(mail_id, int):
+        return None
+    return db.session().get(OutboxMail, mail_id)
+
+
+def _preferences_url(mail: OutboxMail) -> str:
+    return url_for("mail.preferences", token=tokens.make(_secret(), "preferences", mail.id))
 
 
 @bp.route("/u/<token>", methods=["GET"])
 def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
-    """Ask the recipient to confirm (a GET never unsubscribes: link scanners follow links)."""
-    try:
-        mail_id = tokens.load(_secret(), "unsubscribe", token)
-    except tokens.BadToken:
-        return _invalid_link()
-    mail = db.session().get(OutboxMail, mail_id)
+    """Ask the recipient to confirm (a GET never unsubscribes: link scanners follow links).
+
+    Opened again after unsubscribing, it says so (with the date) instead of asking again.
+    """
+    mail = _mail_of("unsubscribe", token)
     if mail is None:
         return _invalid_link()
-    return render_template("mail/unsubscribe.html", address=mail.to_address, done=False)
+    withdrawal = latest_consent(db.session(), mail.to_address)
+    already = withdrawal is not None and not withdrawal.granted
+    return render_template("mail/unsubscribe.html", address=mail.to_address, done=already, already=already,
+                           since=withdrawal.occurred_at if already and withdrawal else None,
+                           preferences_url=_preferences_url(mail))
 
 
 @bp.route("/u/<token>", methods=["POST"])
@@ -61,7 +94,79 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
     if mail is None:
         return _invalid_link()
     session.commit()
-    return render_template("mail/unsubscribe.html", address=mail.to_address, done=True)
+    return render_template("mail/unsubscribe.html", address=mail.to_address, done=True, already=False, since=None,
+                           preferences_url=_preferences_url(mail))
+
+
+@bp.route("/u/request", methods=["POST"])
+def request_link():  # type: ignore[no-untyped-def]
+    """From the invalid-link page: mail a fresh preference-centre link to the address typed (nothing else)."""
+    from mail.outbox import InvalidMail, normalize_address
+    from mail.preferences import request_link as send_link
+
+    typed = request.form.get("email", "").strip()
+    try:
+        address = normalize_address(typed)[0].lower() if typed else ""
+    except InvalidMail:
+        address = ""
+    if not address:
+        return _invalid_link(400, typed=typed,
+                             error=_("メールアドレスを正しく入力してください（例: taro@example.jp）。"))
+    session = db.session()
+    send_link(session, address, utcnow(), request_client_key())
+    session.commit()
+    return render_template("mail/link_requested.html", address=address, contact=_contact())
+
+
+@bp.route("/p/<token>", methods=["GET"])
+def preferences(token: str):  # type: ignore[no-untyped-def]
+    """The preference centre of one mail's recipient: topics, stop everything, or re-subscribe."""
+    mail = _mail_of("preferences", token)
+    if mail is None:
+        return _invalid_link()
+    return _render_preferences(mail)
+
+
+def _render_preferences(mail: OutboxMail, message: str = "", status: int = 200) -> tuple[str, int]:
+    from mail.preferences import consent_text, preference_state
+
+    settings = settings_of()
+    state = preference_state(db.session(), mail, settings)
+    return render_template("mail/preferences.html", state=state, message=message, contact=_contact(),
+                           consent_text=consent_text(settings)), status
+
+
+@bp.route("/p/<token>", methods=["POST"])
+def save_preferences(token: str):  # type: ignore[no-untyped-def]
+    """Save the topics, stop all marketing mail, or re-subscribe (only with a valid signed token)."""
+    from mail.compliance import resubscribe
+    from mail.preferences import LINK_SOURCE, consent_text, preference_state
+    from mail.topics import known_topics, set_topic_optouts
+
+    mail = _mail_of("preferences", token)
+    if mail is None:
+        return _invalid_link()
+    settings = settings_of()
+    session = db.session()
+    action = request.form.get("action", "")
+    if action == "topics":
+        receive = set(request.form.getlist("topic"))
+        off = [key for key in known_topics(settings) if key not in receive]
+        set_topic_optouts(session, mail.to_address, off, person_id=mail.person_id, source=LINK_SOURCE)
+        message = _("配信設定を保存しました。")
+    elif action == "stop_all":
+        unsubscribe_mail(session, mail.id, source=LINK_SOURCE)
+        message = _("すべてのお知らせメールの配信を停止しました。")
+    elif action == "resubscribe":
+        if not preference_state(session, mail, settings).stopped:
+            return _render_preferences(mail, _("お知らせメールはすでに配信中です。"))
+        resubscribe(session, mail.to_address, person_id=mail.person_id, source=LINK_SOURCE,
+                    consent_text=consent_text(settings), details={"mail_id": mail.id})
+        message = _("お知らせメールの配信を再開しました。")
+    else:
+        return _render_preferences(mail, _("操作を選んでください。"), 400)
+    session.commit()
+    return _render_preferences(mail, message)
 
 
 def _track(kind: str, mail_id: int, extra: dict[str, str]) -> OutboxMail | None:

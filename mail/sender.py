@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +42,10 @@ from db import Database, get_db, utcnow
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
 from mail.models import MailTemplate, OutboxMail
+from mail.outbox import TEST_ORIGIN, TEST_SUBJECT_PREFIX
 from mail.templates import CompiledTemplate, compiled_for, render
+from mail.topics import CONTEXT_KEY as TOPIC_KEY
+from mail.topics import topic_of, topic_optouts
 from mail.transport import (
     CommitPointRefused,
     ConnectionPool,
@@ -52,6 +55,7 @@ from mail.transport import (
     TemporaryFailure,
     UnconfirmedDelivery,
 )
+from sync import read
 from work.claiming import claim_due
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,8 @@ class Claimed:
     message_id: str
     attempts: int
     due_at: datetime
+    # A test send (mail.testsend): subject prefixed, no tracking, no consent check.
+    test: bool = False
 
 
 @dataclass
@@ -201,7 +207,8 @@ class OutboxSender:
             rows = claim_lanes(session, worker_id, self.settings.mail_batch_size, self.settings.worker_lease_seconds,
                                lanes)
             claimed = [Claimed(r.id, r.to_address, r.to_domain, r.template_key, dict(r.context), r.person_id,
-                               r.marketing, r.message_id, r.attempts, r.due_at) for r in rows]
+                               r.marketing, r.message_id, r.attempts, r.due_at, r.origin == TEST_ORIGIN)
+                       for r in rows]
         if not claimed:
             return 0
         templates, early = self._prepare(claimed)
@@ -233,17 +240,23 @@ class OutboxSender:
             templates = {row.key: compiled_for(row)
                          for row in session.scalars(select(MailTemplate).where(MailTemplate.key.in_(keys)))}
             suppressed, consents = recipient_facts(session, (c.to for c in claimed))
+            topics_off = topic_optouts(session, (c.to for c in claimed if c.marketing))
             person_ids = {c.person_id for c in claimed if c.person_id}
-            people = {r.sf_id: r.fields for r in session.scalars(
+            people = {r.sf_id: r for r in session.scalars(
                 select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
         now = utcnow()
         for c in claimed:
             person = people.get(c.person_id or "")
             address = c.to.lower()
-            # The same rule the automations dry run shows (mail.consent.send_refusal).
-            refused = send_refusal(marketing=c.marketing, suppression=suppressed.get(address),
-                                   opted_out=person is not None and person.get("HasOptedOutOfEmail") is True,
-                                   basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address))
+            # The same rule the automations dry run shows (mail.consent.send_refusal). A test send
+            # goes to a staff member's typed address, not to a customer: only what stops every
+            # mail (a hard bounce, an admin's block) stops it.
+            refused = send_refusal(marketing=c.marketing and not c.test, suppression=suppressed.get(address),
+                                   opted_out=not c.test and person is not None
+                                   and read.opted_out(person.object_name, person.fields),
+                                   basis=c.context.get(CONTEXT_KEY), latest_consent=consents.get(address),
+                                   topic=topic_of(c.context.get(TOPIC_KEY), self.settings),
+                                   topics_off=frozenset() if c.test else topics_off.get(address, frozenset()))
             if c.template_key not in templates:
                 early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
             elif refused:
@@ -255,7 +268,7 @@ class OutboxSender:
                     early.append(Outcome(c, "queued", due_at=now + timedelta(seconds=wait),
                                          attempts=c.attempts - 1))
                 elif person is not None and "person" not in c.context:
-                    c.context["person"] = dict(person)
+                    c.context["person"] = read.merge_fields(person.object_name, person.fields)
         return templates, early
 
     # --- in a sending thread -----------------------------------------------------------------
@@ -289,11 +302,15 @@ class OutboxSender:
         composer = self.composer
         try:
             unsubscribe = composer.unsubscribe_url(mail.id) if mail.marketing else ""
-            context = {**mail.context, "mail": {"unsubscribe_url": unsubscribe},
+            preferences = composer.preferences_url(mail.id)
+            context = {**mail.context, "mail": {"unsubscribe_url": unsubscribe, "preferences_url": preferences},
                        "sender": composer.sender_context()}
             rendered = render(template, context)
+            if mail.test:
+                rendered = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
             data = composer.compose(mail_id=mail.id, to=mail.to, message_id=mail.message_id,
-                                    marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None)
+                                    marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None,
+                                    preferences=preferences, tracking=not mail.test)
         except Exception as exc:  # a template error is this mail's problem, not the batch's
             return Outcome(mail, "failed", error=f"render: {type(exc).__name__}: {exc}"[:2000])
 

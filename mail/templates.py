@@ -13,7 +13,7 @@ Templates are Jinja2 in an ImmutableSandboxedEnvironment with StrictUndefined: a
 not in the context is an error, never a silent blank. Fallbacks use `default`, which here also
 replaces None and "" (Salesforce sends null for empty fields): `{{ person.LastName | default("お客") }} 様`.
 Merge roots: person (alias contact, lead), account, owner, links and data (free-form, from the
-caller), mail (unsubscribe_url), sender (name, address, contact).
+caller), mail (unsubscribe_url, preferences_url), sender (name, address, contact).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from db import utcnow
 from mail.models import MailTemplate
 from mail.render_budget import BudgetedSandbox, RenderBudgetExceeded, render_bounded
+from sync import read
 from web.i18n import gettext as _
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
@@ -50,12 +51,12 @@ OWNER_FIELDS = frozenset({"Id", "Name", "FirstName", "LastName", "Email", "Phone
 ROOTS: dict[str, frozenset[str] | None] = {
     "person": PERSON_FIELDS, "contact": PERSON_FIELDS, "lead": PERSON_FIELDS,
     "account": ACCOUNT_FIELDS, "owner": OWNER_FIELDS, "links": None, "data": None,
-    "mail": frozenset({"unsubscribe_url"}), "sender": frozenset({"name", "address", "contact"}),
+    "mail": frozenset({"unsubscribe_url", "preferences_url"}), "sender": frozenset({"name", "address", "contact"}),
     # What the callers add: automations the triggering record (any object) and its campaign, and
     # themselves; forms the form and submission; scoring the score that crossed a threshold.
     "record": None, "campaign": None, "automation": frozenset({"key", "name"}),
     # The tsunagi user who entered the triggering record on a form (e.g. the rep who recorded a visit).
-    "rep": frozenset({"name"}),
+    "rep": frozenset({"name", "phone"}),
     "form": frozenset({"key", "title"}), "submission": frozenset({"id"}),
     "scoring": frozenset({"score", "threshold"}),
 }
@@ -271,7 +272,8 @@ def sample_context(roots: dict[str, frozenset[str] | None], record: dict[str, An
     ctx: dict[str, Any] = {}
     for root, names in roots.items():
         ctx[root] = _AnyField() if names is None else {name: f"[{name}]" for name in names}
-    ctx["mail"] = {"unsubscribe_url": "https://example.invalid/u/sample"}
+    ctx["mail"] = {"unsubscribe_url": "https://example.invalid/u/sample",
+                   "preferences_url": "https://example.invalid/p/sample"}
     for root, values in (record or {}).items():
         if isinstance(values, dict):
             ctx[root] = {**ctx.get(root, {}), **values}
@@ -395,7 +397,7 @@ def context_for_record(session: Session, sf_id: str) -> dict[str, Any]:
     person = session.get(MirrorRecord, sf_id)
     if person is None:
         return ctx
-    ctx["person"] = dict(person.fields)
+    ctx["person"] = read.merge_fields(person.object_name, person.fields)
     for field, root in (("AccountId", "account"), ("OwnerId", "owner")):
         related_id = person.fields.get(field)
         related = session.get(MirrorRecord, related_id) if related_id else None

@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for public mail links: unsubscribe, open pixel, click redirect.
+"""Signed, expiring tokens for public mail links: unsubscribe, preferences, open pixel, click redirect.
 
 A token names the outbox row (and, for clicks, the target URL), signed with SECRET_KEY and a
 per-purpose salt, so a token for one purpose is useless for another and the click target
@@ -17,7 +17,7 @@ from itsdangerous import BadData, TimestampSigner
 
 # Mail is read (and unsubscribed from) long after it is sent; a year and a bit covers that.
 MAX_AGE_SECONDS = 400 * 86400
-PURPOSES = ("unsubscribe", "open", "click")
+PURPOSES = ("unsubscribe", "open", "click", "preferences")
 
 
 class BadToken(ValueError):

@@ -1,4 +1,4 @@
-"""People: sign-in, roles (operator, sales, admin), user management and the audit log."""
+"""People: sign-in, roles (operator, sales, marketer, admin), user management and the audit log."""
 
 from flask import Blueprint, Flask
 

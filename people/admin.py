@@ -10,7 +10,7 @@ from people import bp, queries
 from people.auth import role_required
 from people.forms import ROLE_LABELS, UserCreateForm, UserEditForm
 from people.models import User
-from people.service import UserError, create_user, set_password, update_user
+from people.service import UNCHANGED, UserError, create_user, set_password, update_user
 from web.i18n import gettext as _
 
 AUDIT_PAGE_SIZE = 50
@@ -53,10 +53,15 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
     if user is None:
         abort(404)
     form = UserEditForm(obj=user) if request.method == "GET" else UserEditForm()
+    form.salesforce_user_id.choices = _salesforce_user_choices(session, user)
+    if request.method == "GET":
+        form.salesforce_user_id.data = user.salesforce_user_id or ""
     if form.validate_on_submit():
         try:
             changed = update_user(session, user, name=form.name.data or "", role=form.role.data or "",
-                                  active=bool(form.active.data), acting_user_id=current_user.id)
+                                  active=bool(form.active.data), acting_user_id=current_user.id,
+                                  salesforce_user_id=(form.salesforce_user_id.data or None)
+                                  if form.salesforce_user_id.raw_data else UNCHANGED)
             if form.new_password.data:
                 set_password(session, user, form.new_password.data)
                 changed = True
@@ -70,6 +75,16 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
             flash(_("%(email)s を更新しました。", email=user.email) if changed else _("変更はありません。"), "ok")
             return redirect(url_for("people.users"))
     return render_template("people/user_edit.html", form=form, user=user), (400 if form.errors else 200)
+
+
+def _salesforce_user_choices(session, user: User) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """The Salesforce Users a person can be; the current choice stays listed even if no longer synced."""
+    from people.sf_user import user_choices
+
+    choices = [("", str(_("（未設定: 同じメールアドレスのユーザー）"))), *user_choices(session)]
+    if user.salesforce_user_id and user.salesforce_user_id not in {c[0] for c in choices}:
+        choices.append((user.salesforce_user_id, user.salesforce_user_id))
+    return choices
 
 
 @bp.route("/admin/audit")

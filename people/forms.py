@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from people.models import ROLES
 from web.i18n import lazy_gettext as _l
 
-ROLE_LABELS = {"operator": _l("オペレーター"), "sales": _l("営業"), "admin": _l("管理者")}
+ROLE_LABELS = {"operator": _l("オペレーター"), "sales": _l("営業"), "marketer": _l("マーケティング担当"),
+               "admin": _l("管理者")}
 
 
 def role_choices() -> list[tuple[str, str]]:
@@ -45,5 +46,14 @@ class UserEditForm(FlaskForm):
     name = StringField(_l("氏名"), validators=[Optional(), Length(max=100)])
     role = SelectField(_l("役割"), choices=role_choices, validators=[DataRequired()])
     active = BooleanField(_l("サインインを許可する"))
+    # Choices are the mirrored Salesforce Users (set by the page): a typed Id could name anyone.
+    # Not posted (an older page, a script): left as it is; posted, it must be one of the choices.
+    salesforce_user_id = SelectField(_l("Salesforce のユーザー（営業: 担当のお客様と電話番号）"), choices=[],
+                                     validate_choice=False, validators=[Optional()])
+
+    def validate_salesforce_user_id(self, field: SelectField) -> None:
+        """A posted Salesforce User must be one the page offered (a synced User, or none)."""
+        if field.raw_data and field.data not in {value for value, _label in field.choices or []}:
+            raise ValidationError(_l("同期済みの Salesforce ユーザーから選んでください。"))
     new_password = PasswordField(_l("新しいパスワード（変更するときだけ）"), validators=[
         Optional(), Length(min=10, max=200, message=_l("パスワードは10文字以上200文字以内にしてください。"))])

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, utcnow
 
-ROLES = ("operator", "sales", "admin")
+# marketer: prepares automations, broadcasts and templates and sends tests; a broadcast above
+# BROADCAST_APPROVAL_THRESHOLD needs an admin's approval (automations.approvals).
+ROLES = ("operator", "sales", "marketer", "admin")
 
 
 class User(Base):
@@ -30,6 +32,9 @@ class User(Base):
     # cookie made before stops working (the cookie is signed by us, but a copy of it is not revoked
     # by deleting it from one browser).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The Salesforce User this person is (a field rep's customers are the records they own; their
+    # phone goes in the absent follow-up mail). None: the mirrored User with the same email, if any.
+    salesforce_user_id: Mapped[str | None] = mapped_column(String(18))
 
     # Flask-Login protocol
     @property

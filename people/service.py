@@ -15,6 +15,8 @@ from people.models import ROLES, AuditEntry, User
 from web.i18n import gettext as _
 
 MIN_PASSWORD_LENGTH = 10
+# update_user's default for a value the caller does not change.
+UNCHANGED: Any = object()
 
 
 class UserError(ValueError):
@@ -23,7 +25,10 @@ class UserError(ValueError):
 
 def _snapshot(user: User) -> dict[str, Any]:
     # What the audit log keeps of a user: never the password hash.
-    return {"email": user.email, "name": user.name, "role": user.role, "active": user.active}
+    snapshot: dict[str, Any] = {"email": user.email, "name": user.name, "role": user.role, "active": user.active}
+    if user.salesforce_user_id:
+        snapshot["salesforce_user_id"] = user.salesforce_user_id
+    return snapshot
 
 
 def _check_password(password: str) -> None:
@@ -58,8 +63,8 @@ def _would_leave_no_admin(session: Session, user: User, role: str, active: bool)
 
 
 def update_user(session: Session, user: User, *, name: str, role: str, active: bool,
-                acting_user_id: int | None = None) -> bool:
-    """Change a user's name, role and whether they may sign in; True when anything changed.
+                acting_user_id: int | None = None, salesforce_user_id: Any = UNCHANGED) -> bool:
+    """Change a user's name, role, whether they may sign in, and their Salesforce User; True when anything changed.
 
     Refuses to lock out the last active admin, and an admin cannot deactivate or demote
     themselves (another admin must), so nobody loses access by a slip of the mouse.
@@ -72,12 +77,14 @@ def update_user(session: Session, user: User, *, name: str, role: str, active: b
         raise UserError(_("有効な管理者が少なくとも1人必要です。"))
     before = _snapshot(user)
     user.name, user.role, user.active = name.strip(), role, active
+    if salesforce_user_id is not UNCHANGED:  # left out by callers that do not show the choice
+        user.salesforce_user_id = str(salesforce_user_id) if salesforce_user_id else None
     after = _snapshot(user)
-    changed = {k for k in after if after[k] != before[k]}
+    changed = {k for k in after.keys() | before.keys() if after.get(k) != before.get(k)}
     if not changed:
         return False
     audit(session, "user.update", user.email,
-          {k: before[k] for k in sorted(changed)}, {k: after[k] for k in sorted(changed)})
+          {k: before.get(k) for k in sorted(changed)}, {k: after.get(k) for k in sorted(changed)})
     return True
 
 

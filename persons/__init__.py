@@ -23,3 +23,5 @@ def init_app(app: Flask) -> None:
 
     nav.register(app, "admin", _l("送信メール一覧"), "persons.mail_log",
                  description=_l("送ったメールを宛先・お客様・オートメーションで検索、開封とクリック"), order=61)
+    nav.register(app, "marketer", _l("送信メール一覧"), "persons.mail_log", order=30,
+                 description=_l("送ったメールとテスト送信を宛先・お客様・オートメーションで検索"))

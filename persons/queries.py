@@ -33,11 +33,11 @@ from automations.models import Automation, Enrollment, PlannedStep
 from mail.models import MailConsent, OutboxMail
 from scoring.models import PersonScore, ScoreHistory
 from sync.models import MirrorRecord
-from sync.read import PERSON_OBJECTS, document_text, field_text
+from sync.read import document_text, email_text, field_text, is_person, phone_text
 
 # Activity kinds the timeline shows from the activity table; sends come from the outbox itself.
 TIMELINE_ACTIVITY_KINDS = ("mail_open", "mail_click", "mail_bounce", "unsubscribe", "form_submit", "page_view",
-                           "campaign_status")
+                           "campaign_status", "opportunity_stage")
 # Salesforce objects whose records about a person (WhoId) are shown as visits and to-dos.
 VISIT_OBJECTS = ("Task", "Event")
 
@@ -54,8 +54,8 @@ def person(sf_id: str) -> Select[Any]:
     """The person's card: kind, name, contact details, address parts, score and stage."""
     return (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.is_deleted,
                    person_name().label("name"),
-                   field_text("Email").label("email"),
-                   func.coalesce(field_text("Phone"), field_text("MobilePhone")).label("phone"),
+                   email_text().label("email"),
+                   phone_text().label("phone"),
                    func.coalesce(field_text("PostalCode"), field_text("MailingPostalCode")).label("postal_code"),
                    func.coalesce(field_text("State"), field_text("MailingState")).label("state"),
                    func.coalesce(field_text("City"), field_text("MailingCity")).label("city"),
@@ -63,14 +63,14 @@ def person(sf_id: str) -> Select[Any]:
                    func.coalesce(field_text("Company"), field_text("Account.Name")).label("company"),
                    PersonScore.score, PersonScore.stage)
             .outerjoin(PersonScore, PersonScore.person_id == MirrorRecord.sf_id)
-            .where(MirrorRecord.sf_id == sf_id, MirrorRecord.object_name.in_(PERSON_OBJECTS)))
+            .where(MirrorRecord.sf_id == sf_id, is_person()[0]))
 
 
 def names(ids: Iterable[str]) -> Select[Any]:
     """(sf_id, name) of the mirrored people among `ids`, for pages that list person ids."""
     return (select(MirrorRecord.sf_id, person_name().label("name"))
             .where(MirrorRecord.sf_id.in_(sorted({i for i in ids if i})),
-                   MirrorRecord.object_name.in_(PERSON_OBJECTS)))
+                   is_person()[0]))
 
 
 def _row(at: Any, key: Any, kind: Any, title: Any = None, detail: Any = None, status: Any = None,
@@ -87,9 +87,11 @@ def _row(at: Any, key: Any, kind: Any, title: Any = None, detail: Any = None, st
             text(ref).label("ref")]
 
 
-def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | None, limit: int) -> Select[Any]:
+def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | None, limit: int,
+             who_id: str | None = None) -> Select[Any]:
     """The person's timeline, newest first: mails, activity, visits, score changes, consent,
-    automations (with the time of their next planned step). At most `limit` rows older than `before`."""
+    automations (with the time of their next planned step). At most `limit` rows older than `before`.
+    `who_id`: the id visits name the person by in WhoId when it is not `person_id` (a Person Account's Contact)."""
     mail_opened = case((select(literal(1)).where(
         Activity.kind == "mail_open", Activity.person_id == person_id,
         document_text(Activity.details, "mail_id") == cast(OutboxMail.id, String)).exists(), 1), else_=0)
@@ -113,7 +115,7 @@ def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | N
                           title=field_text("Subject"), detail=field_text("Visit_Result__c"),
                           status=MirrorRecord.object_name, ref=field_text("ActivityDate"))
                     ).where(MirrorRecord.object_name.in_(VISIT_OBJECTS), MirrorRecord.is_deleted.is_(False),
-                            field_text("WhoId") == person_id)
+                            field_text("WhoId") == (who_id or person_id))
     scores = select(*_row(ScoreHistory.changed_at, literal("s") + cast(ScoreHistory.id, String), "score",
                           title=cast(ScoreHistory.score_before, String) + " → " + cast(ScoreHistory.score_after,
                                                                                        String),

@@ -19,7 +19,7 @@ def _labels() -> dict[str, object]:
 
 
 @bp.route("/people/<sf_id>")
-@role_required("sales")
+@role_required("sales", "marketer")
 def person(sf_id: str):  # type: ignore[no-untyped-def]
     """One Lead or Contact: card, running automations and a timeline of everything, newest first."""
     if not service.SF_ID.match(sf_id):
@@ -35,7 +35,7 @@ def person(sf_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/admin/mail/log")
-@role_required("admin")
+@role_required("marketer")
 def mail_log():  # type: ignore[no-untyped-def]
     """Sent mail, newest first, searchable by address, person id and automation key."""
     args = request.args

@@ -16,13 +16,12 @@ from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from reports.models import DuplicateDismissal
+from sync import read
 from sync.keys import phone_key
 from sync.models import MirrorRecord
 
-PEOPLE = ("Lead", "Contact")
 MAX_PAIRS = 5000
 MAX_ROWS = 5000
-PHONE_FIELDS = {"Lead": ("Phone", "MobilePhone"), "Contact": ("Phone", "MobilePhone", "HomePhone")}
 
 
 @dataclass
@@ -35,7 +34,7 @@ class DuplicatePair:
 
 
 def _person(alias: Any) -> list[Any]:
-    return [alias.object_name.in_(PEOPLE), alias.is_deleted.is_(False)]
+    return read.is_person(alias)
 
 
 def duplicate_pairs(session: Session, limit: int = MAX_PAIRS, exclude_dismissed: bool = True) -> list[DuplicatePair]:
@@ -161,11 +160,16 @@ def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, 
     out: list[dict[str, Any]] = []
     stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
             .where(*_person(MirrorRecord)).order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+    model = read.person_model()
     for sf_id, object_name, fields in session.execute(stmt):
-        email = str(fields.get("Email") or "").strip()
-        if email and (problem := _email_problem(email)):
-            out.append({"id": sf_id, "object": object_name, "field": "Email", "value": email, "problem": problem})
-        for name in PHONE_FIELDS[object_name]:
+        person = model.get(object_name)
+        if person is None:
+            continue
+        for name in person.email:
+            email = str(fields.get(name) or "").strip()
+            if email and (problem := _email_problem(email)):
+                out.append({"id": sf_id, "object": object_name, "field": name, "value": email, "problem": problem})
+        for name in person.phone:
             value = str(fields.get(name) or "").strip()
             if value and phone_key(value) is None:
                 out.append({"id": sf_id, "object": object_name, "field": name, "value": value,
@@ -180,18 +184,21 @@ def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX
     wanted: dict[str, list[str]] = {}
     for pair in required:
         object_name, _, field_name = pair.partition(".")
-        if object_name in PEOPLE and field_name:
+        if object_name in read.person_objects() and field_name:
             wanted.setdefault(object_name, []).append(field_name)
     out: list[dict[str, Any]] = []
+    model = read.person_model()
     for object_name, names in wanted.items():
+        person = model.get(object_name)
+        name_fields = person.last_first if person else ("LastName", "FirstName")
         stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
-                .where(and_(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False)))
+                .where(and_(read.person_clause(MirrorRecord, [object_name]), MirrorRecord.is_deleted.is_(False)))
                 .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
         for sf_id, fields in session.execute(stmt):
             missing = [n for n in names if not str(fields.get(n) or "").strip()]
             if missing:
                 out.append({"id": sf_id, "object": object_name, "missing": missing,
-                            "name": " ".join(str(fields.get(n) or "") for n in ("LastName", "FirstName")).strip()})
+                            "name": " ".join(str(fields.get(n) or "") for n in name_fields).strip()})
                 if len(out) >= limit:
                     return out
     return out

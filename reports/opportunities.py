@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from reports.service import DateRange
+from sync import read
 
 NO_SOURCE = ""  # the group of records without a LeadSource / campaign
 _DEFAULT_HANDOFF_SUBJECT = "ホットリード: スコア {score}"
@@ -85,6 +86,37 @@ def _handoff_prefixes(session: Session) -> list[str]:
     return sorted(p for p in prefixes if p.strip())
 
 
+def _people_sql(q: _Sql, alias: str = "r") -> str:
+    """SQL condition: the record is a person of the person model (Lead, Contact, Person Account…).
+
+    Field names come from the validated PERSON_MODEL (Salesforce API names only), never from a request.
+    """
+    parts = []
+    for obj in read.person_model().objects:
+        cond = f"{alias}.object_name = '{obj.name}'"
+        parts.append(f"({cond} AND {q.true(alias, obj.person_flag)})" if obj.person_flag else cond)
+    return " OR ".join(parts) or "1 = 0"
+
+
+def _conversion_field(kind: str) -> str | None:
+    """The converted Lead's field linking to its `kind` (contact, account, opportunity), if people convert."""
+    lead = read.person_model().get("Lead")
+    return lead.conversion.get(kind) if lead is not None else None
+
+
+def _not_converted_sql(q: _Sql) -> str:
+    """AND-clauses leaving out the people a converted Lead became (already counted as that Lead)."""
+    out = []
+    for kind in ("contact", "account"):
+        link = _conversion_field(kind)
+        if link is None or (kind == "account" and read.person_model().get("Account") is None):
+            continue
+        out.append(f"""
+       AND r.sf_id NOT IN (SELECT {q.text('c', link)} FROM mirror_records c
+                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted AND {q.text('c', link)} IS NOT NULL)""")
+    return "".join(out)
+
+
 def _events_sql(q: _Sql, prefixes: list[str]) -> str:
     """One row per funnel event: step, day, person, source, campaign, opportunity, amount."""
     like = " OR ".join(f"{q.text('t', 'Subject')} LIKE :prefix{i} || '%'" for i in range(len(prefixes))) or "1 = 0"
@@ -94,10 +126,7 @@ def _events_sql(q: _Sql, prefixes: list[str]) -> str:
            {q.text('r', 'LeadSource')} AS source, NULL AS campaign_id, NULL AS opportunity_id,
            CAST(NULL AS NUMERIC) AS amount
       FROM mirror_records r
-     WHERE r.object_name IN ('Lead', 'Contact') AND NOT r.is_deleted
-       AND r.sf_id NOT IN (SELECT {q.text('c', 'ConvertedContactId')} FROM mirror_records c
-                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted
-                              AND {q.text('c', 'ConvertedContactId')} IS NOT NULL)
+     WHERE ({_people_sql(q)}) AND NOT r.is_deleted{_not_converted_sql(q)}
     UNION ALL
     SELECT 'mql', {q.day_of_column('x.crossed_at')}, x.person_id, {person_source}, NULL, NULL, NULL
       FROM score_threshold_crossings x
@@ -120,6 +149,18 @@ def _events_sql(q: _Sql, prefixes: list[str]) -> str:
       FROM mirror_records o
      WHERE o.object_name = 'Opportunity' AND NOT o.is_deleted AND {q.true('o', 'IsWon')}
     """
+
+
+def _converted_people_sql(q: _Sql) -> str:
+    """UNION part: (opportunity, lead) of every Lead converted into an opportunity."""
+    link = _conversion_field("opportunity")
+    if link is None:
+        return ""
+    return f"""
+      UNION
+      SELECT {q.text('l', link)}, l.sf_id
+        FROM mirror_records l
+       WHERE l.object_name = 'Lead' AND NOT l.is_deleted AND {q.text('l', link)} IS NOT NULL"""
 
 
 def _membership_sql(q: _Sql) -> str:
@@ -162,6 +203,62 @@ def _aggregate(group: str | None) -> str:
     """
 
 
+def _aliases_sql(q: _Sql) -> str:
+    """UNION parts: (lead, id) of the records a lead became when converted (its Contact, its Person Account)."""
+    out = []
+    for kind in ("contact", "account"):
+        link = _conversion_field(kind)
+        if link is None or (kind == "account" and read.person_model().get("Account") is None):
+            continue
+        out.append(f"""
+      UNION
+      SELECT l.person_id, {q.text('c', link)} FROM leads l JOIN mirror_records c ON c.sf_id = l.person_id
+       WHERE {q.text('c', link)} IS NOT NULL""")
+    return "".join(out)
+
+
+def _cohorts_sql(q: _Sql) -> str:
+    """Counts per cohort: the month a lead was created (leads of the range), and what became of those
+    leads by the range's end — handed to sales, opportunities (of the lead, of what it was converted
+    into, or its converted opportunity) and the won ones, with amounts."""
+    link = _conversion_field("opportunity")
+    converted_opportunity = f"""
+      UNION
+      SELECT l.person_id, {q.text('c', link)} FROM leads l JOIN mirror_records c ON c.sf_id = l.person_id
+       WHERE {q.text('c', link)} IS NOT NULL""" if link else ""
+    return f""",
+    leads AS (
+      SELECT person_id, MIN(day) AS day FROM events
+       WHERE step = 'lead' AND day BETWEEN :first AND :last GROUP BY person_id
+    ),
+    aliases AS (
+      SELECT person_id AS lead_id, person_id AS alias FROM leads{_aliases_sql(q)}
+    ),
+    per_lead AS (
+      SELECT l.person_id, substr(l.day, 1, 7) AS cohort,
+             (SELECT COUNT(*) FROM aliases a JOIN events e ON e.person_id = a.alias
+               WHERE a.lead_id = l.person_id AND e.step = 'mql' AND e.day <= :last) AS handoffs
+        FROM leads l
+    ),
+    lead_opportunities AS (
+      SELECT a.lead_id, e.opportunity_id FROM aliases a
+        JOIN events e ON e.step = 'opportunity' AND e.person_id = a.alias{converted_opportunity}
+    ),
+    cohort_opportunities AS (
+      SELECT DISTINCT p.cohort, o.opportunity_id, o.amount, w.opportunity_id AS won_id, w.amount AS won_amount
+        FROM per_lead p JOIN lead_opportunities lo ON lo.lead_id = p.person_id
+        JOIN events o ON o.step = 'opportunity' AND o.opportunity_id = lo.opportunity_id AND o.day <= :last
+        LEFT JOIN events w ON w.step = 'won' AND w.opportunity_id = lo.opportunity_id AND w.day <= :last
+    )
+    SELECT p.cohort AS grp, COUNT(*) AS leads, SUM(CASE WHEN p.handoffs > 0 THEN 1 ELSE 0 END) AS mqls,
+           (SELECT COUNT(*) FROM cohort_opportunities c WHERE c.cohort = p.cohort) AS opportunities,
+           (SELECT SUM(c.amount) FROM cohort_opportunities c WHERE c.cohort = p.cohort) AS opportunity_amount,
+           (SELECT COUNT(c.won_id) FROM cohort_opportunities c WHERE c.cohort = p.cohort) AS won,
+           (SELECT SUM(c.won_amount) FROM cohort_opportunities c WHERE c.cohort = p.cohort) AS won_amount
+      FROM per_lead p GROUP BY p.cohort
+    """
+
+
 def funnel(session: Session, rng: DateRange) -> dict[str, Any]:
     """The funnel of the range: totals, by month, by source and by campaign (rows of counts and rates)."""
     q = _Sql(session, rng)
@@ -175,8 +272,11 @@ def funnel(session: Session, rng: DateRange) -> dict[str, Any]:
 
     total = rows(None)
     months = sorted(rows("substr(day, 1, 7)"), key=lambda r: r["key"])
+    cohort_rows = session.execute(text(events + _cohorts_sql(q)), params).mappings()
+    cohorts = sorted((_with_rates({**r, "key": r["grp"]}) for r in cohort_rows), key=lambda r: r["key"])
     sources = sorted(rows("COALESCE(source, :none)"), key=lambda r: (r["key"] == NO_SOURCE, r["key"]))
-    return {"total": total[0] if total else _with_rates(_empty("all")), "months": months, "sources": sources,
+    return {"total": total[0] if total else _with_rates(_empty("all")), "months": months, "cohorts": cohorts,
+            "sources": sources,
             "campaigns": by_campaign(session, rng)}
 
 
@@ -239,10 +339,7 @@ def influence(session: Session, rng: DateRange) -> list[dict[str, Any]]:
       SELECT {q.text('r', 'OpportunityId')}, {q.text('r', 'ContactId')}
         FROM mirror_records r
        WHERE r.object_name = 'OpportunityContactRole' AND NOT r.is_deleted
-      UNION
-      SELECT {q.text('l', 'ConvertedOpportunityId')}, l.sf_id
-        FROM mirror_records l
-       WHERE l.object_name = 'Lead' AND NOT l.is_deleted AND {q.text('l', 'ConvertedOpportunityId')} IS NOT NULL
+{_converted_people_sql(q)}
     ),
     members AS ({_membership_sql(q)}),
     raw_touches AS (

@@ -46,7 +46,7 @@ def _rate(value: float | None) -> str:
 
 def _csv_rows(report: dict[str, Any], source_label: Any) -> list[list[Any]]:
     rows: list[list[Any]] = []
-    sections = [(_("合計"), [report["total"]]), (_("月別"), report["months"]),
+    sections = [(_("合計"), [report["total"]]), (_("月別"), report["months"]), (_("リード作成月別"), report["cohorts"]),
                 (_("ソース別"), report["sources"]), (_("キャンペーン別"), report["campaigns"])]
     for section, items in sections:
         for r in items:
@@ -86,6 +86,7 @@ def opportunities() -> ResponseReturnValue:
     chart = charts.funnel(_("商談ファネル"), [(_("リード"), total["leads"]), (_("ホットリード"), total["mqls"]),
                                             (_("商談"), total["opportunities"]), (_("受注"), total["won"])])
     tables = {"months": [{**r, "label": r["key"]} for r in report["months"]],
+              "cohorts": [{**r, "label": r["key"]} for r in report["cohorts"]],
               "sources": [{**r, "label": source_label(r["key"])} for r in report["sources"]],
               "campaigns": [{**r, "label": r["name"]} for r in report["campaigns"]]}
     return render_template("reports/opportunities.html", rng=rng, range_error=error, report=report,

@@ -104,7 +104,8 @@ def deliverability(session: Session, start: datetime, end: datetime, local_day: 
     # Grouped by the hour in SQL (portable), folded into local days here: at most 24 rows a day.
     hour = _hour(session, OutboxMail.sent_at)
     for when, count in session.execute(select(hour, func.count()).where(
-            OutboxMail.status.in_(("sent", "bounced")), OutboxMail.sent_at >= start, OutboxMail.sent_at < end)
+            OutboxMail.status.in_(("sent", "bounced")), OutboxMail.sent_at >= start, OutboxMail.sent_at < end,
+            OutboxMail.origin != "test")  # test sends (mail.testsend) are not deliveries to customers
             .group_by(hour)):
         bump(_parse_hour(when), "sent", count)
     hard = Activity.details["hard"].as_boolean()

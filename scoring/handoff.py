@@ -21,6 +21,7 @@ from config import settings_of
 from mail.outbox import enqueue_mail
 from mail.templates import get_template, save_template
 from salesforce.dates import local_date
+from sync import read
 from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
 
@@ -76,7 +77,8 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
             done.append("no-owner-mail")
     if threshold.create_task:
         task: dict[str, Any] = {
-            "WhoId": crossing.person_id,
+            # A Person Account is named in WhoId by its Contact (PersonContactId).
+            "WhoId": read.who_ids(session, [crossing.person_id]).get(crossing.person_id, crossing.person_id),
             "Subject": threshold.task_subject.replace("{score}", str(crossing.score))[:255],
             "Status": "Not Started",
             "Priority": "High",

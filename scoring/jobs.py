@@ -23,6 +23,7 @@ from config import settings_of
 from db import utcnow
 from scoring import service
 from scoring.models import PersonScore, ScoringModel
+from sync import read
 from sync.feed import EventCursor, committed_after, cursor_of
 from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
@@ -73,6 +74,62 @@ def _fit_fields(session: Session) -> set[str]:
     return {f for rule in definition.fit for f in rule.fields}
 
 
+def _opportunity_people(session: Session, opportunity_id: str, fields: dict[str, Any]) -> list[str]:
+    """The people of an opportunity: its ContactId and its contact roles' contacts (a Person
+    Account's Contact counts as the Account), in id order."""
+    contacts = {fields.get("ContactId")}
+    roles = session.execute(select(read.field_text("ContactId")).where(
+        MirrorRecord.object_name == "OpportunityContactRole", MirrorRecord.is_deleted.is_(False),
+        read.field_text("OpportunityId") == opportunity_id))
+    contacts |= {c for (c,) in roles}
+    wanted = sorted(c for c in contacts if isinstance(c, str) and c)
+    accounts = read.people_of_contacts(session, wanted)
+    return sorted({accounts.get(c, c) for c in wanted})
+
+
+def _record_opportunity_stage(session: Session, event: Any) -> None:
+    """An opportunity created or moved to another stage: an 'opportunity_stage' activity for each of
+    its people (details: status = StageName, won, opportunity_id), which behaviour rules can score."""
+    opportunity = session.get(MirrorRecord, event.record_id)
+    if opportunity is None or opportunity.is_deleted:
+        return
+    fields = opportunity.fields or {}
+    stage = fields.get("StageName") if event.kind == "created" else event.new_value
+    if not stage:
+        return
+    for person_id in _opportunity_people(session, event.record_id, fields):
+        _stage_activity(session, person_id, event.record_id, stage, fields, event)
+
+
+def _stage_activity(session: Session, person_id: str, opportunity_id: str, stage: str, fields: dict[str, Any],
+                    event: Any) -> None:
+    """Record the activity once per person, opportunity and stage (an opportunity and its contact
+    role may both be new in one poll)."""
+    from activity.models import Activity
+
+    seen = session.scalar(select(Activity.id).where(
+        Activity.person_id == person_id, Activity.kind == "opportunity_stage",
+        read.document_text(Activity.details, "opportunity_id") == opportunity_id,
+        read.document_text(Activity.details, "status") == stage).limit(1))
+    if seen is None:
+        record_activity(session, "opportunity_stage", person_id=person_id, occurred_at=event.occurred_at,
+                        details={"status": stage, "won": fields.get("IsWon") is True,
+                                 "opportunity_id": opportunity_id, "change_event_id": event.id})
+
+
+def _record_contact_role(session: Session, event: Any) -> None:
+    """A contact role added to an opportunity: its person gets the opportunity's current stage."""
+    role = session.get(MirrorRecord, event.record_id)
+    fields = role.fields if role is not None else {}
+    opportunity = session.get(MirrorRecord, fields.get("OpportunityId") or "")
+    contact = fields.get("ContactId")
+    if opportunity is None or opportunity.is_deleted or not contact or not opportunity.fields.get("StageName"):
+        return
+    person_id = read.people_of_contacts(session, [contact]).get(contact, contact)
+    _stage_activity(session, person_id, opportunity.sf_id, opportunity.fields["StageName"], opportunity.fields,
+                    event)
+
+
 def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
     """Read change events after our own cursor (automations own `processed_at`, so we keep ours).
 
@@ -93,11 +150,17 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
             member = session.get(MirrorRecord, event.record_id)
             fields: dict[str, Any] = member.fields if member is not None else {}
             person_id = fields.get("ContactId") or fields.get("LeadId")
+            # A Person Account's member row names its hidden Contact: score the Account, the person.
+            person_id = read.people_of_contacts(session, [person_id]).get(person_id, person_id) if person_id else None
             if person_id:
                 record_activity(session, "campaign_status", person_id=person_id, occurred_at=event.occurred_at,
                                 details={"status": event.new_value, "campaign_id": fields.get("CampaignId"),
                                          "change_event_id": event.id})
-        elif event.object_name in ("Lead", "Contact") and (event.kind != "updated" or event.field in fit_fields):
+        elif event.object_name == "Opportunity" and (event.kind == "created" or event.field == "StageName"):
+            _record_opportunity_stage(session, event)
+        elif event.object_name == "OpportunityContactRole" and event.kind == "created":
+            _record_contact_role(session, event)
+        elif event.object_name in read.person_objects() and (event.kind != "updated" or event.field in fit_fields):
             rescore_ids.add(event.record_id)
     if rescore_ids:
         service.ensure_people(session, rescore_ids)

@@ -26,12 +26,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from config.person_model import PREFIXES
 from db import insert_for
 from scoring.definition import FitRule, ScoringDefinition
 from scoring.models import PersonScore, ScoreEvent
+from sync import read
 from sync.models import MirrorRecord
-
-PERSON_OBJECTS = ("Lead", "Contact")
 
 
 def _field_text(name: str) -> ColumnElement[Any]:
@@ -163,8 +163,9 @@ def crossed(score: int, person_ids: Sequence[str] | None) -> Any:
 
 
 def object_for_id(column: ColumnElement[str]) -> ColumnElement[str]:
-    """Lead or Contact from a Salesforce Id's key prefix (00Q / 003)."""
-    return case((func.substr(column, 1, 3) == "003", "Contact"), else_="Lead")
+    """The person object of a Salesforce Id from its key prefix (00Q Lead, 003 Contact, 001 Account)."""
+    whens = [(func.substr(column, 1, 3) == prefix, name) for name, prefix in PREFIXES.items()]
+    return case(*whens, else_="Lead")
 
 
 def _new_person_columns(id_column: ColumnElement[str] | InstrumentedAttribute[str],
@@ -187,9 +188,9 @@ def _insert_new_people(dialect: str, source: Any) -> Any:
 
 
 def add_missing_people_from_mirror(now: datetime, dialect: str) -> Any:
-    """Give every Lead and Contact in the mirror a score row."""
+    """Give every person in the mirror (the person model's: Leads, Contacts, Person Accounts…) a score row."""
     source = (select(*_new_person_columns(MirrorRecord.sf_id, MirrorRecord.object_name, now))
-              .where(MirrorRecord.object_name.in_(PERSON_OBJECTS), MirrorRecord.is_deleted.is_(False)))
+              .where(*read.is_person(MirrorRecord)))
     return _insert_new_people(dialect, source)
 
 

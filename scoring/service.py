@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
+from config.person_model import PREFIXES
 from db import rows_matched, utcnow
 from scoring import evidence, handoff, queries
 from scoring.definition import (
@@ -226,8 +227,8 @@ def ensure_people(session: Session, person_ids: Iterable[str], now: datetime | N
 
 
 def object_name_for(person_id: str) -> str:
-    """Lead or Contact from the Salesforce Id prefix (003 is Contact, 00Q is Lead)."""
-    return "Contact" if person_id.startswith("003") else "Lead"
+    """The person object of an Id from its key prefix (00Q Lead, 003 Contact, 001 Account)."""
+    return next((name for name, prefix in PREFIXES.items() if person_id.startswith(prefix)), "Lead")
 
 
 def decay(session: Session, now: datetime | None = None, window: timedelta = timedelta(hours=3)) -> int:

@@ -32,6 +32,7 @@ DEMO_PEOPLE = (
     ("admin@example.jp", "admin", "tsunagi-admin-demo", "管理 太郎"),
     ("operator@example.jp", "operator", "tsunagi-operator-demo", "受付 花子"),
     ("sales@example.jp", "sales", "tsunagi-sales-demo", "営業 次郎"),
+    ("marketer@example.jp", "marketer", "tsunagi-marketer-demo", "広報 三郎"),
 )
 LOCAL_DEFAULTS = {
     "TSUNAGI_DEBUG": "1", "PORT": "5000", "DEVORG_PORT": "5443",

@@ -48,8 +48,13 @@ def describe_command() -> None:
     from sync import describe
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = settings_of(app)
     with get_db(app).transaction() as session:
-        errors = describe.refresh(session, gateway_for(app), list(settings_of(app).sync_objects))
+        errors = describe.refresh(session, gateway_for(app), list(settings.sync_objects))
+        types = {name: describe.state(session, name).field_types for name in settings.sync_objects}
+    lacking = describe.person_model_gaps(settings, types)
+    if lacking:
+        errors["PERSON_MODEL"] = lacking
     for name, error in errors.items():
         click.echo(f"{name}: {error}", err=True)
     if errors:

@@ -241,6 +241,9 @@ class Cycle:
             self._check_quota()
         with self.database.transaction() as session:
             states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
+        lacking = describe.person_model_gaps(self.settings, {n: s["field_types"] for n, s in states.items()})
+        if lacking:
+            self.result.errors["PERSON_MODEL"] = lacking
         ready = [n for n in self.objects if states[n]["field_types"] and n not in self.result.errors]
         org_now = self.gateway.org_now()  # the org's clock, never the host's: windows follow its stamps
         for name, snap in states.items():
@@ -409,7 +412,7 @@ class Cycle:
                 latest = (stamp, record["Id"])
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, source)
+                apply_records(session, name, records, source, self.settings.person_model)
             if last:
                 row = describe.state(session, name)
                 row.cursor_stamp, row.cursor_id = next_cursor((row.cursor_stamp, row.cursor_id), latest, ceiling,
@@ -421,7 +424,7 @@ class Cycle:
                      ceiling: datetime | None, done: bool, source: str) -> tuple[Any, Any]:
         with self.database.transaction() as session:
             if records:
-                apply_records(session, name, records, source)
+                apply_records(session, name, records, source, self.settings.person_model)
             row = describe.state(session, name)
             stored = (row.cursor_stamp, row.cursor_id)
             last = cursor_after(records) if records else None

@@ -70,6 +70,22 @@ def refresh(session: Session, gateway: Any, object_names: list[str]) -> dict[str
     return errors
 
 
+def person_model_gaps(settings: Any, field_types: dict[str, dict[str, str]]) -> str | None:
+    """The start-up check of PERSON_MODEL against describe: one line naming every field the
+    person model uses that the org lacks, or None when it has them all.
+
+    Only person objects this process mirrors and has described are checked.
+    """
+    missing: list[str] = []
+    for obj in settings.person_model.objects:
+        if field_types.get(obj.name):
+            missing += [f"{obj.name}.{f}" for f in obj.fields_used() if f not in field_types[obj.name]]
+    if not missing:
+        return None
+    return ("PERSON_MODEL names fields the Salesforce org lacks: " + ", ".join(missing)
+            + " (create them in Salesforce, or set PERSON_MODEL to the fields the org has)")
+
+
 def _message(answer: dict[str, Any]) -> str:
     body = answer.get("body")
     if isinstance(body, list) and body and isinstance(body[0], dict):

@@ -13,6 +13,8 @@ from typing import Any
 import jaconv
 import phonenumbers
 
+from config.person_model import PersonModel
+
 # Legal-entity words folded out of company names: 株式会社ABC, (株)ABC and ㈱ABC are one company.
 _LEGAL_ENTITY = re.compile(
     r"株式会社|有限会社|合同会社|合名会社|合資会社|一般社団法人|一般財団法人|公益社団法人|公益財団法人"
@@ -96,38 +98,46 @@ def member_key(value: Any) -> str | None:
     return text[:80] or None
 
 
-_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
-# The Contact field holding the member number (FORMS_MEMBER_NUMBER_FIELD); set by the app factory.
-_member_field = {"Contact": "Tsunagi_Key__c"}
-
-
-def configure_member_field(field: str) -> None:
-    """Use `field` of Contact as the member number (from the FORMS_MEMBER_NUMBER_FIELD setting)."""
-    if not _API_NAME.match(field):
-        raise ValueError(f"FORMS_MEMBER_NUMBER_FIELD is not a Salesforce field name: {field!r}")
-    _member_field["Contact"] = field
-
-
-def member_field(object_name: str) -> str | None:
-    """The field holding a member number on `object_name` (only Contacts are members), or None."""
-    return _member_field.get(object_name)
-
-
-# Which fields feed which key, per object (kana fields are the demo org's custom furigana fields).
+# Keys of objects that are not people (a business Account, a User); people's keys follow the person
+# model (PERSON_MODEL, config/person_model.py), which the settings carry to `record_keys`.
 KEY_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "Lead": {"email": ("Email",), "phone": ("Phone", "MobilePhone"), "name": ("LastName", "FirstName"),
-             "kana": ("LastNameKana__c", "FirstNameKana__c"), "company": ("Company",)},
-    "Contact": {"email": ("Email",), "phone": ("Phone", "MobilePhone", "HomePhone"),
-                "name": ("LastName", "FirstName"), "kana": ("LastNameKana__c", "FirstNameKana__c"),
-                "company": ("Account.Name",)},
     "Account": {"phone": ("Phone",), "name": ("Name",), "company": ("Name",)},
     "User": {"email": ("Email",), "name": ("LastName", "FirstName")},
 }
 
 
-def record_keys(object_name: str, fields: dict[str, Any]) -> dict[str, str | None]:
-    """All lookup keys of a record from its field values (missing fields give None keys)."""
-    spec = KEY_FIELDS.get(object_name, {})
+def key_fields(object_name: str, people: PersonModel) -> dict[str, tuple[str, ...]]:
+    """Which fields feed which key for `object_name` ("member" too when it has a member number).
+
+    A person object's come from the person model; an Account that is a person uses its person
+    fields, so both sets feed an Account's keys (which applies is decided per record).
+    """
+    spec = dict(KEY_FIELDS.get(object_name, {}))
+    obj = people.get(object_name)
+    if obj is None:
+        return spec
+    person = {"email": obj.email, "phone": obj.phone, "name": obj.last_first, "kana": obj.kana,
+              "company": obj.company, "member": (obj.member_number,) if obj.member_number else ()}
+    if obj.person_flag:
+        return {k: tuple(dict.fromkeys((*spec.get(k, ()), *v, obj.person_flag))) for k, v in person.items()}
+    return person
+
+
+def _spec_of(object_name: str, fields: dict[str, Any], people: PersonModel) -> dict[str, tuple[str, ...]]:
+    obj = people.get(object_name)
+    if obj is None or not obj.is_person(fields):
+        return KEY_FIELDS.get(object_name, {})
+    return {"email": obj.email, "phone": obj.phone, "name": obj.last_first, "kana": obj.kana,
+            "company": obj.company, "member": (obj.member_number,) if obj.member_number else ()}
+
+
+def record_keys(object_name: str, fields: dict[str, Any], people: PersonModel) -> dict[str, str | None]:
+    """All lookup keys of a record from its field values (missing fields give None keys).
+
+    `people` is the person model (settings.person_model): which fields of a person hold its email,
+    phone, names, kana and member number.
+    """
+    spec = _spec_of(object_name, fields, people)
 
     def first(names: tuple[str, ...], fn: Any) -> str | None:
         for name in names:
@@ -138,14 +148,13 @@ def record_keys(object_name: str, fields: dict[str, Any]) -> dict[str, str | Non
 
     email = first(spec.get("email", ()), email_key)
     phone = first(spec.get("phone", ()), phone_key)
-    member = member_field(object_name)
     return {
         "email_key": email,
         "phone_key": phone,
         "name_key": name_key(*(fields.get(n) for n in spec.get("name", ()))) if spec.get("name") else None,
         "kana_key": kana_key(*(fields.get(n) for n in spec.get("kana", ()))) if spec.get("kana") else None,
         "company_key": first(spec.get("company", ()), company_key),
-        "member_key": member_key(fields.get(member)) if member else None,
+        "member_key": first(spec.get("member", ()), member_key),
         "phone_rev_key": reversed_phone_key(phone),
         "email_local_rev_key": reversed_local_key(email),
     }

@@ -29,9 +29,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from config.person_model import PersonModel
 from db import utcnow
+from sync import read
 from sync.bulk import insert_events, insert_mirror_rows, update_mirror_rows
-from sync.keys import KEY_FIELDS, member_field, member_key, record_keys
+from sync.keys import key_fields, record_keys
 from sync.models import SOURCES, ChangeEvent, MirrorRecord
 from sync.values import flatten, parse_datetime
 
@@ -150,13 +152,25 @@ def _diff(object_name: str, item: _Incoming, stored: _Stored, source: str,
     return (merged if changed or (item.stamp and item.stamp > old_stamp) else None), events
 
 
+def _keys_follow_model(object_name: str, fields: dict[str, Any], stored: dict[str, Any],
+                       people: PersonModel) -> bool:
+    """True when the stored member key is the one the person model gives (cheap: no phone parsing)."""
+    from sync.keys import member_key
+
+    obj = people.get(object_name)
+    if obj is None or not obj.is_person(fields):
+        return True
+    return stored.get("member_key") == (member_key(fields.get(obj.member_number)) if obj.member_number else None)
+
+
 def apply_records(session: Session, object_name: str, records: Iterable[dict[str, Any]],
-                  source: str) -> list[ChangeEvent]:
+                  source: str, people: PersonModel | None = None) -> list[ChangeEvent]:
     """Upsert full or partial Salesforce records into the mirror and return the change events.
 
     Records are dicts with Salesforce field names, `Id` and (unless unknown, e.g. right after
     our own write) `SystemModstamp`; `attributes` and nested parents as the REST API returns
     them are fine. Runs in the caller's transaction and does not commit. Idempotent.
+    `people` is the person model the lookup keys follow (default: the running app's settings').
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
@@ -165,8 +179,8 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
         return []
     now = utcnow()
     stored = _load(session, list(incoming))
-    key_sources = {f for names in KEY_FIELDS.get(object_name, {}).values() for f in names}
-    key_sources |= {f for f in (member_field(object_name),) if f}
+    people = people or read.person_model()
+    key_sources = {f for names in key_fields(object_name, people).values() for f in names}
     new_rows = []
     for sf_id, item in incoming.items():
         if sf_id in stored:
@@ -176,7 +190,7 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
             "sf_id": sf_id, "object_name": object_name, "fields": item.fields,
             "system_modstamp": item.stamp or UNKNOWN_STAMP, "is_deleted": deleted,
             "first_seen_at": now, "last_seen_at": now, "last_source": source,
-            **record_keys(object_name, item.fields),
+            **record_keys(object_name, item.fields, people),
         })
     inserted = insert_mirror_rows(session, new_rows)
     raced = [row["sf_id"] for row in new_rows if row["sf_id"] not in inserted]
@@ -203,12 +217,12 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
             continue
         # Keys are recomputed only when a field feeding them changed (phone parsing is the slow part).
         same_keys = all(merged.get(f) == old.fields.get(f) for f in key_sources)
-        # A member field configured anew (FORMS_MEMBER_NUMBER_FIELD) changes the key, not the fields.
-        same_keys = same_keys and old.keys.get("member_key") == member_key(merged.get(member_field(object_name)))
+        # A person model configured anew (a member field, kana fields) changes the keys, not the fields.
+        same_keys = same_keys and _keys_follow_model(object_name, merged, old.keys, people)
         updates.append({
             "sf_id": sf_id, "fields": merged, "system_modstamp": max(item.stamp or old.stamp, old.stamp),
             "is_deleted": old.deleted if item.deleted is None else item.deleted, "last_seen_at": now,
-            "last_source": source, **(old.keys if same_keys else record_keys(object_name, merged)),
+            "last_source": source, **(old.keys if same_keys else record_keys(object_name, merged, people)),
         })
     update_mirror_rows(session, updates)
     for start in range(0, len(seen_only), _CHUNK):

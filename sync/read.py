@@ -17,15 +17,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, String, func, select
+from sqlalchemy import ColumnElement, Float, Select, String, and_, false, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from config.person_model import PersonModel, PersonObject, default_model
 from sync.models import MirrorRecord
 
-# "A person" is a Lead or a Contact; their ids start with 00Q and 003 (Salesforce key prefixes).
+# The default person model's objects and id prefixes; the configured ones come from `person_model()`.
 PERSON_OBJECTS = ("Lead", "Contact")
 PERSON_PREFIXES = ("00Q", "003")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
@@ -36,7 +37,9 @@ INDEXED_FIELDS = ("MailingState", "State", "LeadSource", "CampaignId", "ContactI
                   "AccountId", "OwnerId", "Status")
 # Indexes only PostgreSQL has, made by migrations and not declared on the models (SQLAlchemy
 # cannot declare a per-dialect expression index); schema comparison skips them by name.
-POSTGRESQL_ONLY_INDEXES = (*(f"ix_mirror_f_{f.lower()}" for f in INDEXED_FIELDS), "ix_activities_mail_id")
+POSTGRESQL_ONLY_INDEXES = (*(f"ix_mirror_f_{f.lower()}" for f in INDEXED_FIELDS), "ix_activities_mail_id",
+                           # pg_trgm GIN indexes for infix look-up (migration forms_0002, when pg_trgm is there)
+                           "ix_mirror_phone_trgm", "ix_mirror_email_trgm")
 
 
 def include_in_schema_comparison(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -113,9 +116,138 @@ def field_number(name: str, record: Any = MirrorRecord) -> ColumnElement[float]:
     return _Field(record.fields, name, "number")  # type: ignore[return-value]
 
 
+_DEFAULT_MODEL = default_model()
+
+
+def person_model() -> PersonModel:
+    """The person model of the running app (PERSON_MODEL), or the default outside an app context.
+
+    Every package asks here which objects are people and which fields hold their email, phone,
+    names, kana, opt-out, member number and conversion (config/person_model.py).
+    """
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        settings = current_app.config.get("TSUNAGI")
+        if settings is not None:
+            return settings.person_model  # type: ignore[no-any-return]
+    return _DEFAULT_MODEL
+
+
+def person_objects() -> tuple[str, ...]:
+    """Names of the objects whose records are people (Lead, Contact; Account for Person Accounts)."""
+    return person_model().names
+
+
+def person_of(object_name: str | None, fields: dict[str, Any]) -> PersonObject | None:
+    """The model of a record when it is a person (a business Account is not), else None."""
+    obj = person_model().get(object_name)
+    return obj if obj is not None and obj.is_person(fields) else None
+
+
+def person_email(object_name: str | None, fields: dict[str, Any]) -> str | None:
+    """A person record's email address (its model's email fields, first non-empty), or None."""
+    obj = person_of(object_name, fields)
+    return obj.first(obj.email, fields) if obj else None
+
+
+def person_phone(object_name: str | None, fields: dict[str, Any]) -> str | None:
+    """A person record's phone number (its model's phone fields, first non-empty), or None."""
+    obj = person_of(object_name, fields)
+    return obj.first(obj.phone, fields) if obj else None
+
+
+def opted_out(object_name: str | None, fields: dict[str, Any]) -> bool:
+    """True when a person record has opted out of email (HasOptedOutOfEmail or its model's field)."""
+    obj = person_of(object_name, fields)
+    return bool(obj and obj.opted_out and fields.get(obj.opted_out) is True)
+
+
+def is_converted(object_name: str | None, fields: dict[str, Any]) -> bool:
+    """True when a person record is a converted Lead (IsConverted or its model's field)."""
+    obj = person_of(object_name, fields)
+    return bool(obj and obj.converted and fields.get(obj.converted) is True)
+
+
+def opt_out_field(object_name: str | None) -> str | None:
+    """The opt-out checkbox of a person object (to write back an unsubscribe), or None."""
+    obj = person_model().get(object_name)
+    return obj.opted_out if obj else None
+
+
+def person_object_of_id(person_id: str | None) -> str | None:
+    """The person object an id belongs to, by its key prefix (None for other ids)."""
+    obj = person_model().object_of_id(person_id)
+    return obj.name if obj else None
+
+
+def _first_of(names: list[str], record: Any) -> ColumnElement[str]:
+    texts = [func.nullif(field_text(n, record), "") for n in dict.fromkeys(names) if "." not in n]
+    return func.coalesce(*texts) if len(texts) > 1 else texts[0]  # type: ignore[no-any-return]
+
+
+def email_text(record: Any = MirrorRecord) -> ColumnElement[str]:
+    """SQL: a person row's email (the person model's email fields, first non-empty)."""
+    return _first_of([f for o in person_model().objects for f in o.email] or ["Email"], record)
+
+
+def phone_text(record: Any = MirrorRecord) -> ColumnElement[str]:
+    """SQL: a person row's phone (the person model's phone fields, first non-empty)."""
+    return _first_of([f for o in person_model().objects for f in o.phone] or ["Phone"], record)
+
+
+def opted_out_clause(record: Any = MirrorRecord) -> ColumnElement[bool]:
+    """SQL: the person row has opted out of email (any person object's opt-out checkbox is true)."""
+    names = list(dict.fromkeys(o.opted_out for o in person_model().objects if o.opted_out))
+    if not names:
+        return false()
+    clauses = [field_text(n, record) == "true" for n in names]
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+
+# A Person Account's person fields under the names mail templates use for any person (person.Email…).
+_MERGE_ALIASES = {"PersonBirthdate": "Birthdate", "PersonTitle": "Title", "PersonLeadSource": "LeadSource",
+                  **{f"PersonMailing{p}": f"Mailing{p}" for p in ("PostalCode", "State", "City", "Street")}}
+
+
+def merge_fields(object_name: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """A person's fields for mail merge: as mirrored, plus for a Person Account the names templates use
+    for any person (`Email`, `Phone`, `HasOptedOutOfEmail`, `Mailing*`, `Birthdate`…) from its person
+    fields, so one template greets a Lead, a Contact and a Person Account alike."""
+    out = dict(fields)
+    obj = person_of(object_name, fields)
+    if obj is None or not obj.person_flag:
+        return out  # a Lead's or Contact's fields already have these names
+    for source, alias in _MERGE_ALIASES.items():
+        if fields.get(source) is not None and out.get(alias) is None:
+            out[alias] = fields[source]
+    for alias, value in (("Email", obj.first(obj.email, fields)), ("Phone", obj.first(obj.phone, fields)),
+                         ("HasOptedOutOfEmail", fields.get(obj.opted_out) if obj.opted_out else None)):
+        if value is not None and out.get(alias) is None:
+            out[alias] = value
+    return out
+
+
 def is_person(record: Any = MirrorRecord) -> list[ColumnElement[bool]]:
-    """WHERE clauses of a live (not deleted) Lead or Contact."""
-    return [record.object_name.in_(PERSON_OBJECTS), record.is_deleted.is_(False)]
+    """WHERE clauses of a live (not deleted) person: a record of a person object (an Account only
+    when its person flag, IsPersonAccount, is true)."""
+    return [person_clause(record), record.is_deleted.is_(False)]
+
+
+def person_clause(record: Any = MirrorRecord, objects: Iterable[str] | None = None) -> ColumnElement[bool]:
+    """WHERE clause: the record is of a person object (of `objects` when given) and is a person."""
+    model = person_model()
+    wanted = [o for o in model.objects if objects is None or o.name in set(objects)]
+    plain = [o.name for o in wanted if not o.person_flag]
+    clauses: list[ColumnElement[bool]] = []
+    if plain:
+        clauses.append(record.object_name.in_(plain))
+    for obj in wanted:
+        if obj.person_flag:
+            clauses.append(and_(record.object_name == obj.name, field_text(obj.person_flag, record) == "true"))
+    if not clauses:
+        return false()
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
 def campaign_member_person(record: Any = MirrorRecord) -> ColumnElement[str]:
@@ -123,10 +255,10 @@ def campaign_member_person(record: Any = MirrorRecord) -> ColumnElement[str]:
     return func.coalesce(func.nullif(field_text("ContactId", record), ""), field_text("LeadId", record))
 
 
-def people(objects: Iterable[str] = PERSON_OBJECTS) -> Select[Any]:
-    """SELECT sf_id, object_name, fields of live people of `objects`, in id order."""
+def people(objects: Iterable[str] | None = None) -> Select[Any]:
+    """SELECT sf_id, object_name, fields of live people (of `objects` when given), in id order."""
     return (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
-            .where(MirrorRecord.object_name.in_(list(objects)), MirrorRecord.is_deleted.is_(False))
+            .where(person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
             .order_by(MirrorRecord.sf_id))
 
 
@@ -137,20 +269,69 @@ def live_records(object_name: str) -> Select[Any]:
 
 
 def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | None:
-    """The Lead/Contact id a record is about: itself, its WhoId, its ContactId/LeadId, or an
-    opportunity's ContactId."""
-    if object_name in PERSON_OBJECTS:
+    """The person id a record is about: itself, its WhoId, its ContactId/LeadId, or an
+    opportunity's ContactId (a Person Account's Contact id as Salesforce stores it there)."""
+    if person_of(object_name, fields) is not None:
         return sf_id
+    # Activities and campaign members name a Contact or Lead, also when the person is a Person Account.
+    prefixes = ("00Q", "003")
     if object_name in ("Task", "Event"):
         who = fields.get("WhoId")
-        return who if isinstance(who, str) and who.startswith(PERSON_PREFIXES) else None
+        return who if isinstance(who, str) and who.startswith(prefixes) else None
     if object_name == "CampaignMember":
         return fields.get("ContactId") or fields.get("LeadId")
     if object_name == "Opportunity":
         # The opportunity's contact (Opportunity.ContactId, API 49.0+) is the person it is about.
         contact = fields.get("ContactId")
-        return contact if isinstance(contact, str) and contact.startswith(PERSON_PREFIXES) else None
+        return contact if isinstance(contact, str) and contact.startswith(prefixes) else None
     return None
+
+
+def who_id(object_name: str | None, sf_id: str, fields: dict[str, Any]) -> str:
+    """The id Salesforce wants in WhoId / CampaignMember.ContactId for this person record: a Person
+    Account's Contact (PersonContactId), else the record's own id."""
+    obj = person_of(object_name, fields)
+    contact = fields.get(obj.person_contact) if obj is not None and obj.person_contact else None
+    return contact if isinstance(contact, str) and contact else sf_id
+
+
+def who_ids(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    """Person id → the id Salesforce wants in WhoId / CampaignMember.ContactId, where they differ.
+
+    A Person Account (001…) is named there by its hidden Contact (PersonContactId, 003…); Leads
+    and Contacts name themselves and are left out of the answer.
+    """
+    model = person_model()
+    accounts = [o for o in model.objects if o.person_contact]
+    wanted = sorted({i for i in person_ids if i and any(i.startswith(o.prefix) for o in accounts)})
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    for sf_id, object_name, fields in session.execute(
+            select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
+            .where(MirrorRecord.sf_id.in_(wanted))):
+        obj = model.get(object_name)
+        contact = (fields or {}).get(obj.person_contact) if obj and obj.person_contact else None
+        if isinstance(contact, str) and contact:
+            found[sf_id] = contact
+    return found
+
+
+def people_of_contacts(session: Session, contact_ids: Iterable[str]) -> dict[str, str]:
+    """A Person Account's Contact id (PersonContactId) → the Account id the person model calls the
+    person, for the ids among `contact_ids` that belong to a Person Account (when Accounts are people)."""
+    model = person_model()
+    wanted = sorted({i for i in contact_ids if i and i.startswith("003")})
+    found: dict[str, str] = {}
+    for obj in model.objects:
+        if not obj.person_contact or not wanted:
+            continue
+        column = field_text(obj.person_contact)
+        for sf_id, contact in session.execute(
+                select(MirrorRecord.sf_id, column).where(MirrorRecord.object_name == obj.name,
+                                                         column.in_(wanted), MirrorRecord.is_deleted.is_(False))):
+            found[contact] = sf_id
+    return found
 
 
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, MirrorRecord]:

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.devorg",
     "tests.fixtures.smtp",
     "tests.fixtures.browser",
+    "tests.fixtures.orgs",
 ]

@@ -13,7 +13,7 @@ still open every other role's pages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,20 @@ def _links() -> dict[str, Any]:
         except BuildError:  # an entry with wrong URL values must not take every page down
             current_app.logger.warning("nav entry %s cannot be built", entry.endpoint)
     return {"nav_links": links}
+
+
+def register_home_panel(app: Flask, role: str, render: Callable[[], Any]) -> None:
+    """Show `render()` (HTML, e.g. a field rep's customer list) on `role`'s home page, below the links."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    panels: list[tuple[str, Callable[[], Any]]] = app.extensions.setdefault("tsunagi.home_panels", [])
+    if (role, render) not in panels:  # init_app may run twice on one app (tests)
+        panels.append((role, render))
+
+
+def home_panels(role: str) -> list[Any]:
+    """The rendered panels of `role`'s home page, in registration order."""
+    return [render() for who, render in current_app.extensions.get("tsunagi.home_panels", []) if who == role]
 
 
 def init_nav(app: Flask) -> None:

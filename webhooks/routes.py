@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 import db
 from config import settings_of
+from web.clients import request_client_key
 from webhooks import bp, outbound, service
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def salesforce_outbound() -> Response:
     except outbound.OutboundError as exc:
         log.warning("outbound message refused from %s: %s", request.remote_addr, exc)
         return _soap(outbound.fault(str(exc)), 500)
-    client = service.client_key(current_app.config["SECRET_KEY"], request.remote_addr)
+    client = request_client_key()
     with db.transaction() as session:
         # A retry of a message already stored costs nothing more: ack it so Salesforce stops.
         limited = None if service.all_stored(session, message) else service.over_rate_limit(session, settings, client)

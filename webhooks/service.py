@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 from datetime import timedelta
 from typing import Any
@@ -25,11 +23,6 @@ def expected_org_id(settings: Settings) -> str:
         return ""
     connection = devorg_connection(settings) or {}
     return str(connection.get("org_id") or connection.get("organization_id") or "")
-
-
-def client_key(secret: str, address: str | None) -> str:
-    """An HMAC of the sender's IP address: enough to rate-limit, useless to anyone who reads it."""
-    return hmac.new(secret.encode(), (address or "").encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def allowed_source(settings: Settings, address: str | None) -> bool:

@@ -56,15 +56,27 @@
       var digits = nfkc(input.value).replace(/[^0-9]/g, "");
       if (digits.length !== 7 || digits === last) { return; }
       last = digits;
+      // What the address fields hold as the question leaves: a person who types on while the
+      // answer is on its way (a fast operator) must not have their typing overwritten by it.
+      var asked = {};
+      ["prefecture", "city", "street"].forEach(function (part) {
+        var target = input.getAttribute("data-address-" + part);
+        var field = target && input.form.elements.namedItem(target);
+        if (field) { asked[part] = field.value; }
+      });
       fetch("/forms/api/postal/" + digits, { headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (address) {
           if (!address) { return; }
+          // A late answer for a postal code the person has since changed is not theirs any more.
+          if (nfkc(input.value).replace(/[^0-9]/g, "") !== digits) { return; }
           var filled = null;
           ["prefecture", "city", "street"].forEach(function (part) {
             var target = input.getAttribute("data-address-" + part);
             var field = target && input.form.elements.namedItem(target);
-            if (field) { field.value = address[part] || ""; filled = field; }
+            if (!field || field.value !== asked[part]) { return; }
+            field.value = address[part] || "";
+            filled = field;
           });
           input.value = digits.slice(0, 3) + "-" + digits.slice(3);
           input.dispatchEvent(new Event("tsunagi:address-filled", { bubbles: true }));
@@ -148,7 +160,7 @@
   }
   function problem(el) {
     if (el.type === "radio" || el.type === "checkbox" || el.tagName === "BUTTON") {
-      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return messages.msgCheck; }
+      if (el.getAttribute("aria-required") === "true" && el.type === "checkbox" && !el.checked) { return el.getAttribute("data-msg-check") || messages.msgCheck; }
       if (el.type === "radio" && fieldBox(el) && fieldBox(el).querySelector(".req") &&
           !el.form.querySelector("input[name='" + el.name + "']:checked")) { return messages.msgChoose; }
       return "";

@@ -13,6 +13,7 @@ import db as dbmod
 from activity.models import Activity
 from automations import segments
 from automations.conditions import Record
+from config.person_model import default_model
 from sync.keys import record_keys
 from sync.models import MirrorRecord
 
@@ -29,7 +30,7 @@ DATES = ["2026-01-15", "2025-12-31", "2026-11-30T10:00:00.000+0000", None, ""]
 def _row(sf_id: str, object_name: str, fields: dict[str, Any], deleted: bool = False) -> MirrorRecord:
     fields = {"Id": sf_id, **fields}
     return MirrorRecord(sf_id=sf_id, object_name=object_name, fields=fields, system_modstamp=NOW,
-                        is_deleted=deleted, last_source="poll", **record_keys(object_name, fields))
+                        is_deleted=deleted, last_source="poll", **record_keys(object_name, fields, default_model()))
 
 
 @pytest.fixture

@@ -110,6 +110,44 @@ def test_a_new_applicant_typed_in_full_width_with_a_postal_code_that_fills_the_a
     assert lead["Street"].endswith("2-21-1")
 
 
+def test_an_operator_who_types_on_before_the_address_arrives_keeps_what_they_typed(org_server, browser):
+    """A fast operator types the postal code and goes straight on to the street and house number;
+    the address answer arriving after that must not overwrite their typing (CI once lost 1-2 so)."""
+    app, server = org_server
+    page = _signed_in_page(app, browser, server, "operator")
+    held = []
+    page.route("**/forms/api/postal/*", lambda route: held.append(route))  # late: held until released
+    page.goto(server.url + "/forms/trial_set")
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+    page.fill("#f-PostalCode", "160-0002")
+    page.fill("#f-Street", "四谷坂町1-2")
+    page_until(page, "true")  # lets Playwright deliver the routed request to the test
+    assert len(held) == 1
+    with page.expect_response("**/forms/api/postal/*"):
+        held[0].continue_()
+    page_until(page, "document.querySelector('#f-State').value !== ''")
+    assert page.input_value("#f-State") == "東京都"  # the parts left empty are still filled
+    assert page.input_value("#f-City") == "新宿区"
+    assert page.input_value("#f-Street") == "四谷坂町1-2"
+
+    # A late answer for a postal code the operator has since corrected fills nothing.
+    page.fill("#f-State", "")
+    page.fill("#f-City", "")
+    page.fill("#f-PostalCode", "150-0002")
+    page.fill("#f-PostalCode", "100-0001")
+    page_until(page, "true")
+    assert len(held) == 3
+    with page.expect_response("**/forms/api/postal/1000001"):
+        held[2].continue_()
+    page_until(page, "document.querySelector('#f-City').value !== ''")
+    assert page.input_value("#f-City") == "千代田区"
+    with page.expect_response("**/forms/api/postal/1500002"):
+        held[1].continue_()  # the answer for 150-0002 arrives last
+    page.wait_for_timeout(500)  # nothing to wait for when nothing must happen
+    assert page.input_value("#f-City") == "千代田区"
+    assert page.input_value("#f-PostalCode") == "100-0001"
+
+
 def test_a_field_rep_flags_absent_on_a_phone(org_server, browser, devorg, seed_mirror_on):
     app, server = org_server
     contact_id = devorg.insert("Contact", LastName="伊藤", FirstName="誠", LastNameKana__c="イトウ",

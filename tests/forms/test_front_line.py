@@ -517,6 +517,7 @@ def test_a_customer_on_a_phone_cannot_send_an_address_without_a_house_number(ope
     page_until(page, "document.querySelector('#f-Street').value !== ''")
     assert page.input_value("#f-Street") == "四谷坂町"
     assert page.evaluate("document.activeElement.id") == "f-HouseNumber"  # the house number is next
+    page.check("#f-_privacy")  # the privacy-policy consent every public 資料請求 needs
     page.click("button[value=confirm]")  # sent without it
     assert "番地を入力してください" in page.inner_text("#f-HouseNumber-error")
     page.fill("#f-HouseNumber", "１−２")

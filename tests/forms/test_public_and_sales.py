@@ -15,7 +15,7 @@ from writeback.models import WritebackItem
 
 REQUEST = {"LastName": "田中", "FirstName": "美咲", "LastNameKana__c": "たなか", "FirstNameKana__c": "みさき",
            "Email": "misaki@example.jp", "PostalCode": "100-0001", "State": "東京都", "City": "千代田区",
-           "Street": "千代田1-1"}
+           "Street": "千代田1-1", "_privacy": "1"}  # the visitor ticks the privacy-policy box
 
 
 def _post(client, key, data, stage="submit", **extra):

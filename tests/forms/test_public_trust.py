@@ -44,7 +44,9 @@ def public_site(make_app, devorg):
 
 def _post(client, path: str, data: dict) -> int:
     token = token_of(client.get(path).get_data(as_text=True))
-    return client.post(path.split("?")[0], data={**data, "_token": token, "_stage": "submit"}).status_code
+    # The visitor ticks the privacy-policy box, as every public 資料請求 needs.
+    return client.post(path.split("?")[0], data={**data, "_token": token, "_stage": "submit", "_privacy": "1"}
+                       ).status_code
 
 
 def _settle(app) -> None:

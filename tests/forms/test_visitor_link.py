@@ -23,7 +23,7 @@ VID = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
 OTHER_VID = "ffeeddccbbaa99887766554433221100"
 REQUEST = {"LastName": "田中", "FirstName": "美咲", "LastNameKana__c": "たなか", "FirstNameKana__c": "みさき",
            "Email": "misaki@example.jp", "PostalCode": "100-0001", "State": "東京都", "City": "千代田区",
-           "Street": "千代田1-1"}
+           "Street": "千代田1-1", "_privacy": "1"}  # the visitor ticks the privacy-policy box
 
 
 def linker(visitor_id: str, age_s: float = 0) -> str:

@@ -141,7 +141,7 @@ def test_a_new_applicant_s_form_points_are_scored_once_their_lead_exists(make_ap
     answer = client.post("/f/materials_request", data={
         "_token": token, "_stage": "submit", "LastName": "鈴木", "FirstName": "一郎", "LastNameKana__c": "スズキ",
         "FirstNameKana__c": "イチロウ", "Email": "ichiro@example.jp", "PostalCode": "100-0001", "State": "東京都",
-        "City": "千代田区", "Street": "千代田1-1"})
+        "City": "千代田区", "Street": "千代田1-1", "_privacy": "1"})
     assert answer.status_code == 303, answer.get_data(as_text=True)
     with dbmod.get_db(app).transaction() as session:
         score_new_activity(session)  # nobody to score yet: the Lead is still being written

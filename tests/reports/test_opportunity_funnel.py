@@ -118,7 +118,21 @@ def test_the_funnel_by_month_source_and_campaign_matches_the_hand_computed_figur
     assert figures[("キャンペーン別", "秋の新規加入キャンペーン")] == \
         ["4", "2", "3", "185000", "2", "180000", "0.7500", "0.6667"]
     assert figures[("キャンペーン別", "産直りんご予約")] == ["3", "3", "2", "60800", "1", "36000", "0.6667", "0.5000"]
-    assert len(rows) == 1 + 1 + 2 + 4 + 2
+    assert len(rows) == 1 + 1 + 2 + 2 + 4 + 2
+
+
+def test_the_cohort_rows_follow_each_month_s_leads_to_the_end_of_the_range(app, sign_in, funnel_data):
+    rows = read_csv(sign_in("admin").get("/admin/reports/opportunities", query_string={**RANGE, "format": "csv"}))
+    cohorts = {r[2]: r[3:] for r in rows[1:] if r[0] == "リード作成月別"}
+    # October's lead L1 was handed off, converted into K1 and its deal O1 (120000) was won in November.
+    # November's leads L2 L3 L5 K2: L2 and K2 handed off; K2's deal O2 (36000) won. K3's deals belong to
+    # no cohort: K3 became a member long before the range.
+    assert cohorts == {"2026-10": ["1", "1", "1", "120000", "1", "120000", "1.0000", "1.0000"],
+                       "2026-11": ["4", "2", "1", "36000", "1", "36000", "0.2500", "1.0000"]}
+    html = sign_in("admin").get("/admin/reports/opportunities", query_string=RANGE).get_data(as_text=True)
+    october = re.search(r'<div data-cohorts>.*?<tr data-key="2026-10">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r">([^<>]+)</t[dh]>", october) == \
+        ["2026-10", "1", "1", "1", "100.0%", "¥120,000", "1", "100.0%", "¥120,000"]
 
 
 def test_campaign_influence_first_touch_last_touch_and_even_split(app, sign_in, funnel_data):

@@ -53,14 +53,14 @@ def test_data_quality_pages_through_long_lists(app, sign_in):
             _refresh(app)
         first = admin.get("/admin/reports/data-quality").get_data(as_text=True)
         assert "(450)" in first  # every person lacks an Email: all 450 counted
-        listed = set(re.findall(r"Lead (00Q\w+)</td>", first))
+        listed = set(re.findall(r'href="/people/(00Q\w+)"', first))
         assert len(listed) == 200 and 'rel="next"' in first
         # The browser tab says which page this is, never the pager's markup.
         title = re.search(r"<title>(.*?)</title>", first, re.S).group(1)
         assert "<" not in title and "データ品質" in title
         assert first.count('class="pager"') == 1
         third = admin.get("/admin/reports/data-quality?page=3").get_data(as_text=True)
-        rest = set(re.findall(r"Lead (00Q\w+)</td>", third))
+        rest = set(re.findall(r'href="/people/(00Q\w+)"', third))
         assert len(rest) == 50 and not listed & rest and 'rel="next"' not in third
         assert admin.get("/admin/reports/data-quality?page=0").status_code == 400
 

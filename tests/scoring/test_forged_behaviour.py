@@ -69,7 +69,7 @@ def test_a_public_form_with_a_victim_s_phone_does_not_give_the_attacker_s_browsi
     fields = {"LastName": "攻撃", "FirstName": "者", "LastNameKana__c": "こうげき", "FirstNameKana__c": "しゃ",
               "Phone": "03-1111-2222", "Email": "attacker@evil.example", "PostalCode": "100-0001",
               "State": "東京都", "City": "千代田区", "Street": "千代田1-1",
-              "tsunagi_vid": ATTACKER_VID, "_token": token_of(page.get_data(as_text=True))}
+              "tsunagi_vid": ATTACKER_VID, "_privacy": "1", "_token": token_of(page.get_data(as_text=True))}
     assert client.post("/f/materials_request", data={**fields, "_stage": "submit"}).status_code == 303
     hit_pricing_page(client, 20)  # 20 × 5 points: the +100 of the report
     score(app)

@@ -175,8 +175,8 @@ def test_many_records_upsert_in_one_call(app):
         assert s.scalar(select(func.count()).select_from(MirrorRecord)) == 1200
 
 
-def test_member_number_and_reversed_keys_follow_the_configured_member_field(app):
-    from sync import keys
+def test_member_number_and_reversed_keys_follow_the_configured_member_field(app, make_app, tmp_path):
+    from config.settings import SettingsError, load_settings
 
     contact = {"Id": "003000000000001AAA", "SystemModstamp": "2026-11-20T10:00:00.000+0000", "IsDeleted": False,
                "LastName": "佐藤", "Email": "Sato.Jiro@example.jp", "Phone": "03-6496-3255",
@@ -185,13 +185,13 @@ def test_member_number_and_reversed_keys_follow_the_configured_member_field(app)
     row = mirror(app, contact["Id"])
     assert (row.member_key, row.phone_rev_key, row.email_local_rev_key) == ("member-000123", "55236946318",
                                                                             "orij.otas")
-    keys.configure_member_field("Member_No__c")
-    try:
+    # The operator sets FORMS_MEMBER_NUMBER_FIELD=Member_No__c and restarts: the setting travels in the
+    # app's person model, no process-wide state.
+    renamed = make_app(forms_member_number_field="Member_No__c")
+    with renamed.app_context():
         # The record changes in a field that feeds no key: the member key still follows the new field.
-        apply(app, [{**contact, "SystemModstamp": "2026-11-20T10:05:00.000+0000", "Title": "組合員"}],
+        apply(renamed, [{**contact, "SystemModstamp": "2026-11-20T10:05:00.000+0000", "Title": "組合員"}],
               object_name="Contact")
-        assert mirror(app, contact["Id"]).member_key == "k-77"
-    finally:
-        keys.configure_member_field("Tsunagi_Key__c")
-    with pytest.raises(ValueError):
-        keys.configure_member_field("x; DROP")
+    assert mirror(app, contact["Id"]).member_key == "k-77"
+    with pytest.raises(SettingsError, match="FORMS_MEMBER_NUMBER_FIELD"):
+        load_settings({"TSUNAGI_DEBUG": "1", "FORMS_MEMBER_NUMBER_FIELD": "x; DROP"}, instance_path=tmp_path)
