@@ -91,10 +91,11 @@ def insert_for(session: Session | str, table: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
-def rows_matched(session: Session, statement: Any) -> int:
-    """Run an UPDATE or DELETE in `session`; how many rows it matched (the cursor's rowcount).
-    (`Session.execute` is typed as returning a plain Result, which has no rowcount.)"""
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+def rows_matched(session: Session, statement: Any, params: Any = None) -> int:
+    """Run a statement (an UPDATE, a DELETE, an executemany INSERT with `params`) in `session`; how
+    many rows it matched or wrote (the cursor's rowcount). (`Session.execute` is typed as returning
+    a plain Result, which has no rowcount.)"""
+    return cast("CursorResult[Any]", session.execute(statement, params)).rowcount
 
 
 def import_models() -> None:

@@ -84,6 +84,34 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
+def recorded_by_many(session: Session, record_ids: list[str]) -> dict[str, dict[str, str]]:
+    """`recorded_by` of many records in two queries (a bulk batch); records with nobody are left out."""
+    from forms.models import Submission
+    from people.models import User
+    from writeback.models import WritebackItem
+
+    first: dict[str, int] = {}
+    ids = sorted({r for r in record_ids if r})
+    for i in range(0, len(ids), 500):
+        rows = session.execute(select(WritebackItem.result_id, WritebackItem.origin_ref).where(
+            WritebackItem.result_id.in_(ids[i:i + 500]), WritebackItem.origin == "forms").order_by(WritebackItem.id))
+        for result_id, ref in rows:
+            sub_id = (ref or "").rpartition(":")[2]
+            if result_id not in first and sub_id.isdigit():
+                first[result_id] = int(sub_id)
+    if not first:
+        return {}
+    from people.sf_user import phone_of
+
+    users = dict(session.execute(select(Submission.id, User).join(User, Submission.created_by == User.id)
+                                 .where(Submission.id.in_(set(first.values())))).all())
+    found: dict[int, dict[str, str]] = {}
+    for sub, user in users.items():
+        values = {"name": user.name, "phone": phone_of(session, user) or ""}  # as recorded_by
+        found[sub] = {k: v for k, v in values.items() if v}
+    return {rid: found[sub] for rid, sub in first.items() if found.get(sub)}
+
+
 def mail_context(session: Session, rt: Runtime, automation: Automation, record: Record | None,
                  person: Record | None, links: dict[str, Any] | None = None) -> dict[str, Any]:
     """The merge data of an automation mail: person, record, owner, rep (who entered the record), campaign,
@@ -97,7 +125,8 @@ def mail_context(session: Session, rt: Runtime, automation: Automation, record: 
         "person": read.merge_fields(person.object_name, person.fields) if person else {},
         "record": dict(record.fields) if record else {},
         "owner": dict(owner.fields) if owner else {},
-        "rep": recorded_by(session, record.id if record else None),
+        "rep": (rt.recorded.get(record.id, {}) if rt.recorded is not None and record is not None
+                else recorded_by(session, record.id if record else None)),
         "account": dict(account.fields) if account else {},
         "campaign": dict(campaign.fields) if campaign else {},
         "links": _links(rt, person.id if person else None, links or {}),

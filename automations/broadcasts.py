@@ -3,11 +3,15 @@
 `start_due(session, rt)` (the clock's `automations.tick`) creates a `BroadcastRun` for each
 broadcast whose time has come; `plan_chunk(database, run_id)` then enters the next chunk of
 AUTOMATIONS_BROADCAST_CHUNK people in one transaction: their addresses, enrollments and first
-steps with set-based INSERT … SELECT statements, and the run's cursor. A crash loses at most the
-chunk being written; the next chunk starts at the last committed cursor, and every insert is
-ON CONFLICT DO NOTHING on the same unique keys as `engine.enroll`, so nothing is entered twice.
-Memory stays flat: a chunk holds an Id range (a segment without conditions) or the Ids the
-segment's SQL (automations/segment_sql.py) selects in it, never the whole segment.
+steps, and the run's cursor. On PostgreSQL a chunk is one statement (INSERT … SELECT chained by
+data-modifying CTEs: claim the addresses, enroll who claimed one, plan their first step); SQLite,
+which has no INSERT in a WITH, runs the same three INSERT … SELECT one after the other, each
+joined on a key. The chunk is found by keyset (the primary key after the cursor, LIMIT), not by
+OFFSET. A crash loses at most the chunk being written; the next chunk starts at the last committed
+cursor, and every insert is ON CONFLICT DO NOTHING on the same unique keys as `engine.enroll`, so
+nothing is entered twice. Memory stays flat: a chunk is an Id range of the segment's SQL
+(automations/segment_sql.py), or, for the few conditions SQL cannot express, the Ids of one chunk
+that passed the Python check; never the whole segment, and no row comes back to Python.
 
 One mail per normalized address (`email_key`: NFKC, lower case) per broadcast. When several
 records share an address, the one chosen is **the Contact before the Lead** (a Contact is the
@@ -17,6 +21,7 @@ are entered Contacts first, then Leads, each in Id order, and the first record t
 address in `automation_broadcast_addresses` keeps it. An address that any Lead or Contact has
 opted out with (HasOptedOutOfEmail) gets no broadcast at all, whichever record the segment chose;
 nor does an address that switched the broadcast's topic off in the preference centre (mail.topics).
+(`excluded`: each reason to leave an address out is one EXISTS on an indexed column.)
 
 A run's chunks are serialized by a row lock on the run (FOR UPDATE SKIP LOCKED on PostgreSQL),
 so any number of workers may hold a job for it. Broadcast steps go in the bulk lane (lane 1):
@@ -30,7 +35,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -54,8 +59,17 @@ from sync.models import MirrorRecord
 log = logging.getLogger(__name__)
 
 BULK_LANE = 1
-# Contacts first: they win an address shared with a Lead (see the module docstring).
-PHASES = ("Contact", "Lead")
+
+
+def phases(objects: list[str] | None = None) -> list[str]:
+    """The person objects a broadcast enters, one phase each, in the order that wins a shared address.
+
+    The person model's objects (Lead, Contact; Account for Person Accounts), narrowed to the
+    segment's `objects`: customers' own records (Contact, Person Account) first, then objects that
+    convert (Lead), so a Contact wins an address it shares with a Lead (see the module docstring).
+    """
+    chosen = [o for o in read.person_model().objects if not objects or o.name in objects]
+    return [o.name for o in sorted(chosen, key=lambda o: o.converted is not None)]
 
 
 def occurrence_of(automation: Automation) -> str:
@@ -67,10 +81,6 @@ def _stored_occurrence(automation: Automation) -> str:
     # As engine.enroll: "never" stores one fixed occurrence, so the unique key forbids a second entry.
     rule = (automation.spec.get("reentry") or {"rule": "never"})["rule"]
     return "once" if rule == "never" else occurrence_of(automation)[:100]
-
-
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def start_due(session: Session, rt: Runtime, automations: list[Automation]) -> list[int]:
@@ -94,8 +104,7 @@ def start_due(session: Session, rt: Runtime, automations: list[Automation]) -> l
             "enrolled_at": rt.now, "ended_at": rt.now}, ["automation_id", "subject_id", "occurrence"])
         if marker is None:
             continue  # planned before chunked planning existed
-        objects = _segment_spec(session, trig["segment"]).get("objects") or ["Lead", "Contact"]
-        first = next((p for p in PHASES if p in objects), "")
+        first = next(iter(phases(_segment_spec(session, trig["segment"]).get("objects"))), "")
         session.add(BroadcastRun(automation_id=automation.id, occurrence=occurrence, status="planning",
                                  phase=first, cursor="", started_at=rt.now))
         history(session, automation.id, "fired", f"一斉配信 {trig['segment']} @ {trig['at']}: 登録を開始",
@@ -110,22 +119,6 @@ def _segment_spec(session: Session, key: str) -> dict[str, Any]:
     return segment.spec if segment is not None else {"objects": [], "conditions": []}
 
 
-class Everyone:
-    """Every live record of `object_name` with an Id in (after, last]: a chunk of a segment without conditions."""
-
-    def __init__(self, object_name: str, after: str, last: str) -> None:
-        self.object_name, self.after, self.last = object_name, after, last
-
-    def where(self, ids_column: Any, m: Any) -> list[Any]:
-        """Conditions selecting the chunk's people on mirror table `m`, joined on `ids_column`."""
-        return [ids_column > self.after, ids_column <= self.last, m.c.object_name == self.object_name,
-                m.c.is_deleted.is_(False)]
-
-
-def _chunk_where(ids: list[str] | Everyone, ids_column: Any, m: Any) -> list[Any]:
-    return ids.where(ids_column, m) if isinstance(ids, Everyone) else [ids_column.in_(ids)]
-
-
 class SegmentFilter:
     """Which people of one chunk the segment selects; computed lookups are read once per filter."""
 
@@ -133,121 +126,189 @@ class SegmentFilter:
         from automations.segments import _python_check, _statement
 
         self.spec, self.now = spec, now
-        self.conditions = spec.get("conditions") or []
         # The segment compiled to SQL (automations/segment_sql.py); what SQL cannot express is
         # checked in Python on the rows SQL let through (campaign and open lookups read once here).
         self._statement = _statement
         _stmt, residual = _statement(session, spec, now, [MirrorRecord.sf_id])
         self.check = _python_check(session, residual, now) if residual else None
 
-    def ids(self, session: Session, object_name: str, after: str,
-            limit: int) -> tuple[list[str] | Everyone, str | None]:
-        """(ids selected, last id read) of the next `limit` records of `object_name` after `after`."""
-        base = (MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False),
-                MirrorRecord.sf_id > after)
-        if not self.conditions:
-            # Everyone in the range: only its end is needed (no list of 10,000 bound Ids).
-            last = session.scalar(select(MirrorRecord.sf_id).where(*base).order_by(MirrorRecord.sf_id)
-                                  .offset(limit - 1).limit(1))
+    def chunk(self, session: Session, object_name: str, after: str,
+              limit: int) -> tuple[Select[Any] | None, str | None]:
+        """(SELECT of the chosen people's sf_id and email_key, last Id read) of the next `limit` records
+        of `object_name` after the Id `after`; (None, None) when none is left.
+
+        When SQL expresses the whole segment, the chunk is the segment's SQL over an Id range, found
+        by keyset (the primary key from `after`, LIMIT): no Id leaves the database. Otherwise the
+        rows SQL let through are checked in Python and the chunk is the list of Ids that passed.
+        """
+        m = MirrorRecord
+        base = (m.object_name == object_name, m.sf_id > after)
+        if self.check is None:
+            ids, _residual = self._statement(session, self.spec, self.now, [m.sf_id])
+            window = ids.where(*base).order_by(m.sf_id).limit(limit).subquery()
+            last = session.scalar(select(func.max(window.c.sf_id)))
             if last is None:
-                last = session.scalar(select(func.max(MirrorRecord.sf_id)).where(*base))
-            return (Everyone(object_name, after, last) if last else []), last
-        stmt, _residual = self._statement(session, self.spec, self.now,
-                                          [MirrorRecord.sf_id, MirrorRecord.fields])
-        rows = session.execute(stmt.where(*base).order_by(MirrorRecord.sf_id).limit(limit)).all()
+                return None, None
+            stmt, _residual = self._statement(session, self.spec, self.now, [m.sf_id, m.email_key])
+            return stmt.where(*base, m.sf_id <= last), last
+        stmt, _residual = self._statement(session, self.spec, self.now, [m.sf_id, m.object_name, m.fields])
+        rows = session.execute(stmt.where(*base).order_by(m.sf_id).limit(limit)).all()
         if not rows:
-            return [], None
-        records = [Record(sf_id, object_name, fields or {}) for sf_id, fields in rows]
-        chosen = [r.id for r in records if self.check is None or self.check(r)]
-        return chosen, rows[-1][0]
+            return None, None
+        chosen = [sf_id for sf_id, obj, fields in rows if self.check(Record(sf_id, obj, fields or {}))]
+        return select(m.sf_id, m.email_key).where(m.sf_id.in_(chosen or [""])), rows[-1][0]
 
 
-def _opted_out(address: Any, topic: str | None = None) -> Any:
-    """Some person with this address has opted out of mail (the person model's opt-out checkbox),
-    or the address switched `topic` off."""
+def excluded(address: Any, topic: str | None = None) -> list[Any]:
+    """Why an address gets no broadcast: one SQL condition each, true when the address is left out.
+
+    Each is an EXISTS on an indexed column (`email_key`, the topic opt-out's address); a new
+    reason is one more entry here. Consent and the frequency cap are checked when the mail is sent
+    (mail/consent.py, automations/actions.py): they depend on the send time, not the plan's.
+    """
+    out = [_opted_out(address)]
+    if topic is not None:
+        from mail.models import TopicOptOut
+
+        # The preference centre's per-topic opt-out (mail.topics), checked again by the outbox worker.
+        t = TopicOptOut.__table__
+        out.append(exists().where(t.c.address == address, t.c.topic == topic))
+    return out
+
+
+def _opted_out(address: Any) -> Any:
+    """Some person with this address has opted out of mail (the person model's opt-out checkbox)."""
     other = MirrorRecord.__table__.alias("opted")
-    opted = exists().where(other.c.email_key == address, other.c.object_name.in_(PHASES),
-                           other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
-    if topic is None:
-        return opted
-    from mail.models import TopicOptOut
-
-    # The preference centre's per-topic opt-out (mail.topics), checked again by the outbox worker.
-    t = TopicOptOut.__table__
-    return or_(opted, exists().where(t.c.address == address, t.c.topic == topic))
+    return exists().where(other.c.email_key == address, other.c.object_name.in_(read.person_objects()),
+                          other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
 
 
-def _context_json(session: Session, m: Any, occurrence: str, campaign_id: str | None) -> Any:
+def _context_json(session: Session, record_id: Any, object_name: str, occurrence: str,
+                  campaign_id: str | None) -> Any:
     build = func.jsonb_build_object if session.get_bind().dialect.name == "postgresql" else func.json_object
-    return build("record_id", m.c.sf_id, "object", m.c.object_name, "occurrence", occurrence,
+    return build("record_id", record_id, "object", object_name, "occurrence", occurrence,
                  "campaign_id", campaign_id)
 
 
-def _enter(session: Session, run: BroadcastRun, automation: Automation, ids: list[str] | Everyone,
+class _Plan:
+    """The constant parts of one run's inserts: the enrollment's and the first step's values."""
+
+    def __init__(self, session: Session, run: BroadcastRun, automation: Automation, tz: str) -> None:
+        trig = automation.spec["trigger"]
+        self.run, self.automation = run, automation
+        self.stored, self.seen = _stored_occurrence(automation), occurrence_of(automation)
+        self.why = f"一斉配信 {trig['segment']} @ {trig['at']}"[:300]
+        self.campaign_id = trig.get("campaign_id")
+        step = automation.spec["steps"][0]
+        start = datetime.fromisoformat(trig["at"])
+        self.due = timing.next_open(timing.after_wait(start, step["wait"], tz), automation.spec.get("window"), tz)
+        self.session = session
+        from mail.topics import current_topic_of
+
+        self.topic = current_topic_of(automation.spec.get("topic"))
+
+    def enrollments(self, person_id: Any) -> Select[Any]:
+        """The enrollment rows of the people `person_id` (a column of the chunk's claimed people)."""
+        return select(literal(self.automation.id), person_id, literal(self.stored), person_id, literal("active"),
+                      literal(self.why),
+                      _context_json(self.session, person_id, self.run.phase, self.seen, self.campaign_id),
+                      literal(self.run.started_at)).where(person_id.is_not(None))  # SQLite: a WHERE before ON CONFLICT
+
+    def steps(self, e: Any) -> Select[Any]:
+        """The first planned step (bulk lane) of the enrollments `e` (a table or CTE of enrollments)."""
+        a = self.automation
+        return select(literal(f"{a.key}/0/") + e.c.subject_id + literal(f"/{self.stored}"),
+                      literal(a.id), literal(a.version), e.c.id, literal(0), e.c.person_id,
+                      literal(BULK_LANE), literal("queued"), literal(self.due), literal(0), literal(""),
+                      literal(self.run.started_at)).where(e.c.id.is_not(None))
+
+
+ENROLLMENT_COLUMNS = ["automation_id", "subject_id", "occurrence", "person_id", "status", "reason", "context",
+                      "enrolled_at"]
+STEP_COLUMNS = ["plan_key", "automation_id", "automation_version", "enrollment_id", "step_index", "person_id",
+                "lane", "status", "due_at", "attempts", "reason", "created_at"]
+
+
+def _enter(session: Session, run: BroadcastRun, automation: Automation, people: Select[Any],
            tz: str) -> tuple[int, int, int]:
-    """Enter `ids` (chosen by the segment): claim addresses, then enroll and plan set-based.
+    """Enter the chunk `people` (sf_id, email_key of the segment's chosen records): claim their
+    addresses, enroll the records that claimed one and plan their first step, set-based.
 
-    Returns (entered, folded onto another record, left out for an opted-out address).
+    Returns (entered, folded onto another record, left out for an excluded address).
     """
-    insert = _insert(session)
-    m = MirrorRecord.__table__
-    chunk = (*_chunk_where(ids, m.c.sf_id, m), m.c.email_key.is_not(None))
-    from mail.topics import current_topic_of
+    plan = _Plan(session, run, automation, tz)
+    if session.get_bind().dialect.name == "postgresql":
+        return _enter_one_statement(session, plan, people)
+    return _enter_statements(session, plan, people)
 
-    topic = current_topic_of(automation.spec.get("topic"))
-    with_address, opted_out = session.execute(
-        select(func.count(), func.count().filter(_opted_out(m.c.email_key, topic))).select_from(m).where(*chunk)).one()
+
+def _chunk_cte(people: Select[Any], topic: str | None) -> Any:
+    chunk = people.subquery("chosen")
+    return (select(chunk.c.sf_id, chunk.c.email_key, or_(*excluded(chunk.c.email_key, topic)).label("excluded"))
+            .where(chunk.c.email_key.is_not(None)).cte("chunk"))
+
+
+def _claims(run_id: int, chunk: Any) -> Select[Any]:
     # One row per address in this chunk (smallest Id); an address claimed by an earlier chunk or
     # phase stays with its first record (ON CONFLICT DO NOTHING).
-    claims: Select[Any] = (select(literal(run.id), m.c.email_key, func.min(m.c.sf_id))
-                           .where(*chunk, ~_opted_out(m.c.email_key, topic)).group_by(m.c.email_key))
-    # Counted from RETURNING: the driver's rowcount of INSERT … SELECT is -1 on psycopg.
-    claimed = len(session.execute(
-        insert(BroadcastAddress.__table__).from_select(["run_id", "address", "person_id"], claims)
-        .on_conflict_do_nothing().returning(BroadcastAddress.__table__.c.person_id)
-    ).all())
-    trig = automation.spec["trigger"]
-    stored, seen = _stored_occurrence(automation), occurrence_of(automation)
-    why = f"一斉配信 {trig['segment']} @ {trig['at']}"[:300]
-    a = BroadcastAddress.__table__
-    people = (select(literal(automation.id), m.c.sf_id, literal(stored), m.c.sf_id, literal("active"),
-                     literal(why), _context_json(session, m, seen, trig.get("campaign_id")), literal(run.started_at))
-              .select_from(a.join(m, m.c.sf_id == a.c.person_id))
-              .where(a.c.run_id == run.id, *_chunk_where(ids, a.c.person_id, m)))
-    e = Enrollment.__table__
-    session.execute(
-        insert(e).from_select(["automation_id", "subject_id", "occurrence", "person_id", "status", "reason",
-                               "context", "enrolled_at"], people)
-        .on_conflict_do_nothing(index_elements=["automation_id", "subject_id", "occurrence"]))
-    step = automation.spec["steps"][0]
-    start = datetime.fromisoformat(trig["at"])
-    due = timing.next_open(timing.after_wait(start, step["wait"], tz), automation.spec.get("window"), tz)
-    steps = (select(literal(f"{automation.key}/0/") + e.c.subject_id + literal(f"/{stored}"),
-                    literal(automation.id), literal(automation.version), e.c.id, literal(0), e.c.person_id,
-                    literal(BULK_LANE), literal("queued"), literal(due), literal(0), literal(""),
-                    literal(run.started_at))
-             .where(e.c.automation_id == automation.id, e.c.occurrence == stored,
-                    *(_chunk_where(ids, e.c.subject_id, m) if not isinstance(ids, Everyone)
-                      else [e.c.subject_id > ids.after, e.c.subject_id <= ids.last,
-                            e.c.subject_id.like(_prefix(ids.object_name) + "%")])))
+    return (select(literal(run_id), chunk.c.email_key, func.min(chunk.c.sf_id))
+            .where(chunk.c.excluded.is_(False)).group_by(chunk.c.email_key))
+
+
+def _enter_one_statement(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
+    """PostgreSQL: the whole chunk in one statement, the inserts chained by data-modifying CTEs
+    (the chunk's rows are read once, each person is looked up by its key, nothing comes back but counts)."""
+    chunk = _chunk_cte(people, plan.topic)
+    a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
+    claimed = (pg_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))
+               .on_conflict_do_nothing().returning(a.c.person_id).cte("claimed"))
+    enrolled = (pg_insert(e).from_select(ENROLLMENT_COLUMNS, plan.enrollments(claimed.c.person_id))
+                .on_conflict_do_nothing(index_elements=["automation_id", "subject_id", "occurrence"])
+                .returning(e.c.id, e.c.subject_id, e.c.person_id).cte("enrolled"))
+    planned = (pg_insert(p).from_select(STEP_COLUMNS, plan.steps(enrolled))
+               .on_conflict_do_nothing(index_elements=["plan_key"]).returning(p.c.id).cte("planned"))
+
+    def count(source: Any, *where: Any) -> Any:
+        return select(func.count()).select_from(source).where(*where).scalar_subquery()
+
+    with_address, excluded_n, claimed_n, entered = session.execute(select(
+        count(chunk), count(chunk, chunk.c.excluded.is_(True)), count(claimed), count(planned))).one()
+    return entered, max(0, with_address - excluded_n - claimed_n), excluded_n
+
+
+def _enter_statements(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
+    """SQLite (no INSERT in a WITH): one INSERT … SELECT per table, each joined on a key."""
+    chunk = _chunk_cte(people, plan.topic)
+    with_address, excluded_n = session.execute(
+        select(func.count(), func.count().filter(chunk.c.excluded.is_(True))).select_from(chunk)).one()
+    a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
+    # Counted from RETURNING: the driver's rowcount of INSERT … SELECT is not reliable everywhere.
+    claimed_n = len(session.execute(
+        sqlite_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))
+        .on_conflict_do_nothing().returning(a.c.person_id)).all())
+    # The records of this chunk that claimed their address (the address table's primary key).
+    chunk = _chunk_cte(people, plan.topic)
+    claimed = (select(a.c.person_id).select_from(chunk.join(
+        a, and_(a.c.run_id == plan.run.id, a.c.address == chunk.c.email_key, a.c.person_id == chunk.c.sf_id)))
+        .subquery("claimed"))
+    session.execute(sqlite_insert(e).from_select(ENROLLMENT_COLUMNS, plan.enrollments(claimed.c.person_id))
+                    .on_conflict_do_nothing(index_elements=["automation_id", "subject_id", "occurrence"]))
+    mine = (select(e).where(e.c.automation_id == plan.automation.id, e.c.occurrence == plan.stored,
+                            e.c.subject_id.in_(select(claimed.c.person_id))).subquery("mine"))
     entered = len(session.execute(
-        insert(PlannedStep.__table__).from_select(
-            ["plan_key", "automation_id", "automation_version", "enrollment_id", "step_index", "person_id", "lane",
-             "status", "due_at", "attempts", "reason", "created_at"], steps)
-        .on_conflict_do_nothing(index_elements=["plan_key"]).returning(PlannedStep.__table__.c.id)
-    ).all())
-    return entered, max(0, with_address - opted_out - claimed), opted_out
-
-
-def _prefix(object_name: str) -> str:
-    # Salesforce key prefixes: a Contact's Id starts with 003, a Lead's with 00Q.
-    return {"Contact": "003", "Lead": "00Q"}[object_name]
+        sqlite_insert(p).from_select(STEP_COLUMNS, plan.steps(mine))
+        .on_conflict_do_nothing(index_elements=["plan_key"]).returning(p.c.id)).all())
+    return entered, max(0, with_address - excluded_n - claimed_n), excluded_n
 
 
 def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia/Tokyo",
                seg_filter: SegmentFilter | None = None) -> bool:
     """Enter the next chunk of a run in one transaction; False when the run is planned (or busy elsewhere)."""
     with database.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # The chunk and its cursor commit together, so a commit lost in a database crash only
+            # means re-entering that chunk; any later synchronous commit (the outbox's) flushes it.
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         run = session.scalar(select(BroadcastRun).where(BroadcastRun.id == run_id)
                              .with_for_update(skip_locked=True))
         if run is None or run.status != "planning":
@@ -257,11 +318,11 @@ def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia
             run.status, run.finished_at = "planned", run.started_at
             return False
         spec = _segment_spec(session, automation.spec["trigger"]["segment"])
-        objects = [p for p in PHASES if p in (spec.get("objects") or ["Lead", "Contact"])]
+        objects = phases(spec.get("objects"))
         seg_filter = seg_filter or SegmentFilter(session, spec, run.started_at)
-        ids, last = seg_filter.ids(session, run.phase, run.cursor, chunk_size) if run.phase else ([], None)
-        if ids:
-            entered, folded, opted = _enter(session, run, automation, ids, tz)
+        people, last = seg_filter.chunk(session, run.phase, run.cursor, chunk_size) if run.phase else (None, None)
+        if people is not None:
+            entered, folded, opted = _enter(session, run, automation, people, tz)
             run.entered += entered
             run.folded += folded
             run.opted_out += opted

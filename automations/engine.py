@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from automations import actions, timing
@@ -52,6 +52,8 @@ class Runtime:
     frequency_cap: int = 0
     # While a bulk batch runs (run_due_steps), mails are collected here and queued in one insert.
     mail_buffer: list[dict[str, Any]] | None = None
+    # While a bulk batch runs: who entered each of the batch's records on a form (actions.recorded_by_many).
+    recorded: dict[str, dict[str, str]] | None = None
     view_cache: dict[int, MirrorView] = field(default_factory=dict)
 
     def clock(self) -> datetime:
@@ -74,9 +76,18 @@ def history(session: Session, automation_id: int, outcome: str, reason: str = ""
     """Add one history row (what happened, and why)."""
     from db import utcnow
 
-    session.add(AutomationRun(automation_id=automation_id, enrollment_id=enrollment_id, step_index=step_index,
-                              record_id=record_id, person_id=person_id, outcome=outcome, reason=reason[:2000],
-                              details=details or {}, occurred_at=now or utcnow()))
+    row = dict(automation_id=automation_id, enrollment_id=enrollment_id, step_index=step_index,
+               record_id=record_id, person_id=person_id, outcome=outcome, reason=reason[:2000],
+               details=details or {}, occurred_at=now or utcnow())
+    buffer = session.info.get(HISTORY_BUFFER)
+    if buffer is not None:
+        buffer.append(row)  # a bulk batch: inserted with the others when it ends (_run_together)
+    else:
+        session.add(AutomationRun(**row))
+
+
+# session.info key of the history rows a bulk batch collects (inserted at once, without RETURNING ids).
+HISTORY_BUFFER = "tsunagi.automations.history_buffer"
 
 
 def plan_key(automation: Automation, step_index: int, subject_id: str, occurrence: str) -> str:
@@ -376,12 +387,19 @@ def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bo
     from mail.outbox import enqueue_mails
 
     rt.mail_buffer = []
+    enrollments = [session.get(Enrollment, s.enrollment_id) for s in steps]
+    rt.recorded = actions.recorded_by_many(session, [e.context.get("record_id") for e in enrollments if e])
+    session.info[HISTORY_BUFFER] = buffer = []
     try:
         with session.begin_nested():
             with session.no_autoflush:
                 for step in steps:
                     run_step(session, rt, step)
             enqueue_mails(session, rt.mail_buffer)
+            if buffer:
+                # Core executemany: the ORM would ask for every row's id back (a statement with
+                # thousands of parameters, parsed anew by the driver for every batch).
+                session.execute(insert(AutomationRun.__table__), buffer)
     except Exception:
         log.warning("a bulk step batch failed; running its steps one by one", exc_info=True)
         for step in steps:
@@ -389,6 +407,8 @@ def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bo
         return False
     finally:
         rt.mail_buffer = None
+        rt.recorded = None
+        session.info.pop(HISTORY_BUFFER, None)
     return True
 
 

@@ -27,10 +27,14 @@ def _log_batch(timezone: str) -> int:
 
     now = db.utcnow()
     with db.transaction() as session:
-        rows = list(session.scalars(
-            select(OutboxMail).where(OutboxMail.status == "sent", OutboxMail.logged_at.is_(None))
-            .order_by(OutboxMail.id).limit(BATCH).with_for_update(skip_locked=True)
-        ))
+        # The columns logging needs, not the entity: its merge context is the largest part of a row.
+        o = OutboxMail
+        rows = session.execute(
+            select(o.id, o.person_id, o.sent_at, o.template_key, o.origin, o.origin_ref, o.unconfirmed,
+                   o.salesforce_log, o.campaign_id, o.subject, o.to_address)
+            .where(o.status == "sent", o.logged_at.is_(None))
+            .order_by(o.id).limit(BATCH).with_for_update(skip_locked=True)
+        ).all()
         if not rows:
             return 0
         marked = [r.id for r in rows]
@@ -57,7 +61,7 @@ def _log_batch(timezone: str) -> int:
     return len(marked)
 
 
-def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], str],
+def _salesforce_write(row: Any, day: str, members: dict[tuple[str, str], str],
                       who: dict[str, str]) -> dict[str, Any] | None:
     """The write-back the mail's `salesforce_log` choice asks for (see mail.outbox.enqueue_mail), or None.
 
@@ -92,7 +96,7 @@ def _salesforce_write(row: OutboxMail, day: str, members: dict[tuple[str, str], 
     return None
 
 
-def _campaign_members(session: Any, rows: list[OutboxMail], who: dict[str, str]) -> dict[tuple[str, str], str]:
+def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dict[tuple[str, str], str]:
     """(campaign, person) → CampaignMember id, mirrored, for a batch's campaign_member mails (a query per campaign)."""
     from sync.models import MirrorRecord
 

@@ -155,11 +155,49 @@ def _email_problem(value: str) -> str | None:
     return None
 
 
+# Values these match are certainly valid (tested against email_validator and phonenumbers over
+# generated samples), so only the rest are read back and checked exactly in Python: the report
+# needs no pass over the mirror. Anything else (a hyphenated label, full-width digits, another
+# area code) is merely a candidate, never a finding by itself.
+SURELY_VALID_EMAIL = r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)+[A-Za-z]{2,}$"
+SPECIAL_USE_DOMAIN = r"\.(arpa|invalid|local|localhost|onion|test)$"  # email_validator refuses these
+SURELY_VALID_PHONE = r"^(0[789]0-?[1-9][0-9]{3}-?[0-9]{4}|0[36]-?[1-9][0-9]{3}-?[0-9]{4})$"
+BLANK = r"^\s*$"
+
+
+def _present(text: Any) -> Any:
+    return and_(text.is_not(None), text != "")
+
+
+def _invalid_candidate() -> Any:
+    """SQL: an email or phone field of the person model holds a value that is not surely valid
+    (regexp on both databases)."""
+    from sqlalchemy import not_, or_
+
+    from sync.read import field_text
+
+    model = read.person_model()
+    emails = sorted({n for o in model.objects for n in o.email})
+    phones = sorted({n for o in model.objects for n in o.phone})
+    unsure = []
+    for name in emails:
+        email = field_text(name)
+        surely = and_(func.length(email) <= 64, email.regexp_match(SURELY_VALID_EMAIL),
+                      not_(func.lower(email).regexp_match(SPECIAL_USE_DOMAIN)))
+        unsure.append(and_(_present(email), not_(surely)))
+    unsure += [and_(_present(field_text(n)), not_(field_text(n).regexp_match(SURELY_VALID_PHONE))) for n in phones]
+    return or_(*unsure)
+
+
 def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
-    """People whose Email or phone fields hold something that is not a usable address or number."""
+    """People whose Email or phone fields hold something that is not a usable address or number.
+
+    SQL picks the candidates (a value that is not surely valid); only those are checked exactly.
+    """
     out: list[dict[str, Any]] = []
     stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
-            .where(*_person(MirrorRecord)).order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+            .where(*_person(MirrorRecord), _invalid_candidate())
+            .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
     model = read.person_model()
     for sf_id, object_name, fields in session.execute(stmt):
         person = model.get(object_name)
@@ -179,8 +217,22 @@ def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, 
     return out[:limit]
 
 
+def _missing(name: str) -> Any:
+    """SQL: the field is empty as Python's `str(value or "").strip()` sees it (missing, null, blank,
+    false or 0)."""
+    from sqlalchemy import or_
+
+    from sync.read import field_number, field_text, field_type
+
+    text = field_text(name)
+    return or_(text.is_(None), text.regexp_match(BLANK), and_(field_type(name) == "boolean", text == "false"),
+               field_number(name) == 0)
+
+
 def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX_ROWS) -> list[dict[str, Any]]:
-    """People missing any of the `Object.Field` pairs forms and automations need."""
+    """People missing any of the `Object.Field` pairs forms and automations need (found in SQL)."""
+    from sqlalchemy import or_
+
     wanted: dict[str, list[str]] = {}
     for pair in required:
         object_name, _, field_name = pair.partition(".")
@@ -192,13 +244,14 @@ def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX
         person = model.get(object_name)
         name_fields = person.last_first if person else ("LastName", "FirstName")
         stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
-                .where(and_(read.person_clause(MirrorRecord, [object_name]), MirrorRecord.is_deleted.is_(False)))
-                .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+                .where(read.person_clause(MirrorRecord, [object_name]), MirrorRecord.is_deleted.is_(False),
+                       or_(*(_missing(n) for n in names)))
+                .order_by(MirrorRecord.sf_id).limit(limit - len(out)))
         for sf_id, fields in session.execute(stmt):
             missing = [n for n in names if not str(fields.get(n) or "").strip()]
             if missing:
                 out.append({"id": sf_id, "object": object_name, "missing": missing,
                             "name": " ".join(str(fields.get(n) or "") for n in name_fields).strip()})
-                if len(out) >= limit:
-                    return out
+        if len(out) >= limit:
+            return out[:limit]
     return out

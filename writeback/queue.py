@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db import insert_for, utcnow
+from db import insert_for, rows_matched, utcnow
 from writeback.models import OPERATIONS, WritebackItem
 
 KEY_LENGTH = 200  # WritebackItem.idempotency_key
@@ -90,5 +90,9 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     table = WritebackItem.__table__
-    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-    return len(session.execute(stmt, rows).all())
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg's pipelined executemany of the one-row statement: with RETURNING it became one
+        # statement of thousands of parameters that the driver parses anew for every batch.
+        return rows_matched(session, stmt.execution_options(preserve_rowcount=True), rows)
+    return len(session.execute(stmt.returning(table.c.id), rows).all())

@@ -220,3 +220,44 @@ def test_a_worker_killed_while_planning_leaves_committed_chunks_and_another_work
 def _chunks(app) -> int:
     with dbmod.get_db(app).transaction() as session:
         return session.scalar(select(func.max(BroadcastRun.chunks))) or 0
+
+
+def test_a_broadcast_mail_names_the_rep_who_entered_the_person_on_a_form(app):
+    """Bulk steps look up "the rep" for their whole batch at once; each mail still names its own."""
+    from forms.models import Submission
+    from people.service import create_user
+    from writeback.models import WritebackItem
+
+    template(app, "news", html="<p>{{ person.LastName }} 様 担当: {{ rep.name | default('なし') }}</p>")
+    entered = upsert(app, "Lead", LastName="新規", Company="-", Email="new@example.jp")
+    other = upsert(app, "Contact", LastName="既存", Email="old@example.jp")
+    with app.app_context(), dbmod.get_db(app).transaction() as session:
+        rep = create_user(session, "rep@example.jp", "sales", "rep-password-1234", name="営業 花子")
+        submission = Submission(idempotency_key="visit-1", form_key="new-lead", data={}, created_by=rep.id)
+        session.add(submission)
+        session.flush()
+        session.add(WritebackItem(idempotency_key="forms:new-lead:1", object_name="Lead", operation="create",
+                                  fields={}, result_id=entered, origin="forms",
+                                  origin_ref=f"forms:{submission.id}", status="written", due_at=dbmod.utcnow()))
+    _broadcast(app)
+    run(app, tokyo(2026, 12, 1, 9, 0))
+    run(app, tokyo(2026, 12, 1, 9, 1))
+    reps = {m.person_id: m.context.get("rep") for m in outbox(app)}
+    assert reps == {entered: {"name": "営業 花子"}, other: {}}
+
+
+def test_a_segment_checked_partly_in_python_enters_only_its_people_chunk_by_chunk(make_app):
+    # "less than infinity" has no SQL form (segment_sql leaves it to Python): every chunk's rows are
+    # checked in Python and only the chosen ones enter, the cursor still moving over every row read.
+    app = make_app(automations_broadcast_chunk=4)
+    template(app, "news")
+    scored = [upsert(app, "Contact", LastName=f"会員{i}", Email=f"s{i}@example.jp", Score__c=i) for i in range(7)]
+    for i in range(6):
+        upsert(app, "Contact", LastName=f"未採点{i}", Email=f"u{i}@example.jp")
+    _broadcast(app, segment_conditions="[{field: Score__c, op: lt, value: 'inf'}]")
+    run(app, tokyo(2026, 12, 1, 9, 0))
+    run(app, tokyo(2026, 12, 1, 9, 1))
+    assert sorted(m.person_id for m in outbox(app)) == sorted(scored)
+    with dbmod.get_db(app).transaction() as session:
+        run_row = session.scalars(select(BroadcastRun)).one()
+        assert (run_row.status, run_row.entered, run_row.chunks) == ("planned", 7, 4)  # 13 rows, 4 a chunk

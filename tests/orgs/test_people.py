@@ -156,3 +156,32 @@ actions:
     assert people_org.devorg.records("Lead") == []  # the member was updated, not made a second person
     [task] = people_org.devorg.records("Task")
     assert (task["Subject"], task["WhoId"]) == ("電話受付", people_org.contact_of(member))
+
+
+def test_a_broadcast_reaches_every_member_once_before_a_lead_with_their_address_and_no_business(
+        make_app, people_org):
+    """A broadcast to everyone enters the org's people (Contacts, or Person Accounts), one mail per
+    address with the member chosen over a Lead sharing it, and never a business Account."""
+    from tests.automations.helpers import load, outbox, run, template, tokyo
+
+    _kind, hanako = people_org.member("山田", "花子", "ヤマダ", "ハナコ", "hanako@example.jp")
+    _kind, jiro = people_org.member("佐藤", "次郎", "サトウ", "ジロウ", "jiro@example.jp")
+    people_org.devorg.insert("Lead", LastName="山田", Company="個人", Email="Hanako@Example.jp")  # her, as a Lead
+    lead = people_org.devorg.insert("Lead", LastName="伊藤", Company="個人", Email="ito@example.jp")
+    people_org.devorg.insert("Account", Name="山田商店", Phone="03-6496-3255")  # a business
+    app = synced_app(make_app, people_org)
+    template(app, "news")
+    load(app, """
+segments:
+  - {key: everyone, name: 全員, conditions: []}
+automations:
+  - key: news-dec
+    name: 一斉配信
+    trigger: {type: broadcast, segment: everyone, at: "2026-12-01T07:00:00+09:00"}
+    actions:
+      - {type: send_mail, template: news}
+""")
+    run(app, tokyo(2026, 12, 1, 9, 0))
+    run(app, tokyo(2026, 12, 1, 9, 1))
+    mails = {m.to_address.lower(): m.person_id for m in outbox(app)}
+    assert mails == {"hanako@example.jp": hanako, "jiro@example.jp": jiro, "ito@example.jp": lead}

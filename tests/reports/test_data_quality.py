@@ -138,3 +138,30 @@ def test_the_first_pairs_by_id_are_found_whatever_the_limit_and_group_sizes(app,
     order = {"email": 0, "phone": 1, "name_kana_company": 2}
     ranked = sorted(expected.items(), key=lambda kv: (-len(kv[1]), order[kv[1][0]], kv[0]))[:limit]
     assert got == dict(ranked)
+
+
+def test_sql_picks_every_invalid_value_and_every_missing_field_the_exact_checks_find(app):
+    """The data-quality job finds candidates in SQL (no pass over the mirror in Python): values
+    that only look fine, written full-width, or blank in Japanese must still be reported."""
+    tricky = [("mail.localhost@example.test", "090-1234-5678"), ("a..b@example.jp", "０９０１２３４５６７８"),
+              ("ok@my-coop.example.jp", "090-0123-4567"), ("x@ab--cd.jp", "03-1234-5678"),
+              (" spaced@example.jp ", "06-1234-5678"), ("ＡＢＣ@example.jp", "12-34"),
+              ("plain@example.jp", "080-1234-5678\n"), ("", "0120-123-456")]
+    with get_db(app).transaction() as s:
+        add_records(s, "Contact", *[{"Id": contact_id(10 + i), "LastName": "　" if i % 3 == 0 else f"会員{i}",
+                                     "Email": email, "Phone": phone, "HasOptedOutOfEmail": i % 2 == 0,
+                                     "Score__c": 0 if i == 5 else i}
+                                    for i, (email, phone) in enumerate(tricky)])
+        found = {(r["id"], r["field"]) for r in dedupe.invalid_contacts(s)}
+        missing = {r["id"]: r["missing"] for r in dedupe.missing_fields(
+            s, ("Contact.LastName", "Contact.HasOptedOutOfEmail", "Contact.Score__c"))}
+    expected = set()
+    for i, (email, phone) in enumerate(tricky):
+        if email.strip() and dedupe._email_problem(email.strip()):
+            expected.add((contact_id(10 + i), "Email"))
+        if phone.strip() and dedupe.phone_key(phone.strip()) is None:
+            expected.add((contact_id(10 + i), "Phone"))
+    assert found == expected and (contact_id(12), "Phone") in found and (contact_id(10), "Email") in found
+    assert missing[contact_id(10)] == ["LastName", "Score__c"]  # "　" and 0
+    assert missing[contact_id(11)] == ["HasOptedOutOfEmail"]  # false
+    assert missing[contact_id(15)] == ["HasOptedOutOfEmail", "Score__c"] and contact_id(12) not in missing

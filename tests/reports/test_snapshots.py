@@ -86,3 +86,24 @@ def test_the_automation_report_of_the_last_30_days_comes_from_the_snapshot(app, 
         "triggered": 4, "sent": 4, "delivered": 3, "opened": 3, "clicked": 2, "converted": 1}
     overview = admin.get("/admin/reports/", query_string=RANGE)
     assert overview.status_code == 200 and 'class="snapshot-age"' in overview.get_data(as_text=True)
+
+
+def test_the_campaign_report_of_the_range_comes_from_the_snapshot_with_the_same_figures(app, sign_in):
+    from datetime import date
+
+    with get_db(app).transaction() as s:
+        seed.seed_campaigns(s)
+    admin = sign_in("admin")
+    query = {**RANGE, "format": "csv"}
+    live_page = admin.get("/admin/reports/campaigns", query_string=RANGE).get_data(as_text=True)
+    live = admin.get("/admin/reports/campaigns", query_string=query).get_data(as_text=True)
+    with app.app_context():
+        from reports import service, snapshots
+
+        rng = service.parse_range(RANGE, "Asia/Tokyo", today=date(2026, 11, 15))
+        with get_db(app).transaction() as s:
+            snapshots.save(s, snapshots.funnels_key(rng.first, rng.last),
+                           lambda: snapshots.automation_figures(s, rng))
+    cached_page = admin.get("/admin/reports/campaigns", query_string=RANGE).get_data(as_text=True)
+    assert 'class="snapshot-age"' in cached_page and 'class="snapshot-age"' not in live_page
+    assert admin.get("/admin/reports/campaigns", query_string=query).get_data(as_text=True) == live
