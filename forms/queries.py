@@ -43,7 +43,7 @@ def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], diale
 
 
 def people_containing(column_name: str, fragment: str, objects: tuple[str, ...], limit: int) -> Select[Any]:
-    """Live Leads/Contacts whose lookup key contains `fragment` anywhere (LIMIT `limit`).
+    """Live people (of the person objects in `objects`) whose lookup key contains `fragment` anywhere (LIMIT `limit`).
 
     `LIKE '%…%'`: on PostgreSQL the pg_trgm GIN index of that key serves it (migration
     forms_0002; from 3 characters on); elsewhere it is a scan the LIMIT bounds.
@@ -51,7 +51,7 @@ def people_containing(column_name: str, fragment: str, objects: tuple[str, ...],
     column = getattr(MirrorRecord, column_name)
     return (select(MirrorRecord)
             .where(column.like("%" + _escape_like(fragment) + "%", escape="\\"),
-                   MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+                   read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
             .limit(limit))
 
 
@@ -140,7 +140,7 @@ def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
 
 def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] | None,
                  after: tuple[str, str] | None, limit: int, dialect: str) -> Select[Any]:
-    """Live Leads/Contacts whose OwnerId is `owner_id`, in furigana order, one page after `after`.
+    """Live people whose OwnerId is `owner_id`, in furigana order, one page after `after`.
 
     OwnerId is read with sync.read.field_text, the expression PostgreSQL's ix_mirror_f_ownerid
     index holds (object_name, fields ->> 'OwnerId'). `key` = (key column, prefix) narrows the page
@@ -148,11 +148,9 @@ def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] |
     """
     from sqlalchemy import tuple_
 
-    from sync import read
-
     sort = func.coalesce(MirrorRecord.kana_key, MirrorRecord.name_key, "")
     stmt = select(MirrorRecord).where(read.field_text("OwnerId") == owner_id,
-                                      MirrorRecord.object_name.in_(objects), MirrorRecord.is_deleted.is_(False))
+                                      read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
     if key is not None:
         stmt = stmt.where(key_prefix(getattr(MirrorRecord, key[0]), key[1], dialect))
     if after is not None:
