@@ -52,11 +52,14 @@ translations: venv
 	else .venv/bin/pybabel init -i translations/messages.pot -d translations -l en; fi
 	.venv/bin/pybabel compile -d translations -l en
 
+# ruff, the import direction between packages and mypy on the packages it covers (pyproject.toml, docs/architecture.md).
 lint: venv
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
+	.venv/bin/mypy
 
 clean:
-	rm -rf .venv instance .pytest_cache .ruff_cache
+	rm -rf .venv instance .pytest_cache .ruff_cache .mypy_cache
 
 # Refresh the front-line screenshots in docs/img/ (docs/forms.md#screenshots).
 screenshots: venv

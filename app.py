@@ -59,7 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Behind a TLS proxy every request comes from the proxy's address: without this, all
         # customers would share one rate limit and links would say http://.
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     return app

@@ -11,12 +11,14 @@ import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -80,6 +82,20 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC (the only clock database code should use)."""
     return datetime.now(UTC)
+
+
+def insert_for(session: Session | str, table: Any) -> Any:
+    """`INSERT INTO table` in the dialect of `session` (or of a dialect name): PostgreSQL's or
+    SQLite's, both with `on_conflict_do_nothing` / `on_conflict_do_update` and `excluded`."""
+    dialect = session if isinstance(session, str) else session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def rows_matched(session: Session, statement: Any, params: Any = None) -> int:
+    """Run a statement (an UPDATE, a DELETE, an executemany INSERT with `params`) in `session`; how
+    many rows it matched or wrote (the cursor's rowcount). (`Session.execute` is typed as returning
+    a plain Result, which has no rowcount.)"""
+    return cast("CursorResult[Any]", session.execute(statement, params)).rowcount
 
 
 def import_models() -> None:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.models import Automation, BroadcastApproval
+from config import settings_of
 from db import utcnow
 from web.i18n import gettext as _
 
@@ -58,7 +58,7 @@ def is_broadcast(automation: Automation) -> bool:
 
 def threshold() -> int:
     """BROADCAST_APPROVAL_THRESHOLD of the running app."""
-    return int(current_app.config["TSUNAGI"].broadcast_approval_threshold)
+    return int(settings_of().broadcast_approval_threshold)
 
 
 def count(session: Session, automation: Automation, now: datetime, tz: str, page: int = 1) -> Count:

@@ -21,6 +21,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import settings_of
+from forms.models import DescribeCache, FormDefinition
 from sync import read
 from web.i18n import gettext as _
 
@@ -35,14 +37,9 @@ class _Org:
 
         self.fields = {row.object_name: set(row.field_types or {}) for row in session.scalars(select(SyncObject))
                        if row.field_types}
-        try:
-            from forms.models import DescribeCache
-
-            self.picklists = {row.object_name: {name: [p["value"] for p in f.get("picklist") or []]
-                                                for name, f in (row.fields or {}).items() if f.get("picklist")}
-                              for row in session.scalars(select(DescribeCache))}
-        except ImportError:  # forms is an optional feature
-            self.picklists = {}
+        self.picklists = {row.object_name: {name: [p["value"] for p in f.get("picklist") or []]
+                                            for name, f in (row.fields or {}).items() if f.get("picklist")}
+                          for row in session.scalars(select(DescribeCache))}
 
     def unknown_field(self, objects: tuple[str, ...], name: str) -> str | None:
         """An error when no described object of `objects` has field `name` (None when one has, or none is described)."""
@@ -128,7 +125,7 @@ def _topic_errors(spec: dict[str, Any]) -> list[str]:
     topic = spec.get("topic")
     if not topic or not has_app_context() or "TSUNAGI" not in current_app.config:
         return []
-    topics = dict(current_app.config["TSUNAGI"].mail_topics)
+    topics = dict(settings_of().mail_topics)
     if topic in topics:
         return []
     return ["topic: " + _("配信テーマ %(topic)s は MAIL_TOPICS にありません（%(topics)s）。", topic=topic,
@@ -136,10 +133,6 @@ def _topic_errors(spec: dict[str, Any]) -> list[str]:
 
 
 def _form_errors(session: Session, where: str, key: Any) -> list[str]:
-    try:
-        from forms.models import FormDefinition
-    except ImportError:
-        return []
     if key in _keys(session, FormDefinition):
         return []
     return [f"{where}: " + _("フォーム %(key)s がありません。", key=key)]

@@ -12,15 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
-
 from automations import engine, triggers
+from config import settings_of
 from db import get_db, utcnow
 
 
 def runtime(now: datetime | None = None) -> engine.Runtime:
     """A Runtime from the current app's settings at `now` (default: the real clock)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     return engine.Runtime(now=now or utcnow(), tz=settings.timezone,
                           max_attempts=settings.automations_max_attempts,
                           lease_seconds=settings.worker_lease_seconds,
@@ -29,7 +28,7 @@ def runtime(now: datetime | None = None) -> engine.Runtime:
 
 def process_events(worker_id: str, now: datetime | None = None) -> int:
     """Evaluate one batch of change events and one of form submissions; returns how many were handled."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db()
     with database.transaction() as session:
         done = triggers.process_change_events(session, runtime(now), limit=settings.automations_event_batch)
@@ -40,7 +39,7 @@ def process_events(worker_id: str, now: datetime | None = None) -> int:
 
 def run_steps(worker_id: str, now: datetime | None = None) -> int:
     """Run one batch of due planned steps."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     with get_db().transaction() as session:
         return engine.run_due_steps(session, runtime(now), worker_id, settings.automations_step_batch)
 
@@ -48,7 +47,7 @@ def run_steps(worker_id: str, now: datetime | None = None) -> int:
 def run_urgent(worker_id: str) -> int:
     """Between every work source (work.register_urgent_source): new change events and steps that
     answer one person (lane 0), so a 不在 follow-up is not held up by a broadcast's batches."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db()
     with database.transaction() as session:
         done = triggers.process_change_events(session, runtime(), limit=settings.automations_event_batch)
@@ -95,7 +94,7 @@ def plan_broadcast(payload: dict[str, Any]) -> str | None:
     from automations.broadcasts import plan
     from work.running import CONTINUE
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     more = plan(get_db(), int(payload["run_id"]), settings.automations_broadcast_chunk, settings.timezone,
                 budget_seconds=settings.automations_broadcast_slice_seconds)
     return CONTINUE if more else None
@@ -107,7 +106,7 @@ def run_all_once(worker_id: str = "automations-cli", now: datetime | None = None
     from automations.broadcasts import plan
 
     total = tick(now=now)
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     with get_db().transaction() as session:
         runs = triggers.plan_broadcasts(session, runtime(now))
     for run_id in runs:

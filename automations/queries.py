@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
+from db import insert_for
 
 # One statement per (dialect, table, conflict key), with the values as bound parameters: building
 # `insert(Model).values(**row)` for every entry cost ~1 ms of Python per row (coercing each value,
@@ -23,9 +22,8 @@ def _insert_ignoring(session: Session, model: Any, conflict: list[str]) -> Any:
     key = (dialect, model.__tablename__, tuple(conflict))
     stmt = _INSERT_IGNORING.get(key)
     if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         table = model.__table__
-        stmt = (insert(table).on_conflict_do_nothing(index_elements=conflict)
+        stmt = (insert_for(dialect, table).on_conflict_do_nothing(index_elements=conflict)
                 .returning(table.c.id, *(table.c[name] for name in conflict)))
         _INSERT_IGNORING[key] = stmt
     return stmt

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ import db
 from automations import approvals, bp, queries
 from automations.forms import ActionForm
 from automations.models import Automation
+from config import settings_of
 from mail import testsend
 from mail.consent import SKIP_REASONS, STATUS_LABELS
 from people.auth import role_required
@@ -124,7 +125,7 @@ def approval(key: str):  # type: ignore[no-untyped-def]
     automation = _automation_or_404(key)
     if not approvals.is_broadcast(automation):
         abort(404)
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     if request.method == "POST":
         if not ActionForm().validate_on_submit():
             abort(400)

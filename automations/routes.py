@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import db
@@ -16,6 +16,7 @@ from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
 from automations.spec import SpecError, validate_automation
+from config import settings_of
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -107,7 +108,7 @@ def _hold_for_approval(session, automation: Automation, created: bool) -> str | 
         approvals.void_outdated(session, automation, _("承認後に編集されたため"))
     if not (automation.enabled and approvals.is_broadcast(automation)) or approvals.started(session, automation):
         return None
-    counted = approvals.count(session, automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    counted = approvals.count(session, automation, db.utcnow(), settings_of().timezone)
     refusal = approvals.launch_refusal(session, automation, counted)
     if refusal is None:
         return None
@@ -119,7 +120,7 @@ def _would_mail_soon(automation: Automation) -> int:
     """People a date or broadcast automation would mail within a week of being enabled (the dry run's count)."""
     if automation.spec["trigger"]["type"] not in ("date_relative", "broadcast"):
         return 0  # the others wait for something to happen after they are enabled
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone)
     return result.mailed if result.mail is not None or result.mailed else 0
 
 
@@ -128,7 +129,7 @@ def _would_do_nothing(automation: Automation) -> str | None:
     trigger = automation.spec["trigger"]["type"]
     if trigger in ("field_changed", "form_submitted", "score_threshold", "manual"):
         return None  # they wait for something to happen: nobody now is normal
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone)
     if result.matched == 0:
         return _("今の時点で条件に合うレコードは 0 件です。このままでは何も起きません。"
                  "条件と項目名を確認してください。")
@@ -194,7 +195,7 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
         abort(400)
     if action == "enable" and not automation.enabled and approvals.is_broadcast(automation):
         # The launch gate: a large broadcast needs a second admin's approval of this very version.
-        counted = approvals.count(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone)
+        counted = approvals.count(db.session(), automation, db.utcnow(), settings_of().timezone)
         refusal = approvals.launch_refusal(db.session(), automation, counted)
         db.session().rollback()  # nothing of the dry run is kept
         if refusal:
@@ -225,7 +226,7 @@ def dry_run_page(key: str):  # type: ignore[no-untyped-def]
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
     page = request.args.get("page", 1, type=int) or 1
-    result = dry_run(db.session(), automation, db.utcnow(), current_app.config["TSUNAGI"].timezone, page=page)
+    result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone, page=page)
     db.session().rollback()  # nothing of a dry run is ever kept
     allow_mail_preview()
     return render_template("automations/dry_run.html", automation=automation, result=result)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from salesforce.dates import local_date
+
 
 @functools.lru_cache(maxsize=8)
 def _zone(name: str) -> ZoneInfo:
@@ -113,4 +115,4 @@ def date_relative_moment(day: date, offset_days: int, hhmm: str, tz: str) -> dat
 
 def local_today(now: datetime, tz: str) -> date:
     """Today's date in the local time zone."""
-    return now.astimezone(_zone(tz)).date()
+    return local_date(now, tz)

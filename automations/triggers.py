@@ -237,16 +237,18 @@ def process_form_submissions(session: Session, rt: Runtime, limit: int = 200) ->
 
 
 def fire_external(session: Session, trigger_type: str, record_id: str, payload: dict[str, Any],
-                  now: datetime | None = None, tz: str = "Asia/Tokyo") -> int:
+                  rt: Runtime | None = None) -> int:
     """Fire automations of `trigger_type` for a mirrored record from another package; returns entries made.
 
     `score_threshold`: payload {"score": float, "previous": float}; fires when the threshold lies in
     (previous, score]. Other types fire unconditionally with occurrence `payload["occurrence"]`.
-    Call inside your transaction; idempotent for the same payload.
+    Call inside your transaction; idempotent for the same payload. `rt` defaults to the current
+    app's (`automations.jobs.runtime()`: TSUNAGI_TIMEZONE and the limits).
     """
-    from db import utcnow
+    if rt is None:
+        from automations.jobs import runtime  # jobs imports this module
 
-    rt = Runtime(now=now or utcnow(), tz=tz)
+        rt = runtime()
     view = rt.view(session)
     record = view.get(record_id)
     if record is None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from flask import Flask, current_app
 
 from config.settings import Settings, SettingsError, StartupError, load_settings
 
-if TYPE_CHECKING:
-    from flask import Flask
+__all__ = ["Settings", "SettingsError", "StartupError", "init_app", "load_settings", "settings_of"]
 
-__all__ = ["Settings", "SettingsError", "StartupError", "init_app", "load_settings"]
+
+def settings_of(app: Flask | None = None) -> Settings:
+    """The typed settings of `app` (default: the current app), as `create_app` stored them."""
+    settings: Settings = (app or current_app).config["TSUNAGI"]
+    return settings
 
 
 def init_app(app: Flask) -> None:

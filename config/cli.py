@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from config import settings_of
 from config.preflight import check
 from config.production import check_production
 from config.table import markdown_table
@@ -25,7 +25,7 @@ def check_command() -> None:
 
     Outside debug mode it also refuses every development default (config.production).
     """
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     check(settings)
     check_production(settings)
     click.echo("configuration ok")

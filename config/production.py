@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from config import settings_of
 from config.settings import Settings, StartupError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def demo_settings(settings: Settings) -> list[str]:
 
 def is_development(app: Flask) -> bool:
     """True in debug mode and under tests: only then are the dev org and the dev inbox loaded."""
-    return bool(app.config["TSUNAGI"].debug or app.testing)
+    return bool(settings_of(app).debug or app.testing)
 
 
 def check_production(settings: Settings) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from config import settings_of
 
 devorg_cli = AppGroup("devorg", help="The local Salesforce-compatible dev org.")
 
@@ -20,7 +21,7 @@ def _org() -> Any:
     from devorg.definition import DefinitionError
     from devorg.org import DevOrg
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     try:
         return DevOrg(Path(settings.devorg_dir), definition=settings.devorg_definition or None)
     except DefinitionError as exc:
@@ -29,7 +30,7 @@ def _org() -> Any:
 
 
 def _outbound_base_url() -> str:
-    return current_app.config["TSUNAGI"].public_base_url.rstrip("/")
+    return settings_of().public_base_url.rstrip("/")
 
 
 @devorg_cli.command("serve")

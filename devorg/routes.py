@@ -13,6 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
+from config import settings_of
 from devorg import bp
 from devorg.admin import OrgAdmin, OrgRefused, OrgUnavailable, changed_values, display_value
 from devorg.limits import FAULT_KINDS
@@ -36,7 +37,7 @@ def _check_path_values(_endpoint: str | None, values: dict[str, Any] | None) -> 
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TSUNAGI"].timezone)
+    return ZoneInfo(settings_of().timezone)
 
 
 def _label(item: dict[str, Any]) -> str:
@@ -53,7 +54,7 @@ def _unavailable(error: OrgUnavailable) -> ResponseReturnValue:
 def index() -> ResponseReturnValue:
     """Objects with counts, injected faults and Outbound Message deliveries."""
     try:
-        admin = OrgAdmin.from_settings(current_app.config["TSUNAGI"])
+        admin = OrgAdmin.from_settings(settings_of())
         objects = admin.call("GET", "objects")
         faults = admin.call("GET", "faults")
         outbound = admin.call("GET", "outbound")
@@ -71,7 +72,7 @@ def records(object_name: str) -> ResponseReturnValue:
     offset = max(request.args.get("offset", 0, type=int), 0)
     deleted = request.args.get("deleted") == "1"
     try:
-        page = OrgAdmin.from_settings(current_app.config["TSUNAGI"]).call(
+        page = OrgAdmin.from_settings(settings_of()).call(
             "GET", f"records/{object_name}",
             params={"search": search, "offset": offset, "limit": PAGE, "deleted": "1" if deleted else ""})
     except OrgUnavailable as error:
@@ -113,7 +114,7 @@ def _edit_page(object_name: str, data: dict[str, Any], record_id: str | None,
 def record(object_name: str, record_id: str) -> ResponseReturnValue:
     """View and edit one record as a person in Salesforce would (saving fires Outbound Messages)."""
     try:
-        admin = OrgAdmin.from_settings(current_app.config["TSUNAGI"])
+        admin = OrgAdmin.from_settings(settings_of())
         data = admin.call("GET", f"records/{object_name}/{record_id}")
     except OrgUnavailable as error:
         return _unavailable(error)
@@ -141,7 +142,7 @@ def record(object_name: str, record_id: str) -> ResponseReturnValue:
 def create(object_name: str) -> ResponseReturnValue:
     """Create a record as a person would."""
     try:
-        admin = OrgAdmin.from_settings(current_app.config["TSUNAGI"])
+        admin = OrgAdmin.from_settings(settings_of())
         listing = admin.call("GET", f"records/{object_name}", params={"limit": 1})
     except OrgUnavailable as error:
         return _unavailable(error)
@@ -169,7 +170,7 @@ def recycle(object_name: str, record_id: str, action: str) -> ResponseReturnValu
     if action not in ("delete", "undelete"):
         return render_template("error.html", code=404, message=_("ページが見つかりません。")), 404
     try:
-        admin = OrgAdmin.from_settings(current_app.config["TSUNAGI"])
+        admin = OrgAdmin.from_settings(settings_of())
         if action == "delete":
             admin.call("DELETE", f"records/{object_name}/{record_id}")
             flash(_("ごみ箱に移しました。"), "ok")
@@ -189,7 +190,7 @@ def faults() -> ResponseReturnValue:
     """Inject a fault, clear them all, or expire every token."""
     action = request.form.get("action", "inject")
     try:
-        admin = OrgAdmin.from_settings(current_app.config["TSUNAGI"])
+        admin = OrgAdmin.from_settings(settings_of())
         if action == "clear":
             admin.call("DELETE", "faults")
             flash(_("障害の注入をすべて解除しました。"), "ok")

@@ -150,17 +150,7 @@ class Store:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
-                for record_id, old, old_deleted in reversed(self._journal):
-                    obj = self.schema.object_of_id(record_id)
-                    assert obj is not None
-                    if old is None:
-                        self._remove(obj, record_id)
-                    else:
-                        self._put(obj, old)
-                        if old_deleted is None:
-                            self.deleted_at.pop(record_id, None)
-                        else:
-                            self.deleted_at[record_id] = old_deleted
+                self._undo(self._journal)
                 self._journal = None
                 self._pending = []
                 self.counter = int(self.meta_get("counter") or 0)
@@ -186,22 +176,26 @@ class Store:
         except BaseException:
             self._conn.execute("ROLLBACK TO step")
             self._conn.execute("RELEASE step")
-            for record_id, old, old_deleted in reversed(self._journal[mark:]):
-                obj = self.schema.object_of_id(record_id)
-                assert obj is not None
-                if old is None:
-                    self._remove(obj, record_id)
-                else:
-                    self._put(obj, old)
-                    if old_deleted is None:
-                        self.deleted_at.pop(record_id, None)
-                    else:
-                        self.deleted_at[record_id] = old_deleted
+            self._undo(self._journal[mark:])
             del self._journal[mark:]
             del self._pending[pending_mark:]
             self.counter = counter
             raise
         self._conn.execute("RELEASE step")
+
+    def _undo(self, entries: list[tuple[str, Record | None, datetime | None]]) -> None:
+        """Put the records of journal `entries` back as they were, newest first (the SQL is rolled back)."""
+        for record_id, old, old_deleted in reversed(entries):
+            obj = self.schema.object_of_id(record_id)
+            assert obj is not None
+            if old is None:
+                self._remove(obj, record_id)
+            else:
+                self._put(obj, old)
+                if old_deleted is None:
+                    self.deleted_at.pop(record_id, None)
+                else:
+                    self.deleted_at[record_id] = old_deleted
 
     def _write(self, obj: ObjectDef, old: Record | None, new: Record, deleted_at: datetime | None) -> None:
         assert self._journal is not None, "writes happen inside transaction()"

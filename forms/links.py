@@ -12,6 +12,8 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from config import settings_of
+
 _SALT = "tsunagi.forms.link"
 _DAY = 86400
 
@@ -26,7 +28,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def make_token(form_key: str, person_id: str, max_age_days: int | None = None) -> str:
     """A signed token naming the form and the person (call inside an app context)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     days = min(max_age_days or settings.forms_link_max_age_days, settings.forms_link_max_age_days)
     return _serializer().dumps({"f": form_key, "p": person_id, "d": days})
 
@@ -38,13 +40,13 @@ def signed_form_url(form_key: str, person_id: str, max_age_days: int | None = No
     """
     from urllib.parse import quote
 
-    base = current_app.config["TSUNAGI"].public_base_url.rstrip("/")
+    base = settings_of().public_base_url.rstrip("/")
     return f"{base}/f/{quote(form_key)}?t={make_token(form_key, person_id, max_age_days)}"
 
 
 def read_token(token: str, form_key: str) -> str:
     """The person id in a valid token for `form_key`; raise LinkError otherwise."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     serializer = _serializer()
     try:
         data: Any = serializer.loads(token, max_age=settings.forms_link_max_age_days * _DAY)

@@ -1,8 +1,6 @@
 """Tables of the forms package: definitions, submissions, and the org describe cache.
 
-Also declares prefix-search indexes on the mirror for as-you-type lookup: on PostgreSQL a
-`LIKE 'prefix%'` can use a b-tree index only with `text_pattern_ops` (or the C collation), which
-the mirror's own indexes do not have. They live in the forms migration branch.
+The prefix-search indexes of the as-you-type lookup are the mirror's (sync/models.py).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base, BigId, utcnow
-from sync.models import MirrorRecord
 
 SUBMISSION_STATUSES = ("pending", "written", "failed", "discarded", "withdrawn")
 
@@ -87,11 +84,3 @@ class DescribeCache(Base):
     # {field name: {type, length, required, picklist: [{value, label}], label}}
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-_PATTERN_OPS = "text_pattern_ops"
-MIRROR_PREFIX_INDEXES = tuple(
-    Index(f"ix_forms_mirror_{name}_prefix", getattr(MirrorRecord, f"{name}_key"),
-          postgresql_ops={f"{name}_key": _PATTERN_OPS})
-    for name in ("email", "phone", "name", "kana")
-)

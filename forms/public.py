@@ -17,6 +17,7 @@ import hashlib
 from flask import current_app, redirect, render_template, request, url_for
 
 import db
+from config import settings_of
 from forms import bp, lookup, service, views
 from forms.links import LinkError, read_token
 from forms.models import Submission
@@ -37,7 +38,7 @@ def _page(key: str) -> views.Page:
     page = views.Page(row=row, spec=spec, action=url_for("forms.public_entry", key=key), token="",
                       typed={}, public=True)
     if spec.needs_privacy_consent:
-        page.privacy = {"url": current_app.config["TSUNAGI"].privacy_policy_url, "label": privacy_label(),
+        page.privacy = {"url": settings_of().privacy_policy_url, "label": privacy_label(),
                         "checked": request.form.get(PRIVACY_INPUT) == "1", "error": privacy_required()}
     return page
 
@@ -92,7 +93,7 @@ def _visitor(page: views.Page, value: str | None) -> str | None:
     A malformed id, or any id from a browser asking not to be tracked, is dropped without a word:
     the snippet sent it, not the person filling in the form.
     """
-    honour_dnt = current_app.config["TSUNAGI"].tracking_honour_dnt
+    honour_dnt = settings_of().tracking_honour_dnt
     if not value or not tracking.VISITOR_ID.match(value) or tracking.do_not_track(request.headers.get, honour_dnt):
         return None
     page.hidden[VISITOR_INPUT] = value
@@ -185,7 +186,7 @@ def public_post(key: str):  # type: ignore[no-untyped-def]
     if step == "confirm":
         return views.render_confirm(page, cleaned)
     session = db.session()
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     client = request_client_key()
     existing = service.queries.submission_by_key(page.token)
     if session.scalar(existing) is None and service.over_rate_limit(

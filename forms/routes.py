@@ -6,6 +6,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_login import current_user
 
 import db
+from config import settings_of
 from forms import bp, customers, lookup, outcome, queries, service, views, visits
 from forms.inputs import address_for_postal
 from forms.models import Submission
@@ -160,10 +161,9 @@ def _own_submission(session, submission_id: int) -> Submission | None:  # type: 
 # --- field sales ---------------------------------------------------------------------------
 
 def _visit_form():  # type: ignore[no-untyped-def]
-    from flask import current_app
 
     session = db.session()
-    key = current_app.config["TSUNAGI"].forms_visit_form_key
+    key = settings_of().forms_visit_form_key
     row, spec = views.load_form(session, key, ("sales",))
     result_field = next((f for f in spec.fields if f.type in ("radio", "picklist")), None)
     if result_field is None:
@@ -207,9 +207,8 @@ def _memo_fields(spec):  # type: ignore[no-untyped-def]
 
 
 def _undo_seconds() -> int:
-    from flask import current_app
 
-    return current_app.config["TSUNAGI"].forms_visit_undo_seconds
+    return settings_of().forms_visit_undo_seconds
 
 
 @bp.route("/forms/visit/<person_id>", methods=["GET", "POST"])

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,6 +31,7 @@ from forms import describe, outcome, person_fields, queries
 from forms.describe import cached_fields, with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import FormSpec, parse_spec
+from salesforce.dates import local_date
 from scoring import tracking
 from sync import read
 from sync.keys import record_keys
@@ -62,7 +61,7 @@ class Accepted:
 
 def local_today() -> str:
     """Today's date in the service's time zone (ISO): Salesforce dates such as ActivityDate are local."""
-    return datetime.now(ZoneInfo(current_app.config["TSUNAGI"].timezone)).date().isoformat()
+    return local_date(utcnow()).isoformat()
 
 
 def save_definition(session: Session, spec: FormSpec) -> tuple[FormDefinition, bool]:

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 import db
+from config import settings_of
 from mail import admin_bp, testsend
 from mail.compliance import suppress, unsuppress
 from mail.consent import SKIP_REASONS, STATUS_LABELS
@@ -36,7 +37,7 @@ def outbox():  # type: ignore[no-untyped-def]
         .order_by(OutboxMail.id.desc()).limit(50)
     ).all()
     unconfirmed = session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.unconfirmed)) or 0
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     missing = [name for name, value in (("MAIL_SENDER_NAME", settings.mail_sender_name),
                                         ("MAIL_SENDER_ADDRESS", settings.mail_sender_address),
                                         ("MAIL_CONTACT", settings.mail_contact)) if not value]

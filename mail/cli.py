@@ -9,6 +9,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from config import settings_of
+
 mail_cli = AppGroup("mail", help="Mail delivery.")
 
 
@@ -23,7 +25,7 @@ def inbox_command(port: int | None) -> None:
         raise click.ClickException("the dev inbox is for development (TSUNAGI_DEBUG=1); production uses SMTP_URL")
     from mail.devinbox import start_dev_inbox
 
-    if app.config["TSUNAGI"].smtp_url:
+    if settings_of(app).smtp_url:
         raise click.ClickException("SMTP_URL is set: mail goes to a real server, not the dev inbox")
     controller = start_dev_inbox(app, port=port)
     click.echo(f"dev inbox listening on 127.0.0.1:{controller.port}; open /admin/mail/inbox")
@@ -57,7 +59,7 @@ def bounces_command(paths: tuple[str, ...]) -> None:
     from mail.bounces import NotADsn, apply_dsn
     from mail.return_path import ReturnPath
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     limit, return_path = settings.mail_soft_bounce_limit, ReturnPath.from_settings(settings)
     totals = {"hard": 0, "soft": 0, "ignored": 0, "not_dsn": 0}
     for path in _message_files(paths):

@@ -27,12 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from activity.record import record_activity
-from db import utcnow
+from db import insert_for, utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
 from sync import read
 
@@ -51,8 +49,7 @@ def suppress(session: Session, address: str, *, reason: str, source: str, person
     """Add `address` to the suppression list; False when it was already there."""
     if reason not in REASONS:
         raise ValueError(f"reason must be one of {REASONS}")
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Suppression).values(
+    stmt = insert_for(session, Suppression).values(
         address=address.strip().lower(), reason=reason, person_id=person_id, source=source[:64],
         details=details or {}, created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["address"]).returning(Suppression.address)

@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from flask import Flask
 
+from config import settings_of
 from db import Database, get_db
 from mail.models import DevInboxMessage
 
@@ -36,7 +37,7 @@ class DevInboxHandler:
 
 def start_dev_inbox(app: Flask, host: str = "127.0.0.1", port: int | None = None) -> Controller:
     """Start the dev inbox in a background thread; stop it with `.stop()`."""
-    port = port or app.config["TSUNAGI"].dev_inbox_port
+    port = port or settings_of(app).dev_inbox_port
     controller = Controller(DevInboxHandler(get_db(app)), hostname=host, port=port,
                             server_hostname="tsunagi-dev-inbox", decode_data=False)
     controller.start()

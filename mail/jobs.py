@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import insert, or_, select, update
 
 import db
+from config import settings_of
 from mail.compliance import person_object
 from mail.models import OutboxMail
 from mail.outbox import TEST_ORIGIN
+from salesforce.dates import local_date
 from sync import read
 
 BATCH = 1000
@@ -21,7 +21,7 @@ SENT_STATUS = "Sent"
 TIME_BUDGET_SECONDS = 30.0
 
 
-def _log_batch(timezone: ZoneInfo) -> int:
+def _log_batch(timezone: str) -> int:
     from activity.models import Activity
     from writeback.queue import enqueue_many
 
@@ -53,7 +53,7 @@ def _log_batch(timezone: ZoneInfo) -> int:
                  "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,
                              "origin_ref": row.origin_ref, "unconfirmed": row.unconfirmed}} for row in rows])
         writes = [w for row in rows if person_object(row.person_id)
-                  for w in [_salesforce_write(row, (row.sent_at or now).astimezone(timezone).date().isoformat(),
+                  for w in [_salesforce_write(row, local_date(row.sent_at or now, timezone).isoformat(),
                                               members, who)] if w is not None]
         enqueue_many(session, list({w["key"]: w for w in writes}.values()))
         session.execute(update(OutboxMail).where(OutboxMail.id.in_(marked)).values(logged_at=now)
@@ -118,7 +118,7 @@ def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dic
 
 def log_tasks(_payload: dict[str, Any]) -> None:
     """Job mail.log_tasks: record sent mails in batches until none are left or time is up."""
-    timezone = ZoneInfo(current_app.config["TSUNAGI"].timezone)
+    timezone = settings_of().timezone
     started = time.monotonic()
     from work.running import should_stop
 

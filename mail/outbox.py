@@ -29,11 +29,10 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from config import settings_of
+from db import insert_for, rows_matched, utcnow
 from mail.models import MailTemplate, OutboxMail
 
 # Plain ASCII addresses, checked without email-validator (the common case, at enqueue rates of
@@ -81,9 +80,9 @@ def message_id_for(send_key: str, from_address: str) -> str:
 
 
 def _from_address() -> str:
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
-    return current_app.config["TSUNAGI"].mail_from if has_app_context() else "localhost"
+    return settings_of().mail_from if has_app_context() else "localhost"
 
 
 SALESFORCE_LOG_CHOICES = ("task", "campaign_task", "campaign_member", "none")
@@ -123,19 +122,17 @@ def _check_templates(session: Session, keys: set[str]) -> None:
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # The Core table, not the ORM entity: the ORM's bulk path cost ~10 ms per call of Python.
     # The rows as parameters (executemany, sent as multi-row INSERTs by SQLAlchemy's "insertmanyvalues"),
     # not .values(rows): the statement compiles once and is cached, where 500 rows of literal
     # values compiled anew for every batch (0.2–0.8 s each, most of a broadcast batch's Python).
     table = OutboxMail.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["send_key"])
-    if dialect == "postgresql":
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["send_key"])
+    if session.get_bind().dialect.name == "postgresql":
         # psycopg's own executemany (pipelined): the one-row statement is parsed once, where a
         # RETURNING made it one statement of thousands of parameters the driver parses every time.
         # Its rowcount is the sum over the rows: a send_key already queued counts 0.
-        return session.execute(stmt.execution_options(preserve_rowcount=True), rows).rowcount
+        return rows_matched(session, stmt.execution_options(preserve_rowcount=True), rows)
     return len(session.execute(stmt.returning(table.c.id), rows).all())
 
 

@@ -11,10 +11,11 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 import db
 from activity.record import record_activity
+from config import settings_of
 from db import utcnow
 from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn, apply_report
@@ -31,12 +32,12 @@ MAX_DSN_BYTES = 2 * 1024 * 1024
 
 
 def _secret() -> str:
-    return current_app.config["TSUNAGI"].secret_key
+    return settings_of().secret_key
 
 
 def _contact() -> dict[str, str]:
     """Who to ask when a link does not work: the sender's name and contact (MAIL_SENDER_NAME, MAIL_CONTACT)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     name = settings.mail_sender_name or parseaddr(settings.mail_from)[0] or settings.mail_from
     contact = settings.mail_contact or parseaddr(settings.mail_from)[1]
     kind = "mail" if "@" in contact else "phone" if contact and any(ch.isdigit() for ch in contact) else "text"
@@ -129,7 +130,7 @@ def preferences(token: str):  # type: ignore[no-untyped-def]
 def _render_preferences(mail: OutboxMail, message: str = "", status: int = 200) -> tuple[str, int]:
     from mail.preferences import consent_text, preference_state
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     state = preference_state(db.session(), mail, settings)
     return render_template("mail/preferences.html", state=state, message=message, contact=_contact(),
                            consent_text=consent_text(settings)), status
@@ -145,7 +146,7 @@ def save_preferences(token: str):  # type: ignore[no-untyped-def]
     mail = _mail_of("preferences", token)
     if mail is None:
         return _invalid_link()
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     session = db.session()
     action = request.form.get("action", "")
     if action == "topics":
@@ -186,15 +187,13 @@ def _with_person_token(url: str, person_id: str | None) -> str:
     The tracking snippet on that site hands the token to /t/p.gif, which links the browser's
     visitor id to the person. Only the customer's own sites get it: a token names a person.
     """
-    domains = current_app.config["TSUNAGI"].tracking_link_domains
+    domains = settings_of().tracking_link_domains
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not person_id or not any(host == d or host.endswith("." + d) for d in domains):
         return url
-    try:
-        from scoring.tracking import person_token
-    except ImportError:  # tracking is scoring's; without it there is nothing to link
-        return url
+    from scoring.tracking import person_token  # scoring sits above mail (docs/architecture.md)
+
     query = [*parse_qsl(parts.query, keep_blank_values=True), ("tsn", person_token(_secret(), person_id))]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -231,7 +230,7 @@ def click(token: str):  # type: ignore[no-untyped-def]
 @bp.route("/mail/bounces", methods=["POST"])
 def bounces():  # type: ignore[no-untyped-def]
     """Take one DSN (the raw message as the body); `Authorization: Bearer MAIL_BOUNCE_TOKEN`."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     expected = settings.mail_bounce_token
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -254,7 +253,7 @@ def sendgrid_bounces():  # type: ignore[no-untyped-def]
     """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import sendgrid_events
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     raw = request.get_data(cache=False)
     try:
         sendgrid_events.authenticate(settings, raw, request.headers, request.args.get("token", ""))
@@ -274,7 +273,7 @@ def ses_bounces():  # type: ignore[no-untyped-def]
     """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import ses_events
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     expected, given = settings.mail_bounce_token, request.args.get("token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return {"error": _("認証に失敗しました。")}, 401

@@ -37,6 +37,7 @@ from flask import Flask
 from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import Database, get_db, utcnow
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
@@ -179,7 +180,7 @@ class OutboxSender:
     """One per worker process: the SMTP pool, the sending threads and the domain limiter."""
 
     def __init__(self, app: Flask) -> None:
-        settings = app.config["TSUNAGI"]
+        settings = settings_of(app)
         self.settings = settings
         self.db: Database = get_db(app)
         self.composer = Composer.from_settings(settings)

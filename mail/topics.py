@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import utcnow
 from mail.models import TopicOptOut
 
@@ -53,7 +54,7 @@ def current_topic_of(value: Any) -> str | None:
 
     if not has_app_context() or "TSUNAGI" not in current_app.config:
         return value if isinstance(value, str) and value else None
-    return topic_of(value, current_app.config["TSUNAGI"])
+    return topic_of(value, settings_of())
 
 
 def topic_optouts(session: Session, addresses: Iterable[str]) -> dict[str, set[str]]:

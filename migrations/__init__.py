@@ -11,8 +11,10 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
+
+from config import settings_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,7 +40,7 @@ def upgrade(url: str, revision: str = "heads") -> None:
 @click.argument("revision", default="heads")
 def upgrade_command(revision: str) -> None:
     """Apply migrations (the Procfile's release step)."""
-    upgrade(current_app.config["TSUNAGI"].database_url, revision)
+    upgrade(settings_of().database_url, revision)
     click.echo("database is up to date")
 
 
@@ -58,7 +60,7 @@ def downgrade_command(revision: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Downgrade to {revision}? Tables and columns added since are dropped with their data",
                       abort=True)
-    downgrade(current_app.config["TSUNAGI"].database_url, revision)
+    downgrade(settings_of().database_url, revision)
     click.echo(f"database is at {revision}")
 
 
@@ -66,20 +68,20 @@ def downgrade_command(revision: str, yes: bool) -> None:
 @click.option("--verbose", "-v", is_flag=True)
 def current_command(verbose: bool) -> None:
     """Show the revision the database is at, one line per branch head."""
-    command.current(alembic_config(current_app.config["TSUNAGI"].database_url), verbose=verbose)
+    command.current(alembic_config(settings_of().database_url), verbose=verbose)
 
 
 @db_cli.command("history")
 @click.option("--verbose", "-v", is_flag=True)
 def history_command(verbose: bool) -> None:
     """List every revision, newest first, with its branch."""
-    command.history(alembic_config(current_app.config["TSUNAGI"].database_url), verbose=verbose)
+    command.history(alembic_config(settings_of().database_url), verbose=verbose)
 
 
 @db_cli.command("heads")
 def heads_command() -> None:
     """List the head revision of every branch (a new revision's down_revision is its branch's head)."""
-    command.heads(alembic_config(current_app.config["TSUNAGI"].database_url))
+    command.heads(alembic_config(settings_of().database_url))
 
 
 @db_cli.command("revision")
@@ -88,7 +90,7 @@ def heads_command() -> None:
 @click.option("--rev-id", required=True, help="Revision id, e.g. mail_0002.")
 def revision_command(message: str, branch: str, rev_id: str) -> None:
     """Autogenerate a revision on a package's branch (create the branch if new)."""
-    cfg = alembic_config(current_app.config["TSUNAGI"].database_url)
+    cfg = alembic_config(settings_of().database_url)
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(cfg)

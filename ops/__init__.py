@@ -12,6 +12,8 @@ import uuid
 
 from flask import Flask, Response, request
 
+from config import settings_of
+
 # A request id from a proxy is kept only when it looks like one (it is written into every log line).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -22,7 +24,7 @@ def init_app(app: Flask) -> None:
     from ops.metrics import init_metrics
     from ops.sentry import init_sentry
 
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     if not app.testing:
         # Tests keep pytest's log capture; every real process logs in the configured format.
         configure_logging(settings)

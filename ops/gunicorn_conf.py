@@ -13,6 +13,7 @@ Flags on the command line win over these.
 """
 
 import os
+from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 # Japanese operators on phones hold connections open; threads keep slow clients from starving.
@@ -28,7 +29,7 @@ accesslog = "-"
 graceful_timeout = int(float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "25")))
 
 
-def on_starting(server):
+def on_starting(server: Any) -> None:
     """Refuse to start on a bad configuration, before any worker forks."""
     from config.preflight import check_process_or_exit
     from ops.logs import set_process_kind
@@ -40,7 +41,7 @@ def on_starting(server):
     prepare_multiprocess_dir()
 
 
-def child_exit(server, worker):
+def child_exit(server: Any, worker: Any) -> None:
     """Forget a dead worker's live gauges (multiprocess metrics)."""
     from ops.metrics import mark_process_dead
 

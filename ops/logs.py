@@ -123,7 +123,7 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _OurHandler(logging.StreamHandler):
     """The handler configure_logging installs (a second call replaces it). Without a stream of its
     own it writes to whatever sys.stderr is at the time of each line, as logging's last resort
     does, so a swapped stderr (test capture, a daemonised process) never gets a closed file."""
@@ -132,7 +132,7 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self._fixed = stream
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         """The given stream, else the current sys.stderr."""
         return self._fixed if self._fixed is not None else sys.stderr

@@ -25,7 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
+from flask.globals import app_ctx
+
+from config import settings_of
 
 bp = Blueprint("metrics", __name__)
 
@@ -168,14 +171,14 @@ def metrics_endpoint() -> Response:
     """Prometheus text format; 404 unless METRICS_TOKEN is set, 401 without `Authorization: Bearer <it>`."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    token = current_app.config["TSUNAGI"].metrics_token
+    token = settings_of().metrics_token
     if not token:
         abort(404)
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), token.encode()):
         return Response("unauthorized\n", status=401, mimetype="text/plain",
                         headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    body = generate_latest(registry_for(current_app._get_current_object()))  # type: ignore[attr-defined]
+    body = generate_latest(registry_for(app_ctx.app))
     return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 

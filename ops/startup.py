@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from config import settings_of
 from config.production import demo_settings
 from config.settings import Settings
 
@@ -28,7 +29,7 @@ def start_process(app: Flask, kind: str) -> None:
     from ops.metrics import serve_process_metrics
     from ops.sentry import init_sentry
 
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     configure_logging(settings, kind)
     init_sentry(settings, kind)
     warn_if_demo(settings)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, utcnow
 from people.models import LoginThrottle
 
 MAX_FAILURES = 5
@@ -40,9 +38,8 @@ def record_failure(session: Session, email: str, address: str, now: datetime | N
     """Count one failed sign-in; block the pair once it reaches MAX_FAILURES within WINDOW."""
     now = now or utcnow()
     key = throttle_key(email, address)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Insert-if-missing then lock the row, so two concurrent failures both count.
-    session.execute(insert(LoginThrottle).values(key=key, failures=0, window_started_at=now)
+    session.execute(insert_for(session, LoginThrottle).values(key=key, failures=0, window_started_at=now)
                     .on_conflict_do_nothing())
     row = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
     assert row is not None

@@ -1,7 +1,7 @@
 """reports: admin reports (automations, campaigns, forms, deliverability, sync, stages) and data quality.
 
-See docs/reports.md. Duplicate dismissals live in scoring.models; report snapshots (figures the
-`reports.refresh` job precomputes) in reports.models.
+See docs/reports.md. Its tables (reports.models): report snapshots (figures the `reports.refresh`
+job precomputes) and duplicate dismissals.
 """
 
 from flask import Blueprint, Flask
@@ -12,17 +12,13 @@ bp = Blueprint("reports", __name__, template_folder="templates")
 def init_app(app: Flask) -> None:
     """Register the report pages and their navigation entries."""
     from reports import opportunity_routes, routes  # noqa: F401  (routes attach to bp)
-    from web.i18n import lazy_gettext as _l
-
-    app.register_blueprint(bp)
     from reports.snapshots import refresh_job
+    from web import nav
+    from web.i18n import lazy_gettext as _l
     from work import register_job_handler
 
+    app.register_blueprint(bp)
     register_job_handler(app, "reports.refresh", refresh_job)
-    try:
-        from web import nav
-    except ImportError:  # the navigation registry is landing in parallel
-        return
     nav.register(app, "admin", _l("レポート"), "reports.index",
                  description=_l("オートメーション、キャンペーン、フォーム、配信、同期の成果"), order=80)
     nav.register(app, "admin", _l("商談ファネル"), "reports.opportunities",

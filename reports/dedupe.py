@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from scoring.models import DuplicateDismissal
+from reports.models import DuplicateDismissal
 from sync import read
 from sync.keys import phone_key
 from sync.models import MirrorRecord

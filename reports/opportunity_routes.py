@@ -10,9 +10,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request
+from flask import render_template, request
+from flask.typing import ResponseReturnValue
 
 import db
+from config import settings_of
 from people.auth import role_required
 from reports import bp, charts, service
 from reports import opportunities as funnel_queries
@@ -27,7 +29,7 @@ def _default_from(today: date) -> date:
 
 
 def _range() -> tuple[service.DateRange, str | None]:
-    zone = current_app.config["TSUNAGI"].timezone
+    zone = settings_of().timezone
     args = dict(request.args)
     if not args.get("from"):
         args["from"] = _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()
@@ -59,7 +61,7 @@ def _csv_rows(report: dict[str, Any], source_label: Any) -> list[list[Any]]:
 
 @bp.route("/admin/reports/opportunities")
 @role_required("admin")
-def opportunities():  # type: ignore[no-untyped-def]
+def opportunities() -> ResponseReturnValue:
     """The funnel by month, source and campaign, with 商談化率, 受注率, amounts and campaign influence."""
     rng, error = _range()
     session = db.session()

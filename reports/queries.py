@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from activity.models import Activity
 from scoring.models import PersonScore
 from sync import read
-from sync.models import ChangeEvent, MirrorRecord
+from sync.models import ChangeEvent, MirrorRecord, SyncObject
 from sync.read import document_text
 from writeback.models import WritebackItem
 
@@ -193,21 +193,15 @@ def score_bands(session: Session, width: int = 25) -> list[tuple[int, int]]:
         else func.floor(PersonScore.score / float(width))
     band = cast(band, Integer)
     rows = session.execute(select(band, func.count()).group_by(band).order_by(band)).all()
-    return [(b * width, n) for b, n in rows]
+    return [(int(b) * width, n) for b, n in rows]
 
 
 def sync_health(session: Session) -> dict[str, Any]:
     """Mirror size and freshness per object, sync cursors, pending work and write-back errors."""
     mirror = read.count_by_object(session)
-    objects: list[dict[str, Any]] = []
-    try:
-        from sync.models import SyncObject
-
-        objects = [{"object": o.object_name, "last_success_at": o.last_success_at, "last_cycle_at": o.last_cycle_at,
-                    "failures": o.consecutive_failures, "error": o.last_error or ""}
-                   for o in session.scalars(select(SyncObject).order_by(SyncObject.object_name))]
-    except ImportError:  # sync state lands with the sync package; the mirror figures stand alone
-        objects = []
+    objects = [{"object": o.object_name, "last_success_at": o.last_success_at, "last_cycle_at": o.last_cycle_at,
+                "failures": o.consecutive_failures, "error": o.last_error or ""}
+               for o in session.scalars(select(SyncObject).order_by(SyncObject.object_name))]
     writeback = dict(session.execute(select(WritebackItem.status, func.count())
                                      .group_by(WritebackItem.status)).all())
     unprocessed = session.scalar(select(func.count()).select_from(ChangeEvent)

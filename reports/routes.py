@@ -8,10 +8,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 import db
+from config import settings_of
 from people.auth import role_required
 from reports import bp, charts, dedupe, queries, service, snapshots
 from reports.csvout import csv_response
@@ -22,8 +24,8 @@ DATA_QUALITY_PAGE = snapshots.DATA_QUALITY_CHUNK
 DATA_QUALITY_LIVE_ROWS = 500
 
 
-def _range() -> tuple[service.DateRange | None, str | None]:
-    zone = current_app.config["TSUNAGI"].timezone
+def _range() -> tuple[service.DateRange, str | None]:
+    zone = settings_of().timezone
     try:
         return service.parse_range(request.args, zone), None
     except service.RangeError as exc:
@@ -44,7 +46,7 @@ def _wants_csv() -> bool:
 
 @bp.route("/admin/reports/")
 @role_required("admin")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     """Overview: headline figures, the automation funnel over all automations, stages, deliverability."""
     rng, error = _range()
     session = db.session()
@@ -74,7 +76,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/automations")
 @role_required("admin")
-def automations():  # type: ignore[no-untyped-def]
+def automations() -> ResponseReturnValue:
     """A funnel per automation."""
     rng, error = _range()
     figures, snapshot = _automation_figures(db.session(), rng)
@@ -96,7 +98,7 @@ def automations():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/campaigns")
 @role_required("admin")
-def campaigns():  # type: ignore[no-untyped-def]
+def campaigns() -> ResponseReturnValue:
     """Members, responses and statuses per campaign."""
     rng, error = _range()
     session = db.session()
@@ -118,7 +120,7 @@ def campaigns():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/forms")
 @role_required("admin")
-def forms():  # type: ignore[no-untyped-def]
+def forms() -> ResponseReturnValue:
     """Submissions and error rate per form."""
     rng, error = _range()
     rows = queries.form_figures(db.session(), rng.start, rng.end)
@@ -134,7 +136,7 @@ def forms():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/deliverability")
 @role_required("admin")
-def deliverability():  # type: ignore[no-untyped-def]
+def deliverability() -> ResponseReturnValue:
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
     session = db.session()
@@ -153,14 +155,14 @@ def deliverability():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/sync")
 @role_required("admin")
-def sync_health():  # type: ignore[no-untyped-def]
+def sync_health() -> ResponseReturnValue:
     """Mirror freshness, sync errors and pending work."""
     return render_template("reports/sync.html", health=queries.sync_health(db.session()))
 
 
 @bp.route("/admin/reports/stages")
 @role_required("admin")
-def stages():  # type: ignore[no-untyped-def]
+def stages() -> ResponseReturnValue:
     """People per stage (the stage funnel) and per score band."""
     session = db.session()
     rows = service.stages_report(session)
@@ -173,13 +175,13 @@ def stages():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/data-quality")
 @role_required("admin")
-def data_quality():  # type: ignore[no-untyped-def]
+def data_quality() -> ResponseReturnValue:
     """Likely duplicates, invalid emails and phones, missing fields; paged, CSV per section.
 
     Served from the `reports.refresh` job's snapshot (with its time) when fresh, else computed live.
     """
     session = db.session()
-    required = current_app.config["TSUNAGI"].data_quality_required_fields
+    required = settings_of().data_quality_required_fields
     section = request.args.get("section", "duplicates")
     page = request.args.get("page", "1")
     if not page.isdigit() or int(page) < 1:
@@ -226,7 +228,7 @@ def data_quality():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/reports/data-quality/dismiss", methods=["POST"])
 @role_required("admin")
-def dismiss_pair():  # type: ignore[no-untyped-def]
+def dismiss_pair() -> ResponseReturnValue:
     """Mark a pair 'not a duplicate'."""
     first, second = request.form.get("first_id", ""), request.form.get("second_id", "")
     if not (first.isalnum() and second.isalnum() and len(first) <= 18 and len(second) <= 18) or first == second:

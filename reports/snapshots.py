@@ -13,12 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import utcnow
 from reports.models import ReportSnapshot
 
@@ -65,7 +67,7 @@ def _put(session: Session, key: str, data: dict[str, Any], took: int) -> ReportS
 
 def max_age() -> int:
     """How old a snapshot a page may show: twice the refresh interval."""
-    return 2 * current_app.config["TSUNAGI"].reports_refresh_seconds
+    return 2 * settings_of().reports_refresh_seconds
 
 
 def data_quality_figures(session: Session, required: tuple[str, ...]) -> dict[str, Any]:
@@ -121,11 +123,16 @@ def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
             "campaigns": queries.campaign_figures(session, rng.start, rng.end)}
 
 
+def _segment_count(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
+    from automations import segments
+
+    return {"count": segments.count(session, spec)}
+
+
 def refresh_steps(required: tuple[str, ...], zone: str,
                   now: datetime | None = None) -> list[Callable[[Session], None]]:
     """The job's steps, each to run in its own transaction: data quality, the default range's
     automation figures (and dropping earlier days' ones), every segment's count."""
-    from automations import segments
     from automations.models import Segment
     from reports import service
 
@@ -141,7 +148,7 @@ def refresh_steps(required: tuple[str, ...], zone: str,
 
     def counts(session: Session) -> None:
         for segment in session.scalars(select(Segment).order_by(Segment.key)):
-            save(session, segment_key(segment.key), lambda spec=segment.spec: {"count": segments.count(session, spec)})
+            save(session, segment_key(segment.key), partial(_segment_count, session, segment.spec))
 
     def quality(session: Session) -> None:
         save_data_quality(session, required)
@@ -160,7 +167,7 @@ def refresh_job(_payload: dict[str, Any]) -> None:
     of the database while the slow data-quality step runs, and each finished step is kept)."""
     from db import get_db
 
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db(current_app)
     for step in refresh_steps(settings.data_quality_required_fields, settings.timezone):
         with database.transaction() as session:

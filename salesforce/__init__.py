@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+from config import settings_of
 from salesforce.errors import (
     AuthError,
     BulkJobFailed,
@@ -60,7 +61,7 @@ def gateway_for(app: Flask) -> SalesforceGateway:
         if state["gateway"] is None:
             from ops.metrics import observe_salesforce_call
 
-            gateway = build_gateway(app.config["TSUNAGI"], **state["overrides"])
+            gateway = build_gateway(settings_of(app), **state["overrides"])
             gateway.usage.add_listener(observe_salesforce_call)  # Prometheus: calls and errors
             state["gateway"] = gateway
         return state["gateway"]

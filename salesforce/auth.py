@@ -41,7 +41,10 @@ class Token:
 class Flow(Protocol):
     """A way to get a fresh Token."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What the flow is called in hints and logs (the frozen dataclasses' `name` field)."""
+        ...
 
     def fetch(self, session: requests.Session, timeout: float) -> Token:
         """Ask Salesforce for a new token."""
@@ -149,6 +152,7 @@ def credentials_from_settings(settings: Any, devorg: dict[str, str] | None = Non
 
     Raises AuthError when the settings do not describe any usable way to sign in.
     """
+    flow: Flow | None = None
     if not settings.salesforce_configured:
         if devorg is None:
             raise AuthError("no Salesforce settings are given and the dev org's connection.json was not found "
@@ -164,7 +168,6 @@ def credentials_from_settings(settings: Any, devorg: dict[str, str] | None = Non
 
     s = settings
     login_url = s.salesforce_login_url
-    flow: Flow | None = None
     if s.salesforce_private_key_file and s.salesforce_client_id and s.salesforce_username:
         with open(s.salesforce_private_key_file, encoding="utf-8") as handle:
             flow = JwtBearerFlow(login_url, s.salesforce_client_id, s.salesforce_username, handle.read())

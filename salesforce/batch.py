@@ -85,7 +85,10 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 class BatchOperations:
     """Composite and sObject Collections methods of the gateway, built on its `request`."""
 
-    base_path: str
+    @property
+    def base_path(self) -> str:
+        """The REST API root (implemented by SalesforceGateway)."""
+        raise NotImplementedError
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
                 headers: dict[str, str] | None = None, idempotent: bool | None = None) -> Any:

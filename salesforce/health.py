@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 
+from config import settings_of
 from db import utcnow
 from salesforce.errors import AuthError, LimitExceeded, SalesforceError
 
@@ -43,7 +44,7 @@ class SalesforceHealth:
         from config.settings import devorg_connection
         from salesforce import gateway_for
 
-        settings = self.app.config["TSUNAGI"]
+        settings = settings_of(self.app)
         if not settings.salesforce_configured and devorg_connection(settings) is None:
             # Nothing to reach: no org is configured and the dev org is not running (e.g. in tests).
             return True, {"configured": False, "detail": "no Salesforce settings and no dev org running"}

@@ -21,7 +21,7 @@ class SalesforceSession(requests.Session):
         if ca_bundle:
             self.verify = ca_bundle
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send a request; the configured CA bundle wins over the environment's."""
         # `verify=None`/`True` would be replaced by REQUESTS_CA_BUNDLE inside requests; an explicit
         # path is not. An explicit `verify=False` from a caller is left alone (tests only).

@@ -25,20 +25,17 @@ def init_app(app: Flask) -> None:
     from scoring import jobs, routes  # noqa: F401  (routes attach to bp)
     from scoring.cli import scoring_cli
     from scoring.pixel import PixelFastPath
+    from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_work_source
 
     app.register_blueprint(bp)
-    app.wsgi_app = PixelFastPath(app.wsgi_app, app)  # type: ignore[method-assign]
+    app.wsgi_app = PixelFastPath(app.wsgi_app, app)
     app.cli.add_command(scoring_cli)
     register_work_source(app, "scoring.activity", jobs.score_activity_source)
     register_work_source(app, "scoring.changes", jobs.changes_source)
     register_work_source(app, "scoring.writeback", jobs.writeback_source)
     register_job_handler(app, "scoring.decay", jobs.decay_job)
     register_job_handler(app, "scoring.rescore", _rescore_job)
-    try:
-        from web import nav
-    except ImportError:  # the navigation registry is landing in parallel
-        return
     nav.register(app, "admin", _l("スコアリング"), "scoring.admin_model",
                  description=_l("スコアのルール、段階、ホットリードのしきい値"), order=70)

@@ -208,9 +208,10 @@ def parse_document(document: Any) -> ScoringDefinition:
     stage_names: set[str] = set()
     for i, entry in enumerate(_entries(document, "stages")):
         where = f"stages[{i}]"
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip() or name in stage_names:
+        raw_name = entry.get("name")
+        if not isinstance(raw_name, str) or not raw_name.strip() or raw_name in stage_names:
             raise ScoringModelError(f"{where}: 'name' が空か重複しています (stage name missing or duplicate)")
+        name = raw_name
         stage_names.add(name)
         requires = _strings(entry.get("requires_any"), where, "requires_any")
         missing = set(requires) - behaviour_names

@@ -103,7 +103,7 @@ class PageViewWriter:
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         if self.database.is_sqlite:
             with self.database.engine.begin() as conn:
-                conn.execute(insert(Activity.__table__), rows)
+                conn.execute(insert(Activity), rows)
             return
         conn = self._postgres()
         params: list[Any] = []
@@ -133,6 +133,7 @@ class PageViewWriter:
         if self._connection is None:
             pooled = self.database.engine.raw_connection()
             connection = pooled.driver_connection
+            assert connection is not None  # a live pooled connection always has its driver's
             pooled.detach()  # ours for good: never handed to another caller, never reset by the pool
             connection.autocommit = True
             connection.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")

@@ -1,23 +1,26 @@
 """Hot-lead hand-off: what happens, exactly once, when a score crosses a threshold upwards.
 
-In the crossing's own transaction: the automations engine hears of it (if it offers
-`automations.triggers.fire_external`), the owner gets a mail (through `mail.outbox.enqueue_mail`,
-keyed by the crossing id) and a Task is queued for Salesforce (write-back, keyed by the crossing
-id). Mail and Task are switched per threshold in the scoring model, so the hand-off works with no
-automation configured, and can be left to automations alone when one is.
+In the crossing's own transaction: the automations engine hears of it
+(`automations.triggers.fire_external`, with the app's runtime), the owner gets a mail (through
+`mail.outbox.enqueue_mail`, keyed by the crossing id) and a Task is queued for Salesforce
+(write-back, keyed by the crossing id). Mail and Task are switched per threshold in the scoring
+model, so the hand-off works with no automation configured, and can be left to automations alone
+when one is.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from automations.jobs import runtime
+from automations.triggers import fire_external
+from config import settings_of
+from mail.outbox import enqueue_mail
+from mail.templates import get_template, save_template
+from salesforce.dates import local_date
 from sync import read
 from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
@@ -29,35 +32,24 @@ EVENT_KIND = "score_threshold"
 
 DEFAULT_TEMPLATE_KEY = "scoring-hot-lead"
 
-def _optional(module: str, name: str) -> Any:
-    """A function of a package being built in parallel, or None while it does not exist."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
-def _local_date(now: datetime) -> str:
-    zone = current_app.config["TSUNAGI"].timezone if has_app_context() else "Asia/Tokyo"
-    return now.astimezone(ZoneInfo(zone)).date().isoformat()
-
-
 def _public_base() -> str:
-    return current_app.config["TSUNAGI"].public_base_url.rstrip("/") if has_app_context() else ""
+    return settings_of().public_base_url.rstrip("/")
 
 
 def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: int) -> str:
-    """Run the hand-off of one crossing; returns what was done (stored on the crossing row)."""
+    """Run the hand-off of one crossing; returns what was done (stored on the crossing row).
+
+    Needs the app context: automations and the Task's date use the app's settings (TSUNAGI_TIMEZONE).
+    """
     done: list[str] = []
+    rt = runtime()
     person = session.get(MirrorRecord, crossing.person_id)
     fields = dict(person.fields) if person is not None else {}
     # `occurrence` makes every crossing a new entry for automations (a later re-crossing too).
     payload = {"threshold": threshold.name, "score": crossing.score, "previous": previous_score,
                "occurrence": f"{threshold.name}#{crossing.crossing_no}", "crossing_id": crossing.id}
-    fire = _optional("automations.triggers", "fire_external")
-    if fire is not None:
-        fire(session, EVENT_KIND, crossing.person_id, payload)
-        done.append("automations")
+    fire_external(session, EVENT_KIND, crossing.person_id, payload, rt=rt)
+    done.append("automations")
     owner_id = fields.get("OwnerId")
     owner = session.get(MirrorRecord, owner_id) if owner_id else None
     owner_email = (owner.fields.get("Email") if owner is not None else None) or None
@@ -66,14 +58,11 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
             # The shipped model names the shipped template: make it on first use, whichever way
             # the model arrived (the default, the admin editor, or `flask scoring load`).
             ensure_hot_lead_template(session)
-        enqueue_mail = _optional("mail.outbox", "enqueue_mail")
-        get_template = _optional("mail.templates", "get_template")
-        if owner_email and enqueue_mail is not None and get_template is not None \
-                and get_template(session, threshold.mail_template) is None:
+        if owner_email and get_template(session, threshold.mail_template) is None:
             # An unknown template would fail the whole rescore; the Task still reaches the owner.
             log.warning("hot-lead mail template %r does not exist; no mail sent", threshold.mail_template)
             done.append("no-template")
-        elif owner_email and enqueue_mail is not None:
+        elif owner_email:
             enqueue_mail(
                 session, send_key=f"scoring:hot:{crossing.id}", to=owner_email,
                 template_key=threshold.mail_template,
@@ -84,7 +73,7 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
                 person_id=None, marketing=False, origin="scoring", origin_ref=str(crossing.id))
             done.append("mail")
         else:
-            # No owner address mirrored (or no mail package): the Task below still reaches the owner.
+            # No owner address mirrored: the Task below still reaches the owner.
             done.append("no-owner-mail")
     if threshold.create_task:
         task: dict[str, Any] = {
@@ -93,7 +82,7 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
             "Subject": threshold.task_subject.replace("{score}", str(crossing.score))[:255],
             "Status": "Not Started",
             "Priority": "High",
-            "ActivityDate": _local_date(crossing.crossed_at),
+            "ActivityDate": local_date(crossing.crossed_at, rt.tz).isoformat(),
             "Description": f"スコアが {threshold.name} ({threshold.score}) を超えました: {crossing.score}",
         }
         if owner_id:
@@ -115,10 +104,6 @@ HOT_LEAD_TEMPLATE = {
 
 def ensure_hot_lead_template(session: Session, key: str = DEFAULT_TEMPLATE_KEY) -> bool:
     """Create the default hot-lead mail template when missing; True when it exists afterwards."""
-    get_template = _optional("mail.templates", "get_template")
-    save_template = _optional("mail.templates", "save_template")
-    if get_template is None or save_template is None:
-        return False
     if get_template(session, key) is not None:
         return True
     try:

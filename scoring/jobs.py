@@ -14,12 +14,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import db
 from activity.record import record_activity
+from config import settings_of
 from db import utcnow
 from scoring import service
 from scoring.models import PersonScore, ScoringModel
@@ -37,7 +37,7 @@ CURSOR_KEY = "cursor:changes"
 
 def score_activity_source(_worker_id: str) -> int:
     """Work source: score one batch of unscored activity."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     with db.transaction() as session:
         return service.score_new_activity(session, limit=settings.scoring_batch_size,
                                           page_views_per_window=settings.scoring_page_views_per_window,
@@ -64,7 +64,7 @@ def flush_scores(session: Session, window_seconds: int, score_field: str, limit:
 
 def writeback_source(_worker_id: str) -> int:
     """Work source: flush one batch of changed scores to the write-back queue."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     with db.transaction() as session:
         return flush_scores(session, settings.scoring_writeback_window_seconds, settings.scoring_score_field)
 

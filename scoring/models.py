@@ -1,4 +1,4 @@
-"""Tables of the scoring package (and the one table of reports, whose models db.py does not list).
+"""Tables of the scoring package.
 
 - `ScoringModel`: the admin's scoring model (the YAML document, parsed), one active row.
 - `ScoreEvent`: the points ledger — one row per scored activity (unique per activity, so an
@@ -9,7 +9,6 @@
 - `ScoreHistory`: every change of a person's total score with its reason.
 - `ScoreThresholdCrossed`: a durable event per upward crossing of a threshold.
 - `TrackingVisitor`: first-party web visitor id → known person.
-- `DuplicateDismissal`: a pair an admin marked "not a duplicate" (reports' data quality).
 """
 
 from __future__ import annotations
@@ -115,14 +114,3 @@ class TrackingVisitor(Base):
     person_id: Mapped[str] = mapped_column(String(18), index=True)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     linked_by: Mapped[str] = mapped_column(String(32), default="")
-
-
-class DuplicateDismissal(Base):
-    """An admin said these two people are not duplicates (ids stored in sorted order)."""
-
-    __tablename__ = "duplicate_dismissals"
-
-    first_id: Mapped[str] = mapped_column(String(18), primary_key=True)
-    second_id: Mapped[str] = mapped_column(String(18), primary_key=True)
-    dismissed_by: Mapped[str] = mapped_column(String(254), default="")
-    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from flask import Flask
 
+from config import settings_of
 from db import get_db
 from scoring import tracking
 from scoring.group_commit import PageViewNotStored, PageViewWriter
@@ -56,7 +57,7 @@ class PixelFastPath:
         def header(name: str) -> str | None:
             return environ.get("HTTP_" + name.upper().replace("-", "_"))
 
-        row = tracking.accepted_page_view(args, header, self.app.config["TSUNAGI"].tracking_honour_dnt)
+        row = tracking.accepted_page_view(args, header, settings_of(self.app).tracking_honour_dnt)
         if row is not None:
             try:
                 self.writer.store(row)

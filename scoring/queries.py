@@ -23,11 +23,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from config.person_model import PREFIXES
+from db import insert_for
 from scoring.definition import FitRule, ScoringDefinition
 from scoring.models import PersonScore, ScoreEvent
 from sync import read
@@ -55,7 +55,7 @@ def _fit_condition(rule: FitRule, dialect: str) -> ColumnElement[bool]:
         return text.in_(rule.values)
     number = (func.coalesce(*(_field_number(f, dialect) for f in rule.fields))
               if len(rule.fields) > 1 else _field_number(rule.fields[0], dialect))
-    parts = [number.is_not(None)]
+    parts: list[ColumnElement[bool]] = [number.is_not(None)]
     if rule.minimum is not None:
         parts.append(number >= rule.minimum)
     if rule.maximum is not None:
@@ -168,8 +168,8 @@ def object_for_id(column: ColumnElement[str]) -> ColumnElement[str]:
     return case(*whens, else_="Lead")
 
 
-def _new_person_columns(id_column: ColumnElement[str], object_column: ColumnElement[str],
-                        now: datetime) -> list[Any]:
+def _new_person_columns(id_column: ColumnElement[str] | InstrumentedAttribute[str],
+                        object_column: ColumnElement[str] | InstrumentedAttribute[str], now: datetime) -> list[Any]:
     zero = literal(0, Integer)
     return [id_column, object_column, zero, zero, zero, zero, literal(""), zero, zero,
             literal(now, PersonScore.updated_at.type)]
@@ -183,8 +183,7 @@ _NEW_PERSON_TARGETS = ["person_id", "object_name", "behaviour", "fit", "score", 
 # was empty (analyzed before scoring was first used) the anti-join re-scanned the table for every
 # row while the same INSERT grew it — minutes at 40,000 people, hours at a million.
 def _insert_new_people(dialect: str, source: Any) -> Any:
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_for(PersonScore).from_select(_NEW_PERSON_TARGETS, source).on_conflict_do_nothing(
+    return insert_for(dialect, PersonScore).from_select(_NEW_PERSON_TARGETS, source).on_conflict_do_nothing(
         index_elements=["person_id"])
 
 

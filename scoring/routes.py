@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
 import db
+from config import settings_of
 from people.auth import role_required
 from people.service import audit
 from scoring import bp, service, tracking
@@ -26,7 +28,7 @@ def pixel() -> Response:
     Anonymous hits are answered before Flask by scoring.pixel.PixelFastPath; this view serves the
     ones carrying a person token (`p`), which also link the visitor to the person.
     """
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     response = Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
     row = tracking.accepted_page_view(request.args, request.headers.get, settings.tracking_honour_dnt)
     if row is None:
@@ -43,7 +45,7 @@ def pixel() -> Response:
 @bp.route("/t/t.js")
 def script() -> Response:
     """The tracking snippet for customers' sites (cacheable for an hour)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     body = tracking.snippet(settings.public_base_url, settings.tracking_honour_dnt, settings.tracking_cookie_days)
     return Response(body, mimetype="application/javascript",
                     headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
@@ -51,7 +53,7 @@ def script() -> Response:
 
 @bp.route("/admin/scoring", methods=["GET", "POST"])
 @role_required("admin")
-def admin_model():  # type: ignore[no-untyped-def]
+def admin_model() -> ResponseReturnValue:
     """Show, check and save the scoring model; list the top-scored people."""
     session = db.session()
     text = request.form.get("model", "") if request.method == "POST" else service.active_yaml(session)
@@ -95,7 +97,7 @@ def export_model() -> Response:
 
 @bp.route("/admin/scoring/people/<person_id>")
 @role_required("admin", "sales")
-def person(person_id: str):  # type: ignore[no-untyped-def]
+def person(person_id: str) -> ResponseReturnValue:
     """One person's score, stage, history with reasons, and hand-offs."""
     if not person_id.isalnum() or len(person_id) > 18:
         abort(404)

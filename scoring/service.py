@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from activity.models import Activity
 from config.person_model import PREFIXES
-from db import utcnow
+from db import rows_matched, utcnow
 from scoring import evidence, handoff, queries
 from scoring.definition import (
     DEFAULT_PATH,
@@ -107,7 +107,7 @@ def rescore(session: Session, person_ids: Sequence[str] | None = None,
 
 def _rescore_scope(session: Session, definition: ScoringDefinition, dialect: str,
                    ids: Sequence[str] | None, reason: str | dict[str, str], now: datetime) -> RescoreResult:
-    people = session.execute(queries.recompute_parts(definition, dialect, now, ids)).rowcount
+    people = rows_matched(session, queries.recompute_parts(definition, dialect, now, ids))
     session.execute(queries.apply_totals(definition, now, ids))
     if isinstance(reason, str):
         history = insert(ScoreHistory).from_select(
@@ -179,7 +179,7 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     definition = active_definition(session)
     proven = evidence.load_evidence(session, activities, page_views_per_window, page_view_window_seconds)
     browsing = [a for a in activities if a.person_id is None and a.visitor_id and a.kind == "page_view"]
-    visitors = resolve_people(session, (a.visitor_id for a in browsing))
+    visitors = resolve_people(session, (a.visitor_id for a in browsing if a.visitor_id))
     reasons: dict[str, list[str]] = {}
     ledger: list[dict[str, Any]] = []
     for activity in activities:

@@ -4,10 +4,9 @@ Two steps:
 
 1. `setup()` — idempotent: settings for local use (TSUNAGI_DEBUG=1, SQLite in instance/), the
    schema migrated, the dev org seeded on first use, demo people created if missing, and the
-   shipped example forms/automations loaded when those commands exist.
-2. `serve()` — honcho runs Procfile.dev (web, dev org, dev inbox, clock, worker) until Ctrl-C.
-   Lines whose `flask --app app <group> <command>` this checkout does not have yet are left out
-   with a note, so `make run` works while packages are still landing.
+   shipped example forms/automations loaded.
+2. `serve()` — honcho runs Procfile.dev (web, dev org, dev inbox, clock, worker) until Ctrl-C;
+   the dev org is left out when a real org is configured, the dev inbox when SMTP_URL is set.
 
 `python -m scripts.run_local --setup-only` runs step 1 only (tests use it).
 """
@@ -23,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from config import settings_of
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -44,7 +45,6 @@ LOCAL_DEFAULTS = {
 }
 # The demo enables the shipped automations; anywhere else they load disabled.
 EXAMPLE_COMMANDS = (("forms", "load-examples"), ("automations", "load-examples", "--enable"))
-FLASK_COMMAND = re.compile(r"\bflask --app app (\S+) (\S+)")
 
 
 @dataclass
@@ -104,12 +104,6 @@ def _flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True)
 
 
-def has_command(app: Any, group: str, command: str) -> bool:
-    """True when `flask --app app <group> <command>` exists in this checkout."""
-    cli_group = app.cli.commands.get(group)
-    return cli_group is not None and command in getattr(cli_group, "commands", {})
-
-
 def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> SetupResult:
     """Migrate, seed the dev org once, create the demo people, load examples. Safe to repeat."""
     from sqlalchemy import select
@@ -122,7 +116,7 @@ def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> S
     from people.service import create_user
 
     app = create_app({"instance_path": str(instance_path), "environ": env})
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     if not settings.debug:
         raise SystemExit("tsunagi: make run is for this machine only (TSUNAGI_DEBUG must be on)")
     check(settings)
@@ -141,37 +135,28 @@ def setup(env: dict[str, str], instance_path: Path, demo_data: bool = True) -> S
 
 def _demo_data(app: Any, env: dict[str, str], devorg_dir: Path, result: SetupResult) -> None:
     stamp = devorg_dir / ".seeded-by-make-run"
-    if settings_use_devorg(app) and has_command(app, "devorg", "seed") and not stamp.exists():
+    if settings_use_devorg(app) and not stamp.exists():
         _flask(env, "devorg", "seed")
         devorg_dir.mkdir(parents=True, exist_ok=True)
         stamp.touch()
-    elif not has_command(app, "devorg", "seed"):
-        result.notes.append("dev org not in this checkout yet: no demo Salesforce data")
     for group, command, *options in EXAMPLE_COMMANDS:
-        if has_command(app, group, command):
-            _flask(env, group, command, *options)
-        else:
-            result.notes.append(f"`flask --app app {group} {command}` not in this checkout yet: skipped")
+        _flask(env, group, command, *options)
 
 
 def settings_use_devorg(app: Any) -> bool:
     """True when no real org is configured, so the local dev org stands in for Salesforce."""
-    return not app.config["TSUNAGI"].salesforce_configured
+    return not settings_of(app).salesforce_configured
 
 
 def runnable_procfile(app: Any, procfile: Path) -> tuple[str, list[str]]:
-    """Procfile.dev without the processes whose flask command does not exist (and why)."""
+    """Procfile.dev without the processes this configuration does not need (and why)."""
     kept, skipped = [], []
     for line in procfile.read_text().splitlines():
-        name, _, command = line.partition(":")
-        match = FLASK_COMMAND.search(command)
-        if match and not has_command(app, match.group(1), match.group(2)):
-            skipped.append(f"{name.strip()} (`flask --app app {match.group(1)} {match.group(2)}` not available yet)")
-            continue
+        name, _, _command = line.partition(":")
         if name.strip() == "devorg" and not settings_use_devorg(app):
             skipped.append("devorg (a real Salesforce org is configured)")
             continue
-        if name.strip() == "inbox" and app.config["TSUNAGI"].smtp_url:
+        if name.strip() == "inbox" and settings_of(app).smtp_url:
             skipped.append("inbox (SMTP_URL is set)")
             continue
         kept.append(line)

@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from config import settings_of
 from db import get_db
 
 sync_cli = AppGroup("sync", help="Mirror Salesforce into the local database.")
@@ -24,7 +25,7 @@ def run_command(once: bool, objects: tuple[str, ...], full: bool) -> None:
     from sync.cycle import run_cycle
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     unknown = [o for o in objects if o not in settings.sync_objects]
     if unknown:
         raise click.BadParameter(f"not in SYNC_OBJECTS: {', '.join(unknown)}", param_hint="--object")
@@ -47,7 +48,7 @@ def describe_command() -> None:
     from sync import describe
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     with get_db(app).transaction() as session:
         errors = describe.refresh(session, gateway_for(app), list(settings.sync_objects))
         types = {name: describe.state(session, name).field_types for name in settings.sync_objects}
@@ -67,7 +68,7 @@ def status_command() -> None:
     from sync.status import report
 
     with get_db().transaction() as session:
-        click.echo(json.dumps(report(session, current_app.config["TSUNAGI"].sync_objects), ensure_ascii=False,
+        click.echo(json.dumps(report(session, settings_of().sync_objects), ensure_ascii=False,
                               indent=2))
 
 

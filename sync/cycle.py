@@ -41,12 +41,13 @@ from urllib.parse import quote
 
 from flask import Flask
 
+from config import settings_of
 from db import get_db, utcnow
+from salesforce.calls import counter_for
 from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
 from sync import bulkload, describe
 from sync.mirror import apply_records, mark_deleted, mirrored_ids
 from sync.models import INITIAL_LOAD, SyncObject, SyncRun
-from sync.usage import counter_for
 from sync.values import parse_datetime
 from work import lease
 
@@ -161,7 +162,7 @@ class Cycle:
         self.gateway = gateway
         self.objects = objects
         self.full = full
-        self.settings = app.config["TSUNAGI"]
+        self.settings = settings_of(app)
         self.database = get_db(app)
         self.holder = f"cycle:{uuid.uuid4().hex[:12]}"
         self.lease_seconds = max(120, 2 * self.settings.sync_interval_seconds)
@@ -493,5 +494,5 @@ def run_cycle(app: Flask, objects: list[str] | None = None, full: bool = False) 
     """Run one cycle over `objects` (default SYNC_OBJECTS) with the app's Salesforce gateway."""
     from salesforce import gateway_for
 
-    names = list(objects or app.config["TSUNAGI"].sync_objects)
+    names = list(objects or settings_of(app).sync_objects)
     return Cycle(app, gateway_for(app), names, full).run()

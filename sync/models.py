@@ -37,6 +37,10 @@ class MirrorRecord(Base):
               postgresql_ops={"email_local_rev_key": "text_pattern_ops"}),
         # Counts and freshness per object (status pages) by an index-only scan, not a table scan.
         Index("ix_mirror_object_live", "object_name", "is_deleted", "last_seen_at"),
+        # Forms' as-you-type lookup: on PostgreSQL a `LIKE 'prefix%'` uses a b-tree index only with
+        # text_pattern_ops (or the C collation). Created by the forms migration branch (forms_0001).
+        *(Index(f"ix_forms_mirror_{name}_prefix", f"{name}_key", postgresql_ops={f"{name}_key": "text_pattern_ops"})
+          for name in ("email", "phone", "name", "kana")),
     )
 
     # 18-character Salesforce ids are unique across objects (the key prefix names the object).
@@ -134,14 +138,3 @@ class SyncRun(Base):
     api_calls: Mapped[int] = mapped_column(default=0)
     records: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class ApiCallHour(Base):
-    """Salesforce API calls tsunagi made in one hour, and the org's usage last reported then."""
-
-    __tablename__ = "sync_api_calls"
-
-    hour: Mapped[datetime] = mapped_column(primary_key=True)
-    calls: Mapped[int] = mapped_column(default=0)
-    api_used: Mapped[int | None]
-    api_max: Mapped[int | None]

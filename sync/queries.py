@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Select, case, func, select
 
-from sync.models import ApiCallHour, MirrorRecord, SyncObject, SyncRun
+from salesforce.models import ApiCallHour
+from sync.models import MirrorRecord, SyncObject, SyncRun
 
 
 def record_counts() -> Select[Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import render_template
 
 import db
+from config import settings_of
 from people.auth import role_required
 from sync import bp
 from sync.status import report
@@ -14,6 +15,6 @@ from sync.status import report
 @role_required("admin")
 def admin_status():  # type: ignore[no-untyped-def]
     """Per object: last cycle, records, lag, last error; API calls against the limit, per hour."""
-    data = report(db.session(), current_app.config["TSUNAGI"].sync_objects)
+    data = report(db.session(), settings_of().sync_objects)
     peak = max([h["calls"] for h in data["calls_per_hour"]] + [1])
     return render_template("sync/status.html", status=data, peak=peak)

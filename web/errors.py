@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -22,18 +23,18 @@ def _messages() -> dict[int, str]:
     }
 
 
-def _render(code: int, message: str):  # type: ignore[no-untyped-def]
+def _render(code: int, message: str) -> ResponseReturnValue:
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
         return {"error": message, "status": code}, code
     return render_template("error.html", code=code, message=message), code
 
 
-def _handle(error: HTTPException):  # type: ignore[no-untyped-def]
+def _handle(error: HTTPException) -> ResponseReturnValue:
     code = error.code or 500
     return _render(code, _messages().get(code, error.description or ""))
 
 
-def _handle_csrf(_error: CSRFError):  # type: ignore[no-untyped-def]
+def _handle_csrf(_error: CSRFError) -> ResponseReturnValue:
     # Usually a form left open past its token's lifetime, or cookies blocked: say what to do.
     return _render(400, _("フォームの有効期限が切れたか、送信元を確認できませんでした。"
                           "ページを再読み込みして、もう一度送信してください。"))

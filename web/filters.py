@@ -28,9 +28,10 @@ def localtime(value: datetime | date | str | None, pattern: str = DEFAULT_PATTER
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             return value
+        value = parsed
     if not isinstance(value, datetime):
         return value.isoformat()  # a date: no time zone to convert
     if value.tzinfo is None:

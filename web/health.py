@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import func, select, text
 
 import db
@@ -43,10 +43,10 @@ def queue_depths(session: Any) -> dict[str, int]:
     from work.models import ClaimableMixin
 
     depths = {}
-    for mapper in sorted(db.Base.registry.mappers, key=lambda m: m.local_table.name):
-        model = mapper.class_
+    for mapper in sorted(db.Base.registry.mappers, key=lambda m: m.class_.__tablename__):
+        model, name = mapper.class_, mapper.class_.__tablename__
         if issubclass(model, ClaimableMixin):
-            depths[mapper.local_table.name] = session.scalar(
+            depths[name] = session.scalar(
                 select(func.count()).select_from(model).where(model.status.in_(("queued", "running")))) or 0
     return depths
 
@@ -58,7 +58,7 @@ def _database() -> tuple[bool, dict[str, Any]]:
 
 
 def _probe(body: dict[str, Any], status: int = 200) -> Response:
-    response = current_app.json.response(body)
+    response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from people.auth import role_required
@@ -22,7 +23,7 @@ def _welcome(role: str) -> tuple[str, str]:
 
 @bp.route("/")
 @role_required("operator", "sales", "marketer", "admin")
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     """The signed-in person's home page, chosen by role."""
     from web.nav import home_panels
 
@@ -31,6 +32,6 @@ def home():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/favicon.ico")
-def favicon():  # type: ignore[no-untyped-def]
+def favicon() -> ResponseReturnValue:
     """The tab icon for pages that link none (JSON answers): browsers ask for /favicon.ico."""
     return redirect(url_for("web.static", filename="favicon.svg"), code=301)

@@ -9,6 +9,7 @@ An admin may send failed ones round again once Salesforce answers.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select, update
 
 import db
@@ -23,7 +24,7 @@ SHOWN = 200
 
 @admin_bp.route("/admin/webhooks")
 @role_required("admin")
-def notifications():  # type: ignore[no-untyped-def]
+def notifications() -> ResponseReturnValue:
     """Counts by status and the latest failed or ignored notifications."""
     session = db.session()
     counts = dict(session.execute(select(OutboundNotification.status, func.count())
@@ -36,13 +37,13 @@ def notifications():  # type: ignore[no-untyped-def]
 
 @admin_bp.route("/admin/webhooks/retry", methods=["POST"])
 @role_required("admin")
-def retry_failed():  # type: ignore[no-untyped-def]
+def retry_failed() -> ResponseReturnValue:
     """Queue every failed notification again (each gets OUTBOUND_MAX_ATTEMPTS fresh tries)."""
     from people.service import audit
 
     session = db.session()
-    done = session.execute(update(OutboundNotification).where(OutboundNotification.status == "failed")
-                           .values(status="queued", attempts=0, due_at=db.utcnow())).rowcount
+    done = db.rows_matched(session, update(OutboundNotification).where(OutboundNotification.status == "failed")
+                           .values(status="queued", attempts=0, due_at=db.utcnow()))
     audit(session, "webhooks.retry_failed", "outbound_notifications", None, {"requeued": done})
     session.commit()
     flash(_("%(count)d 件をもう一度確認します。", count=done))

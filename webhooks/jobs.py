@@ -27,10 +27,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import update
 
+from config import settings_of
 from db import get_db, utcnow
+from salesforce.calls import counter_for
 from sync import describe
 from sync.mirror import IMPLAUSIBLY_AHEAD, apply_records
-from sync.usage import counter_for
 from sync.values import parse_datetime
 from webhooks.models import OutboundNotification
 from work.claiming import claim_due, retry_delay_seconds
@@ -60,7 +61,7 @@ def apply_outbound(app: Flask, worker_id: str) -> int:
                    for n in claim_due(session, OutboundNotification, worker_id, BATCH, LEASE_SECONDS)]
     if not claimed:
         return 0
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     now = utcnow()
     by_object: dict[str, list[_Claimed]] = defaultdict(list)
     for item in claimed:
@@ -163,7 +164,7 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
     with database.transaction() as session:
         apply_records(session, object_name, records, "outbound")
         counter.flush(session)
-    return {case_safe_id(str(r.get("Id") or "")) for r in records} - {None}
+    return {found for r in records if (found := case_safe_id(str(r.get("Id") or ""))) is not None}
 
 
 def _finish(session: Any, row_ids: list[int], status: str, note: str | None = None) -> None:

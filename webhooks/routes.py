@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 import db
+from config import settings_of
 from web.clients import request_client_key
 from webhooks import bp, outbound, service
 
@@ -31,7 +32,7 @@ def _soap(body: str, status: int, headers: dict[str, str] | None = None) -> Resp
 @bp.route("/salesforce/outbound", methods=["POST"])
 def salesforce_outbound() -> Response:
     """Accept a Salesforce Outbound Message: SOAP Ack once stored, SOAP fault otherwise."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     if (request.content_length or 0) > outbound.MAX_BODY_BYTES:
         return _soap(outbound.fault("message too large"), 500)
     if not service.allowed_source(settings, request.remote_addr):

@@ -7,12 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, devorg_connection
-from db import utcnow
+from db import insert_for, utcnow
 from webhooks.models import OutboundNotification
 from webhooks.outbound import OutboundMessage
 
@@ -71,7 +69,6 @@ def store(session: Session, message: OutboundMessage, client: str | None = None)
         "fields": n.fields, "raw": n.raw, "received_at": now, "client_key": client, "status": "queued",
         "due_at": now, "attempts": 0,
     } for n in message.notifications]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (insert(OutboundNotification).on_conflict_do_nothing(index_elements=["notification_id"])
+    stmt = (insert_for(session, OutboundNotification).on_conflict_do_nothing(index_elements=["notification_id"])
             .returning(OutboundNotification.id))
     return len(list(session.execute(stmt, rows).scalars()))

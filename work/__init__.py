@@ -5,12 +5,14 @@ Packages plug in through `register_job_handler` (a job kind → function) and
 `init_app`. Nothing is registered at import time.
 """
 
+from flask import Flask
+
 from work.registry import WorkRegistry, register_job_handler, register_urgent_source, register_work_source
 
 __all__ = ["WorkRegistry", "init_app", "register_job_handler", "register_urgent_source", "register_work_source"]
 
 
-def init_app(app) -> None:  # type: ignore[no-untyped-def]
+def init_app(app: Flask) -> None:
     """Give the app a work registry (with `work.cleanup`, `work.retention`) and the worker/clock CLI commands."""
     from work.cli import work_cli
     from work.jobs import cleanup

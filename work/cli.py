@@ -7,9 +7,10 @@ with one line instead of a traceback in a loop.
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+from flask.globals import app_ctx
 
+from config import settings_of
 from config.preflight import check
 
 work_cli = AppGroup("work", help="Background processes.")
@@ -19,8 +20,8 @@ def _start_process(kind: str) -> None:
     """Name the process in the logs, check the database, warn about demo settings, start metrics."""
     from ops.startup import start_process
 
-    check(current_app.config["TSUNAGI"])
-    start_process(current_app._get_current_object(), kind)  # type: ignore[attr-defined]
+    check(settings_of())
+    start_process(app_ctx.app, kind)
 
 
 @work_cli.command("worker")
@@ -29,7 +30,7 @@ def worker_command() -> None:
     from work.worker import run_worker
 
     _start_process("worker")
-    run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
+    run_worker(app_ctx.app)
 
 
 @work_cli.command("clock")
@@ -38,7 +39,7 @@ def clock_command() -> None:
     from work.clock import run_clock
 
     _start_process("clock")
-    run_clock(current_app._get_current_object())  # type: ignore[attr-defined]
+    run_clock(app_ctx.app)
 
 
 @work_cli.command("once")
@@ -46,4 +47,4 @@ def once_command() -> None:
     """Process whatever is due once, then exit (for scripts and cron)."""
     from work.worker import new_worker_id, work_once
 
-    click.echo(work_once(current_app._get_current_object(), new_worker_id()))  # type: ignore[attr-defined]
+    click.echo(work_once(app_ctx.app, new_worker_id()))

@@ -17,6 +17,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from config import settings_of
 from db import get_db
 from work import queue
 from work.schedule import SCHEDULE, Periodic
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def enqueue_periodic(app: Flask, entry: Periodic, now: float | None = None) -> bool:
     """Enqueue one run of `entry` for the current slot; False if this slot was already enqueued."""
-    every = entry.seconds(app.config["TSUNAGI"])
+    every = entry.seconds(settings_of(app))
     slot = int((now if now is not None else time.time()) // every)
     with get_db(app).transaction() as session:
         added = queue.enqueue(session, entry.kind, {}, dedupe_key=f"{entry.kind}:{every}:{slot}", max_attempts=1)
@@ -37,7 +38,7 @@ def enqueue_periodic(app: Flask, entry: Periodic, now: float | None = None) -> b
 
 def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingScheduler) -> Any:
     """A scheduler with one interval job per enabled schedule entry."""
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     scheduler = scheduler_class(timezone="UTC")
     for entry in SCHEDULE:
         if entry.enabled(settings):

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, rows_matched, utcnow
 from work.models import Lease
 
 
@@ -20,20 +18,18 @@ def acquire(session: Session, name: str, holder: str, seconds: int) -> bool:
     """
     now = utcnow()
     expires = now + timedelta(seconds=seconds)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     created = session.execute(
-        insert(Lease).values(name=name, holder=holder, expires_at=expires)
+        insert_for(session, Lease).values(name=name, holder=holder, expires_at=expires)
         .on_conflict_do_nothing().returning(Lease.name)
     ).scalar()
     if created is not None:
         return True
-    taken = session.execute(
+    taken = rows_matched(session,
         update(Lease)
         .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
         .values(holder=holder, expires_at=expires)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return taken == 1
 
 

@@ -7,11 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, utcnow
 from work.claiming import claim_due, retry_delay_seconds
 from work.models import Job
 
@@ -35,9 +33,8 @@ def enqueue(
         "attempts": 0,
         "created_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Job.id)
+    stmt = (insert_for(session, Job).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(Job.id))
     return session.execute(stmt).scalar() is not None
 
 

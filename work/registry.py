@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-JobHandler = Callable[[dict[str, Any]], None]
+# A job handler returns None, or work.running.CONTINUE to be queued again at once (other values are ignored).
+JobHandler = Callable[[dict[str, Any]], object]
 # A work source claims a batch of its own due rows for `worker_id` (it picks the batch size),
 # processes them and returns how many it processed (0 means "nothing due": the worker may sleep).
 # It runs inside an app context.

@@ -23,12 +23,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from config import settings_of
 from db import get_db, utcnow
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _broadcast_addresses(session: Session, cut: datetime, limit: int) -> int:
 def purge(now: datetime | None = None, batch: int = RETENTION_BATCH,
           should_stop: Callable[[], bool] = lambda: False) -> dict[str, int] | None:
     """Delete everything past its retention, batch by batch; rows deleted per kind (None: stopped early)."""
-    settings = current_app.config["TSUNAGI"]
+    settings = settings_of()
     database = get_db()
     now = now or utcnow()
     deleted: dict[str, int] = {}
@@ -136,7 +137,7 @@ def purge(now: datetime | None = None, batch: int = RETENTION_BATCH,
         if days > 0:
             model = rule.model()
             conditions = rule.where(model, now - timedelta(days=days))
-            work.append((rule.name, lambda s, m=model, c=conditions: _delete_batch(s, m, c, batch)))
+            work.append((rule.name, partial(_delete_batch, model=model, conditions=conditions, limit=batch)))
     consent_model, consent_where = _consent_conditions(now)
     work.append(("mail_consents", lambda s: _delete_batch(s, consent_model, consent_where, batch)))
     if settings.retention_steps_days > 0:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import update
 
-from db import Database, utcnow
+from db import Database, rows_matched, utcnow
 from work.models import Job
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,11 @@ def should_stop() -> bool:
 def renew(database: Database, job_id: int, worker_id: str, lease_seconds: int) -> bool:
     """Push the lease of a running job one lease ahead; False if this worker no longer holds it."""
     with database.transaction() as session:
-        return session.execute(
+        return rows_matched(session,
             update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
             .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
             .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        ) == 1
 
 
 class Heartbeat:
@@ -99,11 +99,11 @@ class Heartbeat:
                 log.exception("job %s: lease renewal failed", self.job.job_id)
 
 
-def running(job: RunningJob) -> object:
+def running(job: RunningJob) -> Token[RunningJob | None]:
     """Make `job` the current job of this context; returns the token for `_current.reset`."""
     return _current.set(job)
 
 
-def finished(token: object) -> None:
+def finished(token: Token[RunningJob | None]) -> None:
     """Undo `running()`."""
-    _current.reset(token)  # type: ignore[arg-type]
+    _current.reset(token)

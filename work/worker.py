@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask
 
+from config import settings_of
 from db import Database, get_db
 from work import queue, running
 from work.registry import WorkRegistry
@@ -41,7 +42,7 @@ def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH, stop: threading
     chunked job in hand stops at its next chunk and is queued again (work.running.CONTINUE).
     """
     registry: WorkRegistry = app.extensions["tsunagi.work"]
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     database = get_db(app)
     stop = stop or threading.Event()
     kinds = list(registry.job_handlers)
@@ -63,7 +64,7 @@ def _run_one(app: Flask, database: Database, worker_id: str, job_id: int, kind: 
     from ops.logs import bound
     from ops.metrics import observe_job
 
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     handler = app.extensions["tsunagi.work"].job_handlers.get(kind)
     job = running.RunningJob(job_id, worker_id, time.monotonic() + settings.worker_job_timeout_seconds, stop)
     error = None
@@ -165,7 +166,7 @@ def run_worker(app: Flask, stop: threading.Event | None = None, worker_id: str |
     stop = stop or threading.Event()
     finished = threading.Event()
     worker_id = worker_id or new_worker_id()
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())

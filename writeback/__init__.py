@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask
+from flask.globals import app_ctx
 
 bp = Blueprint("writeback", __name__, template_folder="templates")
 
@@ -15,7 +16,7 @@ bp = Blueprint("writeback", __name__, template_folder="templates")
 def _work_source(worker_id: str) -> int:
     from writeback.worker import process_due
 
-    return process_due(current_app._get_current_object(), worker_id)  # type: ignore[attr-defined]
+    return process_due(app_ctx.app, worker_id)
 
 
 def _health() -> tuple[bool, dict[str, Any]]:

@@ -46,7 +46,7 @@ def key_value(idempotency_key: str) -> str:
 
 
 def _pairs(values: Collection[str]) -> dict[str, str]:
-    return dict(pair.split(".", 1) for pair in values)  # type: ignore[misc]
+    return dict(pair.split(".", 1) for pair in values)
 
 
 @dataclass(frozen=True)

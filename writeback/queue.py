@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import insert_for, rows_matched, utcnow
 from writeback.models import OPERATIONS, WritebackItem
 
 KEY_LENGTH = 200  # WritebackItem.idempotency_key
@@ -74,9 +74,6 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
     Returns how many items were new. For bulk producers (mail.log_tasks): `enqueue` costs a
     query, a savepoint and a flush per item.
     """
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     now = utcnow()
     rows = []
     for item in items:
@@ -92,11 +89,10 @@ def enqueue_many(session: Session, items: list[dict[str, Any]]) -> int:
                      "status": "queued", "due_at": now, "attempts": 0, "created_at": now})
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = WritebackItem.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    if insert is pg_insert:
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    if session.get_bind().dialect.name == "postgresql":
         # psycopg's pipelined executemany of the one-row statement: with RETURNING it became one
         # statement of thousands of parameters that the driver parses anew for every batch.
-        return session.execute(stmt.execution_options(preserve_rowcount=True), rows).rowcount
+        return rows_matched(session, stmt.execution_options(preserve_rowcount=True), rows)
     return len(session.execute(stmt.returning(table.c.id), rows).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 import db
 from people.auth import role_required
@@ -19,7 +20,7 @@ QUEUE_PAGE = 200
 
 @bp.route("/admin/writeback")
 @role_required("admin")
-def error_queue():  # type: ignore[no-untyped-def]
+def error_queue() -> ResponseReturnValue:
     """Counts per status and the failed items with Salesforce's message."""
     session = db.session()
     search = request.args.get("q", "").strip()[:100]
@@ -35,7 +36,7 @@ def error_queue():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/writeback/<int:item_id>", methods=["GET", "POST"])
 @role_required("admin")
-def item_detail(item_id: int):  # type: ignore[no-untyped-def]
+def item_detail(item_id: int) -> ResponseReturnValue:
     """One failed item: edit its fields and resend it."""
     session = db.session()
     item = session.get(WritebackItem, item_id)
@@ -63,7 +64,7 @@ def item_detail(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/writeback/<int:item_id>/discard", methods=["POST"])
 @role_required("admin")
-def discard(item_id: int):  # type: ignore[no-untyped-def]
+def discard(item_id: int) -> ResponseReturnValue:
     """Give up on a failed item."""
     form = DiscardForm()
     if not form.validate_on_submit():

@@ -28,6 +28,7 @@ from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
+from config import settings_of
 from db import Database, get_db, utcnow
 from salesforce import gateway_for
 from salesforce.batch import COLLECTION_SIZE, RecordResult, chunks
@@ -273,7 +274,7 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
 
 def process_due(app: Flask, worker_id: str, limit: int | None = None) -> int:
     """Claim, send and record one batch of due write-back items; returns how many were claimed."""
-    settings = app.config["TSUNAGI"]
+    settings = settings_of(app)
     try:
         gateway = gateway_for(app)
     except AuthError as exc:

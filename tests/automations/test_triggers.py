@@ -214,6 +214,7 @@ automations:
 
 
 def test_score_crossing_a_threshold_fires_once(app):
+    from automations.jobs import runtime
     from automations.triggers import fire_external
 
     template(app, "hot")
@@ -227,10 +228,11 @@ automations:
     owner = upsert(app, "User", Email="rep@example.jp", Name="担当")
     lead = upsert(app, "Lead", LastName="鈴木", Email="suzuki@example.jp", OwnerId=owner)
     now = datetime(2026, 11, 24, 3, tzinfo=UTC)
-    with dbmod.get_db(app).transaction() as session:
-        assert fire_external(session, "score_threshold", lead, {"score": 40, "previous": 10}, now=now) == 0
-        assert fire_external(session, "score_threshold", lead, {"score": 55, "previous": 40}, now=now) == 1
-        assert fire_external(session, "score_threshold", lead, {"score": 55, "previous": 40}, now=now) == 0
+    with app.app_context(), dbmod.get_db(app).transaction() as session:
+        rt = runtime(now)
+        assert fire_external(session, "score_threshold", lead, {"score": 40, "previous": 10}, rt=rt) == 0
+        assert fire_external(session, "score_threshold", lead, {"score": 55, "previous": 40}, rt=rt) == 1
+        assert fire_external(session, "score_threshold", lead, {"score": 55, "previous": 40}, rt=rt) == 0
     run(app, now)
     mails = outbox(app)
     assert [(m.to_address, m.marketing) for m in mails] == [("rep@example.jp", False)]

@@ -13,7 +13,6 @@ from tests.fixtures.browser import page_until
 from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-pytest.importorskip("writeback.worker")
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 

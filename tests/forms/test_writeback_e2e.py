@@ -10,8 +10,6 @@ from sync.models import MirrorRecord
 from tests.forms.helpers import all_status, items, org_app, submissions, time_passes, token_of, work_until
 
 pytestmark = pytest.mark.slow
-# The write-back worker is built in parallel (writeback/); without it these tests cannot run.
-pytest.importorskip("writeback.worker")
 
 ENTRY = {
     "LastName": "鈴木", "FirstName": "一郎", "LastNameKana__c": "すずき", "FirstNameKana__c": "いちろう",

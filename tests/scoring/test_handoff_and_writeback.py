@@ -21,7 +21,8 @@ PERSON = lead_id(1)
 
 @pytest.fixture
 def tx(app):
-    return get_db(app).transaction
+    with app.app_context():  # the hand-off runs with the app's settings, as the scoring worker does
+        yield get_db(app).transaction
 
 
 @pytest.fixture(autouse=True)
@@ -176,3 +177,28 @@ def test_the_shipped_model_mails_the_owner_with_the_shipped_template_without_any
     _, mails, tasks = handoffs(tx)
     assert mails == [("owner@coop.example.jp", "scoring-hot-lead")]
     assert len(tasks) == 1
+
+
+def test_automations_entered_by_a_crossing_wait_for_local_time_in_the_configured_time_zone(make_app):
+    """A step "at 09:00" after a hot-lead crossing is 09:00 in TSUNAGI_TIMEZONE, not in Tokyo."""
+    from zoneinfo import ZoneInfo
+
+    from automations import service as automations
+    from automations.models import PlannedStep
+
+    app = make_app(timezone="America/New_York")  # the same database the seeded fixture filled
+    tx = get_db(app).transaction
+    with app.app_context():
+        with tx() as s:
+            automations.load_documents(s, automations.parse_yaml("""
+automations:
+  - key: hot-call
+    name: ホットリードに電話
+    trigger: {type: score_threshold, threshold: 100}
+    steps:
+      - {name: 朝に電話, wait: {days: 1, at: "09:00"}, actions: [{type: create_task, subject: 電話してください}]}
+"""), enable=True)
+        act(tx, "form_submit", "form_submit", "mail_open")  # 110: crosses 100
+        with tx() as s:
+            due = [step.due_at for step in s.scalars(select(PlannedStep))]
+    assert [(d.astimezone(ZoneInfo("America/New_York")).hour, d.minute) for d in due] == [(9, 0)]

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import pytest
 import requests
 from alembic.runtime.migration import MigrationContext
@@ -53,17 +52,6 @@ def test_setup_migrates_the_schema_and_creates_the_demo_people_once(tmp_path):
     assert current == heads
     assert roles == {email: role for email, role, *_ in DEMO_PEOPLE}
     assert (instance / "secret_key").is_file()  # debug mode made and kept a local secret
-
-
-def test_processes_whose_commands_are_missing_are_left_out_with_a_reason(tmp_path):
-    from app import create_app
-
-    app = create_app({"instance_path": str(tmp_path / "instance"), "environ": clean_environ(tmp_path)})
-    procfile = tmp_path / "Procfile.dev"
-    procfile.write_text("web: gunicorn app\nclock: flask --app app work clock\nghost: flask --app app nope serve\n")
-    kept, skipped = runnable_procfile(app, procfile)
-    assert kept == "web: gunicorn app\nclock: flask --app app work clock\n"
-    assert skipped == ["ghost (`flask --app app nope serve` not available yet)"]
 
 
 def procfile_web_command() -> str:
@@ -132,8 +120,6 @@ def test_clock_and_worker_wait_for_the_dev_org_when_it_runs(tmp_path):
     from app import create_app
 
     app = create_app({"instance_path": str(tmp_path / "instance"), "environ": clean_environ(tmp_path)})
-    if "devorg" not in app.cli.commands:  # stands in for the dev org's CLI in checkouts without it
-        app.cli.add_command(click.Group("devorg", commands={"serve": click.Command("serve")}))
     procfile = tmp_path / "Procfile.dev"
     procfile.write_text("devorg: flask --app app devorg serve\nworker: flask --app app work worker\n"
                         "web: gunicorn app\n")

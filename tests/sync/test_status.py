@@ -6,8 +6,9 @@ import json
 from datetime import timedelta
 
 import db
+from salesforce.models import ApiCallHour
 from sync.mirror import apply_records
-from sync.models import ApiCallHour, SyncObject, SyncRun
+from sync.models import SyncObject, SyncRun
 
 
 def _seed(app) -> None:

@@ -110,8 +110,9 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
     from mail.models import DevInboxMessage, MailTemplate, Suppression
     from people.models import AuditEntry
     from people.service import create_user
+    from salesforce.models import ApiCallHour
     from scoring.models import PersonScore, ScoreHistory, ScoreThresholdCrossed
-    from sync.models import ApiCallHour, MirrorRecord, SyncObject, SyncRun
+    from sync.models import MirrorRecord, SyncObject, SyncRun
     from tests.forms.conftest import load_examples as load_form_examples
     from webhooks.models import OutboundNotification
     from writeback.models import WritebackItem

@@ -2,7 +2,7 @@
 
 The gateway calls a listener after every API call; the listener only counts in memory (it runs
 on the gateway's thread, outside any transaction) and `flush` adds the counts to
-`sync_api_calls` from the cycle's own transaction.
+`sync_api_calls` from the transaction of whoever flushes (the sync cycle, the webhook job).
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from sync.models import ApiCallHour
+from db import insert_for
+from salesforce.models import ApiCallHour
 
-_EXTENSION = "tsunagi.sync.calls"
+_EXTENSION = "tsunagi.salesforce.calls"
 
 
 class CallCounter:
@@ -44,10 +43,9 @@ class CallCounter:
             usage = self._usage
         if not pending:
             return
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         for hour, calls in sorted(pending.items()):
             used, limit = usage if usage else (None, None)
-            stmt = insert(ApiCallHour).values(hour=hour, calls=calls, api_used=used, api_max=limit)
+            stmt = insert_for(session, ApiCallHour).values(hour=hour, calls=calls, api_used=used, api_max=limit)
             update: dict[str, Any] = {"calls": ApiCallHour.calls + stmt.excluded.calls}
             if usage:
                 update |= {"api_used": stmt.excluded.api_used, "api_max": stmt.excluded.api_max}
