@@ -29,7 +29,7 @@ def test_report_page_draws_the_charts_from_seeded_data(app, browser, live_server
         for n, kinds in enumerate(behaviour):
             for kind in kinds:
                 add_activity(session, kind, lead_id(100 + n), url="https://coop.example.jp/pricing")
-    with db.get_db(app).transaction() as session:
+    with app.app_context(), db.get_db(app).transaction() as session:  # as the scoring job runs it
         scoring_service.score_new_activity(session)
     server = live_server(app)
     page = browser.new_page(viewport={"width": 1100, "height": 1400})
