@@ -80,9 +80,12 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
         return str(org.get("Account", account)["PersonContactId"])
 
     with org.store.transaction():
+        # rep1's mail is the `make run` demo's sales sign-in, so that rep sees their own customers
+        # (担当のお客様) and their phone in the 不在 mail without an admin linking the two first.
         reps = [add("User", Username=f"rep{n}@coop.example.jp", LastName=fake.last_name(),
-                    FirstName=fake.first_name(), Email=f"rep{n}@coop.example.jp", Alias=f"rep{n}",
-                    Title="地域担当", Department=_AREAS[n % len(_AREAS)]) for n in range(1, 7)]
+                    FirstName=fake.first_name(), Email="sales@example.jp" if n == 1 else f"rep{n}@coop.example.jp",
+                    Alias=f"rep{n}", Phone=f"03-5555-01{n:02d}", Title="地域担当",
+                    Department=_AREAS[n % len(_AREAS)]) for n in range(1, 7)]
         accounts = []
         for n in range(60):
             area = _AREAS[n % len(_AREAS)]
