@@ -346,8 +346,8 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
     id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
     member_id = session.scalar(select(MirrorRecord.sf_id).where(
         MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
-        MirrorRecord.fields["CampaignId"].as_string() == campaign_id,
-        MirrorRecord.fields[id_field].as_string() == read.who_id(person.object_name, person.id, person.fields))
+        read.field_text("CampaignId") == campaign_id,
+        read.field_text(id_field) == read.who_id(person.object_name, person.id, person.fields))
         .limit(1))
     if member_id:
         _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, member_id)

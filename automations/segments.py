@@ -34,7 +34,7 @@ def _campaign_members(session: Session, campaign_ids: list[str]) -> dict[str, se
     rows = session.execute(
         select(MirrorRecord.fields).where(MirrorRecord.object_name == "CampaignMember",
                                           MirrorRecord.is_deleted.is_(False),
-                                          MirrorRecord.fields["CampaignId"].as_string().in_(campaign_ids))
+                                          read.field_text("CampaignId").in_(campaign_ids))
         .execution_options(yield_per=1000))
     for (fields,) in rows:
         person = fields.get("ContactId") or fields.get("LeadId")

@@ -305,10 +305,10 @@ def plan_date_triggers(session: Session, rt: Runtime, grace: timedelta = timedel
             if "." in path:
                 rel, field = path.split(".", 1)
                 parents = [p for p in _records_of(session, rel,
-                                                  [MirrorRecord.fields[field].as_string().like(f"{target_date}%")])]
-                groups = [(p, [MirrorRecord.fields[f"{rel}Id"].as_string() == p.id]) for p in parents]
+                                                  [read.field_text(field).like(f"{target_date}%")])]
+                groups = [(p, [read.field_text(f"{rel}Id") == p.id]) for p in parents]
             else:
-                groups = [(None, [MirrorRecord.fields[path].as_string().like(f"{target_date}%")])]
+                groups = [(None, [read.field_text(path).like(f"{target_date}%")])]
             for parent, where in groups:
                 marker_subject = f"date:{parent.id if parent else trig['object']}"
                 if not _marker(session, automation, marker_subject, target_date.isoformat(), rt.now):

@@ -106,12 +106,12 @@ def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dic
             wanted.setdefault(row.campaign_id, set()).add(who.get(row.person_id, row.person_id))
     found: dict[tuple[str, str], str] = {}
     for campaign, people in wanted.items():
-        fields = MirrorRecord.fields
+        contact_id, lead_id = read.field_text("ContactId"), read.field_text("LeadId")
         for sf_id, contact, lead in session.execute(
-                select(MirrorRecord.sf_id, fields["ContactId"].as_string(), fields["LeadId"].as_string()).where(
+                select(MirrorRecord.sf_id, contact_id, lead_id).where(
                     MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
-                    fields["CampaignId"].as_string() == campaign,
-                    or_(fields["ContactId"].as_string().in_(people), fields["LeadId"].as_string().in_(people)))):
+                    read.field_text("CampaignId") == campaign,
+                    or_(contact_id.in_(people), lead_id.in_(people)))):
             found[(campaign, contact or lead)] = sf_id
     return found
 

@@ -34,27 +34,13 @@ from sync import read
 from sync.models import MirrorRecord
 
 
-def _field_text(name: str) -> ColumnElement[Any]:
-    return MirrorRecord.fields[name].as_string()
-
-
-def _field_number(name: str, dialect: str) -> ColumnElement[Any]:
-    # Only JSON numbers are compared: a text value such as "100名" must not abort a rescore.
-    if dialect == "postgresql":
-        return case((func.jsonb_typeof(MirrorRecord.fields[name]) == "number",
-                     MirrorRecord.fields[name].as_float()))
-    path = '$."' + name + '"'
-    return case((func.json_type(MirrorRecord.fields, path).in_(("integer", "real")),
-                 func.json_extract(MirrorRecord.fields, path)))
-
-
 def _fit_condition(rule: FitRule, dialect: str) -> ColumnElement[bool]:
     if rule.values:
-        text = func.coalesce(*(func.nullif(_field_text(f), "") for f in rule.fields), None) \
-            if len(rule.fields) > 1 else _field_text(rule.fields[0])
+        text = func.coalesce(*(func.nullif(read.field_text(f), "") for f in rule.fields), None) \
+            if len(rule.fields) > 1 else read.field_text(rule.fields[0])
         return text.in_(rule.values)
-    number = (func.coalesce(*(_field_number(f, dialect) for f in rule.fields))
-              if len(rule.fields) > 1 else _field_number(rule.fields[0], dialect))
+    number = (func.coalesce(*(read.field_number(f) for f in rule.fields))
+              if len(rule.fields) > 1 else read.field_number(rule.fields[0]))
     parts: list[ColumnElement[bool]] = [number.is_not(None)]
     if rule.minimum is not None:
         parts.append(number >= rule.minimum)
