@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
 import db
-from people import bp, queries
+from people import audit_view, bp, queries
 from people.auth import role_required
 from people.forms import ROLE_LABELS, UserCreateForm, UserEditForm
 from people.models import User
@@ -96,4 +96,4 @@ def audit_log():  # type: ignore[no-untyped-def]
     more = len(rows) > AUDIT_PAGE_SIZE
     rows = rows[:AUDIT_PAGE_SIZE]
     next_before = rows[-1][0].id if more and rows else None
-    return render_template("people/audit.html", rows=rows, next_before=next_before)
+    return render_template("people/audit.html", rows=rows, next_before=next_before, changes=audit_view.changes)

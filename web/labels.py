@@ -64,6 +64,7 @@ TABLES: dict[str, Mapping[str, Any] | str] = {
     "enrollment": "persons.service:ENROLLMENT_LABELS",
     "person_kind": "persons.service:KINDS",
     "role": "people.forms:ROLE_LABELS",
+    "audit_action": "people.audit_view:AUDIT_ACTIONS",
     "work_status": WORK_STATUS,
     "submission_status": SUBMISSION_STATUS,
     "sync_outcome": SYNC_OUTCOME,

@@ -80,8 +80,22 @@ def test_role_change_is_audited_with_before_and_after(app, sign_in):
     assert (entry.action, entry.before, entry.after) == ("user.update", {"role": "operator"}, {"role": "sales"})
 
     page = admin.get("/admin/audit").get_data(as_text=True)
-    assert "admin1@example.jp" in page and "user.update" in page and "operator2@example.jp" in page
-    assert "&#34;role&#34;: &#34;operator&#34;" in page or '"role": "operator"' in page
+    assert "admin1@example.jp" in page and "operator2@example.jp" in page
+    # The admin reads what happened in words and only what changed, not two JSON documents.
+    assert 'title="user.update">ユーザーの変更</td>' in page
+    assert '<code class="audit-key">role</code>: <code>operator</code> → <code>sales</code>' in page
+
+
+def test_the_audit_log_lists_only_what_changed_in_a_long_document(app, sign_in):
+    from people.audit_view import changes
+
+    before = {"name": "訪問フォロー", "enabled": True, "actions": [{"type": "send_mail", "template": "a"}]}
+    after = {**before, "enabled": False}
+    assert [(c.key, c.before, c.after) for c in changes(before, after)] == [("enabled", "true", "false")]
+    assert [(c.key, c.after) for c in changes(None, {"role": "sales"})] == [("role", "sales")]
+    assert changes({"a": 1}, {"a": 1}) == []
+    long = changes(None, {"actions": ["x" * 500]})[0].after
+    assert len(long) == 120 and long.endswith("…")
 
 
 def test_deactivated_person_is_signed_out_and_cannot_sign_in_again(app, sign_in):
