@@ -21,6 +21,7 @@ from mail import bp, tokens
 from mail.bounces import NotADsn, apply_dsn, apply_report
 from mail.compliance import latest_consent, unsubscribe_mail
 from mail.models import OutboxMail
+from mail.outbox import TEST_ORIGIN
 from mail.return_path import ReturnPath
 from web.clients import request_client_key
 from web.i18n import gettext as _
@@ -74,6 +75,8 @@ def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
     mail = _mail_of("unsubscribe", token)
     if mail is None:
         return _invalid_link()
+    if mail.origin == TEST_ORIGIN:
+        return _test_send_notice(mail)
     withdrawal = latest_consent(db.session(), mail.to_address)
     already = withdrawal is not None and not withdrawal.granted
     return render_template("mail/unsubscribe.html", address=mail.to_address, done=already, already=already,
@@ -90,12 +93,21 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
         return _invalid_link()
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     session = db.session()
+    test_mail = session.get(OutboxMail, mail_id) if isinstance(mail_id, int) else None
+    if test_mail is not None and test_mail.origin == TEST_ORIGIN:
+        return _test_send_notice(test_mail)  # staff checking the link: nobody is unsubscribed
     mail = unsubscribe_mail(session, int(mail_id), source="one_click" if one_click else "unsubscribe_page")
     if mail is None:
         return _invalid_link()
     session.commit()
     return render_template("mail/unsubscribe.html", address=mail.to_address, done=True, already=False, since=None,
                            preferences_url=_preferences_url(mail))
+
+
+def _test_send_notice(mail: OutboxMail) -> str:
+    """What an unsubscribe link in a test send shows: what a customer would be asked, and that nothing changed."""
+    return render_template("mail/unsubscribe.html", address=mail.to_address, test_send=True, done=False,
+                           already=False, since=None, preferences_url=_preferences_url(mail))
 
 
 @bp.route("/u/request", methods=["POST"])

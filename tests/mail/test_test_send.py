@@ -147,3 +147,27 @@ def test_a_test_send_without_a_csrf_token_is_refused(make_app, add_template):
     token = re.search(TOKEN, page).group(1)
     assert client.post("/admin/mail/templates/news/test-send",
                        data={"to": "me@example.jp", "csrf_token": token}).status_code == 302
+
+
+def test_the_unsubscribe_link_of_a_test_mail_shows_what_a_customer_sees_and_changes_nothing(
+        mail_app, add_template, sign_in, smtp_sink, drain):
+    from urllib.parse import urlparse
+
+    from mail.models import MailConsent
+
+    add_template("news")
+    marketer = _marketer(sign_in, mail_app)
+    own = _own_address(marketer)
+    assert marketer.post("/admin/mail/templates/news/test-send", data={"to": own, "sample": ""}).status_code == 302
+    drain()
+    [mail] = smtp_sink.wait_for(1)
+    link = urlparse(mail.message["List-Unsubscribe"][1:-1]).path
+    visitor = mail_app.test_client()
+    page = visitor.get(link).get_data(as_text=True)
+    assert "テスト送信のメールです" in page and "配信を停止する" not in page
+    # Checking the mail provider's one-click button too: still nobody is unsubscribed.
+    answer = visitor.post(link, data={"List-Unsubscribe": "One-Click"}).get_data(as_text=True)
+    assert "テスト送信のメールです" in answer
+    with db.get_db(mail_app).transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+        assert session.scalar(select(func.count()).select_from(MailConsent)) == 0
