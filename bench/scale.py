@@ -61,7 +61,29 @@ def pages() -> dict[str, str]:
         "sync_status": "/admin/sync",
         "writeback_queue": "/admin/writeback",
         "mail_admin": "/admin/mail/",
+        "mail_log": "/admin/mail/log",
+        "scoring": "/admin/scoring",
+        "reports_opportunities": "/admin/reports/opportunities",
+        "forms_admin": "/forms/admin/",
+        "audit_log": "/admin/audit",
+        "users": "/admin/users",
     }
+
+
+def _pages_of_one_person(app: Any) -> dict[str, str]:
+    """The person page and the sent-mail log searched by address, for a person the data gave mail
+    and activities (the busiest pages about one person)."""
+    from sqlalchemy import text
+
+    from db import get_db
+
+    with get_db(app).engine.connect() as connection:
+        row = connection.execute(text(
+            "SELECT o.person_id, o.to_address FROM mail_outbox o WHERE o.person_id IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM activities a WHERE a.person_id = o.person_id) LIMIT 1")).first()
+    if row is None:
+        return {}
+    return {"person_page": f"/people/{row[0]}", "mail_log_by_address": f"/admin/mail/log?address={row[1]}"}
 
 
 @contextmanager
@@ -111,7 +133,7 @@ def time_pages(app: Any, repeat: int) -> dict[str, float]:
     response = client.post("/login", data={"email": "bench-admin@example.jp", "password": PASSWORD})
     assert response.status_code == 302, response.status_code
     out: dict[str, float] = {}
-    for name, url in pages().items():
+    for name, url in {**pages(), **_pages_of_one_person(app)}.items():
         samples = []
         for i in range(repeat + 1):
             started = time.perf_counter()

@@ -20,7 +20,7 @@ local days [first, last] of a `reports.service.DateRange`. Definitions (docs/rep
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -373,3 +373,18 @@ def influence(session: Session, rng: DateRange) -> list[dict[str, Any]]:
              "last_touch": float(r["last_touch"] or 0), "even_split": round(float(r["even_split"] or 0), 2)}
             for r in result]
     return sorted(rows, key=lambda r: (-r["even_split"], r["name"]))
+
+
+def default_from(today: date) -> date:
+    """The first day of the month five months before `today`'s: the page's default range starts there."""
+    month = today.month - 5
+    year = today.year + (month - 1) // 12
+    return date(year, (month - 1) % 12 + 1, 1)
+
+
+def figures(session: Session, rng: DateRange) -> dict[str, Any]:
+    """The page's funnel and campaign influence for `rng`, JSON-ready (what reports.refresh stores)."""
+    import json
+
+    data = {"funnel": funnel(session, rng), "influence": influence(session, rng)}
+    return json.loads(json.dumps(data, default=float))  # SUM() of amounts is a Decimal on PostgreSQL

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import copy
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,28 +17,22 @@ from flask.typing import ResponseReturnValue
 import db
 from config import settings_of
 from people.auth import role_required
-from reports import bp, charts, service
+from reports import bp, charts, service, snapshots
 from reports import opportunities as funnel_queries
 from reports.csvout import csv_response
 from web.i18n import gettext as _
 
 
-def _default_from(today: date) -> date:
-    month = today.month - 5
-    year = today.year + (month - 1) // 12
-    return date(year, (month - 1) % 12 + 1, 1)
-
-
 def _range() -> tuple[service.DateRange, str | None]:
     zone = settings_of().timezone
+    default = {"from": funnel_queries.default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()}
     args = dict(request.args)
     if not args.get("from"):
-        args["from"] = _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()
+        args["from"] = default["from"]
     try:
         return service.parse_range(args, zone), None
     except service.RangeError as exc:
-        return service.parse_range({"from": _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()},
-                                   zone), str(exc)
+        return service.parse_range(default, zone), str(exc)
 
 
 def _rate(value: float | None) -> str:
@@ -65,8 +60,12 @@ def opportunities() -> ResponseReturnValue:
     """The funnel by month, source and campaign, with 商談化率, 受注率, amounts and campaign influence."""
     rng, error = _range()
     session = db.session()
-    report = funnel_queries.funnel(session, rng)
-    influence = funnel_queries.influence(session, rng)
+    # The default range comes from the reports.refresh job's snapshot when it is fresh (the funnel
+    # groups every person's events: seconds at a million people); other ranges are computed now.
+    snapshot = snapshots.fresh(session, snapshots.opportunities_key(rng.first, rng.last), snapshots.max_age())
+    figures = (copy.deepcopy(snapshot.data) if snapshot is not None
+               else funnel_queries.figures(session, rng))
+    report, influence = figures["funnel"], figures["influence"]
 
     def source_label(key: str) -> str:
         return key or _("(なし)")
@@ -90,4 +89,4 @@ def opportunities() -> ResponseReturnValue:
               "sources": [{**r, "label": source_label(r["key"])} for r in report["sources"]],
               "campaigns": [{**r, "label": r["name"]} for r in report["campaigns"]]}
     return render_template("reports/opportunities.html", rng=rng, range_error=error, report=report,
-                           tables=tables, influence=influence, chart=chart), 400 if error else 200
+                           tables=tables, influence=influence, chart=chart, snapshot=snapshot), 400 if error else 200

@@ -40,6 +40,11 @@ def funnels_key(first: Any, last: Any) -> str:
     return f"automations:{first}:{last}"
 
 
+def opportunities_key(first: Any, last: Any) -> str:
+    """The snapshot key of the sales funnel (商談ファネル) for local days [first, last]."""
+    return f"opportunities:{first}:{last}"
+
+
 def fresh(session: Session, key: str, max_age_seconds: int) -> ReportSnapshot | None:
     """The snapshot `key` when it was computed within `max_age_seconds`, else None."""
     snapshot = session.get(ReportSnapshot, key)
@@ -132,7 +137,7 @@ def _segment_count(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
 def refresh_steps(required: tuple[str, ...], zone: str,
                   now: datetime | None = None) -> list[Callable[[Session], None]]:
     """The job's steps, each to run in its own transaction: data quality, the default range's
-    automation figures (and dropping earlier days' ones), every segment's count."""
+    automation figures and sales funnel (dropping earlier days' ones), every segment's count."""
     from automations.models import Segment
     from reports import service
 
@@ -146,6 +151,18 @@ def refresh_steps(required: tuple[str, ...], zone: str,
                                                                 ReportSnapshot.key != current)):
             session.delete(old)
 
+    from reports import opportunities
+
+    today = (now or utcnow()).astimezone(service.ZoneInfo(zone)).date()
+    sales = service.parse_range({"from": opportunities.default_from(today).isoformat()}, zone, today=today)
+    sales_key = opportunities_key(sales.first, sales.last)
+
+    def funnel(session: Session) -> None:
+        save(session, sales_key, lambda: opportunities.figures(session, sales))
+        for old in session.scalars(select(ReportSnapshot).where(ReportSnapshot.key.like("opportunities:%"),
+                                                                ReportSnapshot.key != sales_key)):
+            session.delete(old)
+
     def counts(session: Session) -> None:
         for segment in session.scalars(select(Segment).order_by(Segment.key)):
             save(session, segment_key(segment.key), partial(_segment_count, session, segment.spec))
@@ -153,7 +170,7 @@ def refresh_steps(required: tuple[str, ...], zone: str,
     def quality(session: Session) -> None:
         save_data_quality(session, required)
 
-    return [quality, figures, counts]
+    return [quality, figures, funnel, counts]
 
 
 def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetime | None = None) -> None:

@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from db import get_db
 from scoring.models import ScoreThresholdCrossed
@@ -166,3 +167,40 @@ def test_a_period_with_nothing_shows_dashes_not_errors(app, sign_in, funnel_data
 def test_the_funnel_is_for_admins_only(sign_in):
     assert sign_in("sales").get("/admin/reports/opportunities").status_code == 403
     assert sign_in("operator").get("/admin/reports/opportunities").status_code == 403
+
+
+def test_the_funnel_of_the_range_comes_from_the_refresh_snapshot_with_the_same_figures(app, sign_in, funnel_data):
+    """At a million people the funnel takes seconds: the refresh job stores the default range's figures,
+    and the page (and its CSVs) serve them, saying when they were computed."""
+    from datetime import date
+
+    from reports import service, snapshots
+
+    admin = sign_in("admin")
+    live_page = admin.get("/admin/reports/opportunities", query_string=RANGE).get_data(as_text=True)
+    live = {table: admin.get("/admin/reports/opportunities", query_string={**RANGE, "format": "csv", "table": table})
+            .get_data(as_text=True) for table in ("funnel", "influence")}
+    with app.app_context():
+        rng = service.parse_range(RANGE, "Asia/Tokyo", today=date(2026, 11, 15))
+        with get_db(app).transaction() as s:
+            from reports import opportunities
+
+            snapshots.save(s, snapshots.opportunities_key(rng.first, rng.last),
+                           lambda: opportunities.figures(s, rng))
+    cached_page = admin.get("/admin/reports/opportunities", query_string=RANGE).get_data(as_text=True)
+    assert 'class="snapshot-age"' in cached_page and 'class="snapshot-age"' not in live_page
+    for table, text in live.items():
+        assert admin.get("/admin/reports/opportunities",
+                         query_string={**RANGE, "format": "csv", "table": table}).get_data(as_text=True) == text
+
+
+def test_the_refresh_job_stores_the_funnel_of_the_default_range(app):
+    from reports import snapshots
+    from reports.models import ReportSnapshot
+
+    with app.app_context():
+        with get_db(app).transaction() as s:
+            snapshots.refresh(s, ("Email",), "Asia/Tokyo", now=datetime(2026, 11, 15, 3, 0, tzinfo=UTC))
+        with get_db(app).transaction() as s:
+            keys = [k for k in s.scalars(select(ReportSnapshot.key)) if k.startswith("opportunities:")]
+    assert keys == ["opportunities:2026-06-01:2026-11-15"]
