@@ -238,3 +238,25 @@ actions:
     assert (task["Subject"], task["WhoId"]) == ("電話受付（お試しセット申込）", contact)
     [joined] = people_org.devorg.records("CampaignMember")
     assert (joined["CampaignId"], joined["ContactId"], joined["Status"]) == (campaign, contact, "Responded")
+
+
+def test_a_task_for_a_new_member_waits_out_a_failed_contact_look_up_and_is_written_once(make_app, people_org):
+    """The write-back of a new member's Task survives Salesforce failing while its who-id is read back."""
+    from tests.forms.helpers import GATEWAY_OPTIONS, items, time_passes
+    from writeback.queue import enqueue, ref
+
+    person = people_org.model.get(people_org.member_object)
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS}, **people_org.settings())
+    with db.get_db(app).transaction() as session:
+        made = enqueue(session, key="new-member", object_name=person.name, operation="create",
+                       fields={person.last_first[0]: "松本", person.last_first[1]: "翔"})
+        enqueue(session, key="new-member-call", object_name="Task", operation="create", depends_on=made,
+                fields={"Subject": "入会のご案内", "Status": "Completed", "WhoId": ref(made, "who")})
+    people_org.devorg.inject_fault(r"/query", "503", count=1)
+    for _ in range(4):
+        process_due(app, "test-worker")
+        time_passes(app)
+    assert [i.status for i in items(app)] == ["written", "written"]
+    [member] = people_org.devorg.records(person.name)
+    [task] = people_org.devorg.records("Task")
+    assert task["WhoId"] == people_org.contact_of(member["Id"])
