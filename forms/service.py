@@ -37,7 +37,7 @@ from sync import read
 from sync.keys import record_keys
 from web.i18n import gettext as _
 from writeback.models import WritebackItem
-from writeback.queue import enqueue
+from writeback.queue import enqueue, ref
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def _person_ref(session: Session, spec: FormSpec, sub: Submission,
         # A Person Account is named in WhoId / CampaignMember by its Contact (PersonContactId).
         return read.who_ids(session, [sub.person_id]).get(sub.person_id, sub.person_id), None
     if spec.is_person_form:
-        return {"$ref": main.id}, main
+        # The new person's who-id: a new Person Account's Contact (read back once it is written).
+        return ref(main, "who"), main
     return None, None
 
 
@@ -193,7 +194,6 @@ def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: Wr
                      values: dict[str, Any]) -> list[WritebackItem]:
     items = []
     who, after = _person_ref(session, spec, sub, main)
-    person_object = spec.object if spec.is_person_form else None
     for i, action in enumerate(spec.actions):
         key = f"forms:{sub.idempotency_key}:action{i}"
         origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
@@ -203,7 +203,9 @@ def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: Wr
             items.append(enqueue(session, key=key, object_name="Task", operation="create", fields=fields,
                                  depends_on=after, **origin))
         elif action.type == "add_to_campaign" and who is not None:
-            id_field = "ContactId" if (person_object or _object_of(session, sub.person_id)) == "Contact" else "LeadId"
+            # A Lead is a member as a Lead; a Contact and a Person Account (by its Contact) as a Contact.
+            named = spec.object if isinstance(who, dict) else read.person_object_of_id(who)
+            id_field = "LeadId" if named == "Lead" else "ContactId"
             fields = {"CampaignId": action.campaign_id, id_field: who, **action.fields}
             if action.status:
                 fields["Status"] = action.status

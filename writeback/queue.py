@@ -12,6 +12,29 @@ from db import insert_for, rows_matched, utcnow
 from writeback.models import OPERATIONS, WritebackItem
 
 KEY_LENGTH = 200  # WritebackItem.idempotency_key
+# Kinds of reference to the record an earlier item made: its Id, or the id that names that record
+# in WhoId / CampaignMember.ContactId (a Person Account's PersonContactId, else its Id).
+REF_KINDS = ("id", "who")
+
+
+def ref(item: WritebackItem, kind: str = "id") -> dict[str, Any]:
+    """A field value the worker replaces by what `item` made: its Id (`id`), or its who-id (`who`)."""
+    if kind not in REF_KINDS:
+        raise ValueError(f"kind must be one of {REF_KINDS}")
+    if item.id is None:
+        raise ValueError("the referenced item has no id yet (flush it first)")
+    return {"$ref": item.id} if kind == "id" else {"$ref": item.id, "as": kind}
+
+
+def ref_target(value: Any) -> tuple[int, str] | None:
+    """(item id, kind) when `value` is a reference made by `ref`, else None."""
+    if not isinstance(value, dict) or not isinstance(value.get("$ref"), int) or isinstance(value["$ref"], bool):
+        return None
+    if set(value) == {"$ref"}:
+        return value["$ref"], "id"
+    if set(value) == {"$ref", "as"} and value["as"] in REF_KINDS:
+        return value["$ref"], value["as"]
+    return None
 
 
 def enqueue(
@@ -30,7 +53,8 @@ def enqueue(
     """Add a write in the caller's transaction; the same `key` twice returns the first item.
 
     `update` and `delete` need `record_id`; `upsert` needs `external_id_field` and that field in
-    `fields`. A field value {"$ref": item.id} is replaced by the Id Salesforce gave `depends_on`.
+    `fields`. A field value `ref(depends_on)` ({"$ref": item.id}) is replaced by the Id Salesforce gave
+    `depends_on`; `ref(depends_on, "who")` by the id naming that person in WhoId / ContactId.
     """
     if operation not in OPERATIONS:
         raise ValueError(f"operation must be one of {OPERATIONS}")

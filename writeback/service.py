@@ -13,6 +13,7 @@ from people.service import audit
 from web.i18n import gettext as _
 from writeback import queries
 from writeback.models import WritebackItem
+from writeback.queue import ref_target
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
@@ -38,7 +39,7 @@ def parse_fields(text: str) -> dict[str, Any]:
     for name, field_value in value.items():
         if not _FIELD_NAME.match(name):
             raise WritebackActionError(_("項目名 %(name)s はSalesforceの項目名ではありません。", name=name))
-        is_ref = isinstance(field_value, dict) and set(field_value) == {"$ref"} and isinstance(field_value["$ref"], int)
+        is_ref = ref_target(field_value) is not None
         if not (is_ref or field_value is None or isinstance(field_value, str | int | float | bool)):
             raise WritebackActionError(_("項目 %(name)s の値は文字、数値、true/false、null のいずれかにしてください。",
                                          name=name))

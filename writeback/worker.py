@@ -3,7 +3,10 @@
 One pass (`process_due`, the "writeback" work source):
 1. Claim up to WRITEBACK_BATCH_SIZE due items whose `depends_on` item is written (work.claiming;
    SKIP LOCKED on PostgreSQL, so any number of workers share the queue). `{"$ref": id}` values
-   become the referenced item's Salesforce Id.
+   become the referenced item's Salesforce Id; `{"$ref": id, "as": "who"}` values the id that
+   names that person in WhoId / CampaignMember.ContactId: for a record of a person object with a
+   person contact (a Person Account) its PersonContactId, read back in one query per object after
+   the claim (outside its transaction), else its Id.
 2. Group by object and operation and send each group through sObject Collections, 200 records per
    API call. Creates follow writeback.policy so a lost answer never makes a second record.
    Before each call the lease of its items is renewed (and the uncertain flag of creates set),
@@ -29,6 +32,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from config import settings_of
+from config.person_model import PersonModel
 from db import Database, get_db, utcnow
 from salesforce import gateway_for
 from salesforce.batch import COLLECTION_SIZE, RecordResult, chunks
@@ -37,6 +41,7 @@ from salesforce.gateway import SalesforceGateway
 from work.claiming import claim_due, retry_delay_seconds
 from writeback.models import WritebackItem
 from writeback.policy import CreatePolicy, Matcher, Unverifiable, key_value
+from writeback.queue import ref_target
 from writeback.records import apply_outcomes
 
 log = logging.getLogger(__name__)
@@ -85,31 +90,87 @@ def _later(attempts: int, error: str, code: str = "TRANSIENT", uncertain: bool |
                    due_at=utcnow() + timedelta(seconds=retry_delay_seconds(attempts)), uncertain=uncertain)
 
 
-def _resolve_refs(fields: dict[str, Any], written: dict[int, str | None]) -> dict[str, Any] | None:
-    """`fields` with every {"$ref": id} replaced by that item's Salesforce Id (None if one is missing)."""
+@dataclass(frozen=True)
+class ContactOf:
+    """In a claimed body: the who-id of a written record, read back from Salesforce before sending."""
+
+    object_name: str
+    field_name: str  # e.g. PersonContactId
+    record_id: str
+
+
+def _resolve_refs(fields: dict[str, Any], written: dict[int, tuple[str | None, str]],
+                  model: PersonModel) -> dict[str, Any] | None:
+    """`fields` with every reference replaced by that item's Salesforce Id, or a `ContactOf` for the
+    who-id of a Person Account (None if a referenced item is not written)."""
     resolved = {}
     for name, value in fields.items():
-        if isinstance(value, dict) and set(value) == {"$ref"}:
-            target = written.get(int(value["$ref"]))
-            if not target:
+        target = ref_target(value)
+        if target is not None:
+            result_id, object_name = written.get(target[0], (None, ""))
+            if not result_id:
                 return None
-            value = target
+            value = result_id
+            person = model.get(object_name) if target[1] == "who" else None
+            if person is not None and person.person_contact:
+                # Salesforce names a Person Account in WhoId / ContactId by its Contact, which the
+                # create's answer does not carry.
+                value = ContactOf(object_name, person.person_contact, result_id)
         resolved[name] = value
     return resolved
 
 
+def _read_contacts(gateway: SalesforceGateway, pending: list[Pending]) -> tuple[list[Pending], dict[int, Outcome]]:
+    """Replace each `ContactOf` in the bodies by the contact id Salesforce keeps on that record (one
+    query per object); items whose lookup fails or finds nothing wait and are tried again."""
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for p in pending:
+        for value in p.body.values():
+            if isinstance(value, ContactOf):
+                wanted[(value.object_name, value.field_name)].add(value.record_id)
+    if not wanted:
+        return pending, {}
+    found: dict[str, str] = {}
+    failure: SalesforceError | None = None
+    try:
+        for (object_name, field_name), ids in wanted.items():
+            # Names from the validated person model; the ids go through format_soql (query_ids).
+            for row in gateway.query_ids(f"SELECT Id, {field_name} FROM {object_name}", sorted(ids)):
+                # A business Account has none: its own Id is sent, and Salesforce's refusal says why.
+                found[row["Id"]] = row.get(field_name) or row["Id"]
+    except SalesforceError as exc:
+        failure = exc
+    ready: list[Pending] = []
+    outcomes: dict[int, Outcome] = {}
+    for p in pending:
+        contacts = {name: v for name, v in p.body.items() if isinstance(v, ContactOf)}
+        if not contacts:
+            ready.append(p)
+        elif isinstance(failure, LimitExceeded):
+            outcomes[p.id] = Outcome("queued", error_code="REQUEST_LIMIT_EXCEEDED", error_message=failure.message,
+                                     due_at=failure.resume_at)
+        elif failure is not None:
+            outcomes[p.id] = _later(p.attempts, f"reading the person's contact failed: {failure.message}")
+        elif any(v.record_id not in found for v in contacts.values()):
+            outcomes[p.id] = _later(p.attempts, "the referenced record was not found", "WAITING_FOR_REF")
+        else:
+            p.body.update({name: found[v.record_id] for name, v in contacts.items()})
+            ready.append(p)
+    return ready, outcomes
+
+
 def _claim(database: Database, worker_id: str, limit: int, lease: int,
-           policy: CreatePolicy) -> tuple[list[Pending], dict[int, Outcome]]:
+           policy: CreatePolicy, model: PersonModel) -> tuple[list[Pending], dict[int, Outcome]]:
     pending: list[Pending] = []
     outcomes: dict[int, Outcome] = {}
     with database.transaction() as session:
         items = claim_due(session, WritebackItem, worker_id, limit, lease, extra_where=[_ready()])
-        refs = {int(v["$ref"]) for item in items for v in item.fields.values()
-                if isinstance(v, dict) and set(v) == {"$ref"}}
-        written = dict(session.execute(select(WritebackItem.id, WritebackItem.result_id).where(
-            WritebackItem.id.in_(refs), WritebackItem.status == "written")).all()) if refs else {}
+        refs = {target[0] for item in items for v in item.fields.values() if (target := ref_target(v))}
+        written = {item_id: (result_id, object_name) for item_id, result_id, object_name in session.execute(
+            select(WritebackItem.id, WritebackItem.result_id, WritebackItem.object_name).where(
+                WritebackItem.id.in_(refs), WritebackItem.status == "written"))} if refs else {}
         for item in items:
-            body = _resolve_refs(dict(item.fields), written)
+            body = _resolve_refs(dict(item.fields), written, model)
             if body is None:
                 outcomes[item.id] = _later(item.attempts, "a referenced item is not written yet", "WAITING_FOR_REF")
                 continue
@@ -285,10 +346,12 @@ def process_due(app: Flask, worker_id: str, limit: int | None = None) -> int:
     database = get_db(app)
     lease = settings.worker_lease_seconds
     pending, outcomes = _claim(database, worker_id, limit or settings.writeback_batch_size, lease,
-                               CreatePolicy.from_settings(settings))
+                               CreatePolicy.from_settings(settings), settings.person_model)
     claimed = len(pending) + len(outcomes)
     if not claimed:
         return 0
+    pending, waiting = _read_contacts(gateway, pending)
+    outcomes.update(waiting)
     if pending:
         outcomes.update(send_pending(gateway, database, worker_id, lease, pending))
     apply_outcomes(database, worker_id, outcomes, {p.id: p.object_name for p in pending})

@@ -185,3 +185,78 @@ automations:
     run(app, tokyo(2026, 12, 1, 9, 1))
     mails = {m.to_address.lower(): m.person_id for m in outbox(app)}
     assert mails == {"hanako@example.jp": hanako, "jiro@example.jp": jiro, "ito@example.jp": lead}
+
+
+def test_an_operator_s_trial_set_form_for_a_new_applicant_logs_the_call_and_the_campaign_on_their_contact(
+        make_app, people_org, sign_in):
+    """A new applicant on the phone becomes a member of the org's kind (a Contact, or a new Person
+    Account) and the form's Task and CampaignMember name them as Salesforce wants: by the Contact."""
+    from forms.schema import load_yaml
+    from forms.service import save_definition
+    from tests.forms.helpers import GATEWAY_OPTIONS, all_status, token_of, work_until
+
+    kind = people_org.member_object
+    person = people_org.model.get(kind)
+    campaign = people_org.devorg.insert("Campaign", Name="お試しセット 12月")
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS}, **people_org.settings())
+    assert run_cycle(app).outcome == "ok"
+    form = f"""
+key: trial_set
+title: お試しセット申込
+audience: operator
+object: {kind}
+mode: match_then_update_or_create
+match: [phone]
+sections:
+  - title: お客様
+    fields:
+      - {{name: {person.last_first[0]}, label: 姓, type: text, required: true}}
+      - {{name: {person.last_first[1]}, label: 名, type: text}}
+      - {{name: {person.kana[0]}, label: セイ, type: kana}}
+      - {{name: {person.kana[1]}, label: メイ, type: kana}}
+      - {{name: {person.phone[0]}, label: 電話番号, type: phone}}
+      - {{name: {person.email[0]}, label: メール, type: email}}
+actions:
+  - {{type: create_task, subject: 電話受付（お試しセット申込）}}
+  - {{type: add_to_campaign, campaign_id: {campaign}, status: Responded}}
+"""
+    with app.app_context(), db.get_db(app).transaction() as session:  # the org's person model decides
+        for spec in load_yaml(form):
+            save_definition(session, spec)
+    client = sign_in("operator", app.test_client())
+    token = token_of(client.get("/forms/trial_set").get_data(as_text=True))
+    response = client.post("/forms/trial_set", data={
+        "_token": token, "_stage": "submit", person.last_first[0]: "小林", person.last_first[1]: "恵",
+        person.kana[0]: "こばやし", person.kana[1]: "めぐみ", person.phone[0]: "090-7777-8888",
+        person.email[0]: "megumi@example.jp"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    work_until(app, all_status(app, "written"))
+    [member] = [r for r in people_org.devorg.records(kind) if r["LastName"] == "小林"]
+    assert member[person.kana[0]] == "コバヤシ" and member[person.email[0]] == "megumi@example.jp"
+    contact = people_org.contact_of(member["Id"])
+    [task] = people_org.devorg.records("Task")
+    assert (task["Subject"], task["WhoId"]) == ("電話受付（お試しセット申込）", contact)
+    [joined] = people_org.devorg.records("CampaignMember")
+    assert (joined["CampaignId"], joined["ContactId"], joined["Status"]) == (campaign, contact, "Responded")
+
+
+def test_a_task_for_a_new_member_waits_out_a_failed_contact_look_up_and_is_written_once(make_app, people_org):
+    """The write-back of a new member's Task survives Salesforce failing while its who-id is read back."""
+    from tests.forms.helpers import GATEWAY_OPTIONS, items, time_passes
+    from writeback.queue import enqueue, ref
+
+    person = people_org.model.get(people_org.member_object)
+    app = make_app(config={"SALESFORCE_GATEWAY_OPTIONS": GATEWAY_OPTIONS}, **people_org.settings())
+    with db.get_db(app).transaction() as session:
+        made = enqueue(session, key="new-member", object_name=person.name, operation="create",
+                       fields={person.last_first[0]: "松本", person.last_first[1]: "翔"})
+        enqueue(session, key="new-member-call", object_name="Task", operation="create", depends_on=made,
+                fields={"Subject": "入会のご案内", "Status": "Completed", "WhoId": ref(made, "who")})
+    people_org.devorg.inject_fault(r"/query", "503", count=1)
+    for _ in range(4):
+        process_due(app, "test-worker")
+        time_passes(app)
+    assert [i.status for i in items(app)] == ["written", "written"]
+    [member] = people_org.devorg.records(person.name)
+    [task] = people_org.devorg.records("Task")
+    assert task["WhoId"] == people_org.contact_of(member["Id"])
