@@ -104,17 +104,21 @@ def _conversion_field(kind: str) -> str | None:
     return lead.conversion.get(kind) if lead is not None else None
 
 
+def _person_conversion_links() -> list[str]:
+    """The converted Lead's fields naming the person it became: its Contact, and its Person Account
+    when Accounts are people."""
+    links = [_conversion_field("contact")]
+    if read.person_model().get("Account") is not None:
+        links.append(_conversion_field("account"))
+    return [link for link in links if link is not None]
+
+
 def _not_converted_sql(q: _Sql) -> str:
     """AND-clauses leaving out the people a converted Lead became (already counted as that Lead)."""
-    out = []
-    for kind in ("contact", "account"):
-        link = _conversion_field(kind)
-        if link is None or (kind == "account" and read.person_model().get("Account") is None):
-            continue
-        out.append(f"""
+    return "".join(f"""
        AND r.sf_id NOT IN (SELECT {q.text('c', link)} FROM mirror_records c
-                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted AND {q.text('c', link)} IS NOT NULL)""")
-    return "".join(out)
+                            WHERE c.object_name = 'Lead' AND NOT c.is_deleted AND {q.text('c', link)} IS NOT NULL)"""
+                   for link in _person_conversion_links())
 
 
 def _events_sql(q: _Sql, prefixes: list[str]) -> str:
@@ -205,16 +209,10 @@ def _aggregate(group: str | None) -> str:
 
 def _aliases_sql(q: _Sql) -> str:
     """UNION parts: (lead, id) of the records a lead became when converted (its Contact, its Person Account)."""
-    out = []
-    for kind in ("contact", "account"):
-        link = _conversion_field(kind)
-        if link is None or (kind == "account" and read.person_model().get("Account") is None):
-            continue
-        out.append(f"""
+    return "".join(f"""
       UNION
       SELECT l.person_id, {q.text('c', link)} FROM leads l JOIN mirror_records c ON c.sf_id = l.person_id
-       WHERE {q.text('c', link)} IS NOT NULL""")
-    return "".join(out)
+       WHERE {q.text('c', link)} IS NOT NULL""" for link in _person_conversion_links())
 
 
 def _cohorts_sql(q: _Sql) -> str:
