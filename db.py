@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -89,6 +89,15 @@ def insert_for(session: Session | str, table: Any) -> Any:
     SQLite's, both with `on_conflict_do_nothing` / `on_conflict_do_update` and `excluded`."""
     dialect = session if isinstance(session, str) else session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Table of a mapped class, for Core statements (bulk INSERT, UPDATE with bind parameters).
+    (`__table__` is typed as any FromClause; a class declared on Base always maps one Table.)"""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
 
 
 def rows_matched(session: Session, statement: Any, params: Any = None) -> int:

@@ -235,8 +235,8 @@ def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
     if row is None:
         abort(404)
     message = email.message_from_bytes(row.raw, policy=email.policy.default)
-    html_part = message.get_body(preferencelist=("html",))  # type: ignore[attr-defined]
-    text_part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    html_part = message.get_body(preferencelist=("html",))
+    text_part = message.get_body(preferencelist=("plain",))
     allow_mail_preview()
     return render_template(
         "mail/admin_inbox_message.html", row=row, headers=list(message.items()),

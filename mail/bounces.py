@@ -81,14 +81,16 @@ def parse_dsn(raw: bytes, return_path: ReturnPath | None = None) -> list[BounceR
         kind = part.get_content_type()
         if kind == "message/delivery-status":
             payload = part.get_payload()
-            blocks = payload if isinstance(payload, list) else None
+            blocks = [block for block in payload if isinstance(block, Message)] if isinstance(payload, list) else None
         elif kind == "message/rfc822":
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 original_id = str(inner[0].get("Message-ID", "")).strip()
         elif kind == "text/rfc822-headers":
-            headers = HeaderParser().parsestr(part.get_payload(decode=True).decode("utf-8", "replace"))
-            original_id = str(headers.get("Message-ID", "")).strip()
+            body = part.get_payload(decode=True)  # bytes: the part is not multipart
+            if isinstance(body, bytes):
+                headers = HeaderParser().parsestr(body.decode("utf-8", "replace"))
+                original_id = str(headers.get("Message-ID", "")).strip()
     if not blocks:
         raise NotADsn("no message/delivery-status part")
     reports = []

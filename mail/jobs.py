@@ -47,7 +47,7 @@ def _log_batch(timezone: str) -> int:
         # writeback.queue.enqueue (a query, a savepoint and a flush each) made logging, not
         # sending, the slowest part of a broadcast.
         if rows:
-            session.execute(insert(Activity.__table__), [
+            session.execute(insert(db.table_of(Activity)), [
                 {"kind": "mail_sent", "person_id": row.person_id, "visitor_id": None,
                  "occurred_at": row.sent_at or now,
                  "details": {"mail_id": row.id, "template_key": row.template_key, "origin": row.origin,

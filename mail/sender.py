@@ -38,7 +38,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import settings_of
-from db import Database, get_db, utcnow
+from db import Database, get_db, table_of, utcnow
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
 from mail.models import MailTemplate, OutboxMail
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 RECOVERY_INTERVAL_SECONDS = 15.0
 MAX_RETRY_DELAY_SECONDS = 6 * 3600
 
-_T = OutboxMail.__table__
+_T = table_of(OutboxMail)
 _MARK_SENDING = (
     update(_T).where(_T.c.id == bindparam("b_id"), _T.c.locked_by == bindparam("b_worker"),
                      _T.c.status == "running")

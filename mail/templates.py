@@ -233,12 +233,14 @@ def _merge_fields(ast: nodes.Template) -> list[tuple[str, str | None]]:
     roots = meta.find_undeclared_variables(ast)
     found: list[tuple[str, str | None]] = [(root, None) for root in sorted(roots)]
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
+        if isinstance(node, nodes.Getattr):
+            target, field = node.node, node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            target, field = node.node, node.arg.value
+        else:
+            continue
         if isinstance(target, nodes.Name) and target.name in roots:
-            if isinstance(node, nodes.Getattr):
-                found.append((target.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.append((target.name, node.arg.value))
+            found.append((target.name, field))
     return found
 
 
@@ -260,7 +262,7 @@ def known_fields(session: Session | None) -> dict[str, frozenset[str] | None]:
     return roots
 
 
-class _AnyField(dict):  # type: ignore[type-arg]
+class _AnyField(dict[str, str]):
     """Sample data for free-form roots (links, data): any key gives a placeholder."""
 
     def __missing__(self, key: str) -> str:

@@ -113,7 +113,8 @@ class SmtpConnection:
                 smtp = smtplib.SMTP(t.host, t.port, local_hostname=self.local_hostname, timeout=t.timeout)
             # The final "." goes out as its own small write after the body; with Nagle's algorithm
             # it would wait for the server's delayed ACK (~40 ms) on every mail.
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if smtp.sock is not None:  # connected by the constructor (a host is given)
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if not t.tls and smtp.has_extn("starttls"):
                 smtp.starttls(context=ssl.create_default_context())

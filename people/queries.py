@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Select, func, select
 
 from people.models import AuditEntry, User
 
 
-def users_by_role_and_email() -> Select[tuple[User]]:
+def users_by_role_and_email() -> Select[User]:
     """Every user, admins first, then by email."""
     return select(User).order_by(User.active.desc(), User.role, User.email)
 
 
-def active_admin_count() -> Select[tuple[int]]:
+def active_admin_count() -> Select[int]:
     """How many admins may sign in."""
     return select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True))
 
 
-def user_by_email(email: str) -> Select[tuple[User]]:
+def user_by_email(email: str) -> Select[User]:
     """The user with `email`, compared case-insensitively."""
     return select(User).where(func.lower(User.email) == email.strip().lower())
 
 
-def audit_page(limit: int, before_id: int | None = None) -> Select[tuple[AuditEntry, Any]]:
+def audit_page(limit: int, before_id: int | None = None) -> Select[AuditEntry, str | None]:
     """Audit entries newest first with the acting user's email (None for the system)."""
     stmt = (select(AuditEntry, User.email).outerjoin(User, AuditEntry.user_id == User.id)
             .order_by(AuditEntry.id.desc()).limit(limit))

@@ -50,7 +50,7 @@ def person_name(record: Any = MirrorRecord) -> ColumnElement[str]:
                   + func.coalesce(field_text("FirstName", record), "")))
 
 
-def person(sf_id: str) -> Select[Any]:
+def person(sf_id: str) -> Select[*tuple[Any, ...]]:
     """The person's card: kind, name, contact details, address parts, score and stage."""
     return (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.is_deleted,
                    person_name().label("name"),
@@ -66,7 +66,7 @@ def person(sf_id: str) -> Select[Any]:
             .where(MirrorRecord.sf_id == sf_id, is_person()[0]))
 
 
-def names(ids: Iterable[str]) -> Select[Any]:
+def names(ids: Iterable[str]) -> Select[str, str]:
     """(sf_id, name) of the mirrored people among `ids`, for pages that list person ids."""
     return (select(MirrorRecord.sf_id, person_name().label("name"))
             .where(MirrorRecord.sf_id.in_(sorted({i for i in ids if i})),
@@ -138,7 +138,7 @@ def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | N
     return stmt
 
 
-def next_steps(person_id: str) -> Select[Any]:
+def next_steps(person_id: str) -> Select[str, str, str, datetime | None]:
     """(automation name, enrollment status, next planned step's due time) of the person's entries."""
     return (select(Automation.name, Automation.key, Enrollment.status, func.min(PlannedStep.due_at).label("due_at"))
             .join(Automation, Automation.id == Enrollment.automation_id)
@@ -149,7 +149,7 @@ def next_steps(person_id: str) -> Select[Any]:
 
 
 def mail_log(address: str | None, person_id: str | None, automation_key: str | None, before: int | None,
-             limit: int) -> Select[Any]:
+             limit: int) -> Select[*tuple[Any, ...]]:
     """Sent-mail log rows newest first (by id): the mail, the person's name, opened, clicked."""
     opened = case_exists("mail_open")
     clicked = case_exists("mail_click")

@@ -11,13 +11,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Executable, bindparam, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db import table_of
 from sync.models import ChangeEvent, MirrorRecord
 
-_table = MirrorRecord.__table__
+_table = table_of(MirrorRecord)
 _KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key", "member_key", "phone_rev_key",
          "email_local_rev_key")
 _MIRROR_COLUMNS = ("sf_id varchar, object_name varchar, fields jsonb, system_modstamp timestamptz, "
@@ -44,7 +45,7 @@ def insert_mirror_rows(session: Session, rows: list[dict[str, Any]]) -> set[str]
         return set()
     if _is_pg(session):
         names = [c.split()[0] for c in _MIRROR_COLUMNS.split(", ")]
-        stmt = text(f"INSERT INTO mirror_records ({', '.join(names)}) "
+        stmt: Executable = text(f"INSERT INTO mirror_records ({', '.join(names)}) "
                     f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_MIRROR_COLUMNS}) "
                     "ON CONFLICT (sf_id) DO NOTHING RETURNING sf_id")
         return set(session.execute(stmt, {"rows": _json(rows)}).scalars())
@@ -59,7 +60,7 @@ def update_mirror_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     columns = ["fields", "system_modstamp", "is_deleted", "last_seen_at", "last_source", *_KEYS]
     if _is_pg(session):
         sets = ", ".join(f"{c} = r.{c}" for c in columns)
-        stmt = text(f"UPDATE mirror_records AS m SET {sets} "
+        stmt: Executable = text(f"UPDATE mirror_records AS m SET {sets} "
                     f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_MIRROR_COLUMNS}) WHERE m.sf_id = r.sf_id")
         session.execute(stmt, {"rows": _json(rows)})
         return

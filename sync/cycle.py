@@ -221,7 +221,7 @@ class Cycle:
                 if self.result.outcome == "ok" and self.result.errors:
                     self.result.outcome = "failed"
                     error = "; ".join(f"{k}: {v}" for k, v in self.result.errors.items())
-                run = session.get(SyncRun, run_id)
+                run = session.get_one(SyncRun, run_id)
                 run.finished_at = utcnow()
                 run.outcome = self.result.outcome
                 run.api_calls = self.result.api_calls
@@ -289,7 +289,7 @@ class Cycle:
                 # Less than a minute since the cursor: `updated` cannot tell yet, the next cycle will.
                 plans[name] = Plan(query=False, safe_point=None, delete_log=answers.get(f"d_{name}"))
                 continue
-            changed = windows[name] == "loading" or safe is None or bool(body.get("ids"))
+            changed = windows[name] == "loading" or safe is None or (isinstance(body, dict) and bool(body.get("ids")))
             plans[name] = Plan(query=changed, safe_point=safe, delete_log=answers.get(f"d_{name}"))
         return plans
 

@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from config.person_model import PersonModel
-from db import utcnow
+from db import table_of, utcnow
 from sync import read
 from sync.bulk import insert_events, insert_mirror_rows, update_mirror_rows
 from sync.keys import key_fields, record_keys
@@ -52,7 +52,7 @@ _CHUNK = 500
 _KEYS = ("email_key", "phone_key", "name_key", "kana_key", "company_key", "member_key", "phone_rev_key",
          "email_local_rev_key")
 
-_table = MirrorRecord.__table__
+_table = table_of(MirrorRecord)
 
 
 class _Incoming:
@@ -181,7 +181,7 @@ def apply_records(session: Session, object_name: str, records: Iterable[dict[str
     stored = _load(session, list(incoming))
     people = people or read.person_model()
     key_sources = {f for names in key_fields(object_name, people).values() for f in names}
-    new_rows = []
+    new_rows: list[dict[str, Any]] = []
     for sf_id, item in incoming.items():
         if sf_id in stored:
             continue
@@ -239,7 +239,7 @@ def mark_deleted(session: Session, object_name: str, deleted: dict[str, datetime
     mirror does not hold, or already holds as deleted, change nothing.
     """
     now = utcnow()
-    records = [
+    records: list[dict[str, Any]] = [
         {"Id": sf_id, "IsDeleted": True, **({"SystemModstamp": when} if when else {})}
         for sf_id, when in deleted.items()
     ]

@@ -11,7 +11,7 @@ from salesforce.models import ApiCallHour
 from sync.models import MirrorRecord, SyncObject, SyncRun
 
 
-def record_counts() -> Select[Any]:
+def record_counts() -> Select[str, int, int]:
     """(object_name, live records, deleted records) per mirrored object."""
     deleted = func.sum(case((MirrorRecord.is_deleted.is_(True), 1), else_=0))
     return select(MirrorRecord.object_name, func.count(), deleted).group_by(MirrorRecord.object_name)
@@ -32,7 +32,7 @@ def calls_since(since: datetime) -> Select[Any]:
     return select(ApiCallHour).where(ApiCallHour.hour >= since).order_by(ApiCallHour.hour)
 
 
-def latest_usage() -> Select[Any]:
+def latest_usage() -> Select[int | None, int | None]:
     """The org's last reported (api_used, api_max)."""
     return (select(ApiCallHour.api_used, ApiCallHour.api_max).where(ApiCallHour.api_used.is_not(None))
             .order_by(ApiCallHour.hour.desc()).limit(1))

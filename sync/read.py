@@ -98,22 +98,22 @@ def _field_sqlite(element: _Field, compiler: Any, **kw: Any) -> str:
 
 def field_text(name: str, record: Any = MirrorRecord) -> ColumnElement[str]:
     """The field's value as text (NULL when missing or JSON null); booleans are 'true'/'false'."""
-    return _Field(record.fields, name, "text")  # type: ignore[return-value]
+    return _Field(record.fields, name, "text")
 
 
 def document_text(document: Any, name: str) -> ColumnElement[str]:
     """`field_text` of any JSON document column (e.g. an activity's details), index-matchable."""
-    return _Field(document, name, "text")  # type: ignore[return-value]
+    return _Field(document, name, "text")
 
 
 def field_type(name: str, record: Any = MirrorRecord) -> ColumnElement[str]:
     """The field's JSON type: 'string', 'number', 'boolean', 'null' (NULL when the key is missing)."""
-    return _Field(record.fields, name, "type")  # type: ignore[return-value]
+    return _Field(record.fields, name, "type")
 
 
 def field_number(name: str, record: Any = MirrorRecord) -> ColumnElement[float]:
     """The field's value when it is a JSON number, else NULL."""
-    return _Field(record.fields, name, "number")  # type: ignore[return-value]
+    return _Field(record.fields, name, "number")
 
 
 _DEFAULT_MODEL = default_model()
@@ -130,7 +130,7 @@ def person_model() -> PersonModel:
     if has_app_context():
         settings = current_app.config.get("TSUNAGI")
         if settings is not None:
-            return settings.person_model  # type: ignore[no-any-return]
+            return settings.person_model
     return _DEFAULT_MODEL
 
 
@@ -183,7 +183,7 @@ def person_object_of_id(person_id: str | None) -> str | None:
 
 def _first_of(names: list[str], record: Any) -> ColumnElement[str]:
     texts = [func.nullif(field_text(n, record), "") for n in dict.fromkeys(names) if "." not in n]
-    return func.coalesce(*texts) if len(texts) > 1 else texts[0]  # type: ignore[no-any-return]
+    return func.coalesce(*texts) if len(texts) > 1 else texts[0]
 
 
 def email_text(record: Any = MirrorRecord) -> ColumnElement[str]:
