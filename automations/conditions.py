@@ -85,10 +85,10 @@ class MirrorView:
 
     def prefetch_related(self, records: Iterable[Record | None], paths: Iterable[str]) -> None:
         """Load every record the given paths reach from `records`, in one query per hop."""
-        records = [r for r in records if r is not None]
+        present = [r for r in records if r is not None]
         rels = {p.split(".", 1)[0] for p in paths if "." in p}
         ids: set[str] = set()
-        for r in records:
+        for r in present:
             for rel in rels:
                 if rel == "person":
                     ids.add(self.person_id_of(r) or "")

@@ -216,8 +216,8 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
         flash(_("有効にしました。"), "success")
     else:
         flash(_("無効にしました。予定済みのステップは送信されません。"), "success")
-    return redirect(request.form.get("next") if request.form.get("next") == url_for("automations.index")
-                    else url_for("automations.detail", key=key))
+    index = url_for("automations.index")
+    return redirect(index if request.form.get("next") == index else url_for("automations.detail", key=key))
 
 
 @bp.route("/<key>/dry-run")
