@@ -7,6 +7,7 @@ a crash enqueues nothing new: `mail.outbox.enqueue_mail` refuses a used send key
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
-def recorded_by_many(session: Session, record_ids: list[str]) -> dict[str, dict[str, str]]:
+def recorded_by_many(session: Session, record_ids: Iterable[str | None]) -> dict[str, dict[str, str]]:
     """`recorded_by` of many records in two queries (a bulk batch); records with nobody are left out."""
     from forms.models import Submission
     from people.models import User
@@ -97,7 +98,7 @@ def recorded_by_many(session: Session, record_ids: list[str]) -> dict[str, dict[
             WritebackItem.result_id.in_(ids[i:i + 500]), WritebackItem.origin == "forms").order_by(WritebackItem.id))
         for result_id, ref in rows:
             sub_id = (ref or "").rpartition(":")[2]
-            if result_id not in first and sub_id.isdigit():
+            if result_id is not None and result_id not in first and sub_id.isdigit():
                 first[result_id] = int(sub_id)
     if not first:
         return {}

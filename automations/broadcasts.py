@@ -52,7 +52,7 @@ from automations.models import (
     Segment,
 )
 from automations.queries import insert_ignoring_duplicates
-from db import Database
+from db import Database, table_of
 from sync import read
 from sync.models import MirrorRecord
 
@@ -133,7 +133,7 @@ class SegmentFilter:
         self.check = _python_check(session, residual, now) if residual else None
 
     def chunk(self, session: Session, object_name: str, after: str,
-              limit: int) -> tuple[Select[Any] | None, str | None]:
+              limit: int) -> tuple[Select[*tuple[Any, ...]] | None, str | None]:
         """(SELECT of the chosen people's sf_id and email_key, last Id read) of the next `limit` records
         of `object_name` after the Id `after`; (None, None) when none is left.
 
@@ -207,14 +207,14 @@ class _Plan:
 
         self.topic = current_topic_of(automation.spec.get("topic"))
 
-    def enrollments(self, person_id: Any) -> Select[Any]:
+    def enrollments(self, person_id: Any) -> Select[*tuple[Any, ...]]:
         """The enrollment rows of the people `person_id` (a column of the chunk's claimed people)."""
         return select(literal(self.automation.id), person_id, literal(self.stored), person_id, literal("active"),
                       literal(self.why),
                       _context_json(self.session, person_id, self.run.phase, self.seen, self.campaign_id),
                       literal(self.run.started_at)).where(person_id.is_not(None))  # SQLite: a WHERE before ON CONFLICT
 
-    def steps(self, e: Any) -> Select[Any]:
+    def steps(self, e: Any) -> Select[*tuple[Any, ...]]:
         """The first planned step (bulk lane) of the enrollments `e` (a table or CTE of enrollments)."""
         a = self.automation
         return select(literal(f"{a.key}/0/") + e.c.subject_id + literal(f"/{self.stored}"),
@@ -229,7 +229,7 @@ STEP_COLUMNS = ["plan_key", "automation_id", "automation_version", "enrollment_i
                 "lane", "status", "due_at", "attempts", "reason", "created_at"]
 
 
-def _enter(session: Session, run: BroadcastRun, automation: Automation, people: Select[Any],
+def _enter(session: Session, run: BroadcastRun, automation: Automation, people: Select[*tuple[Any, ...]],
            tz: str) -> tuple[int, int, int]:
     """Enter the chunk `people` (sf_id, email_key of the segment's chosen records): claim their
     addresses, enroll the records that claimed one and plan their first step, set-based.
@@ -242,24 +242,24 @@ def _enter(session: Session, run: BroadcastRun, automation: Automation, people: 
     return _enter_statements(session, plan, people)
 
 
-def _chunk_cte(people: Select[Any], topic: str | None) -> Any:
+def _chunk_cte(people: Select[*tuple[Any, ...]], topic: str | None) -> Any:
     chunk = people.subquery("chosen")
     return (select(chunk.c.sf_id, chunk.c.email_key, or_(*excluded(chunk.c.email_key, topic)).label("excluded"))
             .where(chunk.c.email_key.is_not(None)).cte("chunk"))
 
 
-def _claims(run_id: int, chunk: Any) -> Select[Any]:
+def _claims(run_id: int, chunk: Any) -> Select[*tuple[Any, ...]]:
     # One row per address in this chunk (smallest Id); an address claimed by an earlier chunk or
     # phase stays with its first record (ON CONFLICT DO NOTHING).
     return (select(literal(run_id), chunk.c.email_key, func.min(chunk.c.sf_id))
             .where(chunk.c.excluded.is_(False)).group_by(chunk.c.email_key))
 
 
-def _enter_one_statement(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
+def _enter_one_statement(session: Session, plan: _Plan, people: Select[*tuple[Any, ...]]) -> tuple[int, int, int]:
     """PostgreSQL: the whole chunk in one statement, the inserts chained by data-modifying CTEs
     (the chunk's rows are read once, each person is looked up by its key, nothing comes back but counts)."""
     chunk = _chunk_cte(people, plan.topic)
-    a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
+    a, e, p = table_of(BroadcastAddress), table_of(Enrollment), table_of(PlannedStep)
     claimed = (pg_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))
                .on_conflict_do_nothing().returning(a.c.person_id).cte("claimed"))
     enrolled = (pg_insert(e).from_select(ENROLLMENT_COLUMNS, plan.enrollments(claimed.c.person_id))
@@ -276,12 +276,12 @@ def _enter_one_statement(session: Session, plan: _Plan, people: Select[Any]) -> 
     return entered, max(0, with_address - excluded_n - claimed_n), excluded_n
 
 
-def _enter_statements(session: Session, plan: _Plan, people: Select[Any]) -> tuple[int, int, int]:
+def _enter_statements(session: Session, plan: _Plan, people: Select[*tuple[Any, ...]]) -> tuple[int, int, int]:
     """SQLite (no INSERT in a WITH): one INSERT … SELECT per table, each joined on a key."""
     chunk = _chunk_cte(people, plan.topic)
     with_address, excluded_n = session.execute(
         select(func.count(), func.count().filter(chunk.c.excluded.is_(True))).select_from(chunk)).one()
-    a, e, p = BroadcastAddress.__table__, Enrollment.__table__, PlannedStep.__table__
+    a, e, p = table_of(BroadcastAddress), table_of(Enrollment), table_of(PlannedStep)
     # Counted from RETURNING: the driver's rowcount of INSERT … SELECT is not reliable everywhere.
     claimed_n = len(session.execute(
         sqlite_insert(a).from_select(["run_id", "address", "person_id"], _claims(plan.run.id, chunk))

@@ -10,7 +10,7 @@ so a batch of events costs a few queries, not one per condition.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -85,10 +85,10 @@ class MirrorView:
 
     def prefetch_related(self, records: Iterable[Record | None], paths: Iterable[str]) -> None:
         """Load every record the given paths reach from `records`, in one query per hop."""
-        records = [r for r in records if r is not None]
+        present = [r for r in records if r is not None]
         rels = {p.split(".", 1)[0] for p in paths if "." in p}
         ids: set[str] = set()
-        for r in records:
+        for r in present:
             for rel in rels:
                 if rel == "person":
                     ids.add(self.person_id_of(r) or "")
@@ -150,12 +150,20 @@ def check_value(op: str, actual: Any, expected: Any) -> bool:
     if op == "starts_with":
         return actual is not None and str(actual).startswith(str(expected))
     a, b = _as_number(actual), _as_number(expected)
-    if a is None or b is None:
-        # Dates in ISO form compare correctly as text.
-        if actual is None or expected is None:
-            return False
-        a, b = str(actual), str(expected)  # type: ignore[assignment]
-    return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]  # type: ignore[operator]
+    if a is not None and b is not None:
+        return _ordered(op, a, b)
+    # Dates in ISO form compare correctly as text.
+    if actual is None or expected is None:
+        return False
+    return _ordered(op, str(actual), str(expected))
+
+
+_Comparable = TypeVar("_Comparable", float, str)
+
+
+def _ordered(op: str, a: _Comparable, b: _Comparable) -> bool:
+    """gt, gte, lt or lte of two numbers or two texts."""
+    return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
 
 
 def failing_condition(view: MirrorView, record: Record, conditions: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from automations.queries import (
     latest_enrollment,
     pending_steps_of,
 )
+from db import rows_matched, table_of
 from sync import read
 from work.claiming import claim_due, retry_delay_seconds
 
@@ -389,7 +390,8 @@ def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bo
     rt.mail_buffer = []
     enrollments = [session.get(Enrollment, s.enrollment_id) for s in steps]
     rt.recorded = actions.recorded_by_many(session, [e.context.get("record_id") for e in enrollments if e])
-    session.info[HISTORY_BUFFER] = buffer = []
+    buffer: list[dict[str, Any]] = []
+    session.info[HISTORY_BUFFER] = buffer
     try:
         with session.begin_nested():
             with session.no_autoflush:
@@ -399,7 +401,7 @@ def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bo
             if buffer:
                 # Core executemany: the ORM would ask for every row's id back (a statement with
                 # thousands of parameters, parsed anew by the driver for every batch).
-                session.execute(insert(AutomationRun.__table__), buffer)
+                session.execute(insert(table_of(AutomationRun)), buffer)
     except Exception:
         log.warning("a bulk step batch failed; running its steps one by one", exc_info=True)
         for step in steps:
@@ -414,10 +416,9 @@ def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bo
 
 def cancel_pending(session: Session, automation: Automation, reason: str, now: datetime) -> int:
     """Mark every planned step of an automation skipped (used when it is deleted)."""
-    return session.execute(
+    return rows_matched(session,
         update(PlannedStep).where(PlannedStep.automation_id == automation.id, PlannedStep.status == "queued")
-        .values(status="skipped", reason=reason[:300], done_at=now).execution_options(synchronize_session=False)
-    ).rowcount
+        .values(status="skipped", reason=reason[:300], done_at=now).execution_options(synchronize_session=False))
 
 
 def enrollment_of(session: Session, enrollment_id: int) -> Enrollment | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -35,7 +36,7 @@ def insert_ignoring_duplicates(session: Session, model: Any, values: dict[str, A
 
 
 def insert_many_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]],
-                                    conflict: list[str]) -> list[Any]:
+                                    conflict: list[str]) -> Sequence[Any]:
     """One multi-row INSERT … ON CONFLICT DO NOTHING; returns the inserted rows (id and the conflict key).
 
     Rows whose key existed, or repeats a row earlier in `rows`, are left out of the result.
@@ -47,36 +48,37 @@ def insert_many_ignoring_duplicates(session: Session, model: Any, rows: list[dic
     return session.execute(_insert_ignoring(session, model, conflict), rows).all()
 
 
-def enabled_automations() -> Select[tuple[Automation]]:
+
+def enabled_automations() -> Select[Automation]:
     """Every enabled automation."""
     return select(Automation).where(Automation.enabled.is_(True)).order_by(Automation.id)
 
 
-def automation_by_key(key: str) -> Select[tuple[Automation]]:
+def automation_by_key(key: str) -> Select[Automation]:
     """One automation by its key."""
     return select(Automation).where(Automation.key == key)
 
 
-def latest_enrollment(automation_id: int, subject_id: str) -> Select[tuple[Enrollment]]:
+def latest_enrollment(automation_id: int, subject_id: str) -> Select[Enrollment]:
     """The most recent entry of a subject into an automation."""
     return (select(Enrollment).where(Enrollment.automation_id == automation_id, Enrollment.subject_id == subject_id)
             .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc()).limit(1))
 
 
-def history_of_automation(automation_id: int, limit: int = 200) -> Select[tuple[AutomationRun]]:
+def history_of_automation(automation_id: int, limit: int = 200) -> Select[AutomationRun]:
     """Newest history rows of one automation."""
     return (select(AutomationRun).where(AutomationRun.automation_id == automation_id)
             .order_by(AutomationRun.id.desc()).limit(limit))
 
 
-def history_of_person(person_id: str, limit: int = 200) -> Select[tuple[AutomationRun, Automation]]:
+def history_of_person(person_id: str, limit: int = 200) -> Select[AutomationRun, Automation]:
     """Newest history rows about one person (or record), across automations."""
     return (select(AutomationRun, Automation).join(Automation, Automation.id == AutomationRun.automation_id)
             .where((AutomationRun.person_id == person_id) | (AutomationRun.record_id == person_id))
             .order_by(AutomationRun.id.desc()).limit(limit))
 
 
-def pending_steps_of(enrollment_id: int) -> Select[tuple[PlannedStep]]:
+def pending_steps_of(enrollment_id: int) -> Select[PlannedStep]:
     """Steps of an enrollment not yet done."""
     return select(PlannedStep).where(PlannedStep.enrollment_id == enrollment_id,
                                      PlannedStep.status.in_(("queued", "running")))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -78,7 +79,7 @@ def _step_context(session: Any, automation: Automation, action: dict[str, Any], 
 
 @bp.route("/<key>/test-send", methods=["POST"])
 @role_required("marketer")
-def test_send(key: str):  # type: ignore[no-untyped-def]
+def test_send(key: str) -> ResponseReturnValue:
     """Send one mail step of the automation, with sample data, to a named test address (marked as a test)."""
     from automations.routes import detail_page
 
@@ -117,7 +118,7 @@ def test_send(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/<key>/approval", methods=["GET", "POST"])
 @role_required("marketer")
-def approval(key: str):  # type: ignore[no-untyped-def]
+def approval(key: str) -> ResponseReturnValue:
     """The approval screen of a broadcast: recipients, the mail, the test sends; ask for or give approval."""
     from people.models import User
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 import db
 from automations import approvals, bp, queries, review, segments, service
@@ -20,6 +22,9 @@ from config import settings_of
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
+
+if TYPE_CHECKING:
+    from reports import snapshots
 
 NEW_AUTOMATION = """key: my-automation
 name: 新しいオートメーション
@@ -53,7 +58,7 @@ def _automation_or_404(key: str) -> Automation:
 
 @bp.route("/")
 @role_required("marketer")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     """Every automation with its state and pending steps, and every segment."""
     session = db.session()
     pending = dict(session.execute(select(PlannedStep.automation_id, func.count())
@@ -67,7 +72,7 @@ def index():  # type: ignore[no-untyped-def]
                            segments=segs, form=ActionForm())
 
 
-def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
+def _edit(automation: Automation | None) -> ResponseReturnValue:
     form = YamlForm()
     errors: list[tuple[int | None, str]] = []
     if request.method == "GET":
@@ -101,7 +106,7 @@ def _edit(automation: Automation | None):  # type: ignore[no-untyped-def]
     return render_template("automations/edit.html", form=form, automation=automation, errors=errors), status
 
 
-def _hold_for_approval(session, automation: Automation, created: bool) -> str | None:  # type: ignore[no-untyped-def]
+def _hold_for_approval(session: Session, automation: Automation, created: bool) -> str | None:
     """After a save: void approvals the edit made stale, and keep a broadcast that now needs
     approval from being enabled (a message saying so, or None)."""
     if not created:
@@ -142,7 +147,7 @@ def _would_do_nothing(automation: Automation) -> str | None:
 
 @bp.route("/_help")  # "_" never starts an automation key
 @role_required("marketer")
-def help_page():  # type: ignore[no-untyped-def]
+def help_page() -> ResponseReturnValue:
     """docs/automations.md, the reference of the YAML, shown to the admin who edits it."""
     path = Path(__file__).resolve().parent.parent / "docs" / "automations.md"
     if not path.is_file():
@@ -152,21 +157,21 @@ def help_page():  # type: ignore[no-untyped-def]
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("marketer")
-def new():  # type: ignore[no-untyped-def]
+def new() -> ResponseReturnValue:
     """Create an automation from YAML (created disabled unless the YAML says enabled: true)."""
     return _edit(None)
 
 
 @bp.route("/<key>/edit", methods=["GET", "POST"])
 @role_required("marketer")
-def edit(key: str):  # type: ignore[no-untyped-def]
+def edit(key: str) -> ResponseReturnValue:
     """Edit an automation's YAML; invalid YAML is shown back with every error."""
     return _edit(_automation_or_404(key))
 
 
 @bp.route("/<key>")
 @role_required("marketer")
-def detail(key: str):  # type: ignore[no-untyped-def]
+def detail(key: str) -> ResponseReturnValue:
     """One automation: its definition and history."""
     automation = _automation_or_404(key)
     return detail_page(automation, review.test_send_section(db.session(), automation))
@@ -188,7 +193,7 @@ def detail_page(automation: Automation, test_send: dict[str, Any] | None) -> str
 
 @bp.route("/<key>/<any(enable, disable):action>", methods=["POST"])
 @role_required("marketer")
-def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
+def toggle(key: str, action: str) -> ResponseReturnValue:
     """Enable or disable (audit-logged)."""
     automation = _automation_or_404(key)
     if not ActionForm().validate_on_submit():
@@ -216,13 +221,13 @@ def toggle(key: str, action: str):  # type: ignore[no-untyped-def]
         flash(_("有効にしました。"), "success")
     else:
         flash(_("無効にしました。予定済みのステップは送信されません。"), "success")
-    return redirect(request.form.get("next") if request.form.get("next") == url_for("automations.index")
-                    else url_for("automations.detail", key=key))
+    index = url_for("automations.index")
+    return redirect(index if request.form.get("next") == index else url_for("automations.detail", key=key))
 
 
 @bp.route("/<key>/dry-run")
 @role_required("marketer")
-def dry_run_page(key: str):  # type: ignore[no-untyped-def]
+def dry_run_page(key: str) -> ResponseReturnValue:
     """Who would be affected right now, and the rendered mail for a sample record."""
     automation = _automation_or_404(key)
     page = request.args.get("page", 1, type=int) or 1
@@ -234,7 +239,7 @@ def dry_run_page(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/people/<person_id>")
 @role_required("marketer")
-def person_history(person_id: str):  # type: ignore[no-untyped-def]
+def person_history(person_id: str) -> ResponseReturnValue:
     """Everything automations did (or skipped, and why) for one person or record."""
     rows = db.session().execute(queries.history_of_person(person_id)).all()
     return render_template("automations/person.html", person_id=person_id, rows=rows)
@@ -243,7 +248,7 @@ def person_history(person_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/segments/new", methods=["GET", "POST"])
 @bp.route("/segments/<key>", methods=["GET", "POST"])
 @role_required("marketer")
-def segment(key: str | None = None):  # type: ignore[no-untyped-def]
+def segment(key: str | None = None) -> ResponseReturnValue:
     """Create or edit a segment (YAML) and see its live count and first members."""
     session = db.session()
     existing = session.scalar(select(Segment).where(Segment.key == key)) if key else None
@@ -282,7 +287,7 @@ def segment(key: str | None = None):  # type: ignore[no-untyped-def]
                            members=members, next_after=next_after, after=after, counted=counted), status
 
 
-def _counted(session, segment: Segment):  # type: ignore[no-untyped-def]
+def _counted(session: Session, segment: Segment) -> snapshots.ReportSnapshot | None:
     """The fresh count snapshot of `segment` (None when stale, missing or ?count=live)."""
     if request.args.get("count") == "live":
         return None

@@ -138,9 +138,10 @@ def _plain(v: _Value, op: str, expected: Any) -> ColumnElement[bool] | None:
         return None if eq is None else (eq if op == "eq" else _not(eq))
     if op in ("in", "not_in"):
         parts = [_equal(v, e) for e in expected or []]
-        if any(p is None for p in parts):
+        sql = [p for p in parts if p is not None]
+        if len(sql) < len(parts):
             return None
-        hit = or_(false(), *parts)
+        hit = or_(false(), *sql)
         return hit if op == "in" else _not(hit)
     if op in ("is_set", "is_not_set"):
         is_set = and_(v.present(), _not(and_(v.type == "string", v.text == "")))

@@ -47,8 +47,10 @@ def _last_opens(session: Session) -> dict[str, datetime]:
     rows = session.execute(select(Activity.person_id, func.max(Activity.occurred_at))
                            .where(Activity.kind == "mail_open", Activity.person_id.is_not(None))
                            .group_by(Activity.person_id))
-    out = {}
+    out: dict[str, datetime] = {}
     for person_id, last in rows:
+        if person_id is None:  # excluded by the WHERE; narrows the type
+            continue
         # SQLite returns max() of a UTCDateTime as text; PostgreSQL as a datetime.
         out[person_id] = last if isinstance(last, datetime) else datetime.fromisoformat(str(last) + "+00:00")
     return out

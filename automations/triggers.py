@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
@@ -173,7 +173,8 @@ def _updated_after_creation(session: Session, matches: list[tuple[Automation, An
     rows = session.execute(select(ChangeEvent.record_id, ChangeEvent.field, ChangeEvent.id).where(
         ChangeEvent.kind == "updated", ChangeEvent.record_id.in_({r for r, _ in created}),
         ChangeEvent.field.in_({f for _, f in created})))
-    return {(r, f) for r, f, event_id in rows if (r, f) in created and event_id > created[(r, f)]}
+    # (`field` is never None here: the WHERE asked for named fields.)
+    return {(r, f) for r, f, event_id in rows if f is not None and (r, f) in created and event_id > created[(r, f)]}
 
 
 def _submitted_person(session: Session, act: Activity) -> str | None:
@@ -306,7 +307,8 @@ def plan_date_triggers(session: Session, rt: Runtime, grace: timedelta = timedel
                 rel, field = path.split(".", 1)
                 parents = [p for p in _records_of(session, rel,
                                                   [read.field_text(field).like(f"{target_date}%")])]
-                groups = [(p, [read.field_text(f"{rel}Id") == p.id]) for p in parents]
+                groups: list[tuple[Record | None, list[ColumnElement[bool]]]] = [
+                    (p, [read.field_text(f"{rel}Id") == p.id]) for p in parents]
             else:
                 groups = [(None, [read.field_text(path).like(f"{target_date}%")])]
             for parent, where in groups:

@@ -104,10 +104,10 @@ def _route(org: DevOrg, request: Request, path: str, body: dict[str, Any]) -> Re
             org.undelete(obj.name, record_id)
             return _reply(200, {"id": record_id})
     elif method == "GET":
-        record = org.get(obj.name, record_id)
-        if record is None:
+        found = org.get(obj.name, record_id)
+        if found is None:
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
-        return _reply(200, {"record": record, "fields": field_info(obj), "label_ja": obj.label_ja,
+        return _reply(200, {"record": found, "fields": field_info(obj), "label_ja": obj.label_ja,
                             "label_en": obj.label_en})
     elif method == "PATCH":
         org.store.update(obj, record_id, body, org.person_user_id, trusted=True)

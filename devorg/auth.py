@@ -108,10 +108,12 @@ class Auth:
     def _jwt_user(self, assertion: str, instance_url: str, users: dict[str, dict[str, Any]]) -> str:
         import jwt
         from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-        certificate = x509.load_pem_x509_certificate(self.jwt_cert.read_bytes())
+        public_key = x509.load_pem_x509_certificate(self.jwt_cert.read_bytes()).public_key()
+        assert isinstance(public_key, RSAPublicKey)  # RS256, as Salesforce; devorg.tls makes an RSA pair
         try:
-            claims = jwt.decode(assertion, certificate.public_key(), algorithms=["RS256"],
+            claims = jwt.decode(assertion, public_key, algorithms=["RS256"],
                                 audience=[*_AUDIENCES, instance_url], issuer=self.client_id,
                                 options={"require": ["exp", "iss", "sub", "aud"]})
         except jwt.InvalidIssuerError:

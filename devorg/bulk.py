@@ -169,7 +169,7 @@ class BulkQueries:
             rows = store.rows(query.obj, include_deleted=operation == "queryAll")
             matched = soql.evaluate(query, rows, store.get)
             views = store.views
-            plain = [(p.final_name, None) if not p.hops else (None, p) for p in query.select]
+            plain = [(None if p.hops else p.final_name, p) for p in query.select]
             snapshot = [[views[r["Id"]][name] if name else to_json(path.value(r, store.get))
                          for name, path in plain] for r in matched]
             created = format_datetime(store.now())

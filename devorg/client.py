@@ -21,7 +21,7 @@ class VerifiedSession(requests.Session):
         self.ca_bundle = ca_bundle
         self.verify = ca_bundle
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send with `verify=ca_bundle` unless the caller passed its own."""
         kwargs.setdefault("verify", self.ca_bundle)
         return super().request(method, url, *args, **kwargs)

@@ -279,7 +279,8 @@ class RestApi:
                 return self.store.create(o, body, user_id), True
             return self.store.update(o, value, {k: v for k, v in body.items() if k.lower() != "id"}, user_id), False
         existing = self.store.find_unique(o, fdef, value)
-        if existing is not None and self.store.get(existing)["IsDeleted"]:
+        found = self.store.get(existing)  # None when existing is None
+        if found is None or found["IsDeleted"]:
             existing = None
         if existing is None:
             return self.store.create(o, {**body, fdef.name: value}, user_id), True
@@ -458,7 +459,7 @@ class RestApi:
         target[path.final_name] = current.get(path.final_name) if current else None
 
     # --- sObject Collections --------------------------------------------------------------
-    def _collection(self, call: Call, operation: Callable[[dict[str, Any]], tuple[Record, bool | None]],
+    def _collection(self, call: Call, operation: Callable[[Any], tuple[Record, bool | None]],
                     records: list[Any], all_or_none: bool) -> Response:
         if len(records) > MAX_COLLECTION:
             raise ApiError(400, "EXCEEDED_ID_LIMIT",
@@ -586,7 +587,8 @@ class RestApi:
         if queries > MAX_COMPOSITE_QUERIES:
             raise ApiError(400, "LIMIT_EXCEEDED", "Maximum number of query operations (query, queryAll, query "
                            f"more) and sObject Collections in a composite request is {MAX_COMPOSITE_QUERIES}")
-        refs = [s.get("referenceId") if isinstance(s, dict) else None for s in subrequests]
+        # JSON values until checked just below to be unique names.
+        refs: list[Any] = [s.get("referenceId") if isinstance(s, dict) else None for s in subrequests]
         if any(not r or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", r) for r in refs) or len(set(refs)) != len(refs):
             raise ApiError(400, "INVALID_INPUT", "every subrequest needs a unique alphanumeric referenceId")
         all_or_none = bool(body.get("allOrNone"))
@@ -623,7 +625,8 @@ class RestApi:
         """POST composite/batch: up to 25 independent subrequests; each counts as one API call (devorg.server)."""
         body = _body_dict(call.body)
         requests = _subrequests(body, "batchRequests")
-        results, halted = [], False
+        results: list[dict[str, Any]] = []
+        halted = False
         for sub in requests:
             if halted:
                 results.append({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",

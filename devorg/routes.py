@@ -97,7 +97,7 @@ _COLUMNS = {
 
 
 def _edit_page(object_name: str, data: dict[str, Any], record_id: str | None,
-               form: Any = None) -> ResponseReturnValue:
+               form: Any = None) -> str:
     record = data.get("record") or {}
     values = {f["name"]: display_value(f, record.get(f["name"]), _tz()) for f in data["fields"]}
     if form is not None:

@@ -9,6 +9,7 @@ results. Faker's ja_JP locale with a fixed seed makes every run the same (dates 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -70,14 +71,15 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
         obj = org.schema.objects[object_name]
         return org.insert(object_name, **{k: v for k, v in fields.items() if v is not None and obj.field(k)})
 
-    add.counts = counts  # type: ignore[attr-defined]
 
     def add_member(_object_name: str, **fields: Any) -> str:
         """With Person Accounts on, a member is a person account; its Contact id stands in for it below
         (campaign members and visits name a person account by its Contact, as in Salesforce)."""
         fields.pop("AccountId", None)
         account = add("Account", **{_PERSON_ACCOUNT_FIELDS.get(k, k): v for k, v in fields.items()})
-        return str(org.get("Account", account)["PersonContactId"])
+        inserted = org.get("Account", account)
+        assert inserted is not None  # inserted just above
+        return str(inserted["PersonContactId"])
 
     with org.store.transaction():
         # rep1's mail is the `make run` demo's sales sign-in, so that rep sees their own customers
@@ -161,12 +163,13 @@ def seed(org: DevOrg, size: int = 2000) -> dict[str, int]:
                 add("Event", Subject="訪問予定", Type="Visit", WhoId=who, StartDateTime=when,
                     EndDateTime=when + timedelta(minutes=30), ActivityDateTime=when, DurationInMinutes=30,
                     ActivityDate=when.date(), OwnerId=rng.choice(reps), Location="組合員宅")
-        _hot_leads_to_opportunities(org, add, today, contacts, leads, accounts, memberships)
+        _hot_leads_to_opportunities(org, add, counts, today, contacts, leads, accounts, memberships)
     return counts
 
 
-def _hot_leads_to_opportunities(org: DevOrg, add: Any, today: date, contacts: list[str], leads: list[str],
-                                accounts: list[str], memberships: dict[str, list[tuple[date, str]]]) -> None:
+def _hot_leads_to_opportunities(org: DevOrg, add: Callable[..., str], counts: dict[str, int], today: date,
+                                contacts: list[str], leads: list[str], accounts: list[str],
+                                memberships: dict[str, list[tuple[date, str]]]) -> None:
     """Hot-lead hand-offs (the Task scoring writes), some turned into opportunities: won, lost or open.
 
     Members of campaigns are handed off after they joined; about two in three hand-offs become an
@@ -222,7 +225,7 @@ def _hot_leads_to_opportunities(org: DevOrg, add: Any, today: date, contacts: li
             add("OpportunityContactRole", OpportunityId=opportunity, ContactId=contact,
                 Role="Decision Maker", IsPrimary=True)
             if is_lead:
-                add.counts["converted_leads"] = add.counts.get("converted_leads", 0) + 1
+                counts["converted_leads"] = counts.get("converted_leads", 0) + 1
                 # Converted now (the lead was created by this seed today): its stamps never go back.
                 org.set_clock(previous_clock)
                 org.update("Lead", person, IsConverted=True, Status="Closed - Converted",

@@ -67,7 +67,7 @@ class FieldPath:
     def __post_init__(self) -> None:
         if not self.hops:  # the hot path of WHERE and ORDER BY: a plain field of the record itself
             name = self.final_name
-            self.value = lambda record, lookup: record.get(name)  # type: ignore[method-assign]
+            self.value = lambda record, lookup: record.get(name)
 
     @property
     def text(self) -> str:

@@ -310,10 +310,10 @@ class Store:
             if bool(record.get("LeadId")) == bool(record.get("ContactId")):
                 raise ApiError(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LeadId or ContactId]",
                                ["LeadId", "ContactId"])
-            for other in self.by_object["CampaignMember"].values():
-                if (not other["IsDeleted"] and other["CampaignId"] == record["CampaignId"]
-                        and other.get("LeadId") == record.get("LeadId")
-                        and other.get("ContactId") == record.get("ContactId")):
+            for member in self.by_object["CampaignMember"].values():
+                if (not member["IsDeleted"] and member["CampaignId"] == record["CampaignId"]
+                        and member.get("LeadId") == record.get("LeadId")
+                        and member.get("ContactId") == record.get("ContactId")):
                     raise ApiError(400, "DUPLICATE_VALUE", "Already a campaign member.")
 
     def create(self, obj: ObjectDef, values: dict[str, Any], user_id: str | None, trusted: bool = False) -> Record:
