@@ -28,7 +28,7 @@ def _time_funnel(database_url: str, org: Any, folder: Path, repeat: int) -> floa
     from app import create_app
     from migrations import upgrade
     from reports import opportunities
-    from reports.opportunity_routes import _default_from
+    from reports.opportunities import default_from
     from reports.service import parse_range
     from sync.cycle import run_cycle
 
@@ -43,7 +43,7 @@ def _time_funnel(database_url: str, org: Any, folder: Path, repeat: int) -> floa
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
-        rng = parse_range({"from": _default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()}, zone)
+        rng = parse_range({"from": default_from(datetime.now(ZoneInfo(zone)).date()).isoformat()}, zone)
         runs = []
         with app.app_context(), db.get_db(app).sessionmaker() as session:
             for _ in range(repeat):

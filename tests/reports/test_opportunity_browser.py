@@ -15,7 +15,7 @@ import pytest
 import db
 from devorg.seed import seed
 from people.service import create_user
-from reports.opportunity_routes import _default_from
+from reports.opportunities import default_from
 from sync.cycle import run_cycle
 from tests.fixtures.app import TEST_PASSWORD
 
@@ -33,7 +33,7 @@ def test_the_demo_shows_hot_leads_turning_into_opportunities_and_won_deals(make_
     with db.get_db(app).transaction() as session:
         create_user(session, "sales-manager@example.jp", "admin", TEST_PASSWORD)
     today = datetime.now(devorg.tz).date()
-    first = _default_from(today)
+    first = default_from(today)
     opportunities = devorg.records("Opportunity")
     in_range = [o for o in opportunities if first <= _local_day(devorg, o["CreatedDate"]) <= today]
     won = [o for o in opportunities if o["IsWon"] and first.isoformat() <= o["CloseDate"] <= today.isoformat()]
