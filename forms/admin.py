@@ -63,7 +63,7 @@ def admin_view(key: str):  # type: ignore[no-untyped-def]
     row = _row(key)
     spec = service.effective_spec(session, row)
     described = cached_fields(session, spec.object)
-    counts = dict(session.execute(queries.submission_counts(key)).all())
+    counts: dict[str, int] = dict(session.execute(queries.submission_counts(key)).all())
     return render_template("forms/admin_view.html", row=row, form=spec, described=described,
                            unknown=unknown_fields(spec, described), counts=counts)
 
@@ -129,7 +129,7 @@ def admin_submissions(key: str):  # type: ignore[no-untyped-def]
     subs = list(session.scalars(queries.submissions(key, status, search, PAGE_SIZE + 1, before)))
     more = len(subs) > PAGE_SIZE
     subs = subs[:PAGE_SIZE]
-    counts = dict(session.execute(queries.submission_counts(key)).all())
+    counts: dict[str, int] = dict(session.execute(queries.submission_counts(key)).all())
     spec = parse_spec(row.spec)
     return render_template("forms/submissions.html", row=row, form=spec, subs=subs, status=status,
                            search=search, counts=counts, more=more, statuses=SUBMISSION_STATUSES)

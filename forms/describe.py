@@ -120,7 +120,7 @@ def request_missing(session: Session, object_names: list[str]) -> bool:
     Returns True when something was added to `session` (the caller commits).
     """
     hour = utcnow().strftime("%Y%m%d%H")
-    database = str(session.get_bind().url)
+    database = str(session.get_bind().engine.url)
     missing = [n for n in object_names if (database, n, hour) not in _requested
                and session.get(DescribeCache, n) is None]
     for name in missing:

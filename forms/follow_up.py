@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import rows_matched, utcnow
 
 REASON = "訪問記録の取り消し"
 # mail_outbox.skip_reason of a mail stopped this way (labelled in mail.consent.SKIP_REASONS).
@@ -38,17 +38,16 @@ def stop(session: Session, person_id: str, task_id: str) -> str:
     for enrollment in enrollments:
         if enrollment.status == "active":
             enrollment.status, enrollment.reason, enrollment.ended_at = "exited", REASON, now
-    stopped = session.execute(
+    stopped = rows_matched(session,
         update(PlannedStep).where(PlannedStep.enrollment_id.in_(ids), PlannedStep.status == "queued")
-        .values(status="exited", reason=REASON, done_at=now).execution_options(synchronize_session=False)
-    ).rowcount
+        .values(status="exited", reason=REASON, done_at=now).execution_options(synchronize_session=False))
     keys = [k[:200] for k in session.scalars(select(PlannedStep.plan_key).where(PlannedStep.enrollment_id.in_(ids)))]
     mails = select(OutboxMail.id).where(OutboxMail.person_id == person_id, OutboxMail.origin == "automations",
                                         OutboxMail.origin_ref.in_(keys))
-    stopped += session.execute(
+    stopped += rows_matched(session,
         update(OutboxMail).where(OutboxMail.id.in_(mails), OutboxMail.status == "queued")
         .values(status="skipped", skip_reason=SKIP_REASON).execution_options(synchronize_session=False)
-    ).rowcount
+    )
     gone = session.scalar(select(OutboxMail.id).where(OutboxMail.id.in_(mails), OutboxMail.status.in_(_GONE))
                           .limit(1))
     # A step a worker is running right now may be queuing its mail as we speak: say it went out.

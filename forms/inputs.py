@@ -207,7 +207,7 @@ def _join_address(spec: FormSpec, values: dict[str, Any], errors: dict[str, str]
         if not street or not number or street in errors:
             continue
         joined = "".join(str(values.get(n) or "") for n in (street, number))
-        if values.get(building or ""):
+        if building and values.get(building):
             joined = f"{joined} {values[building]}"
         if not _HOUSE_NUMBER.search(joined):
             errors.setdefault(number, _("番地を入力してください（例: 1-2-3）。"))

@@ -17,6 +17,7 @@ by the LIMIT.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -173,6 +174,11 @@ def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5
     return list(found.values())[:limit]
 
 
+def _by_key(column: str) -> Callable[[MirrorRecord], tuple[str, str]]:
+    """Sort key of records found by `column`: that key, then the Id."""
+    return lambda record: (getattr(record, column) or "", record.sf_id)
+
+
 def search_people(session: Session, typed: str, limit: int = 10,
                   objects: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Up to `limit` Leads/Contacts whose email, phone, name, kana or member number matches what was typed.
@@ -189,7 +195,7 @@ def search_people(session: Session, typed: str, limit: int = 10,
         if len(found) >= limit:
             break
         rows = session.scalars(statement)
-        for record in sorted(rows, key=lambda r, c=column: (getattr(r, c) or "", r.sf_id)):
+        for record in sorted(rows, key=_by_key(column)):
             if _matches(record, column, typed):
                 found.setdefault(record.sf_id, record)
     return [summarize(r) for r in list(found.values())[:limit]]

@@ -90,7 +90,7 @@ def submissions(form_key: str, status: str | None = None, search: str = "", limi
     return stmt.limit(limit) if limit else stmt
 
 
-def submission_counts(form_key: str) -> Select[Any]:
+def submission_counts(form_key: str) -> Select[str, int]:
     """(status, count) of a form's submissions."""
     return (select(Submission.status, func.count()).where(Submission.form_key == form_key)
             .group_by(Submission.status))
@@ -113,11 +113,12 @@ _RULE_KEYS = {"email": "email_key", "phone": "phone_key", "name_kana": "name_key
 
 def match_rules(keys: dict[str, str | None], rules: list[str]) -> list[tuple[str, str, str]]:
     """(rule, key column, value) for each match rule the submission has a key for, in rule order."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     for rule in rules:
         column = _RULE_KEYS[rule]
-        if keys.get(column) and (rule != "name_kana" or keys.get("kana_key")):
-            out.append((rule, column, keys[column]))
+        value = keys.get(column)
+        if value and (rule != "name_kana" or keys.get("kana_key")):
+            out.append((rule, column, value))
     return out
 
 

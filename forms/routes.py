@@ -176,7 +176,7 @@ def _visit_form():  # type: ignore[no-untyped-def]
 def visit():  # type: ignore[no-untyped-def]
     """Tap 1: find the customer (as-you-type lookup); after a tap, what was recorded and 取り消す."""
     session, _row, spec, result_field = _visit_form()
-    recorded, who, undo = None, None, False
+    recorded, who, undo = None, None, ""
     if request.args.get("recorded", "").isdigit():
         recorded = _own_submission(session, int(request.args["recorded"]))
         if recorded is None or recorded.form_key != spec.key:

@@ -392,7 +392,8 @@ def load_yaml(text: str) -> list[FormSpec]:
         raise SpecError([f"YAML として読めません: {exc}"]) from None
     if not docs:
         raise SpecError(["定義がありません"])
-    specs, problems = [], []
+    specs: list[FormSpec] = []
+    problems: list[str] = []
     for i, doc in enumerate(docs):
         try:
             specs.append(parse_spec(doc))

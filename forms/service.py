@@ -156,7 +156,7 @@ def _search_text(values: dict[str, Any], person_id: str | None) -> str:
 
 def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dict[str, Any]) -> WritebackItem:
     key = f"forms:{sub.idempotency_key}:main"
-    origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+    origin: dict[str, Any] = {"origin": "forms", "origin_ref": f"{spec.key}:{sub.id}"}
     if spec.is_person_form and sub.person_id:
         skip = {spec.external_id_field, *spec.create_only}
         fields = {k: v for k, v in values.items() if k not in skip}
@@ -196,7 +196,7 @@ def _enqueue_actions(session: Session, spec: FormSpec, sub: Submission, main: Wr
     who, after = _person_ref(session, spec, sub, main)
     for i, action in enumerate(spec.actions):
         key = f"forms:{sub.idempotency_key}:action{i}"
-        origin = dict(origin="forms", origin_ref=f"{spec.key}:{sub.id}")
+        origin = {"origin": "forms", "origin_ref": f"{spec.key}:{sub.id}"}
         if action.type == "create_task" and who is not None:
             fields = {"Subject": action.subject, "Status": "Completed",
                       "ActivityDate": local_today(), "WhoId": who, **action.fields}

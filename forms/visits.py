@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from db import rows_matched, utcnow
 from forms import follow_up, service
 from forms.models import FormDefinition, Submission
 from forms.schema import FieldSpec, FormSpec
@@ -101,10 +101,9 @@ def _change_fields(session: Session, sub: Submission, changes: dict[str, Any], u
         raise VisitError(_("訪問記録が見つかりません。"))
     queued_fields = {k: v for k, v in {**item.fields, **changes}.items() if v is not None}
     # Conditional on 'queued': a worker that claimed the item meanwhile wins, and we fall through.
-    changed = session.execute(
+    changed = rows_matched(session,
         update(WritebackItem).where(WritebackItem.id == item.id, WritebackItem.status == "queued")
-        .values(fields=queued_fields, due_at=utcnow() + timedelta(seconds=undo_seconds))
-    ).rowcount
+        .values(fields=queued_fields, due_at=utcnow() + timedelta(seconds=undo_seconds)))
     if changed:
         session.expire(item)
         return
@@ -173,9 +172,9 @@ def undo_visit(session: Session, sub: Submission) -> Withdrawal:
     if not is_todays(sub):
         raise VisitError(_("訪問記録を取り消せるのは訪問した日のうちだけです。"))
     outcome = Withdrawal()
-    discarded = session.execute(
+    discarded = rows_matched(session,
         update(WritebackItem).where(WritebackItem.id == item.id, WritebackItem.status == "queued")
-        .values(status="discarded", error_message="訪問記録の取り消し")).rowcount
+        .values(status="discarded", error_message="訪問記録の取り消し"))
     delete = None
     if not discarded:
         session.refresh(item)

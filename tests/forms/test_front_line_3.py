@@ -51,7 +51,13 @@ def _closed_window_app(make_app, devorg, smtp_sink, tmp_path):
     from zoneinfo import ZoneInfo
 
     now = datetime.now(ZoneInfo(app.config["TSUNAGI"].timezone))
-    start, end = now + timedelta(hours=3), now + timedelta(hours=4)
+    # A window that is closed now and does not cross midnight (a window's start must be before its
+    # end): later today in the small hours, else from midnight to an hour ago. (now+3h..now+4h
+    # crossed midnight from 20:00 local time, and the test failed every evening.)
+    if now.hour < 2:
+        start, end = now + timedelta(hours=1), now + timedelta(hours=2)
+    else:
+        start, end = now.replace(hour=0, minute=0), now - timedelta(hours=1)
     document = yaml.safe_load((ROOT / "automations" / "examples" / "absent_follow_up.yaml").read_text("utf-8"))
     for automation in document["automations"]:
         automation["window"] = {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
