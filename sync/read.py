@@ -26,9 +26,6 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from config.person_model import PersonModel, PersonObject, default_model
 from sync.models import MirrorRecord
 
-# The default person model's objects and id prefixes; the configured ones come from `person_model()`.
-PERSON_OBJECTS = ("Lead", "Contact")
-PERSON_PREFIXES = ("00Q", "003")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
 # (object, field) pairs segments, lookup and reports filter or group on; each has a PostgreSQL
 # expression index `ix_mirror_f_<field>` on (object_name, fields ->> '<field>') (migration
