@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 import db
 from forms import bp, queries, service
 from forms.describe import cached_fields, refresh_describe, unknown_fields
-from forms.models import SUBMISSION_STATUSES
-from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
+from forms.models import SUBMISSION_STATUSES, FormDefinition
+from forms.schema import FormSpec, SpecError, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
+from web import current_application
 from web.i18n import gettext as _
 
 PAGE_SIZE = 50
@@ -22,7 +25,7 @@ PAGE_SIZE = 50
 
 @bp.route("/forms/admin/")
 @role_required("admin")
-def admin_list():  # type: ignore[no-untyped-def]
+def admin_list() -> ResponseReturnValue:
     """Every form definition, with the YAML import box."""
     rows = list(db.session().scalars(queries.definitions()))
     return render_template("forms/admin_list.html", rows=rows, yaml_text="", problems=[])
@@ -30,7 +33,7 @@ def admin_list():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/", methods=["POST"])
 @role_required("admin")
-def admin_import():  # type: ignore[no-untyped-def]
+def admin_import() -> ResponseReturnValue:
     """Create or update definitions from pasted YAML (all or nothing; every problem listed)."""
     text = request.form.get("yaml", "")
     session = db.session()
@@ -48,7 +51,7 @@ def admin_import():  # type: ignore[no-untyped-def]
     return redirect(url_for("forms.admin_list"), code=303)
 
 
-def _row(key: str):  # type: ignore[no-untyped-def]
+def _row(key: str) -> FormDefinition:
     row = service.get_definition(db.session(), key)
     if row is None:
         abort(404)
@@ -57,7 +60,7 @@ def _row(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>")
 @role_required("admin")
-def admin_view(key: str):  # type: ignore[no-untyped-def]
+def admin_view(key: str) -> ResponseReturnValue:
     """The definition as a field list, with describe facts and warnings."""
     session = db.session()
     row = _row(key)
@@ -70,7 +73,7 @@ def admin_view(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/edit", methods=["GET", "POST"])
 @role_required("admin")
-def admin_edit(key: str):  # type: ignore[no-untyped-def]
+def admin_edit(key: str) -> ResponseReturnValue:
     """Edit one definition as YAML; problems are listed and the text is kept."""
     session = db.session()
     row = _row(key)
@@ -97,7 +100,7 @@ def admin_edit(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/describe", methods=["POST"])
 @role_required("admin")
-def admin_describe(key: str):  # type: ignore[no-untyped-def]
+def admin_describe(key: str) -> ResponseReturnValue:
     """Refresh the org's describe of the form's objects (an explicit admin action: calls Salesforce)."""
     from salesforce import SalesforceError, gateway_for
 
@@ -106,7 +109,7 @@ def admin_describe(key: str):  # type: ignore[no-untyped-def]
     objects = sorted({row.object_name, *(["Task"] if any(a.get("type") == "create_task"
                                                          for a in row.spec.get("actions", [])) else [])})
     try:
-        refresh_describe(session, gateway_for(current_app._get_current_object()), objects)  # type: ignore[attr-defined]
+        refresh_describe(session, gateway_for(current_application()), objects)
     except SalesforceError as exc:
         session.rollback()
         flash(_("Salesforce から項目情報を取得できませんでした: %(e)s", e=str(exc)), "error")
@@ -118,7 +121,7 @@ def admin_describe(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/submissions")
 @role_required("admin")
-def admin_submissions(key: str):  # type: ignore[no-untyped-def]
+def admin_submissions(key: str) -> ResponseReturnValue:
     """Submissions of one form: status filter, search and paging (newest first)."""
     session = db.session()
     row = _row(key)
@@ -137,7 +140,7 @@ def admin_submissions(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/submissions.csv")
 @role_required("admin")
-def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
+def admin_submissions_csv(key: str) -> ResponseReturnValue:
     """All (filtered) submissions as CSV, UTF-8 with BOM so Excel in Japan opens it correctly."""
     row = _row(key)
     spec = parse_spec(row.spec)
@@ -150,7 +153,7 @@ def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
     search = request.args.get("q", "")[:100]
     database = db.get_db()
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(header)
@@ -177,7 +180,7 @@ def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def _label(spec, name: str) -> str:  # type: ignore[no-untyped-def]
+def _label(spec: FormSpec, name: str) -> str:
     field = spec.field(name)
     return field.label if field is not None else name
 

@@ -11,6 +11,7 @@ import db
 from forms import queries
 from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
 from forms.service import save_definition
+from web import current_application
 
 forms_cli = AppGroup("forms", help="Form definitions.")
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -59,12 +60,11 @@ def export_command(keys: tuple[str, ...]) -> None:
 @click.argument("objects", nargs=-1, required=True)
 def describe_command(objects: tuple[str, ...]) -> None:
     """Refresh the cached describe (lengths, required flags, picklists) of Salesforce objects."""
-    from flask import current_app
 
     from forms.describe import refresh_describe
     from salesforce import gateway_for
 
-    gateway = gateway_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    gateway = gateway_for(current_application())
     with db.transaction() as session:
         refresh_describe(session, gateway, list(objects))
     click.echo("refreshed: " + ", ".join(objects))

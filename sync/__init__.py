@@ -4,6 +4,8 @@
 `sync.cycle` job, the CLI, the admin status page and the /healthz check are registered here.
 """
 
+from typing import Any
+
 from flask import Blueprint, Flask
 
 bp = Blueprint("sync", __name__, template_folder="templates")
@@ -28,7 +30,7 @@ def init_app(app: Flask) -> None:
     register_check(app, "sync", _health)
 
 
-def _health():  # type: ignore[no-untyped-def]
+def _health() -> tuple[bool, dict[str, Any]]:
     import db
     from sync.status import health
 
