@@ -9,10 +9,11 @@ import io
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 import db
+from config.validation import DocumentError
 from forms import bp, queries, service
 from forms.describe import cached_fields, refresh_describe, unknown_fields
 from forms.models import SUBMISSION_STATUSES
-from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
+from forms.schema import dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
 from web.i18n import gettext as _
@@ -36,9 +37,9 @@ def admin_import():  # type: ignore[no-untyped-def]
     session = db.session()
     try:
         specs = load_yaml(text)
-    except SpecError as exc:
+    except DocumentError as exc:
         rows = list(session.scalars(queries.definitions()))
-        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.problems), 400
+        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.messages), 400
     for spec in specs:
         row, changed = service.save_definition(session, spec)
         if changed:
@@ -81,9 +82,10 @@ def admin_edit(key: str):  # type: ignore[no-untyped-def]
     try:
         specs = load_yaml(text)
         if len(specs) != 1 or specs[0].key != key:
-            raise SpecError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。", key=key)])
-    except SpecError as exc:
-        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.problems), 400
+            raise DocumentError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。",
+                                   key=key)])
+    except DocumentError as exc:
+        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.messages), 400
     before = row.version
     row, changed = service.save_definition(session, specs[0])
     if changed:

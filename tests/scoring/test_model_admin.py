@@ -7,9 +7,10 @@ import re
 import pytest
 import yaml
 
+from config.validation import DocumentError
 from db import get_db
 from scoring import service
-from scoring.definition import ScoringModelError, default_definition, parse_yaml
+from scoring.definition import default_definition, parse_yaml
 from tests.scoring.people import MODEL, add_activity, lead_id
 
 
@@ -36,7 +37,7 @@ def test_shipped_default_follows_pardots_anchors():
     ("behaviour: [", "invalid YAML"),
 ])
 def test_invalid_models_are_refused_with_the_reason(text, message):
-    with pytest.raises(ScoringModelError, match=message):
+    with pytest.raises(DocumentError, match=message):
         parse_yaml(text)
 
 
