@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from flask_babel import gettext as _
 
@@ -131,29 +131,28 @@ class Checker:
     def integer(self, doc: Mapping[str, Any], key: str, where: str, default: int | None = None, *,
                 minimum: int | None = None, maximum: int | None = None, message: str | None = None) -> int:
         """The whole number at `key` (absent: `default`, or a problem when None), within [minimum, maximum]."""
-        value = doc.get(key, default)
-        if not is_int(value):
+        if not is_int(doc.get(key, default)):
             self.bad(at(where, key), message or _("整数で指定してください。"))
             return default or 0
-        self._in_range(at(where, key), value, minimum, maximum, message)
-        return int(value)
+        return int(self._amount(doc, key, where, default, minimum, maximum, message))
 
     def number(self, doc: Mapping[str, Any], key: str, where: str, default: float | None = None, *,
                minimum: float | None = None, maximum: float | None = None, message: str | None = None) -> float:
         """The number at `key` (absent: `default`, or a problem when None), within [minimum, maximum]."""
-        value = doc.get(key, default)
-        if not is_number(value):
+        if not is_number(doc.get(key, default)):
             self.bad(at(where, key), message or _("数値で指定してください。"))
             return default or 0
-        self._in_range(at(where, key), value, minimum, maximum, message)
-        return cast(float, value)
+        return self._amount(doc, key, where, default, minimum, maximum, message)
 
-    def _in_range(self, path: str, value: float, minimum: float | None, maximum: float | None,
-                  message: str | None) -> None:
+    def _amount(self, doc: Mapping[str, Any], key: str, where: str, default: float | None, minimum: float | None,
+                maximum: float | None, message: str | None) -> float:
+        """The number at `key` (already known to be one), with a problem when it is out of range."""
+        value: float = doc.get(key, default)
         if minimum is not None and value < minimum:
-            self.bad(path, message or _("%(minimum)s 以上にしてください。", minimum=minimum))
+            self.bad(at(where, key), message or _("%(minimum)s 以上にしてください。", minimum=minimum))
         elif maximum is not None and value > maximum:
-            self.bad(path, message or _("%(maximum)s 以下にしてください。", maximum=maximum))
+            self.bad(at(where, key), message or _("%(maximum)s 以下にしてください。", maximum=maximum))
+        return value
 
     def flag(self, doc: Mapping[str, Any], key: str, where: str, default: bool | None = None, *,
              message: str | None = None) -> bool | None:
@@ -190,5 +189,6 @@ class Checker:
         """
         unknown = sorted(str(k) for k in set(doc) - set(allowed))
         if unknown:
-            self.bad(where, f"{message or _('不明な項目があります')}: {', '.join(unknown)}")
+            words = message or _("不明な項目があります")
+            self.bad(where, f"{words}: {', '.join(unknown)}")
         return unknown

@@ -30,9 +30,10 @@ class BehaviourRule:
     kind: str
     points: int
     label: str
+    status: tuple[str, ...] = ()  # campaign member statuses that count; empty: any
+    # Glob patterns (fnmatch, case-sensitive) on the activity's page URL and form key; None: any.
     url: str | None = None
     form: str | None = None
-    status: tuple[str, ...] = ()
 
     def matches(self, kind: str, details: dict[str, Any]) -> bool:
         """True when an activity of `kind` with `details` earns this rule's points."""

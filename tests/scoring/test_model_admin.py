@@ -117,3 +117,11 @@ def test_person_page_shows_score_history_with_reasons(sign_in, app):
         service.score_new_activity(s)
     body = sign_in("sales").get(f"/admin/scoring/people/{lead_id(1)}").get_data(as_text=True)
     assert "フォーム送信 +50" in body
+
+
+@pytest.mark.db_independent
+def test_every_problem_of_a_model_is_reported_at_once_with_where_it_is():
+    with pytest.raises(DocumentError) as caught:
+        parse_yaml("behaviour: [{name: a, kind: nope, points: ten}]\ndecay: [{older_than_days: 0, keep_percent: 50}]")
+    assert [p.path for p in caught.value.problems] == ["behaviour[0].kind", "behaviour[0].points", "decay[0]"]
+    assert "unknown kind 'nope'" in caught.value.messages[0]
