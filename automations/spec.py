@@ -29,7 +29,7 @@ CAMPAIGN_ID_RE = re.compile(r"^[A-Za-z0-9]{15,18}$")
 CONSENT_BASES = ("opt_in", "notified_in_writing", "existing_relationship", "published_address")
 
 
-class _Checker(Checker):
+class _AutomationChecker(Checker):
     """The kit's checker with the automation document's own shapes: times, conditions, a send window."""
 
     def time(self, doc: dict[str, Any], name: str, where: str) -> str | None:
@@ -80,7 +80,7 @@ class _Checker(Checker):
                 "skip_holidays": bool(value.get("skip_holidays", False))}
 
 
-def _trigger(c: _Checker, doc: Any) -> dict[str, Any]:
+def _trigger(c: _AutomationChecker, doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         c.bad("trigger", _("必須です。"))
         return {"type": "manual"}
@@ -126,7 +126,7 @@ def _trigger(c: _Checker, doc: Any) -> dict[str, Any]:
     return out
 
 
-def _actions(c: _Checker, value: Any, where: str) -> list[dict[str, Any]]:
+def _actions(c: _AutomationChecker, value: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
         c.bad(where, _("アクションを 1 つ以上指定してください。"))
         return []
@@ -162,7 +162,7 @@ def _actions(c: _Checker, value: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _reentry(c: _Checker, value: Any) -> dict[str, Any]:
+def _reentry(c: _AutomationChecker, value: Any) -> dict[str, Any]:
     if isinstance(value, dict) and "rule" in value:  # the stored (exported) form
         value = {"after_days": value.get("days")} if value["rule"] == "after_days" else value["rule"]
     if value in (None, "never"):
@@ -177,7 +177,7 @@ def _reentry(c: _Checker, value: Any) -> dict[str, Any]:
 
 def validate_automation(doc: Any) -> dict[str, Any]:
     """Check an automation document and return its normalized form; raise DocumentError listing every problem."""
-    c = _Checker()
+    c = _AutomationChecker()
     if not isinstance(doc, dict):
         raise DocumentError([_("オートメーションは key / name / trigger を持つ項目で書いてください。")])
     key = c.text(doc, "key", "", required=True, pattern=KEY_RE) or None
@@ -247,7 +247,7 @@ def validate_automation(doc: Any) -> dict[str, Any]:
 
 def validate_segment(doc: Any) -> dict[str, Any]:
     """Check a segment document ({key, name, objects, conditions}); raise DocumentError listing every problem."""
-    c = _Checker()
+    c = _AutomationChecker()
     if not isinstance(doc, dict):
         raise DocumentError([_("セグメントは key / name / conditions を持つ項目で書いてください。")])
     key = c.text(doc, "key", "", required=True, pattern=KEY_RE) or None
