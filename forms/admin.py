@@ -11,10 +11,11 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask.typing import ResponseReturnValue
 
 import db
+from config.validation import DocumentError
 from forms import bp, queries, service
 from forms.describe import cached_fields, refresh_describe, unknown_fields
 from forms.models import SUBMISSION_STATUSES, FormDefinition
-from forms.schema import FormSpec, SpecError, dump_yaml, load_yaml, parse_spec
+from forms.schema import FormSpec, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
 from web import current_application
@@ -39,9 +40,9 @@ def admin_import() -> ResponseReturnValue:
     session = db.session()
     try:
         specs = load_yaml(text)
-    except SpecError as exc:
+    except DocumentError as exc:
         rows = list(session.scalars(queries.definitions()))
-        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.problems), 400
+        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.messages), 400
     for spec in specs:
         row, changed = service.save_definition(session, spec)
         if changed:
@@ -84,9 +85,10 @@ def admin_edit(key: str) -> ResponseReturnValue:
     try:
         specs = load_yaml(text)
         if len(specs) != 1 or specs[0].key != key:
-            raise SpecError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。", key=key)])
-    except SpecError as exc:
-        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.problems), 400
+            raise DocumentError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。",
+                                   key=key)])
+    except DocumentError as exc:
+        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.messages), 400
     before = row.version
     row, changed = service.save_definition(session, specs[0])
     if changed:

@@ -8,8 +8,9 @@ import click
 from flask.cli import AppGroup
 
 import db
+from config.validation import DocumentError
 from forms import queries
-from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
+from forms.schema import dump_yaml, load_yaml, parse_spec
 from forms.service import save_definition
 from web import current_application
 
@@ -35,8 +36,8 @@ def _load(paths: tuple[Path, ...]) -> None:
     for path in paths:
         try:
             specs.extend(load_yaml(path.read_text(encoding="utf-8")))
-        except SpecError as exc:
-            raise click.ClickException(f"{path}:\n  " + "\n  ".join(exc.problems)) from None
+        except DocumentError as exc:
+            raise click.ClickException(f"{path}:\n  " + "\n  ".join(exc.messages)) from None
     with db.transaction() as session:
         for spec in specs:
             row, changed = save_definition(session, spec)
