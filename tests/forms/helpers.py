@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 
 import db as dbmod
 from forms.models import Submission
+from people.service import create_user
+from tests.fixtures.app import TEST_PASSWORD
 from writeback.models import WritebackItem
 
 # Short retries so fault tests finish quickly; the limit pause is the shortest the gateway allows.
@@ -66,3 +68,17 @@ def time_passes(app: Flask) -> None:
     with dbmod.get_db(app).transaction() as session:
         session.execute(update(WritebackItem).where(WritebackItem.status == "queued")
                         .values(due_at=dbmod.utcnow()))
+
+
+def signed_in_page(app: Flask, browser: Any, server: Any, role: str, *, email: str, name: str = "",
+                   **page_options: Any) -> Any:
+    """A new browser page signed in as a new user `email` with `role` (on the home page)."""
+    with dbmod.get_db(app).transaction() as session:
+        create_user(session, email, role, TEST_PASSWORD, name=name)
+    page = browser.new_page(**page_options)
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    return page

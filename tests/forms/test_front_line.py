@@ -14,10 +14,8 @@ import yaml
 from sqlalchemy import select
 
 import db as dbmod
-from people.service import create_user
-from tests.fixtures.app import TEST_PASSWORD
 from tests.fixtures.browser import page_until
-from tests.forms.helpers import GATEWAY_OPTIONS, time_passes
+from tests.forms.helpers import GATEWAY_OPTIONS, signed_in_page, time_passes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,16 +43,7 @@ def _app(make_app, devorg, tmp_path, **settings):
 
 
 def _sign_in(app, browser, server, role, name="", **page_options):
-    email = f"{role}-front@example.jp"
-    with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD, name=name)
-    page = browser.new_page(**page_options)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-    return page
+    return signed_in_page(app, browser, server, role, email=f"{role}-front@example.jp", name=name, **page_options)
 
 
 def _member(app, devorg, seed_mirror_on):
