@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 import db as dbmod
 from tests.fixtures.browser import page_until
-from tests.forms.helpers import GATEWAY_OPTIONS, signed_in_page, time_passes
+from tests.forms.helpers import GATEWAY_OPTIONS, lookup_rows, signed_in_page, time_passes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -476,14 +476,8 @@ def test_an_operator_finds_a_member_by_phone_suffix_part_of_the_email_or_member_
     page.goto(server.url + "/forms/trial_set")
     page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
 
-    def found(typed: str) -> list[str]:
-        page.fill("#lookup", "")
-        page.keyboard.type(typed)
-        page.wait_for_selector("#lookup-results [role=option]")
-        return page.locator("#lookup-results [role=option]").all_inner_texts()
-
     for typed in ("6496-3255", "jiro@", "member-000123", "ＭＥＭＢＥＲ－０００１２３"):
-        rows = found(typed)
+        rows = lookup_rows(page, typed)
         assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
         assert "会員番号 member-000123" in rows[0], rows
     page.keyboard.press("Enter")
