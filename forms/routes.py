@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
-from forms import bp, customers, lookup, outcome, queries, service, views, visits
-from forms.inputs import address_for_postal
+from forms import bp, customers, flow, lookup, outcome, queries, service, views, visits
+from forms.inputs import Cleaned, address_for_postal
 from forms.models import Submission
 from people.auth import role_required
 from sync import read
@@ -49,7 +53,7 @@ def api_postal(code: str):  # type: ignore[no-untyped-def]
     return jsonify(address)
 
 
-def _staff_page(key: str):  # type: ignore[no-untyped-def]
+def _staff_page(key: str) -> tuple[Session, views.Page]:
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
     # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
@@ -93,33 +97,44 @@ def _other_kind_prefill(spec, person) -> dict[str, str]:  # type: ignore[no-unty
 
 @bp.route("/forms/<key>", methods=["POST"])
 @role_required("operator", "sales")
-def entry_post(key: str):  # type: ignore[no-untyped-def]
+def entry_post(key: str) -> ResponseReturnValue:
     """Confirm, go back to edit, or submit (the same token always gives the same submission)."""
-    session, page = _staff_page(key)
-    page.token = views.posted_token()
-    page.typed = views.typed_values(page.spec)
-    person_id = request.form.get("_person", "") or None
-    if person_id:
-        page.person = lookup.get_person(session, person_id)
-    step = views.stage()
-    cleaned = views.clean_posted(page.spec)
-    if step == "edit" or not cleaned.ok:
-        page.errors = {} if step == "edit" else cleaned.errors
-        return views.render_entry(page, 200 if step == "edit" else 400)
-    if step == "confirm":
-        duplicates = (lookup.possible_duplicates(session, cleaned.values)
-                      if page.spec.is_person_form and page.person is None else [])
-        return views.render_confirm(page, cleaned, duplicates)
-    values = views.with_task_date(page.spec, cleaned.values)
-    try:
-        accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
-                                             person_id=person_id, created_by=current_user.id)
-    except service.FormError as exc:
-        session.rollback()
-        page.message = str(exc)
-        return views.render_entry(page, 400)
-    session.commit()
-    return redirect(url_for("forms.done", key=key, submission_id=accepted.submission.id), code=303)
+    return flow.post(StaffEntry(key))
+
+
+class StaffEntry:
+    """A signed-in operator or sales rep posting a form (a forms.flow.Audience; the route checks the role)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.session, self.page = _staff_page(key)
+        self.person_id: str | None = None
+
+    def admit(self) -> ResponseReturnValue | None:
+        """The customer chosen in the look-up (`_person`), if any; staff are never turned away here."""
+        self.person_id = request.form.get("_person", "") or None
+        if self.person_id:
+            self.page.person = lookup.get_person(self.session, self.person_id)
+        return None
+
+    def duplicates(self, cleaned: Cleaned) -> list[dict[str, Any]]:
+        """People with the typed phone or mail, when this entry would create a new person."""
+        if self.page.spec.is_person_form and self.page.person is None:
+            return lookup.possible_duplicates(self.session, cleaned.values)
+        return []
+
+    def hold(self) -> ResponseReturnValue | None:
+        """Nothing holds a signed-in entry back."""
+        return None
+
+    def accept(self, session: Session, values: dict[str, Any]) -> service.Accepted:
+        """Written as this user's entry, for the chosen customer (or matched by its values)."""
+        return service.accept_submission(session, self.page.row, self.page.spec, values, token=self.page.token,
+                                         person_id=self.person_id, created_by=current_user.id)
+
+    def done(self, accepted: service.Accepted) -> ResponseReturnValue:
+        """The done page with the reception number and the write-back's outcome."""
+        return redirect(url_for("forms.done", key=self.key, submission_id=accepted.submission.id), code=303)
 
 
 @bp.route("/forms/<key>/done/<int:submission_id>")
