@@ -134,7 +134,7 @@ def _render_booked(page: views.Page, sub: Submission, again: bool) -> str:
 
 
 @bp.route("/f/<key>", methods=["GET"])
-def public_entry(key: str):  # type: ignore[no-untyped-def]
+def public_entry(key: str) -> ResponseReturnValue:
     """A public form, prefilled when opened from a signed mail link."""
     page = _page(key)
     link = request.args.get("t", "")
@@ -225,7 +225,7 @@ class PublicEntry:
 
 
 @bp.route("/f/<key>/thanks")
-def public_thanks(key: str):  # type: ignore[no-untyped-def]
+def public_thanks(key: str) -> ResponseReturnValue:
     """Thank-you page: shows nothing of what was sent, except a booking back to the holder of its link."""
     page = _page(key)
     link = request.args.get("t", "")

@@ -13,7 +13,8 @@ import db
 from config import settings_of
 from forms import bp, customers, flow, lookup, outcome, queries, service, views, visits
 from forms.inputs import Cleaned, address_for_postal
-from forms.models import Submission
+from forms.models import FormDefinition, Submission
+from forms.schema import FieldSpec, FormSpec
 from people.auth import role_required
 from sync import read
 from web.i18n import gettext as _
@@ -27,7 +28,7 @@ def _audiences() -> tuple[str, ...]:
 
 @bp.route("/forms/")
 @role_required("operator", "sales")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     """The forms this person may fill in."""
     session = db.session()
     rows = [r for r in session.scalars(queries.definitions()) if r.active and r.audience in _audiences()]
@@ -36,7 +37,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/api/people")
 @role_required("operator", "sales")
-def api_people():  # type: ignore[no-untyped-def]
+def api_people() -> ResponseReturnValue:
     """As-you-type lookup in the mirror by phone, mail, name or kana (JSON; no Salesforce call)."""
     typed = request.args.get("q", "")[:100]
     people = read.person_objects()
@@ -45,7 +46,7 @@ def api_people():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/forms/api/postal/<code>")
-def api_postal(code: str):  # type: ignore[no-untyped-def]
+def api_postal(code: str) -> ResponseReturnValue:
     """Address parts for a postal code (public: postal data is not personal)."""
     address = address_for_postal(code[:10])
     if address is None:
@@ -67,7 +68,7 @@ def _staff_page(key: str) -> tuple[Session, views.Page]:
 
 @bp.route("/forms/<key>", methods=["GET"])
 @role_required("operator", "sales")
-def entry(key: str):  # type: ignore[no-untyped-def]
+def entry(key: str) -> ResponseReturnValue:
     """A blank form, or one prefilled from the customer chosen in the lookup (`?person=`)."""
     session, page = _staff_page(key)
     person_id = request.args.get("person", "")
@@ -139,7 +140,7 @@ class StaffEntry:
 
 @bp.route("/forms/<key>/done/<int:submission_id>")
 @role_required("operator", "sales")
-def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+def done(key: str, submission_id: int) -> ResponseReturnValue:
     """Accepted: the reception number, and the way to the next blank form (Alt+N)."""
     session, page = _staff_page(key)
     sub = _own_submission(session, submission_id)
@@ -150,7 +151,7 @@ def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/<key>/done/<int:submission_id>/status")
 @role_required("operator", "sales")
-def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+def done_status(key: str, submission_id: int) -> ResponseReturnValue:
     """The write-back outcome of a submission as JSON (the done page polls it)."""
     session = db.session()
     sub = _own_submission(session, submission_id)  # reception numbers are sequential: own entries only
@@ -161,7 +162,7 @@ def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     return jsonify(outcome.outcome(sub))
 
 
-def _own_submission(session, submission_id: int) -> Submission | None:  # type: ignore[no-untyped-def]
+def _own_submission(session: Session, submission_id: int) -> Submission | None:
     """A submission the signed-in person may read: their own entry (admins: any), else None.
 
     Reception numbers are sequential: without this check anyone signed in could read every
@@ -175,8 +176,7 @@ def _own_submission(session, submission_id: int) -> Submission | None:  # type: 
 
 # --- field sales ---------------------------------------------------------------------------
 
-def _visit_form():  # type: ignore[no-untyped-def]
-
+def _visit_form() -> tuple[Session, FormDefinition, FormSpec, FieldSpec]:
     session = db.session()
     key = settings_of().forms_visit_form_key
     row, spec = views.load_form(session, key, ("sales",))
@@ -188,7 +188,7 @@ def _visit_form():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/visit")
 @role_required("sales")
-def visit():  # type: ignore[no-untyped-def]
+def visit() -> ResponseReturnValue:
     """Tap 1: find the customer (as-you-type lookup); after a tap, what was recorded and 取り消す."""
     session, _row, spec, result_field = _visit_form()
     recorded, who, undo = None, None, ""
@@ -208,7 +208,7 @@ def visit():  # type: ignore[no-untyped-def]
                                                         request.args.get("after", "")))
 
 
-def customers_panel():  # type: ignore[no-untyped-def]
+def customers_panel() -> ResponseReturnValue:
     """担当のお客様 on the sales home page (the first page; searching and paging go on at /forms/visit)."""
     from markupsafe import Markup
 
@@ -216,7 +216,7 @@ def customers_panel():  # type: ignore[no-untyped-def]
     return Markup(render_template("forms/home_customers.html", customers=page))  # noqa: S704  (our template)
 
 
-def _memo_fields(spec):  # type: ignore[no-untyped-def]
+def _memo_fields(spec: FormSpec) -> list[FieldSpec]:
     """The visit form's free-text fields (the memo, written to the Task's Description)."""
     return [f for f in spec.fields if f.type == "textarea" and f.write]
 
@@ -228,7 +228,7 @@ def _undo_seconds() -> int:
 
 @bp.route("/forms/visit/<person_id>", methods=["GET", "POST"])
 @role_required("sales")
-def visit_person(person_id: str):  # type: ignore[no-untyped-def]
+def visit_person(person_id: str) -> ResponseReturnValue:
     """Tap 2: one big button per visit result; one visit per person and day (see forms.visits)."""
     session, row, spec, result_field = _visit_form()
     person = lookup.get_person(session, person_id)
@@ -269,7 +269,7 @@ def _visit_person_page(session, spec, person, result_field, today, memo, errors=
 
 @bp.route("/forms/visit/undo/<int:submission_id>", methods=["POST"])
 @role_required("sales")
-def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
+def visit_undo(submission_id: int) -> ResponseReturnValue:
     """取り消す: withdraw a visit (its Task and so its follow-up mail) inside the undo window."""
     session, _row, spec, _field = _visit_form()
     sub = _own_submission(session, submission_id)
