@@ -5,11 +5,11 @@
     with_lines(problems, text) -> [(line | None, "where: message"), ...]
 
 The shape of a document is checked by `spec.validate_automation`; this module checks what it
-names: objects and fields against the cached describe (`sync_objects.field_types`, refreshed by
-sync), picklist values against the forms' describe cache when it holds the field, mail
+names: objects and fields against the org's cached describe (salesforce.describe; the fields
+sync mirrors, of the objects in SYNC_OBJECTS), picklist values against the same describe, mail
 templates, forms, segments and automations by key, and the mail topic against MAIL_TOPICS. An
-object sync has never described is not guessed at (nothing to compare with); every other unknown
-name is an error, because a definition naming a misspelled field never fires and says nothing.
+object never described is not guessed at (nothing to compare with); every other unknown name is
+an error, because a definition naming a misspelled field never fires and says nothing.
 """
 
 from __future__ import annotations
@@ -23,24 +23,25 @@ from sqlalchemy.orm import Session
 
 from config import settings_of
 from config.validation import Problem
-from forms.models import DescribeCache, FormDefinition
+from forms.models import FormDefinition
+from salesforce import describe as describes
 from sync import read
+from sync.describe import mirrored_types
 from web.i18n import gettext as _
 
 RECORD_TRIGGERS = ("field_changed", "record_created", "date_relative")
 
 
 class _Org:
-    """Field names per object (sync's describe cache) and picklist values (forms' cache)."""
+    """Field names per mirrored object and picklist values, from the org's cached describe."""
 
     def __init__(self, session: Session) -> None:
-        from sync.models import SyncObject
-
-        self.fields = {row.object_name: set(row.field_types or {}) for row in session.scalars(select(SyncObject))
-                       if row.field_types}
-        self.picklists = {row.object_name: {name: [p["value"] for p in f.get("picklist") or []]
-                                            for name, f in (row.fields or {}).items() if f.get("picklist")}
-                          for row in session.scalars(select(DescribeCache))}
+        cached = describes.described(session)
+        self.fields = {name: set(mirrored_types(facts)) for name, facts in cached.items()
+                       if name in settings_of().sync_objects and mirrored_types(facts)}
+        self.picklists = {name: {field: [p["value"] for p in f.get("picklist") or []]
+                                 for field, f in facts.items() if f.get("picklist")}
+                          for name, facts in cached.items()}
 
     def unknown_field(self, objects: tuple[str, ...], name: str) -> str | None:
         """An error when no described object of `objects` has field `name` (None when one has, or none is described)."""

@@ -13,11 +13,12 @@ from flask.typing import ResponseReturnValue
 import db
 from config.validation import DocumentError
 from forms import bp, queries, service
-from forms.describe import cached_fields, refresh_describe, unknown_fields
+from forms.describe import refresh_describe, unknown_fields
 from forms.models import SUBMISSION_STATUSES, FormDefinition
 from forms.schema import FormSpec, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
+from salesforce import describe as describes
 from web import current_application
 from web.i18n import gettext as _
 
@@ -66,7 +67,7 @@ def admin_view(key: str) -> ResponseReturnValue:
     session = db.session()
     row = _row(key)
     spec = service.effective_spec(session, row)
-    described = cached_fields(session, spec.object)
+    described = describes.fields_of(session, spec.object)
     counts: dict[str, int] = dict(session.execute(queries.submission_counts(key)).all())
     return render_template("forms/admin_view.html", row=row, form=spec, described=described,
                            unknown=unknown_fields(spec, described), counts=counts)

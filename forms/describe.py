@@ -1,9 +1,10 @@
-"""Field facts from the org's describe (type, length, required, picklist values), cached locally.
+"""Field facts from the org's describe (type, length, required, picklist values) applied to forms.
 
-Forms never call Salesforce on a request path: a background job (`forms.describe`) fills the
+The describe is cached by salesforce.describe (one cache for sync and forms, one max age).
+Forms never call Salesforce on a request path: a background job (`forms.describe`) refreshes the
 cache. It is queued when a definition is saved (admin page, YAML import, `forms load`, so also
-on a fresh `make run`) and when a form is shown while an object it writes has no cached describe
-yet (at most once an hour per object). An admin can still refresh it by hand (admin page or
+on a fresh `make run`) and when a form is shown while an object it writes has no fresh describe
+(at most once an hour per object). An admin can still refresh it by hand (admin page or
 `flask --app app forms describe OBJECT`). Rendering only reads the cache. What a definition
 states explicitly (a max_length, options, required: true) wins over describe.
 """
@@ -17,50 +18,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from db import utcnow
-from forms.models import DescribeCache
 from forms.schema import FormSpec
-
-
-def compact_describe(describe: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a Salesforce describe response forms use, keyed by field name."""
-    fields: dict[str, Any] = {}
-    for f in describe.get("fields", []):
-        fields[f["name"]] = {
-            "type": f.get("type"),
-            "label": f.get("label") or f["name"],
-            "length": f.get("length") or None,
-            # Required for a person to type: not nillable, creatable, and no default from the org.
-            "required": (not f.get("nillable", True)) and f.get("createable", True)
-            and not f.get("defaultedOnCreate", False) and f.get("type") != "boolean",
-            "picklist": [{"value": p["value"], "label": p.get("label") or p["value"]}
-                         for p in f.get("picklistValues") or [] if p.get("active", True)],
-            "external_id": bool(f.get("externalId")),
-        }
-    return fields
-
-
-def store_describe(session: Session, object_name: str, describe: dict[str, Any]) -> DescribeCache:
-    """Replace the cached describe of `object_name` (in the caller's transaction)."""
-    row = session.get(DescribeCache, object_name)
-    if row is None:
-        row = DescribeCache(object_name=object_name)
-        session.add(row)
-    row.fields = compact_describe(describe)
-    row.fetched_at = utcnow()
-    return row
-
-
-def refresh_describe(session: Session, gateway: Any, object_names: list[str]) -> list[str]:
-    """Fetch describe for each object through the Salesforce gateway and cache it."""
-    for name in object_names:
-        store_describe(session, name, gateway.describe(name))
-    return object_names
-
-
-def cached_fields(session: Session, object_name: str) -> dict[str, Any]:
-    """The cached field facts of `object_name` ({} until an admin refreshes describe)."""
-    row = session.get(DescribeCache, object_name)
-    return row.fields if row is not None else {}
+from salesforce import describe as describes
+from salesforce.errors import ValidationError
 
 
 def with_describe(spec: FormSpec, described: dict[str, Any]) -> FormSpec:
@@ -115,18 +75,25 @@ _requested: set[tuple[str, str, str]] = set()
 
 
 def request_missing(session: Session, object_names: list[str]) -> bool:
-    """Queue a describe for objects with nothing cached yet (at most once per object and hour).
+    """Queue a describe for objects with no fresh describe (at most once per object and hour).
 
     Returns True when something was added to `session` (the caller commits).
     """
     hour = utcnow().strftime("%Y%m%d%H")
     database = str(session.get_bind().engine.url)
-    missing = [n for n in object_names if (database, n, hour) not in _requested
-               and session.get(DescribeCache, n) is None]
+    missing = describes.stale(session, [n for n in object_names if (database, n, hour) not in _requested])
     for name in missing:
         request_describe(session, [name], dedupe=f"{DESCRIBE_JOB}:{name}:{hour}")
     _requested.update((database, n, hour) for n in missing)
     return bool(missing)
+
+
+def refresh_describe(session: Session, gateway: Any, object_names: list[str]) -> list[str]:
+    """Refresh the cached describe of the objects a form writes (ValidationError naming any that failed)."""
+    errors = describes.refresh(session, gateway, object_names)
+    if errors:
+        raise ValidationError("; ".join(f"{name}: {error}" for name, error in errors.items()))
+    return object_names
 
 
 def describe_job(payload: dict[str, Any]) -> None:

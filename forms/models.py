@@ -1,6 +1,7 @@
-"""Tables of the forms package: definitions, submissions, and the org describe cache.
+"""Tables of the forms package: definitions and submissions.
 
-The prefix-search indexes of the as-you-type lookup are the mirror's (sync/models.py).
+The prefix-search indexes of the as-you-type lookup are the mirror's (sync/models.py); the org's
+describe is cached by salesforce.describe (salesforce/models.py).
 """
 
 from __future__ import annotations
@@ -73,14 +74,3 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     written_at: Mapped[datetime | None]
-
-
-class DescribeCache(Base):
-    """The fields of one Salesforce object as describe returned them (refreshable by an admin)."""
-
-    __tablename__ = "form_describe_cache"
-
-    object_name: Mapped[str] = mapped_column(String(80), primary_key=True)
-    # {field name: {type, length, required, picklist: [{value, label}], label}}
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)

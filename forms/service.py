@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 from activity.record import record_activity
 from db import utcnow
 from forms import describe, outcome, person_fields, queries
-from forms.describe import cached_fields, with_describe
+from forms.describe import with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import FormSpec, parse_spec
+from salesforce import describe as describes
 from salesforce.dates import local_date
 from scoring import tracking
 from sync import read
@@ -96,7 +97,7 @@ def get_definition(session: Session, key: str) -> FormDefinition | None:
 def effective_spec(session: Session, row: FormDefinition) -> FormSpec:
     """The definition with lengths, required flags and picklists filled from the cached describe."""
     spec = parse_spec(row.spec)
-    return with_describe(spec, cached_fields(session, spec.object))
+    return with_describe(spec, describes.fields_of(session, spec.object))
 
 
 # --- accepting ----------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def _enqueue_main(session: Session, spec: FormSpec, sub: Submission, values: dic
         target = _object_of(session, sub.person_id) or spec.object
         if target != spec.object:
             # The caller is the other kind of person (a member on a Lead form): update them as that.
-            fields = person_fields.translate(fields, spec.object, target, cached_fields(session, target))
+            fields = person_fields.translate(fields, spec.object, target, describes.fields_of(session, target))
         return enqueue(session, key=key, object_name=target, operation="update", fields=fields,
                        record_id=sub.person_id, **origin)
     fields = dict(values)

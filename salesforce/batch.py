@@ -30,6 +30,14 @@ def is_query_operation(url: str) -> bool:
     return path.startswith(("query/", "queryAll/", "composite/sobjects")) or path in ("query", "queryAll")
 
 
+def subresponse_message(answer: dict[str, Any]) -> str:
+    """The error of one failed composite subresponse: `errorCode: message`, else its HTTP status."""
+    body = answer.get("body")
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return f"{body[0].get('errorCode')}: {body[0].get('message')}"
+    return f"HTTP {answer.get('httpStatusCode')}"
+
+
 def composite_chunks(subrequests: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Subrequests in order, cut into composite calls of ≤ 25, each with ≤ 5 query operations."""
     pieces: list[list[dict[str, Any]]] = []

@@ -44,14 +44,15 @@ def run_command(once: bool, objects: tuple[str, ...], full: bool) -> None:
 @sync_cli.command("describe")
 def describe_command() -> None:
     """Refresh the cached describe of every mirrored object (new custom fields appear next cycle)."""
+    from salesforce import describe as describes
     from salesforce import gateway_for
     from sync import describe
 
     app = current_application()
     settings = settings_of(app)
     with get_db(app).transaction() as session:
-        errors = describe.refresh(session, gateway_for(app), list(settings.sync_objects))
-        types = {name: describe.state(session, name).field_types for name in settings.sync_objects}
+        errors = describes.refresh(session, gateway_for(app), settings.sync_objects)
+        types = describe.field_types(session, settings.sync_objects)
     lacking = describe.person_model_gaps(settings, types)
     if lacking:
         errors["PERSON_MODEL"] = lacking

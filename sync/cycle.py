@@ -43,6 +43,8 @@ from flask import Flask
 
 from config import settings_of
 from db import get_db, utcnow
+from salesforce import describe as describes
+from salesforce.batch import subresponse_message
 from salesforce.calls import counter_for
 from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
 from sync import bulkload, describe
@@ -233,14 +235,14 @@ class Cycle:
 
     def _run_objects(self) -> None:
         with self.database.transaction() as session:
-            rows = {name: describe.state(session, name) for name in self.objects}
-            stale = [n for n, row in rows.items() if describe.needs_describe(row, self.full)]
+            stale = list(self.objects) if self.full else describes.stale(session, self.objects)
         if stale:
             with self.database.transaction() as session:
-                self.result.errors.update(describe.refresh(session, self.gateway, stale))
+                self.result.errors.update(describes.refresh(session, self.gateway, stale))
             self._check_quota()
         with self.database.transaction() as session:
-            states = {n: _snapshot(describe.state(session, n)) for n in self.objects}
+            types = describe.field_types(session, self.objects)
+            states = {n: _snapshot(describe.state(session, n), types[n]) for n in self.objects}
         lacking = describe.person_model_gaps(self.settings, {n: s["field_types"] for n, s in states.items()})
         if lacking:
             self.result.errors["PERSON_MODEL"] = lacking
@@ -314,7 +316,7 @@ class Cycle:
         read = 0
         if first is not None:
             if first.get("httpStatusCode") != 200:
-                raise ValidationError(describe._message(first), status=first.get("httpStatusCode"),
+                raise ValidationError(subresponse_message(first), status=first.get("httpStatusCode"),
                                       errors=first.get("body") if isinstance(first.get("body"), list) else None)
             page = first["body"]
             bulk = None
@@ -468,7 +470,7 @@ class Cycle:
             row.last_error = self.result.errors[name]
             row.consecutive_failures += 1
             if redescribe:
-                row.described_at = None
+                describes.mark_stale(session, name)
 
 
 def cursor_after(records: list[dict[str, Any]]) -> tuple[datetime, str]:
@@ -480,8 +482,8 @@ def cursor_after(records: list[dict[str, Any]]) -> tuple[datetime, str]:
     return stamp, last["Id"]
 
 
-def _snapshot(row: SyncObject) -> dict[str, Any]:
-    return {"cursor": (row.cursor_stamp, row.cursor_id), "field_types": dict(row.field_types or {}),
+def _snapshot(row: SyncObject, field_types: dict[str, str]) -> dict[str, Any]:
+    return {"cursor": (row.cursor_stamp, row.cursor_id), "field_types": field_types,
             "deletes_from": row.deletes_covered_until}
 
 

@@ -1,33 +1,39 @@
-"""Which fields are mirrored: every field describe reports, except base64 and compound ones.
+"""Which fields are mirrored: every field the org's describe reports, except base64 and compound ones.
 
-The describe of every object is cached in `sync_objects.field_types` and refreshed once a day,
-on `flask sync describe`, or on `sync run --full`: a custom field added in Salesforce appears in
-the mirror after the next refresh with no code change or migration (fields live in JSON).
+The describe itself is salesforce.describe's (one cache, one max age): the sync cycle refreshes
+the stale describes of the objects it mirrors before it reads them, `flask sync describe` and
+`sync run --full` refresh them all. A custom field added in Salesforce appears in the mirror
+after the next refresh with no code change or migration (fields live in JSON).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from db import utcnow
+from salesforce import describe as describes
 from sync.models import SyncObject
 
 # base64 bodies cannot be queried in bulk; address/location are compounds of fields we get anyway.
 EXCLUDED_TYPES = frozenset({"base64", "address", "location"})
 # Parent fields other packages need (sync.keys uses Account.Name as a Contact's company).
 PARENT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {"Contact": (("AccountId", "Account.Name"),)}
-DESCRIBE_MAX_AGE = timedelta(hours=24)
 # Read first so a reader of the SOQL sees the cursor fields at once.
 _LEADING = ("Id", "SystemModstamp", "IsDeleted")
 
 
-def field_types(describe: dict[str, Any]) -> dict[str, str]:
-    """Field name → type from one describe answer, leaving out base64 and compound fields."""
-    return {f["name"]: f["type"] for f in describe.get("fields", []) if f.get("type") not in EXCLUDED_TYPES}
+def mirrored_types(facts: dict[str, Any]) -> dict[str, str]:
+    """Field name → type of the fields mirrored, from an object's cached describe facts."""
+    return {name: f.get("type") for name, f in facts.items() if f.get("type") not in EXCLUDED_TYPES}
+
+
+def field_types(session: Session, object_names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Field name → type of the fields mirrored, per object ({} for an object never described)."""
+    names = list(object_names)
+    cached = describes.described(session, names)
+    return {name: mirrored_types(cached.get(name, {})) for name in names}
 
 
 def select_list(object_name: str, types: dict[str, str]) -> list[str]:
@@ -42,32 +48,10 @@ def state(session: Session, object_name: str) -> SyncObject:
     """The sync state row of `object_name`, created empty on first use."""
     row = session.get(SyncObject, object_name)
     if row is None:
-        row = SyncObject(object_name=object_name, field_types={}, last_changed=0, consecutive_failures=0)
+        row = SyncObject(object_name=object_name, last_changed=0, consecutive_failures=0)
         session.add(row)
         session.flush()
     return row
-
-
-def needs_describe(row: SyncObject, full: bool = False) -> bool:
-    """True when the cached describe is missing, older than a day, or a full refresh was asked."""
-    return full or not row.field_types or row.described_at is None or utcnow() - row.described_at > DESCRIBE_MAX_AGE
-
-
-def refresh(session: Session, gateway: Any, object_names: list[str]) -> dict[str, str]:
-    """Describe `object_names` in composite calls (25 per call); returns errors by object name."""
-    if not object_names:
-        return {}
-    subrequests = [{"method": "GET", "url": f"sobjects/{quote(name)}/describe/", "referenceId": f"d{i}"}
-                   for i, name in enumerate(object_names)]
-    errors: dict[str, str] = {}
-    for name, answer in zip(object_names, gateway.composite(subrequests), strict=True):
-        if answer.get("httpStatusCode") != 200:
-            errors[name] = _message(answer)
-            continue
-        row = state(session, name)
-        row.field_types = field_types(answer["body"])
-        row.described_at = utcnow()
-    return errors
 
 
 def person_model_gaps(settings: Any, field_types: dict[str, dict[str, str]]) -> str | None:
@@ -84,10 +68,3 @@ def person_model_gaps(settings: Any, field_types: dict[str, dict[str, str]]) -> 
         return None
     return ("PERSON_MODEL names fields the Salesforce org lacks: " + ", ".join(missing)
             + " (create them in Salesforce, or set PERSON_MODEL to the fields the org has)")
-
-
-def _message(answer: dict[str, Any]) -> str:
-    body = answer.get("body")
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return f"{body[0].get('errorCode')}: {body[0].get('message')}"
-    return f"HTTP {answer.get('httpStatusCode')}"

@@ -100,7 +100,7 @@ class ChangeEvent(Base):
 
 
 class SyncObject(Base):
-    """Sync state of one mirrored object: its cursor, its describe, and how its last cycle went.
+    """Sync state of one mirrored object: its cursor and how its last cycle went.
 
     The cursor (`cursor_stamp`, `cursor_id`) is the last (SystemModstamp, Id) read and kept: the
     next cycle reads records after it. It is checkpointed after every page, in the same
@@ -114,9 +114,7 @@ class SyncObject(Base):
     cursor_id: Mapped[str | None] = mapped_column(String(18))
     # getDeleted's latestDateCovered: the next delete-log read starts here.
     deletes_covered_until: Mapped[datetime | None]
-    # Field name → describe type, for every field mirrored (base64 and compound fields left out).
-    field_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    described_at: Mapped[datetime | None]
+    # Its fields come from the org's describe, cached by salesforce.describe (sync.describe).
     last_cycle_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_changed: Mapped[int] = mapped_column(default=0)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import utcnow
-from sync import queries
+from sync import describe, queries
 
 # /healthz says sync is down when this many cycles in a row failed.
 FAILED_CYCLES_DOWN = 3
@@ -20,6 +20,7 @@ def report(session: Session, objects: tuple[str, ...]) -> dict[str, Any]:
     counts = {name: (int(live or 0), int(deleted or 0))
               for name, live, deleted in session.execute(queries.record_counts())}
     states = {row.object_name: row for row in session.scalars(queries.object_states())}
+    types = describe.field_types(session, objects)
     per_object = []
     for name in objects:
         row = states.get(name)
@@ -33,7 +34,7 @@ def report(session: Session, objects: tuple[str, ...]) -> dict[str, Any]:
             "last_success_at": success.isoformat() if success else None,
             "lag_seconds": int((now - success).total_seconds()) if success else None,
             "cursor": row.cursor_stamp.isoformat() if row and row.cursor_stamp else None,
-            "fields": len(row.field_types or {}) if row else 0,
+            "fields": len(types[name]),
             "last_error": row.last_error if row else None,
         })
     runs = list(session.scalars(queries.recent_runs(20)))

@@ -29,6 +29,7 @@ from sqlalchemy import update
 
 from config import settings_of
 from db import get_db, utcnow
+from salesforce import describe as describes
 from salesforce.calls import counter_for
 from sync import describe
 from sync.mirror import IMPLAUSIBLY_AHEAD, apply_records
@@ -146,15 +147,14 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
     counter = counter_for(app, gateway)
     database = get_db(app)
     with database.transaction() as session:
-        row = describe.state(session, object_name)
-        needs = describe.needs_describe(row)
+        needs = bool(describes.stale(session, [object_name]))
     if needs:
         with database.transaction() as session:
-            errors = describe.refresh(session, gateway, [object_name])
+            errors = describes.refresh(session, gateway, [object_name])
         if errors:
             raise RuntimeError(errors[object_name])
     with database.transaction() as session:
-        types = dict(describe.state(session, object_name).field_types)
+        types = describe.field_types(session, [object_name])[object_name]
     fields = describe.select_list(object_name, types)
     ids = sorted({safe for i in record_ids if (safe := case_safe_id(i))})
     if not ids:

@@ -11,19 +11,18 @@ from tests.automations.helpers import template, upsert
 
 
 def _org_described(app):
-    """What sync and forms keep from Salesforce's describe of Task, Lead and Contact."""
-    from forms.describe import store_describe
-    from sync.describe import state
+    """What the describe cache keeps from Salesforce's describe of Task, Lead and Contact."""
+    from salesforce.describe import store
 
+    visit_result = {"name": "Visit_Result__c", "type": "picklist", "label": "訪問結果",
+                    "picklistValues": [{"value": v, "active": True} for v in ("在宅", "不在", "訪問不要")]}
     with dbmod.get_db(app).transaction() as session:
         for name, fields in {"Task": {"Id": "id", "Subject": "string", "WhoId": "reference",
                                       "Visit_Result__c": "picklist", "OwnerId": "reference"},
                              "Lead": {"Id": "id", "Email": "email", "LastName": "string", "State": "string"},
                              "Contact": {"Id": "id", "Email": "email", "LastName": "string"}}.items():
-            state(session, name).field_types = fields
-        store_describe(session, "Task", {"fields": [
-            {"name": "Visit_Result__c", "type": "picklist", "label": "訪問結果",
-             "picklistValues": [{"value": v, "active": True} for v in ("在宅", "不在", "訪問不要")]}]})
+            store(session, name, {"fields": [visit_result if field == "Visit_Result__c" else
+                                             {"name": field, "type": kind} for field, kind in fields.items()]})
 
 
 BROKEN = """key: absent

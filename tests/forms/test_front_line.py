@@ -271,13 +271,13 @@ def _wait(condition, timeout=15.0):
 
 
 def test_the_org_s_field_lengths_are_fetched_on_their_own_and_enforced_while_typing(operator_stack, browser):
-    from forms.describe import cached_fields
+    from salesforce.describe import fields_of
 
     app, server = operator_stack
 
     def described():
         with dbmod.get_db(app).transaction() as session:
-            return cached_fields(session, "Lead")
+            return fields_of(session, "Lead")
 
     _wait(lambda: bool(described()))  # nobody pressed 項目情報を更新: saving the forms queued it
     page = _sign_in(app, browser, server, "operator", **DESKTOP)

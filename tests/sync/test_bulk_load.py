@@ -46,7 +46,7 @@ def fill(devorg, contacts: int = 1100) -> dict[str, str]:
 def rest_view(app, devorg, object_name: str) -> dict[str, dict]:
     """Every record (deleted too) as a REST queryAll load would store it."""
     with get_db(app).transaction() as session:
-        types = dict(describe.state(session, object_name).field_types)
+        types = describe.field_types(session, [object_name])[object_name]
     soql = f"SELECT {', '.join(select_list(object_name, types))} FROM {object_name}"
     return {r["Id"]: flatten(r) for r in gateway_for(app).query_all(soql)}
 

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import db
-from salesforce.models import ApiCallHour
+from salesforce.models import ApiCallHour, ObjectDescribe
 from sync.mirror import apply_records
 from sync.models import SyncObject, SyncRun
 
@@ -19,7 +19,8 @@ def _seed(app) -> None:
             {"Id": "00Q000000000002AAA", "SystemModstamp": "2026-11-20T10:00:00.000+0000", "LastName": "佐藤",
              "IsDeleted": True},
         ], "poll")
-        s.add(SyncObject(object_name="Lead", field_types={"Id": "id"}, last_changed=2, consecutive_failures=1,
+        s.add(ObjectDescribe(object_name="Lead", fields={"Id": {"type": "id"}}, described_at=now))
+        s.add(SyncObject(object_name="Lead", last_changed=2, consecutive_failures=1,
                          last_cycle_at=now, last_success_at=now - timedelta(seconds=90),
                          last_error="TransientError: HTTP 503"))
         hour = now.replace(minute=0, second=0, microsecond=0)

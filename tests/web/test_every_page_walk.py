@@ -110,7 +110,7 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
     from mail.models import DevInboxMessage, MailTemplate, Suppression
     from people.models import AuditEntry
     from people.service import create_user
-    from salesforce.models import ApiCallHour
+    from salesforce.models import ApiCallHour, ObjectDescribe
     from scoring.models import PersonScore, ScoreHistory, ScoreThresholdCrossed
     from sync.models import MirrorRecord, SyncObject, SyncRun
     from tests.forms.conftest import load_examples as load_form_examples
@@ -144,7 +144,8 @@ def seed(app: Any, devorg: Any) -> dict[str, Any]:
                             records=5))
         session.add(SyncRun(started_at=AT - timedelta(minutes=1), finished_at=AT, outcome="failed",
                             api_calls=1, records=0, error="接続できません"))
-        session.add(SyncObject(object_name="Lead", last_cycle_at=AT, last_success_at=AT, described_at=AT))
+        session.add(SyncObject(object_name="Lead", last_cycle_at=AT, last_success_at=AT))
+        session.add(ObjectDescribe(object_name="Lead", fields={"Id": {"type": "id"}}, described_at=AT))
         item = WritebackItem(idempotency_key="walk/1", object_name="Lead", operation="update", record_id=hanako,
                              fields={"Rating": "Hot"}, status="failed", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
                              error_message="入力規則エラー", created_at=AT, due_at=AT)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 import db
+from salesforce.models import ObjectDescribe
 from sync.models import ChangeEvent, MirrorRecord, SyncObject
 from webhooks.jobs import apply_outbound
 from webhooks.models import OutboundNotification
@@ -56,8 +57,9 @@ def envelope(*notifications: str, org: str = ORG) -> bytes:
 def outbound_app(make_app):
     app = make_app(salesforce_org_id=ORG)
     with db.get_db(app).transaction() as s:
-        s.add(SyncObject(object_name="Lead", field_types=LEAD_TYPES, described_at=db.utcnow(),
-                         last_changed=0, consecutive_failures=0))
+        s.add(ObjectDescribe(object_name="Lead", fields={name: {"type": kind} for name, kind in LEAD_TYPES.items()},
+                             described_at=db.utcnow()))
+        s.add(SyncObject(object_name="Lead", last_changed=0, consecutive_failures=0))
     return app
 
 
