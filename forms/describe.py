@@ -14,13 +14,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from db import utcnow
 from forms.schema import FormSpec
 from salesforce import describe as describes
 from salesforce.errors import ValidationError
+from web import current_application
 
 
 def with_describe(spec: FormSpec, described: dict[str, Any]) -> FormSpec:
@@ -102,6 +102,6 @@ def describe_job(payload: dict[str, Any]) -> None:
     from salesforce import gateway_for
 
     names = [str(n) for n in payload.get("objects", []) if n]
-    gateway = gateway_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    gateway = gateway_for(current_application())
     with db.transaction() as session:
         refresh_describe(session, gateway, names)
