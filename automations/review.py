@@ -19,6 +19,7 @@ from config import settings_of
 from mail import testsend
 from mail.consent import SKIP_REASONS, STATUS_LABELS
 from people.auth import role_required
+from web import found
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
 
@@ -27,22 +28,20 @@ MAIL_ACTIONS = ("send_mail", "notify_owner")
 SAMPLE_LINK = "https://example.invalid/sample-form-link"
 
 
-def _automation_or_404(key: str) -> Automation:
-    automation = db.session().scalar(queries.automation_by_key(key))
-    if automation is None:
-        abort(404)
-    return automation
+def automation_or_404(key: str) -> Automation:
+    """The automation `key` (the 404 page when there is none), for the pages of one automation."""
+    return found(db.session().scalar(queries.automation_by_key(key)))
 
 
 def mail_steps(automation: Automation) -> list[tuple[str, str]]:
     """(value "step.action", label) of every mail an automation sends, in order."""
-    found = []
+    steps = []
     for i, step in enumerate(automation.spec.get("steps", [])):
         for j, action in enumerate(step.get("actions", [])):
             if action.get("type") in MAIL_ACTIONS:
                 name = step.get("name") or _("ステップ %(n)s", n=i + 1)
-                found.append((f"{i}.{j}", f"{i + 1}. {name} — {action['template']}"))
-    return found
+                steps.append((f"{i}.{j}", f"{i + 1}. {name} — {action['template']}"))
+    return steps
 
 
 def test_send_section(session: Any, automation: Automation, form: dict[str, str] | None = None,
@@ -84,7 +83,7 @@ def test_send(key: str) -> ResponseReturnValue:
     from automations.routes import detail_page
 
     session = db.session()
-    automation = _automation_or_404(key)
+    automation = automation_or_404(key)
     steps = dict(mail_steps(automation))
     form = {"to": request.form.get("to", "")[:254], "step": request.form.get("step", ""),
             "sample": (request.form.get("sample_id") or request.form.get("sample", ""))[:100],
@@ -123,7 +122,7 @@ def approval(key: str) -> ResponseReturnValue:
     from people.models import User
 
     session = db.session()
-    automation = _automation_or_404(key)
+    automation = automation_or_404(key)
     if not approvals.is_broadcast(automation):
         abort(404)
     settings = settings_of()

@@ -50,13 +50,6 @@ conditions:
 MEMBERS_PAGE = 50
 
 
-def _automation_or_404(key: str) -> Automation:
-    automation = db.session().scalar(queries.automation_by_key(key))
-    if automation is None:
-        abort(404)
-    return automation
-
-
 @bp.route("/")
 @role_required("marketer")
 def index() -> ResponseReturnValue:
@@ -167,14 +160,14 @@ def new() -> ResponseReturnValue:
 @role_required("marketer")
 def edit(key: str) -> ResponseReturnValue:
     """Edit an automation's YAML; invalid YAML is shown back with every error."""
-    return _edit(_automation_or_404(key))
+    return _edit(review.automation_or_404(key))
 
 
 @bp.route("/<key>")
 @role_required("marketer")
 def detail(key: str) -> ResponseReturnValue:
     """One automation: its definition and history."""
-    automation = _automation_or_404(key)
+    automation = review.automation_or_404(key)
     return detail_page(automation, review.test_send_section(db.session(), automation))
 
 
@@ -196,7 +189,7 @@ def detail_page(automation: Automation, test_send: dict[str, Any] | None) -> str
 @role_required("marketer")
 def toggle(key: str, action: str) -> ResponseReturnValue:
     """Enable or disable (audit-logged)."""
-    automation = _automation_or_404(key)
+    automation = review.automation_or_404(key)
     if not ActionForm().validate_on_submit():
         abort(400)
     if action == "enable" and not automation.enabled and approvals.is_broadcast(automation):
@@ -230,7 +223,7 @@ def toggle(key: str, action: str) -> ResponseReturnValue:
 @role_required("marketer")
 def dry_run_page(key: str) -> ResponseReturnValue:
     """Who would be affected right now, and the rendered mail for a sample record."""
-    automation = _automation_or_404(key)
+    automation = review.automation_or_404(key)
     page = request.args.get("page", 1, type=int) or 1
     result = dry_run(db.session(), automation, db.utcnow(), settings_of().timezone, page=page)
     db.session().rollback()  # nothing of a dry run is ever kept

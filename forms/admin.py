@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 import db
@@ -19,7 +19,7 @@ from forms.schema import FormSpec, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
 from salesforce import describe as describes
-from web import current_application
+from web import current_application, found
 from web.i18n import gettext as _
 
 PAGE_SIZE = 50
@@ -54,9 +54,7 @@ def admin_import() -> ResponseReturnValue:
 
 
 def _row(key: str) -> FormDefinition:
-    row = service.get_definition(db.session(), key)
-    if row is None:
-        abort(404)
+    row = found(service.get_definition(db.session(), key))
     return row
 
 

@@ -17,6 +17,7 @@ from forms.models import FormDefinition, Submission
 from forms.schema import FieldSpec, FormSpec
 from people.auth import role_required
 from sync import read
+from web import found
 from web.i18n import gettext as _
 
 _STAFF_AUDIENCES = {"operator": ("operator",), "sales": ("sales",), "admin": ("operator", "sales")}
@@ -180,9 +181,7 @@ def _visit_form() -> tuple[Session, FormDefinition, FormSpec, FieldSpec]:
     session = db.session()
     key = settings_of().forms_visit_form_key
     row, spec = views.load_form(session, key, ("sales",))
-    result_field = next((f for f in spec.fields if f.type in ("radio", "picklist")), None)
-    if result_field is None:
-        abort(404)
+    result_field = found(next((f for f in spec.fields if f.type in ("radio", "picklist")), None))
     return session, row, spec, result_field
 
 
@@ -231,9 +230,7 @@ def _undo_seconds() -> int:
 def visit_person(person_id: str) -> ResponseReturnValue:
     """Tap 2: one big button per visit result; one visit per person and day (see forms.visits)."""
     session, row, spec, result_field = _visit_form()
-    person = lookup.get_person(session, person_id)
-    if person is None:
-        abort(404)
+    person = found(lookup.get_person(session, person_id))
     today = visits.todays_visit(session, spec.key, person_id)
     if request.method == "GET":
         return _visit_person_page(session, spec, person, result_field, today, (today.data or {}) if today else {})

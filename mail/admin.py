@@ -23,6 +23,7 @@ from mail.outbox import InvalidMail, normalize_address
 from mail.templates import TemplateInvalid, get_template, preview, save_template
 from people.auth import role_required
 from people.service import audit
+from web import found
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
 
@@ -128,9 +129,7 @@ def _test_send_page(session: Session, key: str | None, form: dict[str, str] | No
 def test_send_template(key: str) -> ResponseReturnValue:
     """Send the saved template, rendered with sample data, to a named test address (marked as a test)."""
     session = db.session()
-    existing = get_template(session, key)
-    if existing is None:
-        abort(404)
+    existing = found(get_template(session, key))
     form = {"to": request.form.get("to", "")[:254], "sample": (request.form.get("sample_id")
                                                                or request.form.get("sample", ""))[:100],
             "confirm_customer": request.form.get("confirm_customer", "")}
@@ -233,9 +232,7 @@ def inbox() -> ResponseReturnValue:
 def inbox_message(message_id: int) -> ResponseReturnValue:
     """One captured message: headers, the HTML part in a sandboxed frame, the text part and the raw source."""
     _development_only()
-    row = db.session().get(DevInboxMessage, message_id)
-    if row is None:
-        abort(404)
+    row = found(db.session().get(DevInboxMessage, message_id))
     message = email.message_from_bytes(row.raw, policy=email.policy.default)
     html_part = message.get_body(preferencelist=("html",))
     text_part = message.get_body(preferencelist=("plain",))

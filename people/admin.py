@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from people.auth import role_required
 from people.forms import ROLE_LABELS, UserCreateForm, UserEditForm
 from people.models import User
 from people.service import UNCHANGED, UserError, create_user, set_password, update_user
+from web import found
 from web.i18n import gettext as _
 
 AUDIT_PAGE_SIZE = 50
@@ -51,9 +52,7 @@ def user_new() -> ResponseReturnValue:
 def user_edit(user_id: int) -> ResponseReturnValue:
     """Change a person's name, role, access or password."""
     session = db.session()
-    user = session.get(User, user_id)
-    if user is None:
-        abort(404)
+    user = found(session.get(User, user_id))
     form = UserEditForm(obj=user) if request.method == "GET" else UserEditForm()
     form.salesforce_user_id.choices = _salesforce_user_choices(session, user)
     if request.method == "GET":

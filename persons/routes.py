@@ -9,6 +9,7 @@ import db
 from mail.consent import SKIP_REASONS, STATUS_LABELS
 from people.auth import role_required
 from persons import bp, queries, service
+from web import found
 from web.i18n import gettext as _
 
 
@@ -29,9 +30,7 @@ def person(sf_id: str) -> ResponseReturnValue:
         before = service.parse_before(request.args.get("before"))
     except service.CursorError:
         abort(400, _("ページの指定が正しくありません。"))
-    page = service.person_page(db.session(), sf_id, before)
-    if page is None:
-        abort(404)
+    page = found(service.person_page(db.session(), sf_id, before))
     return render_template("persons/person.html", **page, first_page=before is None, **_labels())
 
 

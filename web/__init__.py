@@ -1,9 +1,11 @@
 """The web shell: base layout, language choice, navigation, home pages per role, health, errors."""
 
-from typing import cast
+from typing import TypeVar, cast
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, abort, current_app
 from werkzeug.local import LocalProxy
+
+T = TypeVar("T")
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -28,3 +30,10 @@ def current_application() -> Flask:
     """The Flask object behind `current_app`, for what outlives the app context it was read in
     (a thread, a dev SMTP server, a sync cycle started from the CLI or a job)."""
     return cast("LocalProxy[Flask]", current_app)._get_current_object()
+
+
+def found(row: T | None) -> T:
+    """`row`, or the 404 page when there is none (a link to something deleted or never there)."""
+    if row is None:
+        abort(404)
+    return row

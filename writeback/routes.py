@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 import db
 from people.auth import role_required
+from web import found
 from web.i18n import gettext as _
 from writeback import bp, queries, service
 from writeback.forms import DiscardForm, ResendForm
@@ -39,9 +40,7 @@ def error_queue() -> ResponseReturnValue:
 def item_detail(item_id: int) -> ResponseReturnValue:
     """One failed item: edit its fields and resend it."""
     session = db.session()
-    item = session.get(WritebackItem, item_id)
-    if item is None:
-        abort(404)
+    item = found(session.get(WritebackItem, item_id))
     form = ResendForm()
     status = 200
     if request.method == "GET":
