@@ -78,11 +78,11 @@ class ObjectDef:
 
     name: str
     prefix: str
+    fields: dict[str, FieldDef]
     label_ja: str
     label_en: str
     plural_ja: str
     plural_en: str
-    fields: dict[str, FieldDef]
     by_lower: dict[str, FieldDef] = field(default_factory=dict)
     relationships: dict[str, FieldDef] = field(default_factory=dict)
     # Opportunity's sales process: stage value -> {closed, won, probability, forecast}.
@@ -196,7 +196,7 @@ class Schema:
                 if not fname.endswith("__c"):
                     raise ValueError(f"custom field {name}.{fname} must end in __c")
                 fields[fname] = _field_from_spec(fname, fspec, custom=True)
-            objects[name] = ObjectDef(name, str(spec["prefix"]), labels[0], labels[1], labels[2], labels[3], fields,
+            objects[name] = ObjectDef(name, str(spec["prefix"]), fields, labels[0], labels[1], labels[2], labels[3],
                                       stages=dict(spec.get("stages") or {}))
         unknown = set(custom_fields or {}) - set(objects)
         if unknown:
