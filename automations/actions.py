@@ -335,7 +335,7 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
 def _campaign_member_status(session: Session, step: PlannedStep, index: int, action: dict[str, Any],
                             enrollment: Enrollment, record: Record | None, person: Record | None) -> Outcome:
     """Set the Status of the CampaignMember this step is about (found or created for a broadcast's campaign)."""
-    from sync.models import MirrorRecord
+    from sync.read import Mirror
 
     status = action["status"]
     if record is not None and record.object_name == "CampaignMember":
@@ -345,8 +345,8 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
     if not campaign_id or person is None:
         return Outcome("campaign_member_status", False, "キャンペーンまたは人が特定できません")
     id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
-    member_id = session.scalar(select(MirrorRecord.sf_id).where(
-        MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
+    member_id = session.scalar(select(Mirror.sf_id).where(
+        Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False),
         read.field_text("CampaignId") == campaign_id,
         read.field_text(id_field) == read.who_id(person.object_name, person.id, person.fields))
         .limit(1))

@@ -54,7 +54,7 @@ from automations.models import (
 from automations.queries import insert_ignoring_duplicates
 from db import Database, table_of
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class SegmentFilter:
         # The segment compiled to SQL (automations/segment_sql.py); what SQL cannot express is
         # checked in Python on the rows SQL let through (campaign and open lookups read once here).
         self._statement = _statement
-        _stmt, residual = _statement(session, spec, now, [MirrorRecord.sf_id])
+        _stmt, residual = _statement(session, spec, now, [Mirror.sf_id])
         self.check = _python_check(session, residual, now) if residual else None
 
     def chunk(self, session: Session, object_name: str, after: str,
@@ -141,7 +141,7 @@ class SegmentFilter:
         by keyset (the primary key from `after`, LIMIT): no Id leaves the database. Otherwise the
         rows SQL let through are checked in Python and the chunk is the list of Ids that passed.
         """
-        m = MirrorRecord
+        m = Mirror
         base = (m.object_name == object_name, m.sf_id > after)
         if self.check is None:
             ids, _residual = self._statement(session, self.spec, self.now, [m.sf_id])
@@ -178,7 +178,7 @@ def excluded(address: Any, topic: str | None = None) -> list[Any]:
 
 def _opted_out(address: Any) -> Any:
     """Some person with this address has opted out of mail (the person model's opt-out checkbox)."""
-    other = MirrorRecord.__table__.alias("opted")
+    other = read.mirror_table("opted")
     return exists().where(other.c.email_key == address, other.c.object_name.in_(read.person_objects()),
                           other.c.is_deleted.is_(False), read.opted_out_clause(other.c))
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_not_set", "is_true", "is_false",
              "gt", "gte", "lt", "lte")
@@ -47,8 +47,8 @@ class MirrorView:
         if not wanted:
             return
         rows = self.session.execute(
-            select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields, MirrorRecord.is_deleted)
-            .where(MirrorRecord.sf_id.in_(wanted))
+            select(Mirror.sf_id, Mirror.object_name, Mirror.fields, Mirror.is_deleted)
+            .where(Mirror.sf_id.in_(wanted))
         )
         for sf_id, object_name, fields, is_deleted in rows:
             self._records[sf_id] = Record(sf_id, object_name, fields or {}, is_deleted)

@@ -31,7 +31,8 @@ from automations.engine import Runtime, reentry_refused, subject_of
 from automations.models import Automation
 from automations.queries import latest_enrollment
 from sync import read
-from sync.models import ChangeEvent, MirrorRecord
+from sync.models import ChangeEvent
+from sync.read import Mirror
 from web.i18n import gettext as _
 
 SCAN_LIMIT = 5000
@@ -121,19 +122,19 @@ def _records(session: Session, result: DryRun, automation: Automation) -> Any:
         from automations.segments import segment_members
 
         return segment_members(session, trig["segment"])
-    query = select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields).where(
-        MirrorRecord.is_deleted.is_(False))
+    query = select(Mirror.sf_id, Mirror.object_name, Mirror.fields).where(
+        Mirror.is_deleted.is_(False))
     if trig["type"] == "field_changed":
         result.note = _("項目の変更で開始します。まだ処理されていない変更で、今動くものだけを表示しています。")
         ids = _pending_changes(session, trig)
-        rows = session.execute(query.where(MirrorRecord.sf_id.in_(ids))).all() if ids else []
+        rows = session.execute(query.where(Mirror.sf_id.in_(ids))).all() if ids else []
         order = {record_id: n for n, record_id in enumerate(ids)}
         rows = sorted(rows, key=lambda r: order[r[0]])
     else:
         # Record triggers scan their object; event triggers (forms, scores, manual) scan people.
         objects = [trig["object"]] if trig["type"] in RECORD_TRIGGERS else ["Lead", "Contact"]
-        rows = session.execute(query.where(MirrorRecord.object_name.in_(objects))
-                               .order_by(MirrorRecord.last_seen_at.desc(), MirrorRecord.sf_id)
+        rows = session.execute(query.where(Mirror.object_name.in_(objects))
+                               .order_by(Mirror.last_seen_at.desc(), Mirror.sf_id)
                                .limit(SCAN_LIMIT + 1)).all()
         if trig["type"] in ("form_submitted", "score_threshold", "manual"):
             result.note = _("イベントで開始します。条件を満たす人を表示しています。")

@@ -30,7 +30,6 @@ from sqlalchemy.orm import aliased
 
 from activity.models import Activity
 from sync import read
-from sync.models import MirrorRecord
 
 COMPUTED = ("campaign", "days_since_open")
 # A decimal number as Python's float() reads it from plain ASCII text.
@@ -166,7 +165,7 @@ def _campaign(person: Any, cond: dict[str, Any]) -> ColumnElement[bool] | None:
     if op not in ("eq", "in", "ne", "not_in"):
         return true()  # other operators never excluded anyone
     wanted = [str(w) for w in (value if isinstance(value, list) else [value])]
-    member = aliased(MirrorRecord)
+    member = read.mirror_alias()
     members = (select(read.campaign_member_person(member))
                .where(member.object_name == "CampaignMember", member.is_deleted.is_(False),
                       read.field_text("CampaignId", member).in_(wanted),
@@ -240,7 +239,7 @@ def _days_since_open(person: Any, cond: dict[str, Any], now: datetime) -> Column
 
 def compile_conditions(person: Any, conditions: list[dict[str, Any]], dialect: str,
                        now: datetime) -> Compiled:
-    """WHERE clauses on `person` (a MirrorRecord alias of Leads/Contacts) for segment conditions."""
+    """WHERE clauses on `person` (a Mirror alias of Leads/Contacts) for segment conditions."""
     out = Compiled()
     related: dict[str, Any] = {}
     for cond in conditions:
@@ -255,7 +254,7 @@ def compile_conditions(person: Any, conditions: list[dict[str, Any]], dialect: s
             row = person
             if rel and rel != "person":
                 if rel not in related:
-                    related[rel] = aliased(MirrorRecord)
+                    related[rel] = read.mirror_alias()
                     out.joins.append((related[rel], related[rel].sf_id == read.field_text(f"{rel}Id", person)))
                 row = related[rel]
             clause = _plain(_Value(row, name, dialect), op, value)

@@ -24,7 +24,7 @@ from automations.models import Segment
 from automations.segment_sql import COMPUTED, compile_conditions
 from db import utcnow
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 
 def _campaign_members(session: Session, campaign_ids: list[str]) -> dict[str, set[str]]:
@@ -32,8 +32,8 @@ def _campaign_members(session: Session, campaign_ids: list[str]) -> dict[str, se
     if not campaign_ids:
         return members
     rows = session.execute(
-        select(MirrorRecord.fields).where(MirrorRecord.object_name == "CampaignMember",
-                                          MirrorRecord.is_deleted.is_(False),
+        select(Mirror.fields).where(Mirror.object_name == "CampaignMember",
+                                          Mirror.is_deleted.is_(False),
                                           read.field_text("CampaignId").in_(campaign_ids))
         .execution_options(yield_per=1000))
     for (fields,) in rows:
@@ -58,7 +58,7 @@ def _last_opens(session: Session) -> dict[str, datetime]:
 
 def _statement(session: Session, spec: dict[str, Any], now: datetime, columns: list[Any]) -> tuple[Any, Any]:
     """SELECT `columns` of the segment's people (SQL part) and the conditions left for Python."""
-    person = MirrorRecord
+    person = Mirror
     compiled = compile_conditions(person, spec.get("conditions") or [], session.get_bind().dialect.name, now)
     stmt = select(*columns).select_from(person)
     for target, on in compiled.joins:
@@ -77,10 +77,10 @@ def matching(session: Session, spec: dict[str, Any], now: datetime | None = None
     """
     now = now or utcnow()
     stmt, residual = _statement(session, spec, now,
-                                [MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields])
+                                [Mirror.sf_id, Mirror.object_name, Mirror.fields])
     if after is not None:
-        stmt = stmt.where(MirrorRecord.sf_id > after)
-    stmt = stmt.order_by(MirrorRecord.sf_id).execution_options(yield_per=1000)
+        stmt = stmt.where(Mirror.sf_id > after)
+    stmt = stmt.order_by(Mirror.sf_id).execution_options(yield_per=1000)
     check = _python_check(session, residual, now) if residual else None
     for sf_id, object_name, fields in session.execute(stmt):
         record = Record(sf_id, object_name, fields or {})

@@ -28,7 +28,8 @@ from automations.engine import Entry, Runtime, enroll, enroll_many, history
 from automations.models import Automation, Enrollment
 from automations.queries import enabled_automations, insert_ignoring_duplicates
 from sync import read
-from sync.models import INITIAL_LOAD, ChangeEvent, MirrorRecord
+from sync.models import INITIAL_LOAD, ChangeEvent
+from sync.read import Mirror
 
 
 class TriggerIndex:
@@ -277,9 +278,9 @@ def _marker(session: Session, automation: Automation, subject: str, occurrence: 
 
 
 def _records_of(session: Session, object_name: str, extra: Iterable[Any] = ()) -> Iterable[Record]:
-    stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
-            .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), *extra)
-            .order_by(MirrorRecord.sf_id).execution_options(yield_per=1000))
+    stmt = (select(Mirror.sf_id, Mirror.fields)
+            .where(Mirror.object_name == object_name, Mirror.is_deleted.is_(False), *extra)
+            .order_by(Mirror.sf_id).execution_options(yield_per=1000))
     for sf_id, fields in session.execute(stmt):
         yield Record(sf_id, object_name, fields or {})
 

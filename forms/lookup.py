@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from forms import queries
 from sync import keys, read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 _DIGITS_ONLY = re.compile(r"^[\d\s\-()+]+$")
 _KANA_ONLY = re.compile(r"^[\u3040-\u30ff\s]+$")
@@ -109,7 +109,7 @@ def infix_searches(typed: str) -> list[tuple[str, str]]:
     return []
 
 
-def _matches(record: MirrorRecord, column: str, typed: str) -> bool:
+def _matches(record: Mirror, column: str, typed: str) -> bool:
     """Whether a record found by a reversed key also matches the rest of what was typed.
 
     "jiro@ex" searched by the reversed local part must still have a domain starting with "ex".
@@ -132,7 +132,7 @@ def address_of(fields: dict[str, Any]) -> str:
     return (f"〒{postal} " if postal else "") + rest
 
 
-def summarize(record: MirrorRecord) -> dict[str, Any]:
+def summarize(record: Mirror) -> dict[str, Any]:
     """What a lookup result shows and prefills: Id, kind, display name, address and known fields.
 
     Two customers of the same name are told apart by address and kind (リード / 取引先責任者).
@@ -174,7 +174,7 @@ def possible_duplicates(session: Session, values: dict[str, Any], limit: int = 5
     return list(found.values())[:limit]
 
 
-def _by_key(column: str) -> Callable[[MirrorRecord], tuple[str, str]]:
+def _by_key(column: str) -> Callable[[Mirror], tuple[str, str]]:
     """Sort key of records found by `column`: that key, then the Id."""
     return lambda record: (getattr(record, column) or "", record.sf_id)
 
@@ -188,7 +188,7 @@ def search_people(session: Session, typed: str, limit: int = 10,
     """
     dialect = session.get_bind().dialect.name
     objects = objects or read.person_objects()
-    found: dict[str, MirrorRecord] = {}
+    found: dict[str, Mirror] = {}
     plan = [(c, v, queries.people_by_key(c, v, objects, dialect, limit)) for c, v in searches(typed)]
     plan += [(c, v, queries.people_containing(c, v, objects, limit)) for c, v in infix_searches(typed)]
     for column, _value, statement in plan:
@@ -201,7 +201,7 @@ def search_people(session: Session, typed: str, limit: int = 10,
     return [summarize(r) for r in list(found.values())[:limit]]
 
 
-def get_person(session: Session, sf_id: str) -> MirrorRecord | None:
+def get_person(session: Session, sf_id: str) -> Mirror | None:
     """A live person (Lead, Contact, Person Account…: the person model's) of the mirror by Id, else None."""
     record = session.scalar(queries.person(sf_id))
     return record if record is not None and read.person_of(record.object_name, record.fields or {}) else None

@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, literal, select, union_all
 
 from forms.models import FormDefinition, Submission
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 # Highest code point: every string starting with `p` sorts between `p` and `p + _TOP`.
 _TOP = "\U0010ffff"
@@ -32,13 +32,13 @@ def key_prefix(column: Any, prefix: str, dialect: str) -> Any:
 def people_by_key(column_name: str, prefix: str, objects: tuple[str, ...], dialect: str,
                   limit: int, exact: bool = False) -> Select[Any]:
     """Live people (of the person objects in `objects`) whose lookup key equals or starts with `prefix`."""
-    column = getattr(MirrorRecord, column_name)
+    column = getattr(Mirror, column_name)
     condition = column == prefix if exact else key_prefix(column, prefix, dialect)
     # No ORDER BY: on PostgreSQL an ORDER BY in the database collation makes the planner walk the
     # plain index from its start (tens of ms at 100,000 rows) instead of the pattern index's
     # range; the caller sorts the few rows it gets.
-    return (select(MirrorRecord)
-            .where(condition, read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
+    return (select(Mirror)
+            .where(condition, read.person_clause(Mirror, objects), Mirror.is_deleted.is_(False))
             .limit(limit))
 
 
@@ -48,16 +48,16 @@ def people_containing(column_name: str, fragment: str, objects: tuple[str, ...],
     `LIKE '%…%'`: on PostgreSQL the pg_trgm GIN index of that key serves it (migration
     forms_0002; from 3 characters on); elsewhere it is a scan the LIMIT bounds.
     """
-    column = getattr(MirrorRecord, column_name)
-    return (select(MirrorRecord)
+    column = getattr(Mirror, column_name)
+    return (select(Mirror)
             .where(column.like("%" + _escape_like(fragment) + "%", escape="\\"),
-                   read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
+                   read.person_clause(Mirror, objects), Mirror.is_deleted.is_(False))
             .limit(limit))
 
 
 def person(sf_id: str) -> Select[Any]:
     """One live Lead/Contact of the mirror by Id."""
-    return select(MirrorRecord).where(MirrorRecord.sf_id == sf_id, MirrorRecord.is_deleted.is_(False))
+    return select(Mirror).where(Mirror.sf_id == sf_id, Mirror.is_deleted.is_(False))
 
 
 def definition(key: str) -> Select[Any]:
@@ -130,11 +130,11 @@ def match_candidates(object_name: str, rules: list[tuple[str, str, str]],
     """
     parts = []
     for rule, column, value in rules:
-        condition = getattr(MirrorRecord, column) == value
+        condition = getattr(Mirror, column) == value
         if rule == "name_kana":
-            condition = condition & (MirrorRecord.kana_key == kana)
-        parts.append(select(MirrorRecord.sf_id, literal(rule).label("rule"))
-                     .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False), condition)
+            condition = condition & (Mirror.kana_key == kana)
+        parts.append(select(Mirror.sf_id, literal(rule).label("rule"))
+                     .where(Mirror.object_name == object_name, Mirror.is_deleted.is_(False), condition)
                      .limit(2).subquery())
     return union_all(*(select(part) for part in parts))
 
@@ -149,11 +149,11 @@ def owned_people(owner_id: str, objects: tuple[str, ...], key: tuple[str, str] |
     """
     from sqlalchemy import tuple_
 
-    sort = func.coalesce(MirrorRecord.kana_key, MirrorRecord.name_key, "")
-    stmt = select(MirrorRecord).where(read.field_text("OwnerId") == owner_id,
-                                      read.person_clause(MirrorRecord, objects), MirrorRecord.is_deleted.is_(False))
+    sort = func.coalesce(Mirror.kana_key, Mirror.name_key, "")
+    stmt = select(Mirror).where(read.field_text("OwnerId") == owner_id,
+                                      read.person_clause(Mirror, objects), Mirror.is_deleted.is_(False))
     if key is not None:
-        stmt = stmt.where(key_prefix(getattr(MirrorRecord, key[0]), key[1], dialect))
+        stmt = stmt.where(key_prefix(getattr(Mirror, key[0]), key[1], dialect))
     if after is not None:
-        stmt = stmt.where(tuple_(sort, MirrorRecord.sf_id) > tuple_(literal(after[0]), literal(after[1])))
-    return stmt.order_by(sort, MirrorRecord.sf_id).limit(limit)
+        stmt = stmt.where(tuple_(sort, Mirror.sf_id) > tuple_(literal(after[0]), literal(after[1])))
+    return stmt.order_by(sort, Mirror.sf_id).limit(limit)

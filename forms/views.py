@@ -19,7 +19,7 @@ from forms import describe, service
 from forms.inputs import Cleaned, clean_form
 from forms.models import FormDefinition
 from forms.schema import FormSpec
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 # The privacy-policy consent box of a page that has one (`Page.privacy`; forms/_fields.html names it too).
@@ -51,7 +51,7 @@ def load_form(session: Session, key: str, audiences: tuple[str, ...]) -> tuple[F
     return row, service.effective_spec(session, row)
 
 
-def prefill_values(spec: FormSpec, record: MirrorRecord | None) -> dict[str, str]:
+def prefill_values(spec: FormSpec, record: Mirror | None) -> dict[str, str]:
     """Typed values for a blank form: the definition's defaults, then the person's known fields.
 
     A public form shows only the fields it declares `public_prefill: true`: whoever opens a signed
@@ -85,7 +85,7 @@ class Page:
     token: str
     typed: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
-    person: MirrorRecord | None = None
+    person: Mirror | None = None
     hidden: dict[str, str] = field(default_factory=dict)
     public: bool = False
     message: str = ""

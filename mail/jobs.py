@@ -98,7 +98,7 @@ def _salesforce_write(row: Any, day: str, members: dict[tuple[str, str], str],
 
 def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dict[tuple[str, str], str]:
     """(campaign, person) → CampaignMember id, mirrored, for a batch's campaign_member mails (a query per campaign)."""
-    from sync.models import MirrorRecord
+    from sync.read import Mirror
 
     wanted: dict[str, set[str]] = {}
     for row in rows:
@@ -108,8 +108,8 @@ def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dic
     for campaign, people in wanted.items():
         contact_id, lead_id = read.field_text("ContactId"), read.field_text("LeadId")
         for sf_id, contact, lead in session.execute(
-                select(MirrorRecord.sf_id, contact_id, lead_id).where(
-                    MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False),
+                select(Mirror.sf_id, contact_id, lead_id).where(
+                    Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False),
                     read.field_text("CampaignId") == campaign,
                     or_(contact_id.in_(people), lead_id.in_(people)))):
             found[(campaign, contact or lead)] = sf_id

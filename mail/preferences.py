@@ -59,11 +59,11 @@ def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: M
     says true, and the page must not ask the person to re-subscribe again.
     """
     from sync import read
-    from sync.models import MirrorRecord
+    from sync.read import Mirror
 
     if not person_id:
         return False
-    row = session.scalar(select(MirrorRecord).where(MirrorRecord.sf_id == person_id))
+    row = session.scalar(select(Mirror).where(Mirror.sf_id == person_id))
     if row is None or not read.opted_out(row.object_name, row.fields or {}):
         return False
     return not (consent is not None and consent.granted and consent.occurred_at > row.system_modstamp)
@@ -98,14 +98,14 @@ def consent_text(settings: Any) -> str:
 def _known_address(session: Session, address: str) -> tuple[bool, str | None]:
     """(known, its Lead/Contact): an address a Lead/Contact has (Contact first) or that we have mailed."""
     from sync.keys import email_key
-    from sync.models import MirrorRecord
+    from sync.read import Mirror
 
     key = email_key(address)
     people = session.execute(
-        select(MirrorRecord.sf_id, MirrorRecord.object_name)
-        .where(MirrorRecord.email_key == key, MirrorRecord.object_name.in_(("Contact", "Lead")),
-               MirrorRecord.is_deleted.is_(False))
-        .order_by(MirrorRecord.object_name, MirrorRecord.sf_id).limit(20)).all() if key else []
+        select(Mirror.sf_id, Mirror.object_name)
+        .where(Mirror.email_key == key, Mirror.object_name.in_(("Contact", "Lead")),
+               Mirror.is_deleted.is_(False))
+        .order_by(Mirror.object_name, Mirror.sf_id).limit(20)).all() if key else []
     if people:
         return True, people[0][0]  # "Contact" sorts before "Lead"
     mailed = session.scalar(select(OutboxMail.id).where(OutboxMail.to_address == address).limit(1))

@@ -231,8 +231,6 @@ class OutboxSender:
 
     def _prepare(self, claimed: list[Claimed]) -> tuple[dict[str, CompiledTemplate], list[Outcome]]:
         """Templates, suppressions, opt-outs, consent and rate limits for a batch: the mails not to send now."""
-        from sync.models import MirrorRecord
-
         early: list[Outcome] = []
         with self.db.sessionmaker() as session:
             keys = {c.template_key for c in claimed}
@@ -241,8 +239,7 @@ class OutboxSender:
             suppressed, consents = recipient_facts(session, (c.to for c in claimed))
             topics_off = topic_optouts(session, (c.to for c in claimed if c.marketing))
             person_ids = {c.person_id for c in claimed if c.person_id}
-            people = {r.sf_id: r for r in session.scalars(
-                select(MirrorRecord).where(MirrorRecord.sf_id.in_(person_ids)))} if person_ids else {}
+            people = read.records_by_id(session, person_ids)
         now = utcnow()
         for c in claimed:
             person = people.get(c.person_id or "")

@@ -249,11 +249,9 @@ def known_fields(session: Session | None) -> dict[str, frozenset[str] | None]:
     roots = dict(ROOTS)
     if session is None:
         return roots
-    from sync.models import MirrorRecord
-
     extra: dict[str, set[str]] = {"person": set(), "account": set(), "owner": set()}
     for obj, root in (("Contact", "person"), ("Lead", "person"), ("Account", "account"), ("User", "owner")):
-        rows = session.scalars(select(MirrorRecord.fields).where(MirrorRecord.object_name == obj).limit(50))
+        rows = session.scalars(select(read.Mirror.fields).where(read.Mirror.object_name == obj).limit(50))
         for fields in rows:
             extra[root].update(fields)
     for root, names in extra.items():
@@ -393,16 +391,14 @@ def save_template(session: Session, *, key: str, name: str, subject: str, html: 
 
 def context_for_record(session: Session, sf_id: str) -> dict[str, Any]:
     """Merge data for a mirrored Lead/Contact: the person, their Account and their owner."""
-    from sync.models import MirrorRecord
-
     ctx: dict[str, Any] = {}
-    person = session.get(MirrorRecord, sf_id)
+    person = read.record(session, sf_id)
     if person is None:
         return ctx
     ctx["person"] = read.merge_fields(person.object_name, person.fields)
     for field, root in (("AccountId", "account"), ("OwnerId", "owner")):
         related_id = person.fields.get(field)
-        related = session.get(MirrorRecord, related_id) if related_id else None
+        related = read.record(session, related_id) if related_id else None
         if related is not None:
             ctx[root] = dict(related.fields)
     return ctx

@@ -1,7 +1,7 @@
 """Test sends: a template or an automation step, rendered with sample data, to a named test address.
 
     check_address(session, typed, confirm_customer=False, sender=None) -> address   (raises TestSendError)
-    sample_person(session, typed) -> (MirrorRecord | None, [candidates])           (raises TestSendError)
+    sample_person(session, typed) -> (Mirror | None, [candidates])           (raises TestSendError)
     send_test(session, *, to, template_key, context, marketing, what, by) -> mail id
     recent_tests(session, what_prefix, limit=20) -> [OutboxMail]
 
@@ -58,8 +58,7 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
     """The normalized test address, or TestSendError with what to do."""
     from people.models import User
     from sync.keys import email_key
-    from sync.models import MirrorRecord
-    from sync.read import person_objects
+    from sync.read import Mirror, person_objects
 
     if not (typed or "").strip():
         raise TestSendError(_("テスト送信先のメールアドレスを入力してください。"))
@@ -73,9 +72,9 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
     staff = session.scalar(select(User.id).where(func.lower(User.email) == address.lower()))
     if staff is None and not confirm_customer:
         key = email_key(address)
-        customer = session.scalar(select(MirrorRecord.sf_id).where(
-            MirrorRecord.email_key == key, MirrorRecord.object_name.in_(person_objects()),
-            MirrorRecord.is_deleted.is_(False)).limit(1)) if key else None
+        customer = session.scalar(select(Mirror.sf_id).where(
+            Mirror.email_key == key, Mirror.object_name.in_(person_objects()),
+            Mirror.is_deleted.is_(False)).limit(1)) if key else None
         if customer is not None:
             raise TestSendError(_("%(address)s はお客様のアドレスです。お客様にテストメールを送ってよい場合だけ、"
                                   "「お客様のアドレスに送る」にチェックしてください。", address=address))

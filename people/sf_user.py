@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from people.models import User
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 # Enough for any co-op's org; the list is a <select> on the user page.
 MAX_CHOICES = 2000
@@ -41,9 +41,9 @@ def salesforce_user_id(session: Session, user: Any) -> str | None:
     email = (getattr(user, "email", "") or "").strip().lower()
     if not email:
         return None
-    return session.scalar(select(MirrorRecord.sf_id).where(
-        MirrorRecord.email_key == email, MirrorRecord.object_name == "User", MirrorRecord.is_deleted.is_(False))
-        .order_by(MirrorRecord.sf_id).limit(1))
+    return session.scalar(select(Mirror.sf_id).where(
+        Mirror.email_key == email, Mirror.object_name == "User", Mirror.is_deleted.is_(False))
+        .order_by(Mirror.sf_id).limit(1))
 
 
 def phone_of(session: Session, user: User | None) -> str | None:

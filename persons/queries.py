@@ -32,8 +32,7 @@ from activity.models import Activity
 from automations.models import Automation, Enrollment, PlannedStep
 from mail.models import MailConsent, OutboxMail
 from scoring.models import PersonScore, ScoreHistory
-from sync.models import MirrorRecord
-from sync.read import document_text, email_text, field_text, is_person, phone_text
+from sync.read import Mirror, document_text, email_text, field_text, is_person, phone_text
 
 # Activity kinds the timeline shows from the activity table; sends come from the outbox itself.
 TIMELINE_ACTIVITY_KINDS = ("mail_open", "mail_click", "mail_bounce", "unsubscribe", "form_submit", "page_view",
@@ -42,7 +41,7 @@ TIMELINE_ACTIVITY_KINDS = ("mail_open", "mail_click", "mail_bounce", "unsubscrib
 VISIT_OBJECTS = ("Task", "Event")
 
 
-def person_name(record: Any = MirrorRecord) -> ColumnElement[str]:
+def person_name(record: Any = Mirror) -> ColumnElement[str]:
     """A Lead's or Contact's name as Japanese write it: 姓 名 (Name when the mirror has it)."""
     return func.coalesce(
         func.nullif(field_text("Name", record), ""),
@@ -52,7 +51,7 @@ def person_name(record: Any = MirrorRecord) -> ColumnElement[str]:
 
 def person(sf_id: str) -> Select[*tuple[Any, ...]]:
     """The person's card: kind, name, contact details, address parts, score and stage."""
-    return (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.is_deleted,
+    return (select(Mirror.sf_id, Mirror.object_name, Mirror.is_deleted,
                    person_name().label("name"),
                    email_text().label("email"),
                    phone_text().label("phone"),
@@ -62,14 +61,14 @@ def person(sf_id: str) -> Select[*tuple[Any, ...]]:
                    func.coalesce(field_text("Street"), field_text("MailingStreet")).label("street"),
                    func.coalesce(field_text("Company"), field_text("Account.Name")).label("company"),
                    PersonScore.score, PersonScore.stage)
-            .outerjoin(PersonScore, PersonScore.person_id == MirrorRecord.sf_id)
-            .where(MirrorRecord.sf_id == sf_id, is_person()[0]))
+            .outerjoin(PersonScore, PersonScore.person_id == Mirror.sf_id)
+            .where(Mirror.sf_id == sf_id, is_person()[0]))
 
 
 def names(ids: Iterable[str]) -> Select[str, str]:
     """(sf_id, name) of the mirrored people among `ids`, for pages that list person ids."""
-    return (select(MirrorRecord.sf_id, person_name().label("name"))
-            .where(MirrorRecord.sf_id.in_(sorted({i for i in ids if i})),
+    return (select(Mirror.sf_id, person_name().label("name"))
+            .where(Mirror.sf_id.in_(sorted({i for i in ids if i})),
                    is_person()[0]))
 
 
@@ -111,10 +110,10 @@ def timeline(person_id: str, email: str | None, before: tuple[datetime, str] | N
                                                   document_text(Activity.details, "status")),
                               detail=document_text(Activity.details, "url"), status=Activity.kind)
                         ).where(Activity.person_id == person_id, Activity.kind.in_(TIMELINE_ACTIVITY_KINDS))
-    visits = select(*_row(MirrorRecord.system_modstamp, literal("v") + MirrorRecord.sf_id, "visit",
+    visits = select(*_row(Mirror.system_modstamp, literal("v") + Mirror.sf_id, "visit",
                           title=field_text("Subject"), detail=field_text("Visit_Result__c"),
-                          status=MirrorRecord.object_name, ref=field_text("ActivityDate"))
-                    ).where(MirrorRecord.object_name.in_(VISIT_OBJECTS), MirrorRecord.is_deleted.is_(False),
+                          status=Mirror.object_name, ref=field_text("ActivityDate"))
+                    ).where(Mirror.object_name.in_(VISIT_OBJECTS), Mirror.is_deleted.is_(False),
                             field_text("WhoId") == (who_id or person_id))
     scores = select(*_row(ScoreHistory.changed_at, literal("s") + cast(ScoreHistory.id, String), "score",
                           title=cast(ScoreHistory.score_before, String) + " → " + cast(ScoreHistory.score_after,
@@ -157,7 +156,7 @@ def mail_log(address: str | None, person_id: str | None, automation_key: str | N
                    OutboxMail.subject, OutboxMail.status, OutboxMail.skip_reason, OutboxMail.last_error,
                    OutboxMail.origin, OutboxMail.origin_ref, OutboxMail.created_at, OutboxMail.sent_at,
                    person_name().label("name"), opened.label("opened"), clicked.label("clicked"))
-            .outerjoin(MirrorRecord, MirrorRecord.sf_id == OutboxMail.person_id)
+            .outerjoin(Mirror, Mirror.sf_id == OutboxMail.person_id)
             .order_by(OutboxMail.id.desc()).limit(limit))
     if address:
         address = address.strip()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from reports.models import DuplicateDismissal
 from sync import read
 from sync.keys import phone_key
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 MAX_PAIRS = 5000
 MAX_ROWS = 5000
@@ -28,7 +28,7 @@ MAX_ROWS = 5000
 class DuplicatePair:
     """Two people who are probably one, and which rules matched."""
 
-    first: Any  # a MirrorRecord, or a PersonSide from a snapshot
+    first: Any  # a Mirror, or a PersonSide from a snapshot
     second: Any
     reasons: list[str] = field(default_factory=list)
 
@@ -65,10 +65,10 @@ def duplicate_pairs(session: Session, limit: int = MAX_PAIRS, exclude_dismissed:
 
 def _rule_pairs(session: Session, names: tuple[str, ...], limit: int) -> list[tuple[Any, Any]]:
     """The first `limit` (first, second) pairs, first.sf_id < second.sf_id, equal on every key in `names`."""
-    keys = [getattr(MirrorRecord, n) for n in names]
-    shared = (select(*keys).where(*_person(MirrorRecord), *(k.is_not(None) for k in keys))
+    keys = [getattr(Mirror, n) for n in names]
+    shared = (select(*keys).where(*_person(Mirror), *(k.is_not(None) for k in keys))
               .group_by(*keys).having(func.count() > 1).subquery())
-    a = aliased(MirrorRecord)
+    a = read.mirror_alias()
     out: list[tuple[Any, Any]] = []
     after = ""
     # A first small chunk finds the pairs of large groups (a common name) at once; then one chunk
@@ -105,11 +105,11 @@ def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
 def _holders(session: Session, names: tuple[str, ...], values: set[tuple[Any, ...]],
              cap: int) -> dict[tuple[Any, ...], list[Any]]:
     """Per key value, its first `cap` holders in id order (more are never paired within the limit)."""
-    keys = [getattr(MirrorRecord, n) for n in names]
-    ranked = (select(MirrorRecord, func.row_number().over(partition_by=keys, order_by=MirrorRecord.sf_id)
+    keys = [getattr(Mirror, n) for n in names]
+    ranked = (select(Mirror, func.row_number().over(partition_by=keys, order_by=Mirror.sf_id)
                      .label("rank"))
-              .where(tuple_(*keys).in_(sorted(values)), *_person(MirrorRecord)).subquery())
-    holder = aliased(MirrorRecord, ranked)
+              .where(tuple_(*keys).in_(sorted(values)), *_person(Mirror)).subquery())
+    holder = aliased(Mirror, ranked)
     out: dict[tuple[Any, ...], list[Any]] = {}
     for record in session.scalars(select(holder).where(ranked.c.rank <= cap).order_by(holder.sf_id)):
         out.setdefault(_values(record, names), []).append(record)
@@ -195,9 +195,9 @@ def invalid_contacts(session: Session, limit: int = MAX_ROWS) -> list[dict[str, 
     SQL picks the candidates (a value that is not surely valid); only those are checked exactly.
     """
     out: list[dict[str, Any]] = []
-    stmt = (select(MirrorRecord.sf_id, MirrorRecord.object_name, MirrorRecord.fields)
-            .where(*_person(MirrorRecord), _invalid_candidate())
-            .order_by(MirrorRecord.sf_id).execution_options(yield_per=2000))
+    stmt = (select(Mirror.sf_id, Mirror.object_name, Mirror.fields)
+            .where(*_person(Mirror), _invalid_candidate())
+            .order_by(Mirror.sf_id).execution_options(yield_per=2000))
     model = read.person_model()
     for sf_id, object_name, fields in session.execute(stmt):
         person = model.get(object_name)
@@ -243,10 +243,10 @@ def missing_fields(session: Session, required: tuple[str, ...], limit: int = MAX
     for object_name, names in wanted.items():
         person = model.get(object_name)
         name_fields = person.last_first if person else ("LastName", "FirstName")
-        stmt = (select(MirrorRecord.sf_id, MirrorRecord.fields)
-                .where(read.person_clause(MirrorRecord, [object_name]), MirrorRecord.is_deleted.is_(False),
+        stmt = (select(Mirror.sf_id, Mirror.fields)
+                .where(read.person_clause(Mirror, [object_name]), Mirror.is_deleted.is_(False),
                        or_(*(_missing(n) for n in names)))
-                .order_by(MirrorRecord.sf_id).limit(limit - len(out)))
+                .order_by(Mirror.sf_id).limit(limit - len(out)))
         for sf_id, fields in session.execute(stmt):
             missing = [n for n in names if not str(fields.get(n) or "").strip()]
             if missing:

@@ -37,29 +37,25 @@ class _Sql:
     """SQL fragments that differ between SQLite and PostgreSQL."""
 
     def __init__(self, session: Session, rng: DateRange) -> None:
-        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.dialect = session.get_bind().dialect
+        self.pg = self.dialect.name == "postgresql"
         self.zone = rng.zone.key
         # SQLite has no time zones: the zone's offset at the range's start (exact for Japan).
         offset = datetime.combine(rng.first, datetime.min.time(), rng.zone).utcoffset()
         self.minutes = int(offset.total_seconds() // 60) if offset else 0
 
     def text(self, alias: str, name: str) -> str:
-        """A field of a mirrored record as text."""
-        return f"({alias}.fields ->> '{name}')" if self.pg else f"json_extract({alias}.fields, '$.\"{name}\"')"
+        """A field of a mirrored record as text (`sync.read.field_text`)."""
+        return read.sql_text(read.field_text(name, read.mirror_table(alias).c), self.dialect)
 
     def number(self, alias: str, name: str) -> str:
-        """A numeric field (NULL when not a number)."""
-        if self.pg:
-            return (f"(CASE WHEN jsonb_typeof({alias}.fields -> '{name}') = 'number' "
-                    f"THEN ({alias}.fields ->> '{name}')::numeric END)")
-        return (f"(CASE WHEN json_type({alias}.fields, '$.\"{name}\"') IN ('integer', 'real') "
-                f"THEN json_extract({alias}.fields, '$.\"{name}\"') END)")
+        """A numeric field (NULL when not a number), as NUMERIC so that sums of amounts stay exact."""
+        number = read.sql_text(read.field_number(name, read.mirror_table(alias).c), self.dialect)
+        return f"CAST({number} AS NUMERIC)" if self.pg else number
 
     def true(self, alias: str, name: str) -> str:
         """A checkbox field is true."""
-        if self.pg:
-            return f"(({alias}.fields -> '{name}') = 'true'::jsonb)"
-        return f"(json_type({alias}.fields, '$.\"{name}\"') = 'true')"
+        return f"({self.text(alias, name)} = 'true')"
 
     def day_of_stamp(self, expr: str) -> str:
         """The local day (YYYY-MM-DD) of a Salesforce datetime text in UTC."""

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, aliased
 from activity.models import Activity
 from scoring.models import PersonScore
 from sync import read
-from sync.models import ChangeEvent, MirrorRecord, SyncObject
-from sync.read import document_text
+from sync.models import ChangeEvent, SyncObject
+from sync.read import Mirror, document_text
 from writeback.models import WritebackItem
 
 ATTRIBUTION_DAYS = 30
@@ -160,7 +160,7 @@ def campaign_figures(session: Session, start: datetime, end: datetime) -> list[d
     status = read.field_text("Status")
     responded = read.field_text("HasResponded") == "true"
     stmt = (select(campaign_id, status, func.count(), func.sum(case((responded, 1), else_=0)))
-            .where(MirrorRecord.object_name == "CampaignMember", MirrorRecord.is_deleted.is_(False))
+            .where(Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False))
             .group_by(campaign_id, status))
     for cid, st, count, resp in session.execute(stmt):
         entry = members.setdefault(cid, {"members": 0, "responded": 0, "statuses": {}, "changes": 0})

@@ -22,7 +22,6 @@ from mail.outbox import enqueue_mail
 from mail.templates import get_template, save_template
 from salesforce.dates import local_date
 from sync import read
-from sync.models import MirrorRecord
 from writeback.queue import enqueue as enqueue_write
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
     """
     done: list[str] = []
     rt = runtime()
-    person = session.get(MirrorRecord, crossing.person_id)
+    person = read.record(session, crossing.person_id)
     fields = dict(person.fields) if person is not None else {}
     # `occurrence` makes every crossing a new entry for automations (a later re-crossing too).
     payload = {"threshold": threshold.name, "score": crossing.score, "previous": previous_score,
@@ -51,7 +50,7 @@ def hand_over(session: Session, threshold: Any, crossing: Any, previous_score: i
     fire_external(session, EVENT_KIND, crossing.person_id, payload, rt=rt)
     done.append("automations")
     owner_id = fields.get("OwnerId")
-    owner = session.get(MirrorRecord, owner_id) if owner_id else None
+    owner = read.record(session, owner_id) if owner_id else None
     owner_email = (owner.fields.get("Email") if owner is not None else None) or None
     if threshold.notify_owner:
         if threshold.mail_template == DEFAULT_TEMPLATE_KEY:

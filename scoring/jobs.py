@@ -25,7 +25,7 @@ from scoring import service
 from scoring.models import PersonScore, ScoringModel
 from sync import read
 from sync.feed import EventCursor, committed_after, cursor_of
-from sync.models import MirrorRecord
+from sync.read import Mirror
 from writeback.queue import enqueue as enqueue_write
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _opportunity_people(session: Session, opportunity_id: str, fields: dict[str,
     Account's Contact counts as the Account), in id order."""
     contacts = {fields.get("ContactId")}
     roles = session.execute(select(read.field_text("ContactId")).where(
-        MirrorRecord.object_name == "OpportunityContactRole", MirrorRecord.is_deleted.is_(False),
+        Mirror.object_name == "OpportunityContactRole", Mirror.is_deleted.is_(False),
         read.field_text("OpportunityId") == opportunity_id))
     contacts |= {c for (c,) in roles}
     wanted = sorted(c for c in contacts if isinstance(c, str) and c)
@@ -90,7 +90,7 @@ def _opportunity_people(session: Session, opportunity_id: str, fields: dict[str,
 def _record_opportunity_stage(session: Session, event: Any) -> None:
     """An opportunity created or moved to another stage: an 'opportunity_stage' activity for each of
     its people (details: status = StageName, won, opportunity_id), which behaviour rules can score."""
-    opportunity = session.get(MirrorRecord, event.record_id)
+    opportunity = read.record(session, event.record_id)
     if opportunity is None or opportunity.is_deleted:
         return
     fields = opportunity.fields or {}
@@ -119,9 +119,9 @@ def _stage_activity(session: Session, person_id: str, opportunity_id: str, stage
 
 def _record_contact_role(session: Session, event: Any) -> None:
     """A contact role added to an opportunity: its person gets the opportunity's current stage."""
-    role = session.get(MirrorRecord, event.record_id)
+    role = read.record(session, event.record_id)
     fields = role.fields if role is not None else {}
-    opportunity = session.get(MirrorRecord, fields.get("OpportunityId") or "")
+    opportunity = read.record(session, fields.get("OpportunityId") or "")
     contact = fields.get("ContactId")
     if opportunity is None or opportunity.is_deleted or not contact or not opportunity.fields.get("StageName"):
         return
@@ -147,7 +147,7 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
     rescore_ids: set[str] = set()
     for event in events:
         if event.object_name == "CampaignMember" and event.field == "Status" and event.new_value:
-            member = session.get(MirrorRecord, event.record_id)
+            member = read.record(session, event.record_id)
             fields: dict[str, Any] = member.fields if member is not None else {}
             person_id = fields.get("ContactId") or fields.get("LeadId")
             # A Person Account's member row names its hidden Contact: score the Account, the person.

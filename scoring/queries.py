@@ -31,7 +31,7 @@ from db import insert_for
 from scoring.definition import FitRule, ScoringDefinition
 from scoring.models import PersonScore, ScoreEvent
 from sync import read
-from sync.models import MirrorRecord
+from sync.read import Mirror
 
 
 def _fit_condition(rule: FitRule, dialect: str) -> ColumnElement[bool]:
@@ -50,7 +50,7 @@ def _fit_condition(rule: FitRule, dialect: str) -> ColumnElement[bool]:
 
 
 def fit_points(definition: ScoringDefinition, dialect: str) -> ColumnElement[int]:
-    """Sum of the fit rules a mirror row matches (an expression over MirrorRecord)."""
+    """Sum of the fit rules a mirror row matches (an expression over Mirror)."""
     terms = [case((_fit_condition(rule, dialect), rule.points), else_=0) for rule in definition.fit]
     total: ColumnElement[int] = literal(0, Integer)
     for term in terms:
@@ -88,7 +88,7 @@ def fit_subquery(definition: ScoringDefinition, dialect: str) -> ColumnElement[i
         return literal(0, Integer)
     return func.coalesce(
         select(fit_points(definition, dialect))
-        .where(MirrorRecord.sf_id == PersonScore.person_id, MirrorRecord.is_deleted.is_(False))
+        .where(Mirror.sf_id == PersonScore.person_id, Mirror.is_deleted.is_(False))
         .scalar_subquery(), 0)
 
 
@@ -175,8 +175,8 @@ def _insert_new_people(dialect: str, source: Any) -> Any:
 
 def add_missing_people_from_mirror(now: datetime, dialect: str) -> Any:
     """Give every person in the mirror (the person model's: Leads, Contacts, Person Accounts…) a score row."""
-    source = (select(*_new_person_columns(MirrorRecord.sf_id, MirrorRecord.object_name, now))
-              .where(*read.is_person(MirrorRecord)))
+    source = (select(*_new_person_columns(Mirror.sf_id, Mirror.object_name, now))
+              .where(*read.is_person(Mirror)))
     return _insert_new_people(dialect, source)
 
 

@@ -15,7 +15,7 @@ from people.service import audit
 from scoring import bp, service, tracking
 from scoring.models import PersonScore, ScoreThresholdCrossed, ScoringModel
 from scoring.pixel import PIXEL
-from sync.models import MirrorRecord
+from sync import read
 from web.i18n import gettext as _
 
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
@@ -105,7 +105,7 @@ def person(person_id: str) -> ResponseReturnValue:
     score = session.get(PersonScore, person_id)
     if score is None:
         abort(404)
-    record = session.get(MirrorRecord, person_id)
+    record = read.record(session, person_id)
     crossings = session.scalars(select(ScoreThresholdCrossed).where(ScoreThresholdCrossed.person_id == person_id)
                                 .order_by(ScoreThresholdCrossed.id.desc())).all()
     return render_template("scoring/person.html", score=score, record=record,

@@ -18,13 +18,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Select, String, and_, false, func, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.selectable import NamedFromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from config.person_model import PersonModel, PersonObject, default_model
 from sync.models import MirrorRecord
+
+# The mirror's row, as the SQL builders of other packages (segments, conditions, dedupe, reports,
+# forms' look-up) select, join and filter it: its columns — id, object, deleted flag, stamps and the
+# normalized look-up keys (`email_key`, `phone_key`…) with their indexes (sync/models.py) — are part
+# of this API; field values are read only through `field_text`/`field_number`/`field_type` below.
+# Annotations name a loaded record `Mirror` too. `sync.models.MirrorRecord` itself is sync's
+# (ruff TID251 refuses it elsewhere).
+Mirror = MirrorRecord
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$")
 # (object, field) pairs segments, lookup and reports filter or group on; each has a PostgreSQL
@@ -352,3 +362,25 @@ def count_by_object(session: Session) -> list[tuple[str, int, Any]]:
         .where(MirrorRecord.is_deleted.is_(False)).group_by(MirrorRecord.object_name)
         .order_by(MirrorRecord.object_name))]
 
+
+
+def mirror_alias(name: str | None = None) -> type[MirrorRecord]:
+    """The mirror once more under another name, for a query that joins records with records
+    (a person with its Account, a CampaignMember with its person, two people sharing a key)."""
+    return aliased(MirrorRecord, name=name)
+
+
+def mirror_table(name: str) -> NamedFromClause:
+    """The mirror's table under the SQL alias `name` (Core columns: `.c.sf_id`, `.c.fields`…)."""
+    return MirrorRecord.__table__.alias(name)
+
+
+def sql_text(expression: ColumnElement[Any], dialect: Dialect) -> str:
+    """An expression of this module as SQL text for `dialect`, for the reports written as text()
+    (reports/opportunities.py): the same field SQL as everywhere else, indexes matched alike."""
+    return str(expression.compile(dialect=dialect))
+
+
+def record(session: Session, sf_id: str) -> MirrorRecord | None:
+    """The mirrored record with this id (deleted ones included), or None."""
+    return session.get(MirrorRecord, sf_id)
