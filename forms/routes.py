@@ -84,7 +84,7 @@ def entry(key: str) -> ResponseReturnValue:
     return views.render_entry(page)
 
 
-def _other_kind_prefill(spec, person) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _other_kind_prefill(spec: FormSpec, person: read.Mirror) -> dict[str, str]:
     """A Lead form's typed values from a chosen Contact (or back), address fields renamed."""
     from forms.person_fields import field_name
 
@@ -256,7 +256,9 @@ def visit_person(person_id: str) -> ResponseReturnValue:
                             previous=outcome.previous or None), code=303)
 
 
-def _visit_person_page(session, spec, person, result_field, today, memo, errors=None):  # type: ignore[no-untyped-def]
+def _visit_person_page(session: Session, spec: FormSpec, person: read.Mirror, result_field: FieldSpec,
+                       today: Submission | None, memo: dict[str, Any],
+                       errors: dict[str, str] | None = None) -> str:
     """The customer's visit screen: the result buttons, the memo, and today's visit with 取り消す."""
     return render_template("forms/visit_person.html", form=spec, person=person, summary=lookup.summarize(person),
                            field=result_field, token=views.new_token(), memo_fields=_memo_fields(spec), memo=memo,

@@ -357,10 +357,11 @@ def owner_of(session: Session, fields: dict[str, Any]) -> MirrorRecord | None:
 
 def count_by_object(session: Session) -> list[tuple[str, int, Any]]:
     """(object, live records, latest last_seen_at) per mirrored object, by name."""
-    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+    rows = session.execute(
         select(MirrorRecord.object_name, func.count(), func.max(MirrorRecord.last_seen_at))
         .where(MirrorRecord.is_deleted.is_(False)).group_by(MirrorRecord.object_name)
-        .order_by(MirrorRecord.object_name))]
+        .order_by(MirrorRecord.object_name))
+    return [(name, count, latest) for name, count, latest in rows]
 
 
 
