@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.browser import page_until
-from tests.forms.helpers import all_status, signed_in_page, time_passes, work_until
+from tests.fixtures.browser import page_until, signed_in_page
+from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
