@@ -1,9 +1,15 @@
-"""What every benchmark shares: a throwaway PostgreSQL database, percentiles, peak memory."""
+"""What every benchmark shares: a throwaway PostgreSQL database, the app over it, an SMTP sink
+server, percentiles, peak memory."""
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -50,3 +56,28 @@ def drop_postgres(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def bench_app(database_url: str) -> Iterator[Any]:
+    """The app over `database_url` (CSRF off, a throwaway instance folder); its pool is closed after."""
+    from app import create_app
+    from db import get_db
+
+    with tempfile.TemporaryDirectory() as instance:
+        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "instance_path": instance,
+                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
+                          "settings": {"database_url": database_url}})
+        try:
+            yield app
+        finally:
+            get_db(app).dispose()
+
+
+async def smtp_server(handler: Callable[[], Any], port: int) -> asyncio.Server:
+    """An aiosmtpd server on 127.0.0.1:`port` in the running loop, one `handler()` a connection."""
+    from aiosmtpd.smtp import SMTP
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: SMTP(handler(), hostname="sink.localhost", decode_data=False), "127.0.0.1", port)

@@ -23,11 +23,11 @@ import random
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from bench.common import fresh_postgres, percentile
+from bench.common import bench_app, fresh_postgres, percentile
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_forms"
 PASSWORD = "bench password 123"
@@ -84,22 +84,12 @@ def _seed_mirror(database_url: str, records: int) -> None:
     engine.dispose()
 
 
-@contextmanager
-def _app(database_url: str):  # type: ignore[no-untyped-def]
-    from app import create_app
+def _app(database_url: str) -> AbstractContextManager[Any]:
+    """The app over `database_url`, migrated first."""
     from migrations import upgrade
 
     upgrade(database_url)
-    with tempfile.TemporaryDirectory() as instance:
-        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "instance_path": instance,
-                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
-                          "settings": {"database_url": database_url}})
-        try:
-            yield app
-        finally:
-            import db
-
-            db.get_db(app).dispose()
+    return bench_app(database_url)
 
 
 def _prepare(app: Any) -> Any:

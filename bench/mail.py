@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench.common import fresh_postgres
+from bench.common import fresh_postgres, smtp_server
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1/tsunagi_bench_mail"
 MARKER = b"\r\nMessage-ID: "
@@ -34,8 +34,6 @@ MARKER = b"\r\nMessage-ID: "
 
 def _sink(port: int, ready: Any, counter: Any, conn: Any) -> None:
     """The sink process: an aiosmtpd server counting messages and distinct Message-IDs."""
-    from aiosmtpd.smtp import SMTP
-
     ids: set[bytes] = set()
     total = [0]
 
@@ -50,9 +48,7 @@ def _sink(port: int, ready: Any, counter: Any, conn: Any) -> None:
             return "250 OK"
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(Handler(), hostname="sink.localhost", decode_data=False), "127.0.0.1", port)
+        server = await smtp_server(Handler, port)
         ready.set()
         while not conn.poll():
             await asyncio.sleep(0.05)

@@ -26,12 +26,10 @@ import argparse
 import importlib
 import json
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from typing import Any
 
-from bench.common import drop_postgres, fresh_postgres, peak_rss_mb, percentile
+from bench.common import bench_app, drop_postgres, fresh_postgres, peak_rss_mb, percentile
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_scale"
 PASSWORD = "bench-admin-password-1234"
@@ -84,21 +82,6 @@ def _pages_of_one_person(app: Any) -> dict[str, str]:
     if row is None:
         return {}
     return {"person_page": f"/people/{row[0]}", "mail_log_by_address": f"/admin/mail/log?address={row[1]}"}
-
-
-@contextmanager
-def _app(database_url: str):  # type: ignore[no-untyped-def]
-    from app import create_app
-    from db import get_db
-
-    with tempfile.TemporaryDirectory() as instance:
-        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "instance_path": instance,
-                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
-                          "settings": {"database_url": database_url}})
-        try:
-            yield app
-        finally:
-            get_db(app).dispose()
 
 
 def _prepare(app: Any, people: int, reuse: bool) -> dict[str, Any]:
@@ -202,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return result
     try:
         upgrade(url)
-        with _app(url) as app:
+        with bench_app(url) as app:
             started = time.perf_counter()
             tables = _prepare(app, args.people, args.reuse)
             build_s = round(time.perf_counter() - started, 1)

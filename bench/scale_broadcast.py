@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import fresh_postgres
+from bench.common import fresh_postgres, smtp_server
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1/tsunagi_bench_scale_broadcast"
 ABSENT_TO = "absent-followup@example.jp"
@@ -55,8 +55,6 @@ OWNER_ID = "005000000000001AAA"
 # --- the sink ------------------------------------------------------------------------------
 def _sink(port: int, ready: Any, conn: Any) -> None:
     """aiosmtpd in its own process: per lower-cased recipient counts, arrival times."""
-    from aiosmtpd.smtp import SMTP
-
     state: dict[str, Any] = {"total": 0, "by_rcpt": {}, "first": None, "last": None, "absent_at": None,
                              "last_bulk": None}
 
@@ -74,9 +72,7 @@ def _sink(port: int, ready: Any, conn: Any) -> None:
             return "250 OK"
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(Handler(), hostname="sink.localhost", decode_data=False), "127.0.0.1", port)
+        server = await smtp_server(Handler, port)
         ready.set()
         while True:
             while not conn.poll():

@@ -13,11 +13,35 @@ from sqlalchemy import select
 import db as dbmod
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+# A broadcast to every member (the all-members segment), as the approval tests prepare it.
+WINTER_BROADCAST = """key: winter-news
+name: 冬のお知らせ
+trigger: {type: broadcast, segment: all-members, at: "2027-01-10T09:00:00+09:00"}
+steps:
+  - name: お知らせ
+    actions:
+      - {type: send_mail, template: winter}
+"""
 _serial = itertools.count(1)
 _stamp = itertools.count(1)
 
 PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Campaign": "701", "CampaignMember": "00v",
           "User": "005", "Account": "001", "Opportunity": "006"}
+
+
+def absent_follow_up(setting: str, *more_steps: str) -> str:
+    """YAML of the absent follow-up (mail `revisit` when a visit is marked 不在) with one more `setting`
+    line and any further steps."""
+    steps = "".join(f"      - {step}\n" for step in more_steps)
+    return f"""
+automations:
+  - key: absent
+    name: 不在フォロー
+    {setting}
+    trigger: {{type: field_changed, object: Task, field: Visit_Result__c, to: 不在}}
+    steps:
+      - {{name: 再訪問のご案内, actions: [{{type: send_mail, template: revisit}}]}}
+{steps}"""
 
 
 def sf_id(object_name: str) -> str:
@@ -67,37 +91,30 @@ def run(app: Any, now: datetime, worker_id: str = "test-worker") -> int:
         return run_all_once(worker_id, now=now.astimezone(UTC))
 
 
+def rows_of(app: Any, model: Any, *where: Any) -> list[Any]:
+    """Every row of `model` that matches `where`, oldest first, detached from the session."""
+    with dbmod.get_db(app).transaction() as session:
+        rows = list(session.scalars(select(model).where(*where).order_by(model.id)))
+        session.expunge_all()
+        return rows
+
+
 def outbox(app: Any) -> list[Any]:
     """Every mail in the outbox, oldest first."""
     from mail.models import OutboxMail
 
-    with dbmod.get_db(app).transaction() as session:
-        rows = list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
-        session.expunge_all()
-        return rows
+    return rows_of(app, OutboxMail)
 
 
 def writebacks(app: Any, object_name: str | None = None) -> list[Any]:
     """Every queued write to Salesforce (optionally of one object), oldest first."""
     from writeback.models import WritebackItem
 
-    with dbmod.get_db(app).transaction() as session:
-        stmt = select(WritebackItem).order_by(WritebackItem.id)
-        if object_name:
-            stmt = stmt.where(WritebackItem.object_name == object_name)
-        rows = list(session.scalars(stmt))
-        session.expunge_all()
-        return rows
+    return rows_of(app, WritebackItem, *([WritebackItem.object_name == object_name] if object_name else []))
 
 
 def history(app: Any, outcome: str | None = None) -> list[Any]:
     """History rows (optionally of one outcome), oldest first."""
     from automations.models import AutomationRun
 
-    with dbmod.get_db(app).transaction() as session:
-        stmt = select(AutomationRun).order_by(AutomationRun.id)
-        if outcome:
-            stmt = stmt.where(AutomationRun.outcome == outcome)
-        rows = list(session.scalars(stmt))
-        session.expunge_all()
-        return rows
+    return rows_of(app, AutomationRun, *([AutomationRun.outcome == outcome] if outcome else []))

@@ -7,18 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 import db as dbmod
-from tests.automations.helpers import load, outbox, run, template, tokyo, upsert
+from tests.automations.helpers import absent_follow_up, load, outbox, run, template, tokyo, upsert
 
-ABSENT = """
-automations:
-  - key: absent
-    name: 不在フォロー
-    enabled: true
-    trigger: {type: field_changed, object: Task, field: Visit_Result__c, to: 不在}
-    steps:
-      - {name: 再訪問のご案内, actions: [{type: send_mail, template: revisit}]}
-      - {name: 二通目, wait: {days: 3}, actions: [{type: send_mail, template: revisit}]}
-"""
+ABSENT = absent_follow_up("enabled: true",
+                          "{name: 二通目, wait: {days: 3}, actions: [{type: send_mail, template: revisit}]}")
 
 
 def _absent_task(app):

@@ -10,18 +10,11 @@ import db as dbmod
 from automations.models import Automation, BroadcastApproval
 from mail.models import MailConsent, OutboxMail
 from people.models import AuditEntry, User
-from tests.automations.helpers import load, template, upsert
+from tests.automations.helpers import WINTER_BROADCAST, load, rows_of, template, upsert
 
 THRESHOLD = 3
 PEOPLE = 5
-BROADCAST = """key: winter-news
-name: 冬のお知らせ
-trigger: {type: broadcast, segment: all-members, at: "2027-01-10T09:00:00+09:00"}
-steps:
-  - name: お知らせ
-    actions:
-      - {type: send_mail, template: winter}
-"""
+BROADCAST = WINTER_BROADCAST
 
 
 def _members(app, n: int = PEOPLE) -> None:
@@ -42,10 +35,7 @@ def _automation(app) -> Automation:
 
 
 def _approvals(app) -> list[BroadcastApproval]:
-    with dbmod.get_db(app).transaction() as session:
-        rows = list(session.scalars(select(BroadcastApproval).order_by(BroadcastApproval.id)))
-        session.expunge_all()
-        return rows
+    return rows_of(app, BroadcastApproval)
 
 
 def _approve(sign_in, app) -> None:
@@ -58,15 +48,31 @@ def _prepare(client) -> None:
     assert client.post("/admin/automations/new", data={"document": BROADCAST}).status_code == 302
 
 
+def _prepared(make_app, sign_in, threshold: int = THRESHOLD):
+    """An app with the members and a marketer who has prepared the broadcast: (app, marketer)."""
+    app = make_app(broadcast_approval_threshold=threshold)
+    _members(app)
+    marketer = sign_in("marketer", client=app.test_client())
+    _prepare(marketer)
+    return app, marketer
+
+
+def _approved_and_launched(make_app, sign_in):
+    """The prepared broadcast, requested, approved by a second admin and enabled: (app, marketer)."""
+    app, marketer = _prepared(make_app, sign_in)
+    marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
+    _approve(sign_in, app)
+    marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
+    assert _automation(app).enabled
+    return app, marketer
+
+
 def _flashes(client, url: str) -> str:
     return client.get(url).get_data(as_text=True)
 
 
 def test_a_marketer_prepares_cannot_launch_or_approve_and_a_second_admin_approves_then_it_launches(make_app, sign_in):
-    app = make_app(broadcast_approval_threshold=THRESHOLD)
-    _members(app)
-    marketer = sign_in("marketer", client=app.test_client())
-    _prepare(marketer)
+    app, marketer = _prepared(make_app, sign_in)
     response = marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
     assert response.headers["Location"].endswith("/admin/automations/winter-news/approval")
     page = _flashes(marketer, "/admin/automations/winter-news/approval")
@@ -112,14 +118,7 @@ def test_an_admin_cannot_approve_a_broadcast_they_prepared(make_app, sign_in):
 
 
 def test_an_edit_after_approval_voids_it_and_holds_the_broadcast_back(make_app, sign_in):
-    app = make_app(broadcast_approval_threshold=THRESHOLD)
-    _members(app)
-    marketer = sign_in("marketer", client=app.test_client())
-    _prepare(marketer)
-    marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
-    _approve(sign_in, app)
-    marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
-    assert _automation(app).enabled
+    app, marketer = _approved_and_launched(make_app, sign_in)
     edited = BROADCAST.replace("冬のお知らせ", "冬のお知らせ（改）")
     assert marketer.post("/admin/automations/winter-news/edit", data={"document": edited}).status_code == 302
     assert not _automation(app).enabled  # held back until approved again
@@ -133,14 +132,7 @@ def test_an_edit_after_approval_voids_it_and_holds_the_broadcast_back(make_app, 
 
 
 def test_a_template_edit_after_approval_voids_it_and_holds_an_enabled_broadcast_back(make_app, sign_in):
-    app = make_app(broadcast_approval_threshold=THRESHOLD)
-    _members(app)
-    marketer = sign_in("marketer", client=app.test_client())
-    _prepare(marketer)
-    marketer.post("/admin/automations/winter-news/approval", data={"action": "request"})
-    _approve(sign_in, app)
-    marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
-    assert _automation(app).enabled
+    app, marketer = _approved_and_launched(make_app, sign_in)
     response = marketer.post("/admin/mail/templates/winter", data={
         "action": "save", "name": "winter", "subject": "{{ person.LastName }} 様 冬のお知らせ（差し替え）",
         "html": "<p>{{ person.LastName }} 様</p>", "text": ""}, follow_redirects=True)
@@ -152,10 +144,7 @@ def test_a_template_edit_after_approval_voids_it_and_holds_an_enabled_broadcast_
 
 
 def test_a_broadcast_at_or_below_the_threshold_launches_without_approval(make_app, sign_in):
-    app = make_app(broadcast_approval_threshold=PEOPLE)
-    _members(app)
-    marketer = sign_in("marketer", client=app.test_client())
-    _prepare(marketer)
+    app, marketer = _prepared(make_app, sign_in, threshold=PEOPLE)
     marketer.post("/admin/automations/winter-news/enable", data={"confirm": str(PEOPLE)})
     assert _automation(app).enabled
 
@@ -170,10 +159,7 @@ def test_a_broadcast_saved_enabled_above_the_threshold_is_kept_disabled(make_app
 
 
 def test_a_step_test_send_is_listed_on_the_approval_screen_and_never_mails_the_members(make_app, sign_in):
-    app = make_app(broadcast_approval_threshold=THRESHOLD)
-    _members(app)
-    marketer = sign_in("marketer", client=app.test_client())
-    _prepare(marketer)
+    app, marketer = _prepared(make_app, sign_in)
     detail = marketer.get("/admin/automations/winter-news").get_data(as_text=True)
     assert "テスト送信" in detail and 'value="0.0"' in detail
     response = marketer.post("/admin/automations/winter-news/test-send",

@@ -6,9 +6,6 @@ log marks it テスト送信. Screenshots of the test send and the approval scre
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select, update
 
@@ -17,45 +14,22 @@ from automations.models import Automation
 from mail.models import MailConsent
 from people.models import User
 from people.service import create_user
-from tests.automations.helpers import load, run, template, tokyo, upsert
+from tests.automations.helpers import WINTER_BROADCAST, load, run, template, tokyo, upsert
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import console_errors, keep_screenshot, log_in
 from tests.mail.conftest import MAIL_SETTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 MEMBERS = 5
-BROADCAST = """key: winter-news
-name: 冬のお知らせ
-trigger: {type: broadcast, segment: all-members, at: "2027-01-10T09:00:00+09:00"}
-steps:
-  - name: お知らせ
-    actions:
-      - {type: send_mail, template: winter}
-"""
-
-
-def _keep(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / name
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if not (DOCS_IMG / name).exists():  # the docs keep one; delete it to refresh
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMG / name)
+BROADCAST = WINTER_BROADCAST
 
 
 def _sign_in(browser, server, email: str, problems: list[str]):
+    """A page of its own (own cookies) signed in as `email`; its console errors go to `problems`."""
     page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(server.url + "/login")
-    page.wait_for_selector("input[name=email]:focus")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(server.url + "/")
-    return page
+    console_errors(page, problems)
+    return log_in(page, server, email)
 
 
 def _enabled(app) -> bool:
@@ -107,7 +81,7 @@ def test_a_marketer_prepares_and_test_sends_a_large_broadcast_and_a_second_admin
     assert str(test_mail.message["Subject"]) == "【テスト】会員1 様 冬のお知らせ"
     marketer.reload()
     assert marketer.locator("table.test-sends tbody tr").count() == 1
-    _keep(marketer, "test-send.png")
+    keep_screenshot(marketer, "test-send.png")
 
     # … cannot launch it: 5 people is above the threshold of 3.
     marketer.get_by_role("button", name=f"{MEMBERS} 人にメールを送って有効にする（承認が必要）").click()
@@ -131,7 +105,7 @@ def test_a_marketer_prepares_and_test_sends_a_large_broadcast_and_a_second_admin
     assert admin.locator(".approval-recipients").inner_text() == f"{MEMBERS} 人"
     assert admin.locator(".mail-subject").inner_text() == "会員0 様 冬のお知らせ"
     assert "marketer@example.jp" in admin.locator("table.test-sends").inner_text()
-    _keep(admin, "broadcast-approval.png")
+    keep_screenshot(admin, "broadcast-approval.png")
     admin.get_by_role("button", name=f"{MEMBERS} 人への配信を承認").click()
     admin.wait_for_selector(".flash.success")
     assert "承認済み" in admin.locator(".approval-status").inner_text()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import db as dbmod
-from tests.automations.helpers import load, outbox, run, template, tokyo, upsert
+from tests.automations.helpers import absent_follow_up, load, outbox, run, template, tokyo, upsert
 
 NEWS = """
 automations:
@@ -21,15 +21,7 @@ automations:
       - {name: お知らせ, actions: [{type: send_mail, template: news}]}
 """
 
-ABSENT = """
-automations:
-  - key: absent
-    name: 不在フォロー
-    consent: existing_relationship
-    trigger: {type: field_changed, object: Task, field: Visit_Result__c, to: 不在}
-    steps:
-      - {name: 再訪問のご案内, actions: [{type: send_mail, template: revisit}]}
-"""
+ABSENT = absent_follow_up("consent: existing_relationship")
 
 
 def _consent(app, address, granted=True):

@@ -119,13 +119,21 @@ def _absent(app, reentry="never"):
     return upsert(app, "Task", WhoId=contact, Visit_Result__c=None)
 
 
-def test_the_field_changing_back_ends_the_sequence(app):
-    task = _absent(app)
-    t0 = tokyo(2026, 11, 24, 12, 0)
+T0 = tokyo(2026, 11, 24, 12, 0)
+
+
+def _entered(app, reentry="never"):
+    """The sequence with `reentry`, entered at T0 (the visit marked 不在); returns the Task's Id."""
+    task = _absent(app, reentry)
     upsert(app, "Task", Id=task, Visit_Result__c="不在")
-    run(app, t0)
+    run(app, T0)
+    return task
+
+
+def test_the_field_changing_back_ends_the_sequence(app):
+    task = _entered(app)
     upsert(app, "Task", Id=task, Visit_Result__c="在宅")
-    run(app, t0 + timedelta(days=5))
+    run(app, T0 + timedelta(days=5))
     assert _sent(app) == ["a1"]
     assert "Visit_Result__c ne" in history(app, "exited")[0].reason
 
@@ -138,30 +146,21 @@ def _flip(app, task, when):
 
 
 def test_reentry_never_enters_once(app):
-    task = _absent(app, "never")
-    t0 = tokyo(2026, 11, 24, 12, 0)
-    upsert(app, "Task", Id=task, Visit_Result__c="不在")
-    run(app, t0)
-    _flip(app, task, t0 + timedelta(days=40))
+    task = _entered(app, "never")
+    _flip(app, task, T0 + timedelta(days=40))
     assert _sent(app).count("a1") == 1
     assert any("再登録ルール（never）" in h.reason for h in history(app, "not_entered"))
 
 
 def test_reentry_after_days_waits_that_long(app):
-    task = _absent(app, "{after_days: 30}")
-    t0 = tokyo(2026, 11, 24, 12, 0)
-    upsert(app, "Task", Id=task, Visit_Result__c="不在")
-    run(app, t0)
-    _flip(app, task, t0 + timedelta(days=10))
+    task = _entered(app, "{after_days: 30}")
+    _flip(app, task, T0 + timedelta(days=10))
     assert _sent(app).count("a1") == 1
-    _flip(app, task, t0 + timedelta(days=31))
+    _flip(app, task, T0 + timedelta(days=31))
     assert _sent(app).count("a1") == 2
 
 
 def test_reentry_always_enters_every_time(app):
-    task = _absent(app, "always")
-    t0 = tokyo(2026, 11, 24, 12, 0)
-    upsert(app, "Task", Id=task, Visit_Result__c="不在")
-    run(app, t0)
-    _flip(app, task, t0 + timedelta(hours=1))
+    task = _entered(app, "always")
+    _flip(app, task, T0 + timedelta(hours=1))
     assert _sent(app).count("a1") == 2

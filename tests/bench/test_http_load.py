@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from bench import http_load
+from tests.fixtures.http_server import QuietHandler
 
 pytestmark = pytest.mark.db_independent
 
@@ -41,18 +42,11 @@ def test_a_wrk_run_without_totals_is_an_error_not_zero():
         http_load.parse_wrk("unable to connect to 127.0.0.1:9 Connection refused\n")
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        status = 200 if self.path.startswith("/ok") else 503
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"hi")
-
-    def log_message(self, *args):
-        pass
+        self.reply(200 if self.path.startswith("/ok") else 503, b"hi")
 
 
 def test_the_asyncio_client_counts_answers_and_failures_over_keep_alive_connections():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from defusedxml import ElementTree
+
+from tests.fixtures.http_server import QuietHandler
 
 pytestmark = pytest.mark.db_independent
 
@@ -29,21 +31,13 @@ class Listener:
         self.delay = 0.0
         listener = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 listener.received.append({"body": body, "headers": dict(self.headers), "at": time.monotonic()})
                 time.sleep(listener.delay)
                 status, text = listener.replies.pop(0) if listener.replies else (200, ACK)
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(status, text.encode(), {"Content-Type": "text/xml; charset=utf-8"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/salesforce/outbound"

@@ -166,16 +166,26 @@ def test_composite_sobjects_partial_success_keeps_good_records(devorg):
     assert devorg.records("Contact")[0]["Score__c"] == 42
 
 
+def _composite(devorg, *subrequests: dict) -> dict:
+    """The answer to one all-or-none composite request of `subrequests`."""
+    return devorg.salesforce().restful("composite", method="POST",
+                                       json={"allOrNone": True, "compositeRequest": list(subrequests)})
+
+
+def _create(object_name: str, reference: str, fields: dict) -> dict:
+    """A composite subrequest creating an `object_name` record with `fields`."""
+    return {"method": "POST", "url": f"/services/data/v59.0/sobjects/{object_name}", "referenceId": reference,
+            "body": fields}
+
+
 def test_composite_references_earlier_subrequests_and_counts_once(devorg):
-    sf = devorg.salesforce()
-    body = sf.restful("composite", method="POST", json={"allOrNone": True, "compositeRequest": [
-        {"method": "POST", "url": "/services/data/v59.0/sobjects/Account", "referenceId": "acct",
-         "body": {"Name": "つなぎ生協"}},
-        {"method": "POST", "url": "/services/data/v59.0/sobjects/Contact", "referenceId": "person",
-         "body": {"LastName": "鈴木", "AccountId": "@{acct.id}"}},
+    body = _composite(
+        devorg,
+        _create("Account", "acct", {"Name": "つなぎ生協"}),
+        _create("Contact", "person", {"LastName": "鈴木", "AccountId": "@{acct.id}"}),
         {"method": "GET", "url": "/services/data/v59.0/sobjects/Contact/@{person.id}?fields=AccountId",
          "referenceId": "check"},
-    ]})
+    )
     statuses = [r["httpStatusCode"] for r in body["compositeResponse"]]
     assert statuses == [201, 201, 200]
     account_id = body["compositeResponse"][0]["body"]["id"]
@@ -184,13 +194,8 @@ def test_composite_references_earlier_subrequests_and_counts_once(devorg):
 
 
 def test_composite_all_or_none_failure_halts_the_others(devorg):
-    sf = devorg.salesforce()
-    body = sf.restful("composite", method="POST", json={"allOrNone": True, "compositeRequest": [
-        {"method": "POST", "url": "/services/data/v59.0/sobjects/Account", "referenceId": "acct",
-         "body": {"Name": "残らない"}},
-        {"method": "POST", "url": "/services/data/v59.0/sobjects/Contact", "referenceId": "bad",
-         "body": {"FirstName": "姓なし"}},
-    ]})
+    body = _composite(devorg, _create("Account", "acct", {"Name": "残らない"}),
+                      _create("Contact", "bad", {"FirstName": "姓なし"}))
     first, second = body["compositeResponse"]
     assert first["body"][0]["errorCode"] == "PROCESSING_HALTED"
     assert second["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"

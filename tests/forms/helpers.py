@@ -13,8 +13,6 @@ from sqlalchemy import select, update
 
 import db as dbmod
 from forms.models import Submission
-from people.service import create_user
-from tests.fixtures.app import TEST_PASSWORD
 from tests.fixtures.browser import page_until
 from writeback.models import WritebackItem
 
@@ -70,20 +68,6 @@ def time_passes(app: Flask) -> None:
     with dbmod.get_db(app).transaction() as session:
         session.execute(update(WritebackItem).where(WritebackItem.status == "queued")
                         .values(due_at=dbmod.utcnow()))
-
-
-def signed_in_page(app: Flask, browser: Any, server: Any, role: str, *, email: str, name: str = "",
-                   **page_options: Any) -> Any:
-    """A new browser page signed in as a new user `email` with `role` (on the home page)."""
-    with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD, name=name)
-    page = browser.new_page(**page_options)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-    return page
 
 
 def lookup_rows(page: Any, typed: str) -> list[str]:

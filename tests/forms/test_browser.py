@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.browser import page_until
-from tests.forms.helpers import all_status, signed_in_page, time_passes, work_until
+from tests.fixtures.browser import page_until, signed_in_page
+from tests.forms.helpers import all_status, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -16,6 +16,12 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 def _signed_in_page(app, browser, server, role, **page_options):
     return signed_in_page(app, browser, server, role, email=f"{role}-browser@example.jp", **page_options)
+
+
+def _fill(page, **fields: str) -> None:
+    """Type each value into its field (#f-<name>), in the order given."""
+    for name, value in fields.items():
+        page.fill(f"#f-{name}", value)
 
 
 @pytest.fixture
@@ -71,11 +77,8 @@ def test_a_new_applicant_typed_in_full_width_with_a_postal_code_that_fills_the_a
     app, server = org_server
     page = _signed_in_page(app, browser, server, "operator")
     page.goto(server.url + "/forms/trial_set")
-    page.fill("#f-LastName", "佐藤")
-    page.fill("#f-FirstName", "次郎")
-    page.fill("#f-LastNameKana__c", "さとう")
-    page.fill("#f-FirstNameKana__c", "じろう")
-    page.fill("#f-Phone", "０８０−９８７６−５４３２")
+    _fill(page, LastName="佐藤", FirstName="次郎", LastNameKana__c="さとう", FirstNameKana__c="じろう",
+          Phone="０８０−９８７６−５４３２")
     page.locator("#f-PostalCode").press_sequentially("１５００００２")
     page_until(page, "document.querySelector('#f-City').value !== ''")
     assert page.input_value("#f-State") == "東京都"
@@ -184,12 +187,8 @@ def test_a_public_form_shows_a_bad_email_inline_and_keeps_what_was_typed(org_ser
     _app, server = org_server
     page = browser.new_page()
     page.goto(server.url + "/f/materials_request")
-    page.fill("#f-LastName", "田中")
-    page.fill("#f-FirstName", "美咲")
-    page.fill("#f-LastNameKana__c", "タナカ")
-    page.fill("#f-FirstNameKana__c", "ミサキ")
-    page.fill("#f-Email", "misaki@example")
-    page.fill("#f-PostalCode", "1000001")
+    _fill(page, LastName="田中", FirstName="美咲", LastNameKana__c="タナカ", FirstNameKana__c="ミサキ",
+          Email="misaki@example", PostalCode="1000001")
     page_until(page, "document.querySelector('#f-City').value !== ''")
     page.click("button[value=confirm]")
     error = page.locator("#f-Email-error")

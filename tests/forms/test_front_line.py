@@ -14,8 +14,8 @@ import yaml
 from sqlalchemy import select
 
 import db as dbmod
-from tests.fixtures.browser import page_until
-from tests.forms.helpers import GATEWAY_OPTIONS, lookup_rows, signed_in_page, time_passes
+from tests.fixtures.browser import page_until, signed_in_page
+from tests.forms.helpers import GATEWAY_OPTIONS, lookup_rows, time_passes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -18,6 +18,7 @@ import db as dbmod
 from people.models import User
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import log_in
 from tests.forms.helpers import lookup_rows
 from tests.forms.test_front_line import DESKTOP, PHONE, _app, _member, _operator_at_lookup, _settle, _sign_in, _visits
 
@@ -240,12 +241,7 @@ def test_a_rep_pages_through_their_customers_searches_one_and_records_a_visit_in
     with dbmod.get_db(app).transaction() as session:
         assert session.get(User, rep_row_id).salesforce_user_id == rep
 
-    page = browser.new_page(**PHONE)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "rep-h14-1@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
+    page = log_in(browser.new_page(**PHONE), server, "rep-h14-1@example.jp")
     # The sales home itself lists the rep's customers.
     page.wait_for_selector("#customers .customer-list")
     rows = page.locator("#customers .customer-list li").all_inner_texts()

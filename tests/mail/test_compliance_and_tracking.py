@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
+import pytest
 from sqlalchemy import select
 
 import db
@@ -13,6 +14,19 @@ from mail.models import MailConsent, Suppression
 from writeback.models import WritebackItem
 
 CONTACT_ID = "003000000000001AAA"
+
+
+@pytest.fixture
+def send_one(smtp_sink, add_template, enqueue, drain):
+    """`send_one(key, **mail)`: the template, one mail enqueued and sent; returns it as the sink got it."""
+    def send(key: str, **fields):
+        add_template()
+        enqueue(key, **fields)
+        drain()
+        [mail] = smtp_sink.wait_for(1)
+        return mail
+
+    return send
 
 
 def _path(url: str) -> str:
@@ -25,11 +39,8 @@ def _activities(app, kind):
 
 
 def test_one_click_unsubscribe_suppresses_the_next_marketing_mail_and_opts_out_in_salesforce(
-        mail_app, smtp_sink, add_template, enqueue, drain, outbox_rows):
-    add_template()
-    enqueue("first", person_id=CONTACT_ID)
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+        mail_app, send_one, smtp_sink, enqueue, drain, outbox_rows):
+    mail = send_one("first", person_id=CONTACT_ID)
     url = mail.message["List-Unsubscribe"][1:-1]
     client = mail_app.test_client()
     response = client.post(_path(url), data={"List-Unsubscribe": "One-Click"})
@@ -50,21 +61,15 @@ def test_one_click_unsubscribe_suppresses_the_next_marketing_mail_and_opts_out_i
     assert len(_activities(mail_app, "unsubscribe")) == 1
 
 
-def test_one_click_post_works_with_csrf_protection_on(make_app, smtp_sink, add_template, enqueue, drain, mail_app):
-    add_template()
-    enqueue("csrf")
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+def test_one_click_post_works_with_csrf_protection_on(make_app, send_one, smtp_sink, mail_app):
+    mail = send_one("csrf")
     protected = make_app(smtp_url=smtp_sink.url, config={"WTF_CSRF_ENABLED": True})
     path = _path(mail.message["List-Unsubscribe"][1:-1])
     assert protected.test_client().post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
 
 
-def test_unsubscribe_page_asks_before_unsubscribing(mail_app, smtp_sink, add_template, enqueue, drain):
-    add_template()
-    enqueue("page")
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+def test_unsubscribe_page_asks_before_unsubscribing(mail_app, send_one):
+    mail = send_one("page")
     path = _path(mail.message["List-Unsubscribe"][1:-1])
     page = mail_app.test_client().get(path)
     assert page.status_code == 200 and "配信を停止する" in page.get_data(as_text=True)
@@ -72,11 +77,8 @@ def test_unsubscribe_page_asks_before_unsubscribing(mail_app, smtp_sink, add_tem
         assert session.scalars(select(Suppression)).all() == []
 
 
-def test_forged_or_tampered_tokens_are_refused(mail_app, smtp_sink, add_template, enqueue, drain):
-    add_template()
-    enqueue("forge")
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+def test_forged_or_tampered_tokens_are_refused(mail_app, send_one):
+    mail = send_one("forge")
     path = _path(mail.message["List-Unsubscribe"][1:-1])
     client = mail_app.test_client()
     assert client.post(path[:-2] + "xx", data={"List-Unsubscribe": "One-Click"}).status_code == 404
@@ -86,12 +88,8 @@ def test_forged_or_tampered_tokens_are_refused(mail_app, smtp_sink, add_template
         assert session.scalars(select(Suppression)).all() == []
 
 
-def test_click_redirects_only_to_the_signed_target_and_open_pixel_is_recorded(
-        mail_app, smtp_sink, add_template, enqueue, drain):
-    add_template()
-    enqueue("track")
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+def test_click_redirects_only_to_the_signed_target_and_open_pixel_is_recorded(mail_app, send_one):
+    mail = send_one("track")
     html = mail.message.get_body(("html",)).get_content()
     click_url = re.search(r'href="(https://mail\.example\.jp/m/c/[^"]+)"', html).group(1)
     pixel_url = re.search(r'src="(https://mail\.example\.jp/m/o/[^"]+)"', html).group(1)
@@ -106,17 +104,13 @@ def test_click_redirects_only_to_the_signed_target_and_open_pixel_is_recorded(
     assert len(_activities(mail_app, "mail_open")) == 1
 
 
-def test_a_click_to_a_tracked_site_carries_a_signed_person_token_and_no_other_site_gets_one(
-        mail_app, smtp_sink, add_template, enqueue, drain):
+def test_a_click_to_a_tracked_site_carries_a_signed_person_token_and_no_other_site_gets_one(mail_app, send_one):
     from dataclasses import replace
     from urllib.parse import parse_qs
 
     from scoring.tracking import person_from_token
 
-    add_template()
-    enqueue("track", person_id=CONTACT_ID)
-    drain()
-    [mail] = smtp_sink.wait_for(1)
+    mail = send_one("track", person_id=CONTACT_ID)
     click_url = re.search(r'href="(https://mail\.example\.jp/m/c/[^"]+)"',
                           mail.message.get_body(("html",)).get_content()).group(1)
     client = mail_app.test_client()

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from tests.fixtures.database import empty_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -32,16 +33,7 @@ def _postgres_url() -> str:
     base = os.environ.get("TEST_DATABASE_URL", "").strip()
     if not base.startswith("postgres"):
         pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL")
-    from config.settings import _database_url
-
-    url = make_url(_database_url(base))
-    url = url.set(database=f"{url.database}_deploy")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-    return url.render_as_string(hide_password=False)
+    return empty_pg_database(base, "deploy")
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:

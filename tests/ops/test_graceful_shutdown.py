@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 import db
+from tests.ops.processes import reaped, terminate
 from work import queue
 from work.models import Job
 
@@ -46,20 +46,13 @@ def test_a_worker_finishes_the_job_in_hand_on_sigterm_and_leaves_the_rest_queued
     process = subprocess.Popen([sys.executable, "-m", "tests.ops.worker_process", str(tmp_path / "instance")],
                                cwd=ROOT, env=_env(database_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    try:
+    with reaped(process):
         _wait_for_line(process, "started 0")
         with db.get_db(app).transaction() as session:
             claimed = session.scalars(select(Job).where(Job.status == "running")).all()
             # Jobs are claimed one at a time: nothing waits under this worker's lease behind a slow job.
             assert [job.payload["n"] for job in claimed] == [0]
-        sent = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        out, err, took = terminate(process)
     assert process.returncode == 0, err
     assert "exited" in out
     assert took < 10
@@ -80,16 +73,9 @@ def test_a_worker_stuck_in_a_job_exits_after_the_grace_period_and_its_job_comes_
                                cwd=ROOT, env=_env(database_url, SHUTDOWN_GRACE_SECONDS="2",
                                                   WORKER_LEASE_SECONDS="1"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(process):
         _wait_for_line(process, "started 0")
-        sent = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _, err, took = terminate(process)
     assert process.returncode == 1 and 1.5 < took < 10, err
     assert "did not stop within 2 s of SIGTERM" in err
     time.sleep(1.1)  # the lease runs out: the job is due again for the next worker
@@ -102,20 +88,13 @@ def test_the_clock_stops_at_once_on_sigterm(app):
     process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "work", "clock"], cwd=ROOT,
                                env=_env(app.config["TSUNAGI"].database_url), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(process):
         deadline = time.monotonic() + 60
         while True:
             line = process.stderr.readline()
             assert line and time.monotonic() < deadline, "the clock never said it started"
             if "clock started" in line:
                 break
-        sent = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _, err, took = terminate(process)
     assert process.returncode == 0, err
     assert took < 5 and "clock stopped" in err

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import db
-from people.service import create_user
-
-PASSWORD = "correct horse battery"
+from tests.fixtures.app import signed_in_client
 
 
 def _admin_client(app):
-    with db.get_db(app).transaction() as session:
-        create_user(session, "admin@example.jp", "admin", PASSWORD)
-    client = app.test_client()
-    assert client.post("/login", data={"email": "admin@example.jp", "password": PASSWORD}).status_code == 302
-    return client
+    return signed_in_client(app, "admin", "admin@example.jp")
 
 
 def test_readyz_stays_200_while_the_dev_org_answers_503_to_everything(make_app, devorg):

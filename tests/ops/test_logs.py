@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import requests
 from sqlalchemy import text
 
 import db
+from tests.ops.processes import reaped, terminate
 from work import queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,10 +47,8 @@ def _json_lines(stderr: str) -> list[dict]:
     return parsed
 
 
-def _stop(process: subprocess.Popen, timeout: float = 30) -> str:
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=timeout)
-    return err
+def _stop(process: subprocess.Popen) -> str:
+    return terminate(process)[1]
 
 
 def test_web_process_logs_json_lines_and_an_access_line_with_the_request_id(app, tmp_path):
@@ -60,7 +58,7 @@ def test_web_process_logs_json_lines_and_an_access_line_with_the_request_id(app,
          "app:create_app()"],
         cwd=tmp_path, env=_env(app.config["TSUNAGI"].database_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
-    try:
+    with reaped(process):
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -73,10 +71,6 @@ def test_web_process_logs_json_lines_and_an_access_line_with_the_request_id(app,
         assert response.status_code == 200 and response.headers["X-Request-ID"] == "req-abc-123"
         generated = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30).headers["X-Request-ID"]
         err = _stop(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     records = _json_lines(err)
     assert {r["process"] for r in records} == {"web"}
     access = [r for r in records if r["logger"] == "gunicorn.access"]
@@ -94,7 +88,7 @@ def test_worker_process_logs_json_lines_with_the_job_id(app, tmp_path):
     process = subprocess.Popen([str(BIN / "flask"), "--app", "app", "work", "worker"], cwd=ROOT,
                                env=_env(app.config["TSUNAGI"].database_url), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(process):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with db.get_db(app).transaction() as session:
@@ -104,10 +98,6 @@ def test_worker_process_logs_json_lines_with_the_job_id(app, tmp_path):
                         break
             time.sleep(0.2)
         err = _stop(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     records = _json_lines(err)
     assert {r["process"] for r in records} == {"worker"}
     assert any(r["message"].endswith("started") for r in records)

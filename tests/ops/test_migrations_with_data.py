@@ -33,12 +33,11 @@ from sqlalchemy import (
     func,
     inspect,
     select,
-    text,
 )
-from sqlalchemy.engine import make_url
 
 from migrations import alembic_config, downgrade, upgrade
 from sync.read import include_in_schema_comparison
+from tests.fixtures.database import empty_pg_database
 
 PREVIOUS_RELEASE_HEADS = ("core_0001", "people_0001", "sync_0001", "webhooks_0001", "writeback_0001", "mail_0001",
                           "forms_0001", "automations_0001", "scoring_0001")
@@ -50,16 +49,7 @@ def empty_database(tmp_path: Path) -> str:
     base = os.environ.get("TEST_DATABASE_URL", "").strip()
     if not base:
         return f"sqlite:///{tmp_path}/upgrade.db"
-    from config.settings import _database_url
-
-    url = make_url(_database_url(base))
-    url = url.set(database=f"{url.database}_upgrade")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-    return url.render_as_string(hide_password=False)
+    return empty_pg_database(base, "upgrade")
 
 
 def _value(column, n: int):

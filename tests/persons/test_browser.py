@@ -3,31 +3,15 @@ the name to the person page, and both pages pass the CSP (no console errors). Sc
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 import db
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import console_errors, keep_screenshot, log_in
 from tests.persons.seed import seed_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-
-
-def _keep(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / name
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if not (DOCS_IMG / name).exists():  # the docs keep one; delete it to refresh
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMG / name)
-
 
 def test_admin_finds_a_mail_in_the_log_and_follows_the_name_to_the_person_page(app, browser, live_server):
     with db.get_db(app).transaction() as session:
@@ -35,24 +19,19 @@ def test_admin_finds_a_mail_in_the_log_and_follows_the_name_to_the_person_page(a
         hanako = seed_person(session)
     server = live_server(app)
     page = browser.new_page(viewport={"width": 1100, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "persons@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(server.url + "/")
+    problems = console_errors(page)
+    log_in(page, server, "persons@example.jp")
     page.goto(server.url + "/admin/mail/log")
     page.fill("input[name=address]", "hanako@example.jp")
     page.click("form.mail-log-search button[type=submit]")
     page.wait_for_url("**address=hanako%40example.jp**")
     assert page.locator("table.mail-log tbody tr").count() == 2
-    _keep(page, "mail-log.png")
+    keep_screenshot(page, "mail-log.png")
     page.locator("table.mail-log a.person").first.click()
     page.wait_for_url(f"{server.url}/people/{hanako}")
     assert page.locator("h1").inner_text().startswith("山田 花子")
     assert page.locator("table.timeline tbody tr").count() == 11
     assert page.locator("dl.person-card dt").first.bounding_box()["y"] == \
         page.locator("dl.person-card dd").first.bounding_box()["y"]  # the card's grid is styled (CSP allows it)
-    _keep(page, "person-page.png")
+    keep_screenshot(page, "person-page.png")
     assert problems == []

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
+import db
 from activity.record import record_activity
 from automations.models import Automation, AutomationRun
 from forms.models import Submission
 from mail.models import OutboxMail
+from reports import service, snapshots
 from tests.scoring.people import add_records, lead_id
 
 
 def at(text: str) -> datetime:
     """A UTC instant from 'YYYY-MM-DDTHH:MM'."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def save_snapshot(app: Any, query: dict[str, str], key_of: Callable[[date, date], str],
+                  figures_of: Callable[[Any, Any], Any]) -> None:
+    """Refresh a snapshot as the job does, but for the seeded range `query` (as on 2026-11-15), so
+    snapshot and live figures can be compared."""
+    with app.app_context():
+        rng = service.parse_range(query, "Asia/Tokyo", today=date(2026, 11, 15))
+        with db.get_db(app).transaction() as session:
+            snapshots.save(session, key_of(rng.first, rng.last), lambda: figures_of(session, rng))
 
 
 def mail(session: Any, n: int, key: str, person: str, sent: str, status: str = "sent") -> OutboxMail:

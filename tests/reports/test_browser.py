@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 import db
 from people.service import create_user
 from scoring import service as scoring_service
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import keep_screenshot, log_in
 from tests.reports import seed
 from tests.scoring.people import add_activity, lead_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-
 
 def test_report_page_draws_the_charts_from_seeded_data(app, browser, live_server):
     with db.get_db(app).transaction() as session:
@@ -33,11 +27,7 @@ def test_report_page_draws_the_charts_from_seeded_data(app, browser, live_server
         scoring_service.score_new_activity(session)
     server = live_server(app)
     page = browser.new_page(viewport={"width": 1100, "height": 1400})
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "reports@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(server.url + "/")
+    log_in(page, server, "reports@example.jp")
     page.goto(server.url + "/admin/reports/?from=2026-11-01&to=2026-11-15")
     charts = page.locator("svg.chart")
     assert charts.count() == 3
@@ -57,10 +47,4 @@ def test_report_page_draws_the_charts_from_seeded_data(app, browser, live_server
     lines = page.locator("svg.daily polyline")
     assert lines.count() == 3
     assert page.locator("svg.daily").bounding_box()["height"] > 100
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "reports-overview.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if not (DOCS_IMG / "reports-overview.png").exists():  # the docs keep one; delete it to refresh
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMG / "reports-overview.png")
+    keep_screenshot(page, "reports-overview.png")

@@ -6,9 +6,7 @@ the SQL over the mirror and Salesforce's data agree; the screenshot is the one d
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +16,9 @@ from people.service import create_user
 from reports.opportunities import default_from
 from sync.cycle import run_cycle
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import keep_screenshot, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def test_the_demo_shows_hot_leads_turning_into_opportunities_and_won_deals(make_app, devorg, browser, live_server):
@@ -40,11 +36,7 @@ def test_the_demo_shows_hot_leads_turning_into_opportunities_and_won_deals(make_
     assert in_range and won
     server = live_server(app)
     page = browser.new_page(viewport={"width": 1200, "height": 1600})
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "sales-manager@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(server.url + "/")
+    log_in(page, server, "sales-manager@example.jp")
     assert page.locator('a[href="/admin/reports/opportunities"]').count() >= 1  # the admin home lists it
     page.goto(server.url + "/admin/reports/opportunities")
     bars = page.locator("svg.funnel g.bar")
@@ -55,13 +47,7 @@ def test_the_demo_shows_hot_leads_turning_into_opportunities_and_won_deals(make_
     headline = page.locator("p.headline").inner_text()
     assert f"¥{sum(o['Amount'] for o in won):,.0f}" in headline
     assert page.locator("table.influence tbody tr").count() >= 1
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "reports-opportunities.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if not (DOCS_IMG / "reports-opportunities.png").exists():  # the docs keep one; delete it to refresh
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMG / "reports-opportunities.png")
+    keep_screenshot(page, "reports-opportunities.png")
 
 
 def _local_day(devorg, stamp: str) -> date:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from db import get_db
 from scoring.models import ScoreThresholdCrossed
 from sync.mirror import apply_records
+from tests.reports import seed
 
 RANGE = {"from": "2026-10-01", "to": "2026-11-30"}
 _serial = itertools.count(1)
@@ -172,21 +173,13 @@ def test_the_funnel_is_for_admins_only(sign_in):
 def test_the_funnel_of_the_range_comes_from_the_refresh_snapshot_with_the_same_figures(app, sign_in, funnel_data):
     """At a million people the funnel takes seconds: the refresh job stores the default range's figures,
     and the page (and its CSVs) serve them, saying when they were computed."""
-    from datetime import date
-
-    from reports import service, snapshots
+    from reports import opportunities, snapshots
 
     admin = sign_in("admin")
     live_page = admin.get("/admin/reports/opportunities", query_string=RANGE).get_data(as_text=True)
     live = {table: admin.get("/admin/reports/opportunities", query_string={**RANGE, "format": "csv", "table": table})
             .get_data(as_text=True) for table in ("funnel", "influence")}
-    with app.app_context():
-        rng = service.parse_range(RANGE, "Asia/Tokyo", today=date(2026, 11, 15))
-        with get_db(app).transaction() as s:
-            from reports import opportunities
-
-            snapshots.save(s, snapshots.opportunities_key(rng.first, rng.last),
-                           lambda: opportunities.figures(s, rng))
+    seed.save_snapshot(app, RANGE, snapshots.opportunities_key, opportunities.figures)
     cached_page = admin.get("/admin/reports/opportunities", query_string=RANGE).get_data(as_text=True)
     assert 'class="snapshot-age"' in cached_page and 'class="snapshot-age"' not in live_page
     for table, text in live.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from db import get_db
+from reports import snapshots
 from tests.reports import seed
 from tests.reports.test_data_quality import people  # noqa: F401  (fixture)
 from tests.reports.test_reports import RANGE, cells
@@ -66,20 +67,11 @@ def test_data_quality_pages_through_long_lists(app, sign_in):
 
 
 def test_the_automation_report_of_the_last_30_days_comes_from_the_snapshot(app, sign_in):
-    from datetime import date
-
     with get_db(app).transaction() as s:
         seed.seed_automation_funnel(s)
     admin = sign_in("admin")
     live = admin.get("/admin/reports/automations", query_string=RANGE).get_data(as_text=True)
-    with app.app_context():
-        from reports import service, snapshots
-
-        # Refresh as the job does, but for the seeded range, so snapshot and live can be compared.
-        rng = service.parse_range(RANGE, "Asia/Tokyo", today=date(2026, 11, 15))
-        with get_db(app).transaction() as s:
-            snapshots.save(s, snapshots.funnels_key(rng.first, rng.last),
-                           lambda: snapshots.automation_figures(s, rng))
+    seed.save_snapshot(app, RANGE, snapshots.funnels_key, snapshots.automation_figures)
     cached = admin.get("/admin/reports/automations", query_string=RANGE).get_data(as_text=True)
     assert 'class="snapshot-age"' in cached and 'class="snapshot-age"' not in live
     assert cells(cached, "welcome") == cells(live, "welcome") == {
@@ -89,21 +81,13 @@ def test_the_automation_report_of_the_last_30_days_comes_from_the_snapshot(app, 
 
 
 def test_the_campaign_report_of_the_range_comes_from_the_snapshot_with_the_same_figures(app, sign_in):
-    from datetime import date
-
     with get_db(app).transaction() as s:
         seed.seed_campaigns(s)
     admin = sign_in("admin")
     query = {**RANGE, "format": "csv"}
     live_page = admin.get("/admin/reports/campaigns", query_string=RANGE).get_data(as_text=True)
     live = admin.get("/admin/reports/campaigns", query_string=query).get_data(as_text=True)
-    with app.app_context():
-        from reports import service, snapshots
-
-        rng = service.parse_range(RANGE, "Asia/Tokyo", today=date(2026, 11, 15))
-        with get_db(app).transaction() as s:
-            snapshots.save(s, snapshots.funnels_key(rng.first, rng.last),
-                           lambda: snapshots.automation_figures(s, rng))
+    seed.save_snapshot(app, RANGE, snapshots.funnels_key, snapshots.automation_figures)
     cached_page = admin.get("/admin/reports/campaigns", query_string=RANGE).get_data(as_text=True)
     assert 'class="snapshot-age"' in cached_page and 'class="snapshot-age"' not in live_page
     assert admin.get("/admin/reports/campaigns", query_string=query).get_data(as_text=True) == live

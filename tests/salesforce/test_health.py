@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import responses
 
-import db
-from people.service import create_user
+from tests.fixtures.app import signed_in_client
 
 from .conftest import API, ORG
-
-PASSWORD = "correct horse battery"
 
 
 def _app(make_app):
@@ -18,11 +15,7 @@ def _app(make_app):
 
 
 def _admin(app):
-    with db.get_db(app).transaction() as session:
-        create_user(session, "admin@example.jp", "admin", PASSWORD)
-    client = app.test_client()
-    assert client.post("/login", data={"email": "admin@example.jp", "password": PASSWORD}).status_code == 302
-    return client
+    return signed_in_client(app, "admin", "admin@example.jp")
 
 
 def test_admin_status_reports_salesforce_reachable_with_api_usage(make_app, fake_org):

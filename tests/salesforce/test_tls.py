@@ -6,7 +6,7 @@ import json
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import certifi
 import pytest
@@ -15,22 +15,15 @@ import trustme
 from salesforce.auth import Credentials, Token
 from salesforce.errors import TransientError
 from salesforce.gateway import SalesforceGateway
+from tests.fixtures.http_server import QuietHandler
 
 pytestmark = pytest.mark.db_independent
 
 
-class _LimitsHandler(BaseHTTPRequestHandler):
+class _LimitsHandler(QuietHandler):
     def do_GET(self) -> None:
         body = json.dumps({"DailyApiRequests": {"Max": 100000, "Remaining": 99999}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Sforce-Limit-Info", "api-usage=1/100000")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        self.reply(200, body, {"Content-Type": "application/json", "Sforce-Limit-Info": "api-usage=1/100000"})
 
 
 @pytest.fixture

@@ -32,6 +32,15 @@ def _seed(database: db.Database) -> None:
         jobs.process_changes(s)  # the members' creation: nothing to score yet
 
 
+def _seeded_on_postgres(app, reason: str) -> db.Database:
+    """The app's database with the members seeded; the test is skipped on SQLite for `reason`."""
+    database = db.get_db(app)
+    if database.is_sqlite:
+        pytest.skip(reason)
+    _seed(database)
+    return database
+
+
 def _attend(session, member: str) -> int:
     """A poll (or webhook) that sees the member's status turn to 出席; returns the event id."""
     [event] = apply_records(session, "CampaignMember", [
@@ -51,10 +60,7 @@ def _consume(database: db.Database) -> int:
 
 
 def test_an_event_committed_after_a_higher_id_was_read_is_still_processed(app):
-    database = db.get_db(app)
-    if database.is_sqlite:
-        pytest.skip("PostgreSQL's concurrent writers; SQLite's single writer: see the test below")
-    _seed(database)
+    database = _seeded_on_postgres(app, "PostgreSQL's concurrent writers; SQLite's single writer: see the test below")
     first, second = MEMBERS
     with database.sessionmaker() as writer_a:
         writer_a.begin()
@@ -127,10 +133,7 @@ def test_a_cursor_kept_before_the_upgrade_goes_on_without_repeating_or_skipping(
 
 def test_a_long_transaction_in_another_database_of_the_server_does_not_stall_the_consumer(app):
     """xids are counted across the PostgreSQL server: a busy neighbour database must not hold us back."""
-    database = db.get_db(app)
-    if database.is_sqlite:
-        pytest.skip("PostgreSQL only")
-    _seed(database)
+    database = _seeded_on_postgres(app, "PostgreSQL only")
     first, _second = MEMBERS
     neighbour = create_engine(database.engine.url.set(database="postgres"))
     try:

@@ -24,15 +24,18 @@ def test_a_person_model_naming_fields_the_org_lacks_fails_the_sync_with_every_mi
     assert run_cycle(make_app(**devorg.app_settings(), sync_objects=("Lead", "Contact"))).outcome == "ok"
 
 
+UNUSABLE_MODELS = {  # PERSON_MODEL → what start-up says of it
+    '{"Opportunity": {}}': "'Opportunity' cannot be a person object",
+    '{"Contact": {"kana": ["Kana__c"]}}': "Contact.kana must name 2 fields",
+    '{"Contact": {"email_field": "Email"}}': "Contact: unknown key(s) email_field",
+    '{"Account": {"person_flag": ""}}': "Account.person_flag is required",
+    '{"Lead": {"opted_out": "x; DROP"}}': "Lead.opted_out must be a Salesforce field name",
+    "people.yaml": "file 'people.yaml' does not exist",
+}
+
+
 @pytest.mark.db_independent
-@pytest.mark.parametrize(("raw", "message"), [
-    ('{"Opportunity": {}}', "'Opportunity' cannot be a person object"),
-    ('{"Contact": {"kana": ["Kana__c"]}}', "Contact.kana must name 2 fields"),
-    ('{"Contact": {"email_field": "Email"}}', "Contact: unknown key(s) email_field"),
-    ('{"Account": {"person_flag": ""}}', "Account.person_flag is required"),
-    ('{"Lead": {"opted_out": "x; DROP"}}', "Lead.opted_out must be a Salesforce field name"),
-    ("people.yaml", "file 'people.yaml' does not exist"),
-])
+@pytest.mark.parametrize(("raw", "message"), list(UNUSABLE_MODELS.items()))
 def test_a_person_model_that_cannot_be_used_stops_start_up_naming_the_problem(tmp_path, raw, message):
     with pytest.raises(SettingsError) as caught:
         load_settings({"TSUNAGI_DEBUG": "1", "PERSON_MODEL": raw}, instance_path=tmp_path)

@@ -7,7 +7,7 @@ import pytest
 import db
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
-from tests.fixtures.browser import page_until
+from tests.fixtures.browser import page_until, signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -50,15 +50,9 @@ def test_keyboard_only_sign_in_and_skip_link(app, browser, live_server):
 
 
 def test_phone_sized_page_has_no_horizontal_scroll_and_big_targets(app, browser, live_server):
-    with db.get_db(app).transaction() as session:
-        create_user(session, "phone@example.jp", "sales", TEST_PASSWORD)
     server = live_server(app)
-    page = browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "phone@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
+    page = signed_in_page(app, browser, server, "sales", "phone@example.jp",
+                          viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     heights = page.evaluate("[...document.querySelectorAll('header a, header button, main a, main button')]"
                             ".filter(e => e.offsetParent).map(e => e.getBoundingClientRect().height)")

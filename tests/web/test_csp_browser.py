@@ -8,7 +8,7 @@ import db as dbmod
 from mail.templates import save_template
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
-from tests.fixtures.browser import page_until
+from tests.fixtures.browser import console_errors, log_in, page_until
 from tests.forms.conftest import load_examples
 from tests.scoring.people import add_records, lead_id
 
@@ -35,12 +35,7 @@ def sign_in(app, browser, server, role: str):
         create_user(session, email, role, TEST_PASSWORD)
     page = browser.new_page()
     problems = watch(page)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-    return page, problems
+    return log_in(page, server, email), problems
 
 
 @pytest.fixture
@@ -109,8 +104,7 @@ def test_the_sign_in_page_logs_no_console_error_not_even_for_the_tab_icon(served
     # Browsers ask for an icon on every first visit; a 404 there is a red console error for every user.
     _app, server = served
     page = browser.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     page.goto(server.url + "/login")
     page.wait_for_load_state("networkidle")
     icon = page.eval_on_selector("link[rel=icon]", "e => e.href")

@@ -8,6 +8,7 @@ import pytest
 import db
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import console_errors, log_in
 from tests.forms.conftest import load_examples
 from tests.persons.seed import seed_person
 from tests.web.test_every_page_walk import AT, LOCAL, problems, visible_text
@@ -29,13 +30,8 @@ def test_admin_reads_submissions_and_sync_in_local_time_and_words_then_opens_the
         session.add(SyncRun(started_at=AT, finished_at=AT, outcome="ok", api_calls=2, records=5))
     server = live_server(app)
     page = browser.new_page(viewport={"width": 1100, "height": 900})
-    console: list[str] = []
-    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", "times@example.jp")
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(server.url + "/")
+    console = console_errors(page)
+    log_in(page, server, "times@example.jp")
 
     page.goto(server.url + "/forms/admin/trial_set/submissions")
     row = page.locator("table.submissions tbody tr").first

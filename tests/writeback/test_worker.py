@@ -23,6 +23,19 @@ def task(n: int, **fields):
             "fields": {"Subject": f"電話受付 {n}", "Status": "Completed", **fields}, "origin": "test"}
 
 
+def _killed_in(wb_app, monkeypatch, step: str, when: str) -> None:
+    """Worker w1 runs and is killed (KeyboardInterrupt) in writeback.worker's `step`, `when`."""
+    import writeback.worker as worker
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt(f"worker killed {when}")
+
+    monkeypatch.setattr(worker, step, killed)
+    with pytest.raises(KeyboardInterrupt):
+        process_due(wb_app, "w1")
+    monkeypatch.undo()
+
+
 def test_450_queued_creates_go_out_in_3_collection_calls(wb_app, devorg):
     for n in range(450):
         add(wb_app, **contact(n))
@@ -113,16 +126,7 @@ def test_a_worker_killed_after_salesforce_wrote_does_not_cause_a_second_write(wb
     for n in range(3):
         add(wb_app, **contact(n))
         add(wb_app, **task(n))
-
-    import writeback.worker as worker
-
-    def killed(*_args, **_kwargs):
-        raise KeyboardInterrupt("worker killed before recording the outcome")
-
-    monkeypatch.setattr(worker, "apply_outcomes", killed)
-    with pytest.raises(KeyboardInterrupt):
-        process_due(wb_app, "w1")
-    monkeypatch.undo()
+    _killed_in(wb_app, monkeypatch, "apply_outcomes", "before recording the outcome")
     assert {i.status for i in items(wb_app)} == {"running"}
     _expire_leases(wb_app)
 
@@ -137,15 +141,7 @@ def test_a_worker_killed_after_salesforce_wrote_does_not_cause_a_second_write(wb
 def test_a_worker_killed_before_sending_leaves_work_another_worker_completes(wb_app, devorg, monkeypatch):
     for n in range(2):
         add(wb_app, **task(n))
-    import writeback.worker as worker
-
-    def killed(*_args, **_kwargs):
-        raise KeyboardInterrupt("worker killed before sending")
-
-    monkeypatch.setattr(worker, "_send", killed)
-    with pytest.raises(KeyboardInterrupt):
-        process_due(wb_app, "w1")
-    monkeypatch.undo()
+    _killed_in(wb_app, monkeypatch, "_send", "before sending")
     _expire_leases(wb_app)
 
     drain(wb_app, worker_id="w2")
