@@ -37,11 +37,12 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from bench.common import drop_postgres, fresh_postgres, peak_rss_mb, percentile
+from bench.common import bench_app, drop_postgres, fresh_postgres, peak_rss_mb, percentile
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_automations"
 WORKER = "bench-worker"
@@ -49,24 +50,17 @@ CLAIM = 1000
 
 
 @contextmanager
-def _app(database_url: str):  # type: ignore[no-untyped-def]
+def _app(database_url: str) -> Iterator[Any]:
     """An app on `database_url` (migrated) with every shipped automation example loaded and enabled."""
-    from app import create_app
     from automations.service import load_examples
     from db import get_db
     from migrations import upgrade
 
     upgrade(database_url)
-    with tempfile.TemporaryDirectory() as instance:
-        app = create_app({"TESTING": True, "instance_path": instance,
-                          "environ": {"SECRET_KEY": "bench", "PUBLIC_BASE_URL": "http://localhost"},
-                          "settings": {"database_url": database_url}})
-        try:
-            with app.app_context(), get_db(app).transaction() as session:
-                load_examples(session)
-            yield app
-        finally:
-            get_db(app).dispose()
+    with bench_app(database_url) as app:
+        with app.app_context(), get_db(app).transaction() as session:
+            load_examples(session)
+        yield app
 
 
 def _seed_events(app: Any, events: int, match_every: int) -> int:

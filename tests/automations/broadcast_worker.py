@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from typing import Any
 
 
 def _pace_chunks(seconds: float) -> None:
@@ -14,13 +16,11 @@ def _pace_chunks(seconds: float) -> None:
 
     Without it a fast (or an idle) machine may plan every chunk between two looks of the test.
     """
-    import time
-
     from automations import broadcasts
 
     plan_chunk = broadcasts.plan_chunk
 
-    def paced(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def paced(*args: Any, **kwargs: Any) -> Any:
         time.sleep(seconds)
         return plan_chunk(*args, **kwargs)
 

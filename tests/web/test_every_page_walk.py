@@ -251,7 +251,7 @@ def test_every_page_shows_local_times_japanese_statuses_and_names(walk_app, devo
     failures: dict[str, list[str]] = {}
     opened = 0
 
-    def walk(client, role, rules):  # type: ignore[no-untyped-def]
+    def walk(client: Any, role: str, rules: list[Any]) -> None:
         nonlocal opened
         for rule in rules:
             path = path_for(rule, ids)
