@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from automations.models import Automation, AutomationRun, Enrollment, PlannedStep
@@ -82,3 +82,14 @@ def pending_steps_of(enrollment_id: int) -> Select[PlannedStep]:
     """Steps of an enrollment not yet done."""
     return select(PlannedStep).where(PlannedStep.enrollment_id == enrollment_id,
                                      PlannedStep.status.in_(("queued", "running")))
+
+
+def pending_and_last_fired(session: Session) -> tuple[dict[int, int], dict[int, Any]]:
+    """Per automation id: how many steps are queued or running, and when it last fired (the list page)."""
+    pending = session.execute(select(PlannedStep.automation_id, func.count())
+                              .where(PlannedStep.status.in_(("queued", "running")))
+                              .group_by(PlannedStep.automation_id))
+    last = session.execute(select(AutomationRun.automation_id, func.max(AutomationRun.occurred_at))
+                           .where(AutomationRun.outcome == "fired").group_by(AutomationRun.automation_id))
+    return ({automation_id: count for automation_id, count in pending},
+            {automation_id: at for automation_id, at in last})

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import db
@@ -16,7 +16,7 @@ from automations import approvals, bp, queries, review, segments, service
 from automations.checks import reference_errors, with_lines
 from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
-from automations.models import Automation, AutomationRun, PlannedStep, Segment
+from automations.models import Automation, Segment
 from automations.spec import validate_automation
 from config import settings_of
 from config.validation import DocumentError
@@ -55,11 +55,7 @@ MEMBERS_PAGE = 50
 def index() -> ResponseReturnValue:
     """Every automation with its state and pending steps, and every segment."""
     session = db.session()
-    pending = dict(session.execute(select(PlannedStep.automation_id, func.count())
-                                   .where(PlannedStep.status.in_(("queued", "running")))
-                                   .group_by(PlannedStep.automation_id)).all())
-    last = dict(session.execute(select(AutomationRun.automation_id, func.max(AutomationRun.occurred_at))
-                                .where(AutomationRun.outcome == "fired").group_by(AutomationRun.automation_id)).all())
+    pending, last = queries.pending_and_last_fired(session)
     automations = list(session.scalars(select(Automation).order_by(Automation.key)))
     segs = list(session.scalars(select(Segment).order_by(Segment.key)))
     return render_template("automations/index.html", automations=automations, pending=pending, last=last,
