@@ -2,18 +2,21 @@
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("forms", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/forms")
 
 
 def init_app(app: Flask) -> None:
     """Register the pages, the `forms` CLI, the submission-status work source and nav links."""
-    from forms import admin, cli, describe, jobs, public, routes  # noqa: F401  (routes attach to bp)
+    from forms import admin, cli, describe, jobs, models, public, routes  # noqa: F401  (routes attach to bp)
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_work_source
     from work.registry import register_job_handler
 
+    db.register_models(app, models)
     app.register_blueprint(bp)
     app.jinja_env.globals["date_bounds"] = _date_bounds
     app.cli.add_command(cli.forms_cli)

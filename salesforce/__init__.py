@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+import db
 from config import settings_of
 from salesforce.errors import (
     AuthError,
@@ -76,9 +77,11 @@ def set_gateway(app: Flask, gateway: SalesforceGateway | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Prepare the lazily built gateway and register the /healthz check."""
+    from salesforce import models
     from salesforce.health import SalesforceHealth
     from web.health import register_check
 
+    db.register_models(app, models)
     # SALESFORCE_GATEWAY_OPTIONS (Flask config) passes constructor options, e.g. a short back-off in tests.
     overrides = dict(app.config.get("SALESFORCE_GATEWAY_OPTIONS") or {})
     app.extensions[_EXTENSION] = {"gateway": None, "lock": threading.Lock(), "overrides": overrides}
