@@ -99,7 +99,8 @@ def admin_edit(key: str):  # type: ignore[no-untyped-def]
 @role_required("admin")
 def admin_describe(key: str):  # type: ignore[no-untyped-def]
     """Refresh the org's describe of the form's objects (an explicit admin action: calls Salesforce)."""
-    from salesforce import SalesforceError, gateway_for
+    from salesforce import gateway_for
+    from salesforce.errors import SalesforceError
 
     session = db.session()
     row = _row(key)

@@ -2,7 +2,7 @@
 
 `gateway_for(app)` returns the process-wide SalesforceGateway built from the app's settings (or,
 with no Salesforce settings, from the running dev org's connection.json). `init_app` adds the
-"salesforce" check to /healthz.
+"salesforce" check to /healthz. The exceptions live in (and are imported from) `salesforce.errors`.
 """
 
 from __future__ import annotations
@@ -14,24 +14,9 @@ from flask import Flask
 
 import db
 from config import settings_of
-from salesforce.errors import (
-    AuthError,
-    BulkJobFailed,
-    BulkNotSupported,
-    LimitExceeded,
-    NotFound,
-    RecordDeleted,
-    SalesforceError,
-    TransientError,
-    ValidationError,
-)
 from salesforce.gateway import SalesforceGateway
 
-__all__ = [
-    "AuthError", "BulkJobFailed", "BulkNotSupported", "LimitExceeded", "NotFound", "RecordDeleted",
-    "SalesforceError", "SalesforceGateway", "TransientError", "ValidationError", "build_gateway", "gateway_for",
-    "init_app",
-]
+__all__ = ["SalesforceGateway", "build_gateway", "gateway_for", "init_app", "set_gateway"]
 
 _EXTENSION = "tsunagi.salesforce"
 
