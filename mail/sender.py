@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from config import settings_of
 from db import Database, get_db, table_of, utcnow
+from mail.bounces import record_smtp_bounces
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
 from mail.models import Claimed, MailTemplate, OutboxMail, SendOutcome
@@ -179,8 +180,6 @@ class OutboxSender:
             outcomes += future.result()
         bounces = [o for o in outcomes if o.status == "bounced"]
         if bounces:
-            from mail.bounces import record_smtp_bounces
-
             with self.db.transaction() as session:
                 record_smtp_bounces(session, bounces)
         return len(claimed)

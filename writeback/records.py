@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Database, utcnow
+from sync.mirror import apply_records
 from writeback.models import WritebackItem, WriteOutcome
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ def show_in_mirror(session: Session, records_by_object: dict[str, list[dict[str,
     In a savepoint: a mirror problem must never undo the record of a write Salesforce has made;
     the next sync poll brings the record in anyway.
     """
-    from sync.mirror import apply_records
-
     for object_name, records in records_by_object.items():
         try:
             with session.begin_nested():
