@@ -22,12 +22,15 @@ def init_app(app: Flask) -> None:
     """Register the blueprint, CLI commands, work sources and the tick job."""
     from automations import jobs, models, review, routes  # noqa: F401  (routes attach to bp)
     from automations.cli import automations_cli
-    from web import nav
+    from automations.labels import OUTCOMES, TRIGGERS
+    from web import labels, nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_urgent_source, register_work_source
 
     db.register_models(app, models)
     app.register_blueprint(bp)
+    labels.register(app, "automation_outcome", OUTCOMES)
+    labels.register(app, "trigger", TRIGGERS)
     nav.register(app, "admin", _l("オートメーション"), "automations.index",
                  description=_l("フィールド変更・日付・フォームで動くメールとフォローアップ"))
     nav.register(app, "marketer", _l("オートメーション"), "automations.index", order=10,

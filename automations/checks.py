@@ -1,8 +1,8 @@
 """Checks of a valid automation against the org and the other definitions, before it is saved.
 
-    reference_errors(session, spec) -> ["where: message", ...]
+    reference_errors(session, spec) -> [Problem(where, message), ...]
     yaml_lines(text) -> {where: line}
-    with_lines(errors, text) -> [(line | None, error), ...]
+    with_lines(problems, text) -> [(line | None, "where: message"), ...]
 
 The shape of a document is checked by `spec.validate_automation`; this module checks what it
 names: objects and fields against the cached describe (`sync_objects.field_types`, refreshed by
@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import settings_of
+from config.validation import Problem
 from forms.models import DescribeCache, FormDefinition
 from sync import read
 from web.i18n import gettext as _
@@ -53,37 +54,39 @@ def _keys(session: Session, model: Any) -> set[str]:
     return set(session.scalars(select(model.key)))
 
 
-def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
+def reference_errors(session: Session, spec: dict[str, Any]) -> list[Problem]:
     """Every name in a validated automation that the org or the other definitions do not know."""
     from automations.models import Automation, Segment
     from mail.models import MailTemplate
 
     org = _Org(session)
-    errors: list[str] = []
+    errors: list[Problem] = []
     trig = spec["trigger"]
     obj = trig.get("object")
     subject_objects: tuple[str, ...] = (obj,) if trig["type"] in RECORD_TRIGGERS and obj else read.person_objects()
     if trig["type"] in RECORD_TRIGGERS and obj and org.fields and obj not in org.fields:
-        errors.append("trigger.object: " + _("オブジェクト %(object)s は同期されていません（綴りを確認してください）。",
-                                               object=obj))
+        errors.append(Problem("trigger.object",
+                              _("オブジェクト %(object)s は同期されていません（綴りを確認してください）。",
+                                object=obj)))
     if trig["type"] == "field_changed":
         problem = org.unknown_field((obj,), trig["field"])
         if problem:
-            errors.append(f"trigger.field: {problem}")
+            errors.append(Problem("trigger.field", problem))
         values = org.picklists.get(obj, {}).get(trig["field"])
         for name in ("to", "from"):
             value = trig.get(name)
             if values and isinstance(value, str) and value not in values:
-                errors.append(f"trigger.{name}: " + _("%(value)s は %(field)s の選択肢にありません（%(values)s）。",
-                                                      value=value, field=trig["field"], values=", ".join(values)))
+                errors.append(Problem(f"trigger.{name}",
+                                      _("%(value)s は %(field)s の選択肢にありません（%(values)s）。",
+                                        value=value, field=trig["field"], values=", ".join(values))))
     if trig["type"] == "date_relative" and "." not in trig["date_field"]:
         problem = org.unknown_field((obj,), trig["date_field"])
         if problem:
-            errors.append(f"trigger.date_field: {problem}")
+            errors.append(Problem("trigger.date_field", problem))
     if trig["type"] == "form_submitted":
         errors += _form_errors(session, "trigger.form", trig["form"])
     if trig["type"] == "broadcast" and trig["segment"] not in _keys(session, Segment):
-        errors.append("trigger.segment: " + _("セグメント %(key)s がありません。", key=trig["segment"]))
+        errors.append(Problem("trigger.segment", _("セグメント %(key)s がありません。", key=trig["segment"])))
     for where, conditions in (("conditions", spec.get("conditions") or []),
                               ("exit.conditions", spec.get("exit", {}).get("conditions") or [])):
         for i, cond in enumerate(conditions):
@@ -92,7 +95,7 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
             problem = (org.unknown_field(subject_objects, path) if not rest
                        else org.unknown_field(read.person_objects(), rest) if head == "person" else None)
             if problem:
-                errors.append(f"{where}[{i}].field: {problem}")
+                errors.append(Problem(f"{where}[{i}].field", problem))
     if spec.get("exit", {}).get("form_submitted"):
         errors += _form_errors(session, "exit.form_submitted", spec["exit"]["form_submitted"])
     errors += _topic_errors(spec)
@@ -102,8 +105,8 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
         for a, action in enumerate(step["actions"]):
             here = f"steps[{s}].actions[{a}]"
             if action["type"] in ("send_mail", "notify_owner") and action.get("template") not in templates:
-                errors.append(f"{here}.template: " + _("メールテンプレート %(key)s がありません。",
-                                                      key=action.get("template")))
+                errors.append(Problem(f"{here}.template", _("メールテンプレート %(key)s がありません。",
+                                                           key=action.get("template"))))
             for name, link in (action.get("links") or {}).items():
                 errors += _form_errors(session, f"{here}.links.{name}.form", link.get("form"))
             if action["type"] == "update_field":
@@ -111,14 +114,14 @@ def reference_errors(session: Session, spec: dict[str, Any]) -> list[str]:
                 for name in action.get("fields") or {}:
                     problem = org.unknown_field(objects, str(name))
                     if problem:
-                        errors.append(f"{here}.fields.{name}: {problem}")
+                        errors.append(Problem(f"{here}.fields.{name}", problem))
             if action["type"] == "start_sequence" and action["automation"] not in automations:
-                errors.append(f"{here}.automation: " + _("オートメーション %(key)s がありません。",
-                                                        key=action["automation"]))
+                errors.append(Problem(f"{here}.automation", _("オートメーション %(key)s がありません。",
+                                                             key=action["automation"])))
     return errors
 
 
-def _topic_errors(spec: dict[str, Any]) -> list[str]:
+def _topic_errors(spec: dict[str, Any]) -> list[Problem]:
     """The automation's `topic` against MAIL_TOPICS (nothing to compare with outside an app)."""
     from flask import current_app, has_app_context
 
@@ -128,14 +131,14 @@ def _topic_errors(spec: dict[str, Any]) -> list[str]:
     topics = dict(settings_of().mail_topics)
     if topic in topics:
         return []
-    return ["topic: " + _("配信テーマ %(topic)s は MAIL_TOPICS にありません（%(topics)s）。", topic=topic,
-                          topics=", ".join(f"{k}={v}" for k, v in topics.items()))]
+    return [Problem("topic", _("配信テーマ %(topic)s は MAIL_TOPICS にありません（%(topics)s）。", topic=topic,
+                               topics=", ".join(f"{k}={v}" for k, v in topics.items())))]
 
 
-def _form_errors(session: Session, where: str, key: Any) -> list[str]:
+def _form_errors(session: Session, where: str, key: Any) -> list[Problem]:
     if key in _keys(session, FormDefinition):
         return []
-    return [f"{where}: " + _("フォーム %(key)s がありません。", key=key)]
+    return [Problem(where, _("フォーム %(key)s がありません。", key=key))]
 
 
 def yaml_lines(text: str) -> dict[str, int]:
@@ -163,20 +166,16 @@ def yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-_WHERE = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
-
-
-def with_lines(errors: list[str], text: str) -> list[tuple[int | None, str]]:
-    """Each error with the line of the place it names (the nearest enclosing place that has one)."""
+def with_lines(problems: list[Problem], text: str) -> list[tuple[int | None, str]]:
+    """Each problem with the line of the place it names (the nearest enclosing place that has one)."""
     lines = yaml_lines(text)
     out: list[tuple[int | None, str]] = []
-    for error in errors:
-        match = _WHERE.match(error)
-        where = match.group(1) if match else ""
+    for problem in problems:
+        where = problem.path
         line = None
         while where and line is None:
             line = lines.get(where)
-            where = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", where) if where != re.sub(
-                r"(\.[^.\[\]]+|\[\d+\])$", "", where) else ""
-        out.append((line, error))
+            parent = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", where)
+            where = parent if parent != where else ""
+        out.append((line, str(problem)))
     return out

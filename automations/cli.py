@@ -9,14 +9,14 @@ import click
 from flask.cli import AppGroup
 
 from automations import service
-from automations.spec import SpecError
+from config.validation import DocumentError
 from db import transaction
 
 automations_cli = AppGroup("automations", help="Automations: load and export YAML, shipped examples.")
 
 
-def _fail(exc: SpecError) -> None:
-    for error in exc.errors:
+def _fail(exc: DocumentError) -> None:
+    for error in exc.messages:
         click.echo(f"error: {error}", err=True)
     sys.exit(2)
 
@@ -30,7 +30,7 @@ def load_command(file: Path, enable: bool | None) -> None:
     try:
         with transaction() as session:
             counts = service.load_documents(session, service.parse_yaml(file.read_text(encoding="utf-8")), enable)
-    except SpecError as exc:
+    except DocumentError as exc:
         _fail(exc)
     click.echo(f"loaded {counts['automations']} automations, {counts['segments']} segments, "
                f"{counts['templates']} templates from {file}")
@@ -50,7 +50,7 @@ def load_examples_command(enable: bool) -> None:
     try:
         with transaction() as session:
             counts = service.load_examples(session, enable=enable)
-    except SpecError as exc:
+    except DocumentError as exc:
         _fail(exc)
     state = "enabled" if enable else "new ones disabled: enable each on its page after a dry run"
     click.echo(f"loaded {counts['automations']} example automations ({state}), {counts['templates']} templates")

@@ -17,8 +17,9 @@ from automations.checks import reference_errors, with_lines
 from automations.dryrun import dry_run
 from automations.forms import ActionForm, YamlForm
 from automations.models import Automation, AutomationRun, PlannedStep, Segment
-from automations.spec import SpecError, validate_automation
+from automations.spec import validate_automation
 from config import settings_of
+from config.validation import DocumentError
 from people.auth import role_required
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -83,17 +84,17 @@ def _edit(automation: Automation | None) -> ResponseReturnValue:
         try:
             doc = service.parse_yaml(form.document.data or "")
             if automation is not None and isinstance(doc, dict) and doc.get("key") != automation.key:
-                raise SpecError([_("key は変更できません（%(key)s）。", key=automation.key)])
+                raise DocumentError([_("key は変更できません（%(key)s）。", key=automation.key)])
             problems = reference_errors(session, validate_automation(doc))
             if problems:
-                raise SpecError(problems)
+                raise DocumentError(problems)
             saved, created = service.save_automation(session, doc,
                                                      enabled=None if automation is None else automation.enabled)
             held_back = _hold_for_approval(session, saved, created)
             session.commit()
-        except SpecError as exc:
+        except DocumentError as exc:
             session.rollback()
-            errors = with_lines(exc.errors, form.document.data or "")
+            errors = with_lines(exc.problems, form.document.data or "")
         else:
             flash(_("作成しました。") if created else _("保存しました。"), "success")
             if held_back:
@@ -263,9 +264,9 @@ def segment(key: str | None = None) -> ResponseReturnValue:
         try:
             saved = service.save_segment(session, service.parse_yaml(form.document.data or ""))
             session.commit()
-        except SpecError as exc:
+        except DocumentError as exc:
             session.rollback()
-            errors = exc.errors
+            errors = exc.messages
         else:
             flash(_("保存しました。"), "success")
             return redirect(url_for("automations.segment", key=saved.key))

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.models import Automation, Segment
-from automations.spec import SpecError, validate_automation, validate_segment
+from automations.spec import validate_automation, validate_segment
+from config.validation import DocumentError
 from db import utcnow
 from web.i18n import gettext as _
 
@@ -18,13 +19,13 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text safely (no Python objects); a syntax error becomes a SpecError."""
+    """Parse YAML text safely (no Python objects); a syntax error becomes a DocumentError."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "?"
-        raise SpecError([_("YAML の書式エラー（%(where)s）: %(problem)s", where=where,
+        raise DocumentError([_("YAML の書式エラー（%(where)s）: %(problem)s", where=where,
                            problem=getattr(exc, "problem", str(exc)))]) from None
 
 
@@ -102,14 +103,14 @@ def load_documents(session: Session, data: Any, enable: bool | None = None) -> d
     """Load `{templates, segments, automations}` (or one automation, or a list); idempotent.
 
     Mail templates are created through the mail package's template service when it is present.
-    Raises SpecError naming the first invalid automation.
+    Raises DocumentError naming the first invalid automation.
     """
     if isinstance(data, list):
         data = {"automations": data}
     elif isinstance(data, dict) and "key" in data and "trigger" in data:
         data = {"automations": [data]}
     if not isinstance(data, dict):
-        raise SpecError([_("automations: / segments: / templates: を持つ YAML を指定してください。")])
+        raise DocumentError([_("automations: / segments: / templates: を持つ YAML を指定してください。")])
     counts = {"templates": 0, "segments": 0, "automations": 0}
     for template in data.get("templates") or []:
         _save_template(session, template)
@@ -120,9 +121,9 @@ def load_documents(session: Session, data: Any, enable: bool | None = None) -> d
     for i, doc in enumerate(data.get("automations") or []):
         try:
             save_automation(session, doc, enabled=enable)
-        except SpecError as exc:
+        except DocumentError as exc:
             key = doc.get("key") if isinstance(doc, dict) else None
-            raise SpecError([f"automations[{i}] ({key}): {e}" for e in exc.errors]) from None
+            raise exc.within(f"automations[{i}] ({key}): ") from None
         counts["automations"] += 1
     return counts
 
@@ -131,12 +132,12 @@ def _save_template(session: Session, template: dict[str, Any]) -> None:
     from mail import templates as mail_templates
 
     if not isinstance(template, dict) or not all(template.get(k) for k in ("key", "subject", "html")):
-        raise SpecError([_("templates: key / subject / html を指定してください。")])
+        raise DocumentError([_("templates: key / subject / html を指定してください。")])
     try:
         mail_templates.save_template(session, key=template["key"], name=template.get("name") or template["key"],
                                      subject=template["subject"], html=template["html"], text=template.get("text"))
     except mail_templates.TemplateInvalid as exc:
-        raise SpecError([f"templates ({template['key']}): {e}" for e in exc.errors]) from None
+        raise DocumentError([f"templates ({template['key']}): {e}" for e in exc.errors]) from None
 
 
 def load_examples(session: Session, enable: bool = False) -> dict[str, int]:

@@ -1,8 +1,13 @@
 """forms: form definitions, operator/sales/public forms and submissions (docs/forms.md)."""
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Flask
 
 import db
+
+if TYPE_CHECKING:
+    from forms.schema import FieldSpec
 
 bp = Blueprint("forms", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/forms")
@@ -33,12 +38,12 @@ def init_app(app: Flask) -> None:
                  description=_l("フォームの定義と受付一覧"))
 
 
-def _date_bounds(field: object) -> tuple[str, str]:
+def _date_bounds(field: "FieldSpec") -> tuple[str, str]:
     """(min, max) attributes of a date input, as ISO dates or "" (for the templates)."""
     from datetime import date
 
     from forms.inputs import date_bounds
     from forms.service import local_today
 
-    low, high = date_bounds(field, date.fromisoformat(local_today()))  # type: ignore[arg-type]
+    low, high = date_bounds(field, date.fromisoformat(local_today()))
     return (low.isoformat() if low else "", high.isoformat() if high else "")

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 import db
+from config.validation import DocumentError
 from forms import bp, queries, service
 from forms.describe import cached_fields, refresh_describe, unknown_fields
-from forms.models import SUBMISSION_STATUSES
-from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
+from forms.models import SUBMISSION_STATUSES, FormDefinition
+from forms.schema import FormSpec, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
+from web import current_application
 from web.i18n import gettext as _
 
 PAGE_SIZE = 50
@@ -22,7 +26,7 @@ PAGE_SIZE = 50
 
 @bp.route("/forms/admin/")
 @role_required("admin")
-def admin_list():  # type: ignore[no-untyped-def]
+def admin_list() -> ResponseReturnValue:
     """Every form definition, with the YAML import box."""
     rows = list(db.session().scalars(queries.definitions()))
     return render_template("forms/admin_list.html", rows=rows, yaml_text="", problems=[])
@@ -30,15 +34,15 @@ def admin_list():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/", methods=["POST"])
 @role_required("admin")
-def admin_import():  # type: ignore[no-untyped-def]
+def admin_import() -> ResponseReturnValue:
     """Create or update definitions from pasted YAML (all or nothing; every problem listed)."""
     text = request.form.get("yaml", "")
     session = db.session()
     try:
         specs = load_yaml(text)
-    except SpecError as exc:
+    except DocumentError as exc:
         rows = list(session.scalars(queries.definitions()))
-        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.problems), 400
+        return render_template("forms/admin_list.html", rows=rows, yaml_text=text, problems=exc.messages), 400
     for spec in specs:
         row, changed = service.save_definition(session, spec)
         if changed:
@@ -48,7 +52,7 @@ def admin_import():  # type: ignore[no-untyped-def]
     return redirect(url_for("forms.admin_list"), code=303)
 
 
-def _row(key: str):  # type: ignore[no-untyped-def]
+def _row(key: str) -> FormDefinition:
     row = service.get_definition(db.session(), key)
     if row is None:
         abort(404)
@@ -57,7 +61,7 @@ def _row(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>")
 @role_required("admin")
-def admin_view(key: str):  # type: ignore[no-untyped-def]
+def admin_view(key: str) -> ResponseReturnValue:
     """The definition as a field list, with describe facts and warnings."""
     session = db.session()
     row = _row(key)
@@ -70,7 +74,7 @@ def admin_view(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/edit", methods=["GET", "POST"])
 @role_required("admin")
-def admin_edit(key: str):  # type: ignore[no-untyped-def]
+def admin_edit(key: str) -> ResponseReturnValue:
     """Edit one definition as YAML; problems are listed and the text is kept."""
     session = db.session()
     row = _row(key)
@@ -81,9 +85,10 @@ def admin_edit(key: str):  # type: ignore[no-untyped-def]
     try:
         specs = load_yaml(text)
         if len(specs) != 1 or specs[0].key != key:
-            raise SpecError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。", key=key)])
-    except SpecError as exc:
-        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.problems), 400
+            raise DocumentError([_("key は %(key)s のままにしてください（別のフォームは一覧から取り込みます）。",
+                                   key=key)])
+    except DocumentError as exc:
+        return render_template("forms/admin_edit.html", row=row, yaml_text=text, problems=exc.messages), 400
     before = row.version
     row, changed = service.save_definition(session, specs[0])
     if changed:
@@ -97,7 +102,7 @@ def admin_edit(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/describe", methods=["POST"])
 @role_required("admin")
-def admin_describe(key: str):  # type: ignore[no-untyped-def]
+def admin_describe(key: str) -> ResponseReturnValue:
     """Refresh the org's describe of the form's objects (an explicit admin action: calls Salesforce)."""
     from salesforce import gateway_for
     from salesforce.errors import SalesforceError
@@ -107,7 +112,7 @@ def admin_describe(key: str):  # type: ignore[no-untyped-def]
     objects = sorted({row.object_name, *(["Task"] if any(a.get("type") == "create_task"
                                                          for a in row.spec.get("actions", [])) else [])})
     try:
-        refresh_describe(session, gateway_for(current_app._get_current_object()), objects)  # type: ignore[attr-defined]
+        refresh_describe(session, gateway_for(current_application()), objects)
     except SalesforceError as exc:
         session.rollback()
         flash(_("Salesforce から項目情報を取得できませんでした: %(e)s", e=str(exc)), "error")
@@ -119,7 +124,7 @@ def admin_describe(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/submissions")
 @role_required("admin")
-def admin_submissions(key: str):  # type: ignore[no-untyped-def]
+def admin_submissions(key: str) -> ResponseReturnValue:
     """Submissions of one form: status filter, search and paging (newest first)."""
     session = db.session()
     row = _row(key)
@@ -138,7 +143,7 @@ def admin_submissions(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/admin/<key>/submissions.csv")
 @role_required("admin")
-def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
+def admin_submissions_csv(key: str) -> ResponseReturnValue:
     """All (filtered) submissions as CSV, UTF-8 with BOM so Excel in Japan opens it correctly."""
     row = _row(key)
     spec = parse_spec(row.spec)
@@ -151,7 +156,7 @@ def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
     search = request.args.get("q", "")[:100]
     database = db.get_db()
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(header)
@@ -178,7 +183,7 @@ def admin_submissions_csv(key: str):  # type: ignore[no-untyped-def]
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def _label(spec, name: str) -> str:  # type: ignore[no-untyped-def]
+def _label(spec: FormSpec, name: str) -> str:
     field = spec.field(name)
     return field.label if field is not None else name
 

@@ -8,9 +8,11 @@ import click
 from flask.cli import AppGroup
 
 import db
+from config.validation import DocumentError
 from forms import queries
-from forms.schema import SpecError, dump_yaml, load_yaml, parse_spec
+from forms.schema import dump_yaml, load_yaml, parse_spec
 from forms.service import save_definition
+from web import current_application
 
 forms_cli = AppGroup("forms", help="Form definitions.")
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -34,8 +36,8 @@ def _load(paths: tuple[Path, ...]) -> None:
     for path in paths:
         try:
             specs.extend(load_yaml(path.read_text(encoding="utf-8")))
-        except SpecError as exc:
-            raise click.ClickException(f"{path}:\n  " + "\n  ".join(exc.problems)) from None
+        except DocumentError as exc:
+            raise click.ClickException(f"{path}:\n  " + "\n  ".join(exc.messages)) from None
     with db.transaction() as session:
         for spec in specs:
             row, changed = save_definition(session, spec)
@@ -59,12 +61,11 @@ def export_command(keys: tuple[str, ...]) -> None:
 @click.argument("objects", nargs=-1, required=True)
 def describe_command(objects: tuple[str, ...]) -> None:
     """Refresh the cached describe (lengths, required flags, picklists) of Salesforce objects."""
-    from flask import current_app
 
     from forms.describe import refresh_describe
     from salesforce import gateway_for
 
-    gateway = gateway_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    gateway = gateway_for(current_application())
     with db.transaction() as session:
         refresh_describe(session, gateway, list(objects))
     click.echo("refreshed: " + ", ".join(objects))

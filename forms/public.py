@@ -8,17 +8,25 @@ and machine without another service, and costs one indexed count per submission.
 The tracking snippet on the customer's site opens these forms with `?tvid=<visitor id>.<time>`
 (this host cannot read that site's cookie; a stale time is ignored); the id rides along as a
 hidden input and links the visitor to whoever submits (see service.accept_submission).
+
+A POST goes through the edit → confirm → submit steps of forms.flow, with this module's rules
+as its audience (`PublicEntry`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
+from typing import Any
 
 from flask import current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
-from forms import bp, lookup, service, views
+from forms import bp, flow, lookup, service, views
+from forms.inputs import Cleaned
 from forms.links import LinkError, read_token
 from forms.models import Submission
 from scoring import tracking
@@ -26,8 +34,6 @@ from web.clients import request_client_key
 from web.i18n import gettext as _
 
 HONEYPOT = "website"
-# The built-in privacy-policy consent box of public forms collecting personal data (needs_privacy_consent).
-PRIVACY_INPUT = "_privacy"
 # The hidden input carrying the visitor id: the same name the snippet fills on the customer's own forms.
 VISITOR_INPUT = "tsunagi_vid"
 
@@ -39,7 +45,7 @@ def _page(key: str) -> views.Page:
                       typed={}, public=True)
     if spec.needs_privacy_consent:
         page.privacy = {"url": settings_of().privacy_policy_url, "label": privacy_label(),
-                        "checked": request.form.get(PRIVACY_INPUT) == "1", "error": privacy_required()}
+                        "checked": request.form.get(views.PRIVACY_INPUT) == "1", "error": privacy_required()}
     return page
 
 
@@ -51,14 +57,6 @@ def privacy_required() -> str:
 def privacy_label() -> str:
     """The words of the privacy-policy consent box (kept with the submission as what was agreed to)."""
     return _("プライバシーポリシーに同意する")
-
-
-def _privacy_refused(page: views.Page) -> bool:
-    """True (with the error on the page) when the form needs privacy consent and the box was not ticked."""
-    if page.privacy is None or page.privacy["checked"]:
-        return False
-    page.errors[PRIVACY_INPUT] = privacy_required()
-    return True
 
 
 def _privacy_record(page: views.Page) -> dict[str, str] | None:
@@ -105,7 +103,7 @@ def link_key(token: str) -> str:
     return hashlib.sha256(f"link:{token}".encode()).hexdigest()[:32]
 
 
-def _link_refused(page: views.Page, token: str):  # type: ignore[no-untyped-def]
+def _link_refused(page: views.Page, token: str) -> tuple[str, int]:
     """The error page of a `requires_link` form opened without a valid signed link (nothing is stored)."""
     reason = "missing"
     if token:
@@ -130,13 +128,13 @@ def _booked(page: views.Page, token: str) -> Submission | None:
     return db.session().scalar(service.queries.submission_by_key(link_key(token)))
 
 
-def _render_booked(page: views.Page, sub: Submission, again: bool):  # type: ignore[no-untyped-def]
+def _render_booked(page: views.Page, sub: Submission, again: bool) -> str:
     shown = [(f, sub.data.get(f.name)) for f in page.spec.fields if sub.data.get(f.name) not in (None, "")]
     return render_template("forms/booked.html", form=page.spec, shown=shown, again=again)
 
 
 @bp.route("/f/<key>", methods=["GET"])
-def public_entry(key: str):  # type: ignore[no-untyped-def]
+def public_entry(key: str) -> ResponseReturnValue:
     """A public form, prefilled when opened from a signed mail link."""
     page = _page(key)
     link = request.args.get("t", "")
@@ -151,66 +149,83 @@ def public_entry(key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/f/<key>", methods=["POST"])
-def public_post(key: str):  # type: ignore[no-untyped-def]
+def public_post(key: str) -> ResponseReturnValue:
     """Confirm, edit or submit a public form; bots filling the honeypot get a thank-you and nothing else."""
-    page = _page(key)
-    page.token = views.posted_token()
-    page.typed = views.typed_values(page.spec)
-    link = request.form.get("t", "")
-    person_id = _linked_person(page, link)
-    if person_id is None and page.spec.requires_link:
-        return _link_refused(page, link)
-    if page.spec.once_per_link:
-        # One submission per link: however often it is sent, from however many rendered pages.
-        page.token = link_key(link)
-        if (booked := _booked(page, link)) is not None:
-            if views.stage() == "submit":
-                # A replayed send (double tap, retry): the same answer as the first time.
-                return redirect(url_for("forms.public_thanks", key=key, t=link), code=303)
-            return _render_booked(page, booked, again=True)
-    visitor_id = _visitor(page, request.form.get(VISITOR_INPUT, ""))
-    if request.form.get(HONEYPOT):
-        current_app.logger.info("forms: honeypot filled on %s; submission dropped", key)
-        return redirect(url_for("forms.public_thanks", key=key), code=303)
-    step = views.stage()
-    cleaned = views.clean_posted(page.spec)
-    if step == "edit" or not cleaned.ok:
-        page.errors = {} if step == "edit" else dict(cleaned.errors)
-        if step != "edit":
-            _privacy_refused(page)
-        return views.render_entry(page, 200 if step == "edit" else 400)
-    if _privacy_refused(page):
-        return views.render_entry(page, 400)
-    if page.privacy is not None:
-        page.hidden[PRIVACY_INPUT] = "1"  # carried through the confirm page to the final send
-    if step == "confirm":
-        return views.render_confirm(page, cleaned)
-    session = db.session()
-    settings = settings_of()
-    client = request_client_key()
-    existing = service.queries.submission_by_key(page.token)
-    if session.scalar(existing) is None and service.over_rate_limit(
-            session, client, settings.forms_public_rate_limit, settings.forms_public_rate_window_seconds):
-        page.message = _("短時間にリクエストが多すぎます。しばらくしてからお試しください。")
-        return views.render_entry(page, 429)
-    values = views.with_task_date(page.spec, cleaned.values)
-    try:
+    return flow.post(PublicEntry(key))
+
+
+class PublicEntry:
+    """A customer posting a public form (a forms.flow.Audience): no sign-in; the link, consent and rate rules.
+
+    The privacy-policy box is the page's (`_page` sets `Page.privacy`); forms.flow requires the tick.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.page = _page(key)
+        self.link = ""
+        self.person_id: str | None = None
+        self.visitor_id: str | None = None
+
+    def admit(self) -> ResponseReturnValue | None:
+        """The signed link (refused when required; one booking per link), the visitor id, the honeypot."""
+        page, link = self.page, request.form.get("t", "")
+        self.link = link
+        self.person_id = _linked_person(page, link)
+        if self.person_id is None and page.spec.requires_link:
+            return _link_refused(page, link)
+        if page.spec.once_per_link:
+            # One submission per link: however often it is sent, from however many rendered pages.
+            page.token = link_key(link)
+            if (booked := _booked(page, link)) is not None:
+                if views.stage() == "submit":
+                    # A replayed send (double tap, retry): the same answer as the first time.
+                    return redirect(url_for("forms.public_thanks", key=self.key, t=link), code=303)
+                return _render_booked(page, booked, again=True)
+        self.visitor_id = _visitor(page, request.form.get(VISITOR_INPUT, ""))
+        if request.form.get(HONEYPOT):
+            current_app.logger.info("forms: honeypot filled on %s; submission dropped", self.key)
+            return redirect(url_for("forms.public_thanks", key=self.key), code=303)
+        return None
+
+    def duplicates(self, cleaned: Cleaned) -> list[dict[str, Any]]:
+        """Never any: a customer is not shown who else is known."""
+        return []
+
+    def hold(self) -> ResponseReturnValue | None:
+        """429 when this client made too many submissions lately (a resend of one already made passes)."""
+        session, settings = db.session(), settings_of()
+        existing = service.queries.submission_by_key(self.page.token)
+        if session.scalar(existing) is None and service.over_rate_limit(
+                session, self.client, settings.forms_public_rate_limit, settings.forms_public_rate_window_seconds):
+            self.page.message = _("短時間にリクエストが多すぎます。しばらくしてからお試しください。")
+            return views.render_entry(self.page, 429)
+        return None
+
+    def accept(self, session: Session, values: dict[str, Any]) -> service.Accepted:
+        """Anonymous: the linked person, the client and visitor; the consent kept with a new submission."""
+        page = self.page
         accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
-                                             person_id=person_id, client=client, visitor_id=visitor_id)
+                                             person_id=self.person_id, client=self.client,
+                                             visitor_id=self.visitor_id)
         if accepted.created and page.privacy is not None:
             accepted.submission.privacy_consent = _privacy_record(page)
-    except service.FormError as exc:
-        session.rollback()
-        page.message = str(exc)
-        return views.render_entry(page, 400)
-    session.commit()
-    if page.spec.once_per_link:
-        return redirect(url_for("forms.public_thanks", key=key, t=link), code=303)
-    return redirect(url_for("forms.public_thanks", key=key), code=303)
+        return accepted
+
+    def done(self, accepted: service.Accepted) -> ResponseReturnValue:
+        """The thanks page; a booking's link rides along so its holder sees what was booked."""
+        if self.page.spec.once_per_link:
+            return redirect(url_for("forms.public_thanks", key=self.key, t=self.link), code=303)
+        return redirect(url_for("forms.public_thanks", key=self.key), code=303)
+
+    @cached_property
+    def client(self) -> str:
+        """The rate limit's key of this client (web.clients.request_client_key)."""
+        return request_client_key()
 
 
 @bp.route("/f/<key>/thanks")
-def public_thanks(key: str):  # type: ignore[no-untyped-def]
+def public_thanks(key: str) -> ResponseReturnValue:
     """Thank-you page: shows nothing of what was sent, except a booking back to the holder of its link."""
     page = _page(key)
     link = request.args.get("t", "")

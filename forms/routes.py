@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
-from forms import bp, customers, lookup, outcome, queries, service, views, visits
-from forms.inputs import address_for_postal
-from forms.models import Submission
+from forms import bp, customers, flow, lookup, outcome, queries, service, views, visits
+from forms.inputs import Cleaned, address_for_postal
+from forms.models import FormDefinition, Submission
+from forms.schema import FieldSpec, FormSpec
 from people.auth import role_required
 from sync import read
 from web.i18n import gettext as _
@@ -23,7 +28,7 @@ def _audiences() -> tuple[str, ...]:
 
 @bp.route("/forms/")
 @role_required("operator", "sales")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     """The forms this person may fill in."""
     session = db.session()
     rows = [r for r in session.scalars(queries.definitions()) if r.active and r.audience in _audiences()]
@@ -32,7 +37,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/api/people")
 @role_required("operator", "sales")
-def api_people():  # type: ignore[no-untyped-def]
+def api_people() -> ResponseReturnValue:
     """As-you-type lookup in the mirror by phone, mail, name or kana (JSON; no Salesforce call)."""
     typed = request.args.get("q", "")[:100]
     people = read.person_objects()
@@ -41,7 +46,7 @@ def api_people():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/forms/api/postal/<code>")
-def api_postal(code: str):  # type: ignore[no-untyped-def]
+def api_postal(code: str) -> ResponseReturnValue:
     """Address parts for a postal code (public: postal data is not personal)."""
     address = address_for_postal(code[:10])
     if address is None:
@@ -49,7 +54,7 @@ def api_postal(code: str):  # type: ignore[no-untyped-def]
     return jsonify(address)
 
 
-def _staff_page(key: str):  # type: ignore[no-untyped-def]
+def _staff_page(key: str) -> tuple[Session, views.Page]:
     session = db.session()
     row, spec = views.load_form(session, key, _audiences())
     # Leads and Contacts alike: a member calling in must be found, whatever the form writes.
@@ -63,7 +68,7 @@ def _staff_page(key: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/<key>", methods=["GET"])
 @role_required("operator", "sales")
-def entry(key: str):  # type: ignore[no-untyped-def]
+def entry(key: str) -> ResponseReturnValue:
     """A blank form, or one prefilled from the customer chosen in the lookup (`?person=`)."""
     session, page = _staff_page(key)
     person_id = request.args.get("person", "")
@@ -93,38 +98,49 @@ def _other_kind_prefill(spec, person) -> dict[str, str]:  # type: ignore[no-unty
 
 @bp.route("/forms/<key>", methods=["POST"])
 @role_required("operator", "sales")
-def entry_post(key: str):  # type: ignore[no-untyped-def]
+def entry_post(key: str) -> ResponseReturnValue:
     """Confirm, go back to edit, or submit (the same token always gives the same submission)."""
-    session, page = _staff_page(key)
-    page.token = views.posted_token()
-    page.typed = views.typed_values(page.spec)
-    person_id = request.form.get("_person", "") or None
-    if person_id:
-        page.person = lookup.get_person(session, person_id)
-    step = views.stage()
-    cleaned = views.clean_posted(page.spec)
-    if step == "edit" or not cleaned.ok:
-        page.errors = {} if step == "edit" else cleaned.errors
-        return views.render_entry(page, 200 if step == "edit" else 400)
-    if step == "confirm":
-        duplicates = (lookup.possible_duplicates(session, cleaned.values)
-                      if page.spec.is_person_form and page.person is None else [])
-        return views.render_confirm(page, cleaned, duplicates)
-    values = views.with_task_date(page.spec, cleaned.values)
-    try:
-        accepted = service.accept_submission(session, page.row, page.spec, values, token=page.token,
-                                             person_id=person_id, created_by=current_user.id)
-    except service.FormError as exc:
-        session.rollback()
-        page.message = str(exc)
-        return views.render_entry(page, 400)
-    session.commit()
-    return redirect(url_for("forms.done", key=key, submission_id=accepted.submission.id), code=303)
+    return flow.post(StaffEntry(key))
+
+
+class StaffEntry:
+    """A signed-in operator or sales rep posting a form (a forms.flow.Audience; the route checks the role)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.session, self.page = _staff_page(key)
+        self.person_id: str | None = None
+
+    def admit(self) -> ResponseReturnValue | None:
+        """The customer chosen in the look-up (`_person`), if any; staff are never turned away here."""
+        self.person_id = request.form.get("_person", "") or None
+        if self.person_id:
+            self.page.person = lookup.get_person(self.session, self.person_id)
+        return None
+
+    def duplicates(self, cleaned: Cleaned) -> list[dict[str, Any]]:
+        """People with the typed phone or mail, when this entry would create a new person."""
+        if self.page.spec.is_person_form and self.page.person is None:
+            return lookup.possible_duplicates(self.session, cleaned.values)
+        return []
+
+    def hold(self) -> ResponseReturnValue | None:
+        """Nothing holds a signed-in entry back."""
+        return None
+
+    def accept(self, session: Session, values: dict[str, Any]) -> service.Accepted:
+        """Written as this user's entry, for the chosen customer (or matched by its values)."""
+        return service.accept_submission(session, self.page.row, self.page.spec, values, token=self.page.token,
+                                         person_id=self.person_id, created_by=current_user.id)
+
+    def done(self, accepted: service.Accepted) -> ResponseReturnValue:
+        """The done page with the reception number and the write-back's outcome."""
+        return redirect(url_for("forms.done", key=self.key, submission_id=accepted.submission.id), code=303)
 
 
 @bp.route("/forms/<key>/done/<int:submission_id>")
 @role_required("operator", "sales")
-def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+def done(key: str, submission_id: int) -> ResponseReturnValue:
     """Accepted: the reception number, and the way to the next blank form (Alt+N)."""
     session, page = _staff_page(key)
     sub = _own_submission(session, submission_id)
@@ -135,7 +151,7 @@ def done(key: str, submission_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/<key>/done/<int:submission_id>/status")
 @role_required("operator", "sales")
-def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
+def done_status(key: str, submission_id: int) -> ResponseReturnValue:
     """The write-back outcome of a submission as JSON (the done page polls it)."""
     session = db.session()
     sub = _own_submission(session, submission_id)  # reception numbers are sequential: own entries only
@@ -146,7 +162,7 @@ def done_status(key: str, submission_id: int):  # type: ignore[no-untyped-def]
     return jsonify(outcome.outcome(sub))
 
 
-def _own_submission(session, submission_id: int) -> Submission | None:  # type: ignore[no-untyped-def]
+def _own_submission(session: Session, submission_id: int) -> Submission | None:
     """A submission the signed-in person may read: their own entry (admins: any), else None.
 
     Reception numbers are sequential: without this check anyone signed in could read every
@@ -160,8 +176,7 @@ def _own_submission(session, submission_id: int) -> Submission | None:  # type: 
 
 # --- field sales ---------------------------------------------------------------------------
 
-def _visit_form():  # type: ignore[no-untyped-def]
-
+def _visit_form() -> tuple[Session, FormDefinition, FormSpec, FieldSpec]:
     session = db.session()
     key = settings_of().forms_visit_form_key
     row, spec = views.load_form(session, key, ("sales",))
@@ -173,7 +188,7 @@ def _visit_form():  # type: ignore[no-untyped-def]
 
 @bp.route("/forms/visit")
 @role_required("sales")
-def visit():  # type: ignore[no-untyped-def]
+def visit() -> ResponseReturnValue:
     """Tap 1: find the customer (as-you-type lookup); after a tap, what was recorded and 取り消す."""
     session, _row, spec, result_field = _visit_form()
     recorded, who, undo = None, None, ""
@@ -193,7 +208,7 @@ def visit():  # type: ignore[no-untyped-def]
                                                         request.args.get("after", "")))
 
 
-def customers_panel():  # type: ignore[no-untyped-def]
+def customers_panel() -> ResponseReturnValue:
     """担当のお客様 on the sales home page (the first page; searching and paging go on at /forms/visit)."""
     from markupsafe import Markup
 
@@ -201,7 +216,7 @@ def customers_panel():  # type: ignore[no-untyped-def]
     return Markup(render_template("forms/home_customers.html", customers=page))  # noqa: S704  (our template)
 
 
-def _memo_fields(spec):  # type: ignore[no-untyped-def]
+def _memo_fields(spec: FormSpec) -> list[FieldSpec]:
     """The visit form's free-text fields (the memo, written to the Task's Description)."""
     return [f for f in spec.fields if f.type == "textarea" and f.write]
 
@@ -213,7 +228,7 @@ def _undo_seconds() -> int:
 
 @bp.route("/forms/visit/<person_id>", methods=["GET", "POST"])
 @role_required("sales")
-def visit_person(person_id: str):  # type: ignore[no-untyped-def]
+def visit_person(person_id: str) -> ResponseReturnValue:
     """Tap 2: one big button per visit result; one visit per person and day (see forms.visits)."""
     session, row, spec, result_field = _visit_form()
     person = lookup.get_person(session, person_id)
@@ -254,7 +269,7 @@ def _visit_person_page(session, spec, person, result_field, today, memo, errors=
 
 @bp.route("/forms/visit/undo/<int:submission_id>", methods=["POST"])
 @role_required("sales")
-def visit_undo(submission_id: int):  # type: ignore[no-untyped-def]
+def visit_undo(submission_id: int) -> ResponseReturnValue:
     """取り消す: withdraw a visit (its Task and so its follow-up mail) inside the undo window."""
     session, _row, spec, _field = _visit_form()
     sub = _own_submission(session, submission_id)

@@ -1,8 +1,9 @@
 """Form definitions as data: parse and check a YAML/JSON document into a `FormSpec`.
 
 The document format is described in docs/forms.md ("Form YAML schema"). `parse_spec` never
-raises on bad input from an admin: it returns every problem at once as `SpecError.problems`,
-each naming the path (e.g. `sections[0].fields[2].type`) and what is wrong, in Japanese.
+raises on bad input from an admin: it returns every problem at once as `DocumentError.problems`
+(config.validation), each naming the path (e.g. `sections[0].fields[2].type`) and what is wrong,
+in Japanese.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from config.validation import Checker, DocumentError, Problem, at, is_int
 from sync import read
 
 AUDIENCES = ("operator", "sales", "public")
@@ -27,14 +29,6 @@ ACTION_TYPES = ("create_task", "add_to_campaign", "start_automation", "confirmat
 ADDRESS_PARTS = ("prefecture", "city", "street", "number", "building")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _SF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
-
-
-class SpecError(ValueError):
-    """A form definition that cannot be used; `problems` lists every reason."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -162,44 +156,15 @@ def _prune(value: Any) -> Any:
     return value
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def bad(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
-
-    def text(self, doc: dict[str, Any], key: str, path: str, required: bool = False) -> str:
-        value = doc.get(key, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str | int | float):
-            self.bad(f"{path}{key}", "文字列で指定してください")
-            return ""
-        value = str(value).strip()
-        if required and not value:
-            self.bad(f"{path}{key}", "必須です")
-        return value
-
-    def choice(self, doc: dict[str, Any], key: str, path: str, choices: tuple[str, ...], default: str) -> str:
-        value = doc.get(key, default)
-        if value not in choices:
-            self.bad(f"{path}{key}", f"{' / '.join(choices)} のいずれかを指定してください（{value!r}）")
-            return default
-        return str(value)
-
-    def mapping(self, doc: dict[str, Any], key: str, path: str) -> dict[str, Any]:
-        value = doc.get(key) or {}
-        if not isinstance(value, dict):
-            self.bad(f"{path}{key}", "キーと値の組（マッピング）で指定してください")
-            return {}
-        for name in value:
-            if not isinstance(name, str) or not _SF_NAME.match(name):
-                self.bad(f"{path}{key}.{name}", "Salesforce の項目名（API 参照名）ではありません")
-        return dict(value)
+def _sf_names(check: Checker, value: dict[str, Any], path: str) -> dict[str, Any]:
+    """`value` (a mapping of Salesforce field names), with a problem for each key that is not one."""
+    for name in value:
+        if not isinstance(name, str) or not _SF_NAME.match(name):
+            check.bad(f"{path}.{name}", "Salesforce の項目名（API 参照名）ではありません")
+    return value
 
 
-def _options(raw: Any, path: str, check: _Checker) -> list[dict[str, str]]:
+def _options(raw: Any, path: str, check: Checker) -> list[dict[str, str]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -216,7 +181,7 @@ def _options(raw: Any, path: str, check: _Checker) -> list[dict[str, str]]:
     return options
 
 
-def _visible_if(raw: Any, path: str, check: _Checker) -> dict[str, Any] | None:
+def _visible_if(raw: Any, path: str, check: Checker) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or "field" not in raw or not ({"equals", "in", "not_empty"} & raw.keys()):
@@ -227,42 +192,37 @@ def _visible_if(raw: Any, path: str, check: _Checker) -> dict[str, Any] | None:
     return dict(raw)
 
 
-def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
+def _field(raw: Any, path: str, check: Checker) -> FieldSpec | None:
     if not isinstance(raw, dict):
         check.bad(path, "項目はマッピングで指定してください")
         return None
-    name = check.text(raw, "name", path + ".", required=True)
+    name = check.text(raw, "name", path, required=True)
     if name and not _SF_NAME.match(name):
         check.bad(f"{path}.name", "Salesforce の項目名（API 参照名）ではありません")
     spec = FieldSpec(
         name=name,
-        label=check.text(raw, "label", path + ".") or name,
-        type=check.choice(raw, "type", path + ".", FIELD_TYPES, "text"),
+        label=check.text(raw, "label", path) or name,
+        type=check.choice(raw, "type", path, FIELD_TYPES, "text"),
         required=bool(raw.get("required", False)),
-        help=check.text(raw, "help", path + "."),
-        placeholder=check.text(raw, "placeholder", path + "."),
+        help=check.text(raw, "help", path),
+        placeholder=check.text(raw, "placeholder", path),
         options=_options(raw.get("options"), f"{path}.options", check),
         visible_if=_visible_if(raw.get("visible_if"), f"{path}.visible_if", check),
-        address=check.mapping(raw, "address", path + "."),
+        address=_sf_names(check, check.mapping(raw, "address", path), at(path, "address")),
         from_describe=bool(raw.get("from_describe", True)),
         write=bool(raw.get("write", True)),
         public_prefill=bool(raw.get("public_prefill", False)),
     )
     if raw.get("max_length") is not None:
-        if not isinstance(raw["max_length"], int) or raw["max_length"] <= 0:
-            check.bad(f"{path}.max_length", "正の整数で指定してください")
-        else:
-            spec.max_length = raw["max_length"]
+        spec.max_length = check.integer(raw, "max_length", path, minimum=1,
+                                        message="正の整数で指定してください") or None
     for bound in ("min_days", "max_days"):
-        value = raw.get(bound)
-        if value is None:
+        if raw.get(bound) is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            check.bad(f"{path}.{bound}", "整数（今日からの日数）で指定してください")
-        elif spec.type != "date":
-            check.bad(f"{path}.{bound}", f"{bound} は type: date の項目にだけ指定できます")
-        else:
-            setattr(spec, bound, value)
+        if not is_int(raw[bound]):
+            check.bad(at(path, bound), "整数（今日からの日数）で指定してください")
+        elif check.ensure(spec.type == "date", at(path, bound), f"{bound} は type: date の項目にだけ指定できます"):
+            setattr(spec, bound, raw[bound])
     if spec.min_days is not None and spec.max_days is not None and spec.min_days > spec.max_days:
         check.bad(f"{path}.max_days", "min_days 以上にしてください")
     for part in spec.address:
@@ -273,19 +233,19 @@ def _field(raw: Any, path: str, check: _Checker) -> FieldSpec | None:
     return spec
 
 
-def _action(raw: Any, path: str, check: _Checker) -> ActionSpec | None:
+def _action(raw: Any, path: str, check: Checker) -> ActionSpec | None:
     if not isinstance(raw, dict):
         check.bad(path, "アクションはマッピングで指定してください")
         return None
     action = ActionSpec(
-        type=check.choice(raw, "type", path + ".", ACTION_TYPES, "create_task"),
-        subject=check.text(raw, "subject", path + "."),
-        fields=check.mapping(raw, "fields", path + "."),
-        campaign_id=check.text(raw, "campaign_id", path + "."),
-        status=check.text(raw, "status", path + "."),
-        automation=check.text(raw, "automation", path + "."),
-        template=check.text(raw, "template", path + "."),
-        field=check.text(raw, "field", path + "."),
+        type=check.choice(raw, "type", path, ACTION_TYPES, "create_task"),
+        subject=check.text(raw, "subject", path),
+        fields=_sf_names(check, check.mapping(raw, "fields", path), at(path, "fields")),
+        campaign_id=check.text(raw, "campaign_id", path),
+        status=check.text(raw, "status", path),
+        automation=check.text(raw, "automation", path),
+        template=check.text(raw, "template", path),
+        field=check.text(raw, "field", path),
     )
     needs = {"create_task": "subject", "add_to_campaign": "campaign_id", "start_automation": "automation",
              "confirmation_mail": "template", "mail_consent": "field"}[action.type]
@@ -295,10 +255,10 @@ def _action(raw: Any, path: str, check: _Checker) -> ActionSpec | None:
 
 
 def parse_spec(doc: Any) -> FormSpec:
-    """Check a definition document (already loaded from YAML/JSON); raise SpecError listing every problem."""
-    check = _Checker()
+    """Check a definition document (already loaded from YAML/JSON); raise DocumentError listing every problem."""
+    check = Checker(trim=True)
     if not isinstance(doc, dict):
-        raise SpecError(["定義全体をマッピング（key: 値 の形）で書いてください"])
+        raise DocumentError(["定義全体をマッピング（key: 値 の形）で書いてください"])
     key = check.text(doc, "key", "", required=True)
     if key and not _KEY.match(key):
         check.bad("key", "英小文字で始まる英小文字・数字・_ の 2〜64 文字にしてください")
@@ -310,23 +270,16 @@ def parse_spec(doc: Any) -> FormSpec:
         audience=check.choice(doc, "audience", "", AUDIENCES, "operator"), object=obj,
         mode=check.choice(doc, "mode", "", MODES, "create"),
         description=check.text(doc, "description", ""), done_message=check.text(doc, "done_message", ""),
-        hidden=check.mapping(doc, "hidden", ""), defaults=check.mapping(doc, "defaults", ""),
+        hidden=_sf_names(check, check.mapping(doc, "hidden", ""), "hidden"),
+        defaults=_sf_names(check, check.mapping(doc, "defaults", ""), "defaults"),
         external_id_field=check.text(doc, "external_id_field", "") or None,
         person_field=check.text(doc, "person_field", "") or None,
     )
     for flag in ("requires_link", "once_per_link"):
-        if doc.get(flag) is not None:
-            if not isinstance(doc[flag], bool):
-                check.bad(flag, "true か false で指定してください")
-            elif doc[flag] and spec.audience != "public":
-                check.bad(flag, "audience: public のフォームだけで使えます")
-            else:
-                setattr(spec, flag, doc[flag])
-    if doc.get("privacy_consent") is not None:
-        if not isinstance(doc["privacy_consent"], bool):
-            check.bad("privacy_consent", "true か false で指定してください")
-        else:
-            spec.privacy_consent = doc["privacy_consent"]
+        on = check.flag(doc, flag, "", False)
+        if check.ensure(not on or spec.audience == "public", flag, "audience: public のフォームだけで使えます"):
+            setattr(spec, flag, on)
+    spec.privacy_consent = check.flag(doc, "privacy_consent", "")
     if spec.once_per_link and not spec.requires_link:
         check.bad("once_per_link", "requires_link: true と一緒に指定してください")
     if "external_id_field" not in doc and obj in ("Lead", "Contact") and obj in read.person_objects():
@@ -356,8 +309,8 @@ def parse_spec(doc: Any) -> FormSpec:
             check.bad(path, "title と fields（リスト）を指定してください")
             continue
         fields = [f for j, r in enumerate(raw["fields"]) if (f := _field(r, f"{path}.fields[{j}]", check))]
-        spec.sections.append(SectionSpec(title=check.text(raw, "title", path + "."), fields=fields,
-                                         help=check.text(raw, "help", path + ".")))
+        spec.sections.append(SectionSpec(title=check.text(raw, "title", path), fields=fields,
+                                         help=check.text(raw, "help", path)))
     names = [f.name for f in spec.fields]
     for name in {n for n in names if names.count(n) > 1}:
         check.bad("sections", f"項目 {name} が 2 回あります")
@@ -379,29 +332,27 @@ def parse_spec(doc: Any) -> FormSpec:
             check.bad(f"actions[{i}].field", f"フォームのチェックボックス項目を指定してください（{action.field}）")
         if spec.field("Email") is None:
             check.bad(f"actions[{i}]", "mail_consent には Email 項目が必要です")
-    if check.problems:
-        raise SpecError(check.problems)
+    check.raise_if_any()
     return spec
 
 
 def load_yaml(text: str) -> list[FormSpec]:
-    """Parse one YAML document or several (`---`-separated); raise SpecError on any problem."""
+    """Parse one YAML document or several (`---`-separated); raise DocumentError on any problem."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise SpecError([f"YAML として読めません: {exc}"]) from None
+        raise DocumentError([f"YAML として読めません: {exc}"]) from None
     if not docs:
-        raise SpecError(["定義がありません"])
+        raise DocumentError(["定義がありません"])
     specs: list[FormSpec] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for i, doc in enumerate(docs):
         try:
             specs.append(parse_spec(doc))
-        except SpecError as exc:
-            prefix = f"[{i + 1}] " if len(docs) > 1 else ""
-            problems.extend(prefix + p for p in exc.problems)
+        except DocumentError as exc:
+            problems.extend(exc.within(f"[{i + 1}] ").problems if len(docs) > 1 else exc.problems)
     if problems:
-        raise SpecError(problems)
+        raise DocumentError(problems)
     return specs
 
 

@@ -1,7 +1,8 @@
-"""The entry → confirm → submit flow shared by operator, sales and public forms.
+"""The pieces of an entry form's pages, shared by operator, sales and public forms.
 
 Every rendered entry form carries a fresh token (its idempotency key). The token travels with
-the confirm page, so the final POST — however often it is sent — maps to one submission.
+the confirm page, so the final POST — however often it is sent — maps to one submission. The
+edit → confirm → submit steps that use these pieces are forms.flow.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from forms.schema import FormSpec
 from sync.models import MirrorRecord
 
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
+# The privacy-policy consent box of a page that has one (`Page.privacy`; forms/_fields.html names it too).
+PRIVACY_INPUT = "_privacy"
 
 
 def new_token() -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import timedelta
+from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,7 +29,7 @@ from web.i18n import gettext as _
 
 @admin_bp.route("/")
 @role_required("admin")
-def outbox():  # type: ignore[no-untyped-def]
+def outbox() -> ResponseReturnValue:
     """Outbox status counts, recent problems, and missing compliance settings."""
     session = db.session()
     counts = dict(session.execute(select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
@@ -49,7 +51,7 @@ def outbox():  # type: ignore[no-untyped-def]
 
 @admin_bp.route("/templates")
 @role_required("marketer")
-def templates():  # type: ignore[no-untyped-def]
+def templates() -> ResponseReturnValue:
     """Every template."""
     rows = db.session().scalars(select(MailTemplate).order_by(MailTemplate.key)).all()
     return render_template("mail/admin_templates.html", templates=rows)
@@ -58,7 +60,7 @@ def templates():  # type: ignore[no-untyped-def]
 @admin_bp.route("/templates/new", methods=["GET", "POST"])
 @admin_bp.route("/templates/<key>", methods=["GET", "POST"])
 @role_required("marketer")
-def edit_template(key: str | None = None):  # type: ignore[no-untyped-def]
+def edit_template(key: str | None = None) -> ResponseReturnValue:
     """Create or edit a template; 'preview' renders it against a mirrored record or placeholders."""
     session = db.session()
     existing = get_template(session, key) if key else None
@@ -108,8 +110,9 @@ def _template_values(existing: MailTemplate | None) -> dict[str, str]:
             "text": existing.text or ""}
 
 
-def _test_send_page(session, key: str | None, form: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
-                    errors: list[str] | None = None, candidates: list[dict[str, str]] | None = None):
+def _test_send_page(session: Session, key: str | None, form: dict[str, str] | None = None,
+                    errors: list[str] | None = None, candidates: list[dict[str, str]] | None = None,
+                    ) -> dict[str, Any]:
     """What the test-send section of a template's page shows: the form and the template's recent tests."""
     if not key:
         return {"test_send": None}
@@ -122,7 +125,7 @@ def _test_send_page(session, key: str | None, form: dict[str, str] | None = None
 
 @admin_bp.route("/templates/<key>/test-send", methods=["POST"])
 @role_required("marketer")
-def test_send_template(key: str):  # type: ignore[no-untyped-def]
+def test_send_template(key: str) -> ResponseReturnValue:
     """Send the saved template, rendered with sample data, to a named test address (marked as a test)."""
     session = db.session()
     existing = get_template(session, key)
@@ -131,7 +134,7 @@ def test_send_template(key: str):  # type: ignore[no-untyped-def]
     form = {"to": request.form.get("to", "")[:254], "sample": (request.form.get("sample_id")
                                                                or request.form.get("sample", ""))[:100],
             "confirm_customer": request.form.get("confirm_customer", "")}
-    def shown_again(errors: list[str], candidates: list[dict[str, str]] | None = None):  # type: ignore[no-untyped-def]
+    def shown_again(errors: list[str], candidates: list[dict[str, str]] | None = None) -> ResponseReturnValue:
         return render_template("mail/admin_template_edit.html", values=_template_values(existing), errors=[],
                                rendered=None, key=key,
                                **_test_send_page(session, key, form, errors, candidates)), 400
@@ -165,7 +168,7 @@ def _template_snapshot(row: MailTemplate) -> dict[str, str | None]:
 
 @admin_bp.route("/suppressions", methods=["GET", "POST"])
 @role_required("admin")
-def suppressions():  # type: ignore[no-untyped-def]
+def suppressions() -> ResponseReturnValue:
     """The suppression list: search, add (manual), remove."""
     session = db.session()
     error = None
@@ -218,7 +221,7 @@ def _development_only() -> None:
 
 @admin_bp.route("/inbox")
 @role_required("admin")
-def inbox():  # type: ignore[no-untyped-def]
+def inbox() -> ResponseReturnValue:
     """Messages captured by the development inbox, newest first (development only)."""
     _development_only()
     rows = db.session().scalars(select(DevInboxMessage).order_by(DevInboxMessage.id.desc()).limit(200)).all()
@@ -227,7 +230,7 @@ def inbox():  # type: ignore[no-untyped-def]
 
 @admin_bp.route("/inbox/<int:message_id>")
 @role_required("admin")
-def inbox_message(message_id: int):  # type: ignore[no-untyped-def]
+def inbox_message(message_id: int) -> ResponseReturnValue:
     """One captured message: headers, the HTML part in a sandboxed frame, the text part and the raw source."""
     _development_only()
     row = db.session().get(DevInboxMessage, message_id)

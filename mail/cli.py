@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from config import settings_of
+from web import current_application
 
 mail_cli = AppGroup("mail", help="Mail delivery.")
 
@@ -20,7 +20,7 @@ def inbox_command(port: int | None) -> None:
     """Run the development SMTP inbox until interrupted (debug mode, and only when SMTP_URL is empty)."""
     from config.production import is_development
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_application()
     if not is_development(app):
         raise click.ClickException("the dev inbox is for development (TSUNAGI_DEBUG=1); production uses SMTP_URL")
     from mail.devinbox import start_dev_inbox

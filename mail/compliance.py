@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from activity.record import record_activity
-from db import insert_for, utcnow
+from db import insert_for, rows_matched, utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
 from sync import read
 
@@ -72,8 +72,7 @@ def unsuppress(session: Session, address: str) -> bool:
         row.reason, row.source, row.person_id = "unsubscribe", withdrawal.source, withdrawal.person_id or row.person_id
         session.flush()
         return True
-    result = session.execute(delete(Suppression).where(Suppression.address == address))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rows_matched(session, delete(Suppression).where(Suppression.address == address)))
 
 
 def latest_consent(session: Session, address: str) -> MailConsent | None:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 import db
 from activity.record import record_activity
@@ -73,7 +74,7 @@ def _preferences_url(mail: OutboxMail) -> str:
 
 
 @bp.route("/u/<token>", methods=["GET"])
-def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe_page(token: str) -> ResponseReturnValue:
     """Ask the recipient to confirm (a GET never unsubscribes: link scanners follow links).
 
     Opened again after unsubscribing, it says so (with the date) instead of asking again.
@@ -91,7 +92,7 @@ def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/u/<token>", methods=["POST"])
-def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe(token: str) -> ResponseReturnValue:
     """Unsubscribe: the confirm button, or a mail provider's one-click POST (RFC 8058)."""
     mail_id = _signed_value("unsubscribe", token)
     if mail_id is None:
@@ -116,7 +117,7 @@ def _test_send_notice(mail: OutboxMail) -> str:
 
 
 @bp.route("/u/request", methods=["POST"])
-def request_link():  # type: ignore[no-untyped-def]
+def request_link() -> ResponseReturnValue:
     """From the invalid-link page: mail a fresh preference-centre link to the address typed (nothing else)."""
     from mail.outbox import InvalidMail, normalize_address
     from mail.preferences import request_link as send_link
@@ -136,7 +137,7 @@ def request_link():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/p/<token>", methods=["GET"])
-def preferences(token: str):  # type: ignore[no-untyped-def]
+def preferences(token: str) -> ResponseReturnValue:
     """The preference centre of one mail's recipient: topics, stop everything, or re-subscribe."""
     mail = _mail_of("preferences", token)
     if mail is None:
@@ -154,7 +155,7 @@ def _render_preferences(mail: OutboxMail, message: str = "", status: int = 200) 
 
 
 @bp.route("/p/<token>", methods=["POST"])
-def save_preferences(token: str):  # type: ignore[no-untyped-def]
+def save_preferences(token: str) -> ResponseReturnValue:
     """Save the topics, stop all marketing mail, or re-subscribe (only with a valid signed token)."""
     from mail.compliance import resubscribe
     from mail.preferences import LINK_SOURCE, consent_text, preference_state
@@ -216,7 +217,7 @@ def _with_person_token(url: str, person_id: str | None) -> str:
 
 
 @bp.route("/m/o/<token>.gif")
-def open_pixel(token: str):  # type: ignore[no-untyped-def]
+def open_pixel(token: str) -> ResponseReturnValue:
     """Record an open; answer a 1×1 transparent GIF."""
     mail_id = _signed_value("open", token)
     if not isinstance(mail_id, int) or not _track("mail_open", mail_id, {}):
@@ -225,7 +226,7 @@ def open_pixel(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/m/c/<token>")
-def click(token: str):  # type: ignore[no-untyped-def]
+def click(token: str) -> ResponseReturnValue:
     """Record a click and redirect to the URL inside the signed token (never one from the request)."""
     value = _signed_value("click", token)
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)
@@ -239,7 +240,7 @@ def click(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/mail/bounces", methods=["POST"])
-def bounces():  # type: ignore[no-untyped-def]
+def bounces() -> ResponseReturnValue:
     """Take one DSN (the raw message as the body); `Authorization: Bearer MAIL_BOUNCE_TOKEN`."""
     settings = settings_of()
     if not _bounce_token_matches(request.headers.get("Authorization", "").removeprefix("Bearer ").strip()):
@@ -258,7 +259,7 @@ def bounces():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/mail/bounces/sendgrid", methods=["POST"])
-def sendgrid_bounces():  # type: ignore[no-untyped-def]
+def sendgrid_bounces() -> ResponseReturnValue:
     """SendGrid's Event Webhook (signed, or `?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import sendgrid_events
 
@@ -273,7 +274,7 @@ def sendgrid_bounces():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/mail/bounces/ses", methods=["POST"])
-def ses_bounces():  # type: ignore[no-untyped-def]
+def ses_bounces() -> ResponseReturnValue:
     """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import ses_events
 

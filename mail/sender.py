@@ -37,7 +37,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import settings_of
-from db import Database, get_db, table_of, utcnow
+from db import Database, get_db, rows_matched, table_of, utcnow
 from mail.bounces import record_smtp_bounces
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
@@ -122,14 +122,13 @@ def claim_lanes(session: Session, worker_id: str, limit: int, lease_seconds: int
 def recover_interrupted(session: Session) -> int:
     """Mark 'sending' rows of dead workers as sent-but-unconfirmed (never resent; see module doc)."""
     now = utcnow()
-    result = session.execute(
+    return rows_matched(session, (
         update(OutboxMail)
         .where(OutboxMail.status == "sending", OutboxMail.locked_until < now)
         .values(status="sent", unconfirmed=True, sent_at=now, locked_by=None, locked_until=None,
                 last_error="worker stopped after the final dot, before the reply was recorded: assumed delivered")
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    )) or 0
 
 
 class OutboxSender:

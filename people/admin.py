@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user
+from sqlalchemy.orm import Session
 
 import db
 from people import audit_view, bp, queries
@@ -18,7 +20,7 @@ AUDIT_PAGE_SIZE = 50
 
 @bp.route("/admin/users")
 @role_required("admin")
-def users():  # type: ignore[no-untyped-def]
+def users() -> ResponseReturnValue:
     """Everyone who can (or could) sign in."""
     people = db.session().scalars(queries.users_by_role_and_email()).all()
     return render_template("people/users.html", users=people, role_labels=ROLE_LABELS)
@@ -26,7 +28,7 @@ def users():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/users/new", methods=["GET", "POST"])
 @role_required("admin")
-def user_new():  # type: ignore[no-untyped-def]
+def user_new() -> ResponseReturnValue:
     """Add a person with a role and an initial password."""
     form = UserCreateForm()
     if form.validate_on_submit():
@@ -46,7 +48,7 @@ def user_new():  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
 @role_required("admin")
-def user_edit(user_id: int):  # type: ignore[no-untyped-def]
+def user_edit(user_id: int) -> ResponseReturnValue:
     """Change a person's name, role, access or password."""
     session = db.session()
     user = session.get(User, user_id)
@@ -77,7 +79,7 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
     return render_template("people/user_edit.html", form=form, user=user), (400 if form.errors else 200)
 
 
-def _salesforce_user_choices(session, user: User) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _salesforce_user_choices(session: Session, user: User) -> list[tuple[str, str]]:
     """The Salesforce Users a person can be; the current choice stays listed even if no longer synced."""
     from people.sf_user import user_choices
 
@@ -89,7 +91,7 @@ def _salesforce_user_choices(session, user: User) -> list[tuple[str, str]]:  # t
 
 @bp.route("/admin/audit")
 @role_required("admin")
-def audit_log():  # type: ignore[no-untyped-def]
+def audit_log() -> ResponseReturnValue:
     """Admin changes, newest first: who, what, when, before and after."""
     before = request.args.get("before", type=int)
     rows = db.session().execute(queries.audit_page(AUDIT_PAGE_SIZE + 1, before)).all()

@@ -14,12 +14,15 @@ def init_app(app: Flask) -> None:
     """Register the pages, the `person_link`/`person_names` template helpers and the navigation entry."""
     from persons import routes  # noqa: F401  (routes attach to bp)
     from persons.links import person_link, person_names
+    from persons.service import ENROLLMENT_LABELS, KINDS
+    from web import labels, nav
     from web.i18n import lazy_gettext as _l
 
     app.register_blueprint(bp)
     app.add_template_global(person_link, "person_link")
     app.add_template_global(person_names, "person_names")
-    from web import nav
+    labels.register(app, "enrollment", ENROLLMENT_LABELS)
+    labels.register(app, "person_kind", KINDS)
 
     nav.register(app, "admin", _l("送信メール一覧"), "persons.mail_log",
                  description=_l("送ったメールを宛先・お客様・オートメーションで検索、開封とクリック"), order=61)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
 
 import db
 from mail.consent import SKIP_REASONS, STATUS_LABELS
@@ -20,7 +21,7 @@ def _labels() -> dict[str, object]:
 
 @bp.route("/people/<sf_id>")
 @role_required("sales", "marketer")
-def person(sf_id: str):  # type: ignore[no-untyped-def]
+def person(sf_id: str) -> ResponseReturnValue:
     """One Lead or Contact: card, running automations and a timeline of everything, newest first."""
     if not service.SF_ID.match(sf_id):
         abort(404)
@@ -36,7 +37,7 @@ def person(sf_id: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/mail/log")
 @role_required("marketer")
-def mail_log():  # type: ignore[no-untyped-def]
+def mail_log() -> ResponseReturnValue:
     """Sent mail, newest first, searchable by address, person id and automation key."""
     args = request.args
     address = args.get("address", "").strip()[:254] or None

@@ -9,9 +9,9 @@ import click
 from flask.cli import AppGroup
 
 import db
+from config.validation import DocumentError
 from people.service import audit
 from scoring import handoff, service
-from scoring.definition import ScoringModelError
 
 scoring_cli = AppGroup("scoring", help="Scoring model and scores.")
 
@@ -30,8 +30,8 @@ def load_command(path: Path, no_rescore: bool) -> None:
                 if threshold.notify_owner and threshold.mail_template == "scoring-hot-lead":
                     handoff.ensure_hot_lead_template(session)
             result = None if no_rescore else service.rescore(session, None, reason="スコアリングモデルの変更")
-    except ScoringModelError as exc:
-        raise click.ClickException(str(exc)) from None
+    except DocumentError as exc:
+        raise click.ClickException("\n".join(exc.messages)) from None
     click.echo(f"loaded {len(definition.behaviour)} behaviour, {len(definition.fit)} fit rules, "
                f"{len(definition.stages)} stages, {len(definition.thresholds)} thresholds")
     if result is not None:

@@ -1,8 +1,8 @@
 """The scoring model document: parse and check the admin's YAML, match activities to rules.
 
 The schema is described in docs/scoring.md; `scoring/examples/default.yaml` is the shipped model.
-Every problem is reported as a `ScoringModelError` whose message names the offending entry, so an
-admin sees what to fix instead of a traceback.
+Every problem is reported in one `DocumentError` (config.validation), each naming the offending
+entry, so an admin sees everything to fix at once instead of a traceback.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from typing import Any
 import yaml
 
 from activity.models import KINDS
+from config.validation import Checker, DocumentError, at, is_number, is_text
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "examples" / "default.yaml"
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
-
-
-class ScoringModelError(ValueError):
-    """The scoring model document is not valid; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +30,10 @@ class BehaviourRule:
     kind: str
     points: int
     label: str
+    status: tuple[str, ...] = ()  # campaign member statuses that count; empty: any
+    # Glob patterns (fnmatch, case-sensitive) on the activity's page URL and form key; None: any.
     url: str | None = None
     form: str | None = None
-    status: tuple[str, ...] = ()
 
     def matches(self, kind: str, details: dict[str, Any]) -> bool:
         """True when an activity of `kind` with `details` earns this rule's points."""
@@ -122,122 +120,121 @@ class ScoringDefinition:
         return keep
 
 
-def _int(entry: dict[str, Any], key: str, where: str, default: Any = ...) -> int:
-    value = entry.get(key, default)
-    if value is ... or isinstance(value, bool) or not isinstance(value, int):
-        raise ScoringModelError(f"{where}: '{key}' は整数で指定してください ({key} must be a whole number)")
-    return value
-
-
-def _name(entry: dict[str, Any], where: str, seen: set[str]) -> str:
+def _name(c: Checker, entry: dict[str, Any], where: str, seen: set[str]) -> str:
     name = entry.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ScoringModelError(f"{where}: 'name' は英小文字・数字・_ で指定してください (name: [a-z0-9_])")
-    if name in seen:
-        raise ScoringModelError(f"{where}: name '{name}' が重複しています (duplicate name)")
+        c.bad(at(where, "name"), "'name' は英小文字・数字・_ で指定してください (name: [a-z0-9_])")
+        return ""
+    c.ensure(name not in seen, at(where, "name"), f"name '{name}' が重複しています (duplicate name)")
     seen.add(name)
     return name
 
 
-def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+def _whole(c: Checker, entry: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
+    return c.integer(entry, key, where, default,
+                     message=f"'{key}' は整数で指定してください ({key} must be a whole number)")
+
+
+def _strings(c: Checker, entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key)
     if value is None:
         return ()
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    if is_text(value):
         return (str(value),)
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return tuple(str(v) for v in value)
-    raise ScoringModelError(f"{where}: '{key}' は文字列かそのリストで指定してください ({key} must be text or a list)")
+    c.bad(at(where, key), f"'{key}' は文字列かそのリストで指定してください ({key} must be text or a list)")
+    return ()
 
 
-def _entries(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _entries(c: Checker, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
     value = document.get(key) or []
     if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
-        raise ScoringModelError(f"'{key}' は項目のリストで指定してください ({key} must be a list of entries)")
+        c.bad(key, f"'{key}' は項目のリストで指定してください ({key} must be a list of entries)")
+        return []
     return value
 
 
 def parse_document(document: Any) -> ScoringDefinition:
-    """Check a scoring model (already loaded from YAML/JSON) and return it typed."""
+    """Check a scoring model (already loaded from YAML/JSON) and return it typed; raise DocumentError."""
     if not isinstance(document, dict):
-        raise ScoringModelError("スコアリングモデルは YAML のマッピングで記述してください (must be a mapping)")
-    unknown = set(document) - {"version", "behaviour", "fit", "decay", "stages", "thresholds"}
-    if unknown:
-        raise ScoringModelError(f"不明な項目があります (unknown keys): {', '.join(sorted(unknown))}")
+        raise DocumentError(["スコアリングモデルは YAML のマッピングで記述してください (must be a mapping)"])
+    c = Checker()
+    c.unknown_keys(document, ("version", "behaviour", "fit", "decay", "stages", "thresholds"),
+                   message="不明な項目があります (unknown keys)")
     seen: set[str] = set()
     behaviour = []
-    for i, entry in enumerate(_entries(document, "behaviour")):
-        where = f"behaviour[{i}]"
-        name = _name(entry, where, seen)
+    for i, entry in enumerate(_entries(c, document, "behaviour")):
+        where = at("behaviour", i)
+        name = _name(c, entry, where, seen)
         kind = entry.get("kind")
-        if kind not in KINDS:
-            raise ScoringModelError(f"{where}: kind は {', '.join(KINDS)} のいずれかです (unknown kind {kind!r})")
+        c.ensure(kind in KINDS, at(where, "kind"), f"kind は {', '.join(KINDS)} のいずれかです (unknown kind {kind!r})")
         url, form = entry.get("url"), entry.get("form")
-        if url is not None and not isinstance(url, str):
-            raise ScoringModelError(f"{where}: 'url' は文字列のパターンです (url must be a glob pattern)")
-        if form is not None and not isinstance(form, str):
-            raise ScoringModelError(f"{where}: 'form' は文字列のパターンです (form must be a glob pattern)")
-        behaviour.append(BehaviourRule(name=name, kind=kind, points=_int(entry, "points", where),
+        c.ensure(url is None or isinstance(url, str), at(where, "url"),
+                 "'url' は文字列のパターンです (url must be a glob pattern)")
+        c.ensure(form is None or isinstance(form, str), at(where, "form"),
+                 "'form' は文字列のパターンです (form must be a glob pattern)")
+        behaviour.append(BehaviourRule(name=name, kind=str(kind), points=_whole(c, entry, "points", where),
                                        label=str(entry.get("label") or name), url=url, form=form,
-                                       status=_strings(entry.get("status"), where, "status")))
+                                       status=_strings(c, entry, "status", where)))
     fit = []
-    for i, entry in enumerate(_entries(document, "fit")):
-        where = f"fit[{i}]"
-        name = _name(entry, where, seen)
-        fields = _strings(entry.get("field"), where, "field")
-        if not fields or not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", f) for f in fields):
-            raise ScoringModelError(f"{where}: 'field' に Salesforce の項目名を指定してください (field is required)")
-        values = _strings(entry.get("in"), where, "in")
+    for i, entry in enumerate(_entries(c, document, "fit")):
+        where = at("fit", i)
+        name = _name(c, entry, where, seen)
+        fields = _strings(c, entry, "field", where)
+        c.ensure(bool(fields) and all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", f) for f in fields), at(where, "field"),
+                 "'field' に Salesforce の項目名を指定してください (field is required)")
+        values = _strings(c, entry, "in", where)
         minimum, maximum = entry.get("min"), entry.get("max")
         for key, bound in (("min", minimum), ("max", maximum)):
-            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
-                raise ScoringModelError(f"{where}: '{key}' は数値です ({key} must be a number)")
-        if not values and minimum is None and maximum is None:
-            raise ScoringModelError(f"{where}: 'in'、'min'、'max' のいずれかが必要です (give in, min or max)")
-        fit.append(FitRule(name=name, fields=fields, points=_int(entry, "points", where),
+            c.ensure(bound is None or is_number(bound), at(where, key), f"'{key}' は数値です ({key} must be a number)")
+        c.ensure(bool(values) or minimum is not None or maximum is not None, where,
+                 "'in'、'min'、'max' のいずれかが必要です (give in, min or max)")
+        fit.append(FitRule(name=name, fields=fields, points=_whole(c, entry, "points", where),
                            label=str(entry.get("label") or name), values=values,
                            minimum=minimum, maximum=maximum))
     decay = []
-    for i, entry in enumerate(_entries(document, "decay")):
-        where = f"decay[{i}]"
-        days, keep = _int(entry, "older_than_days", where), _int(entry, "keep_percent", where)
-        if days <= 0 or not 0 <= keep <= 100:
-            raise ScoringModelError(f"{where}: older_than_days > 0、0 ≤ keep_percent ≤ 100 にしてください")
+    for i, entry in enumerate(_entries(c, document, "decay")):
+        where = at("decay", i)
+        days, keep = _whole(c, entry, "older_than_days", where), _whole(c, entry, "keep_percent", where)
+        c.ensure(days > 0 and 0 <= keep <= 100, where, "older_than_days > 0、0 ≤ keep_percent ≤ 100 にしてください")
         decay.append(DecayStep(days, keep))
     behaviour_names = {r.name for r in behaviour}
     stages = []
     stage_names: set[str] = set()
-    for i, entry in enumerate(_entries(document, "stages")):
-        where = f"stages[{i}]"
+    for i, entry in enumerate(_entries(c, document, "stages")):
+        where = at("stages", i)
         raw_name = entry.get("name")
         if not isinstance(raw_name, str) or not raw_name.strip() or raw_name in stage_names:
-            raise ScoringModelError(f"{where}: 'name' が空か重複しています (stage name missing or duplicate)")
-        name = raw_name
-        stage_names.add(name)
-        requires = _strings(entry.get("requires_any"), where, "requires_any")
+            c.bad(at(where, "name"), "'name' が空か重複しています (stage name missing or duplicate)")
+            raw_name = ""
+        stage_names.add(raw_name)
+        requires = _strings(c, entry, "requires_any", where)
         missing = set(requires) - behaviour_names
-        if missing:
-            raise ScoringModelError(f"{where}: 未定義の行動ルールです (unknown rules): {', '.join(sorted(missing))}")
-        stages.append(Stage(name=name, min_score=_int(entry, "min_score", where, 0), requires_any=requires))
+        c.ensure(not missing, at(where, "requires_any"),
+                 f"未定義の行動ルールです (unknown rules): {', '.join(sorted(missing))}")
+        stages.append(Stage(name=raw_name, min_score=_whole(c, entry, "min_score", where, 0), requires_any=requires))
     thresholds = []
-    for i, entry in enumerate(_entries(document, "thresholds")):
-        where = f"thresholds[{i}]"
+    for i, entry in enumerate(_entries(c, document, "thresholds")):
+        where = at("thresholds", i)
         thresholds.append(Threshold(
-            name=_name(entry, where, seen), score=_int(entry, "score", where),
+            name=_name(c, entry, where, seen), score=_whole(c, entry, "score", where),
             notify_owner=bool(entry.get("notify_owner", True)),
             mail_template=str(entry.get("mail_template") or "scoring-hot-lead"),
             create_task=bool(entry.get("create_task", True)),
             task_subject=str(entry.get("task_subject") or "ホットリード: スコア {score}"),
         ))
+    c.raise_if_any()
     return ScoringDefinition(tuple(behaviour), tuple(fit), tuple(decay), tuple(stages), tuple(thresholds),
                              document=document)
 
 
 def parse_yaml(text: str) -> ScoringDefinition:
-    """Parse a scoring model from YAML text (safe loader only)."""
+    """Parse a scoring model from YAML text (safe loader only); raise DocumentError naming every problem."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ScoringModelError(f"YAML を読めません (invalid YAML): {exc}") from None
+        raise DocumentError([f"YAML を読めません (invalid YAML): {exc}"]) from None
     return parse_document(document)
 
 

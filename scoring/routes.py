@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 import db
 from config import settings_of
+from config.validation import DocumentError
 from people.auth import role_required
 from people.service import audit
 from scoring import bp, service, tracking
-from scoring.definition import ScoringModelError
 from scoring.models import PersonScore, ScoreThresholdCrossed, ScoringModel
 from scoring.pixel import PIXEL
 from sync.models import MirrorRecord
@@ -57,15 +57,15 @@ def admin_model() -> ResponseReturnValue:
     """Show, check and save the scoring model; list the top-scored people."""
     session = db.session()
     text = request.form.get("model", "") if request.method == "POST" else service.active_yaml(session)
-    error = None
+    errors: list[str] = []
     if request.method == "POST":
         upload = request.files.get("file")
         if upload is not None and upload.filename:
             try:
                 text = upload.read(256 * 1024).decode("utf-8")
             except UnicodeDecodeError:
-                error = _("ファイルは UTF-8 の YAML にしてください。")
-        if error is None:
+                errors = [_("ファイルは UTF-8 の YAML にしてください。")]
+        if not errors:
             try:
                 before = service.active_definition(session).document
                 definition = service.import_model(session, text, by=current_user.email)
@@ -77,14 +77,14 @@ def admin_model() -> ResponseReturnValue:
                 session.commit()
                 flash(_("スコアリングモデルを保存しました。全員のスコアを再計算します。"), "success")
                 return redirect(url_for("scoring.admin_model"))
-            except ScoringModelError as exc:
+            except DocumentError as exc:
                 session.rollback()
-                error = str(exc)
+                errors = exc.messages
     row = session.get(ScoringModel, service.ACTIVE)
     top = session.execute(select(PersonScore).order_by(PersonScore.score.desc(), PersonScore.person_id)
                           .limit(50)).scalars().all()
-    return render_template("scoring/admin.html", model_text=text, error=error, model=row, top=top), \
-        (400 if error else 200)
+    return render_template("scoring/admin.html", model_text=text, errors=errors, model=row, top=top), \
+        (400 if errors else 200)
 
 
 @bp.route("/admin/scoring/export.yaml")

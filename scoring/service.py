@@ -54,7 +54,7 @@ def active_yaml(session: Session) -> str:
 
 
 def import_model(session: Session, text: str, by: str = "") -> ScoringDefinition:
-    """Check and store a YAML model as the active one (raises ScoringModelError with the reason)."""
+    """Check and store a YAML model as the active one (raises DocumentError with every reason)."""
     definition = parse_yaml(text)
     row = session.get(ScoringModel, ACTIVE)
     if row is None:

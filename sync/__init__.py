@@ -4,6 +4,8 @@
 `sync.cycle` job, the CLI, the admin status page and the /healthz check are registered here.
 """
 
+from typing import Any
+
 from flask import Blueprint, Flask
 
 import db
@@ -31,7 +33,7 @@ def init_app(app: Flask) -> None:
     register_check(app, "sync", _health)
 
 
-def _health():  # type: ignore[no-untyped-def]
+def _health() -> tuple[bool, dict[str, Any]]:
     from sync.status import health
 
     return health(db.session())

@@ -6,11 +6,11 @@ import json
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from config import settings_of
 from db import get_db
+from web import current_application
 
 sync_cli = AppGroup("sync", help="Mirror Salesforce into the local database.")
 mirror_cli = AppGroup("mirror", help="Read the local mirror.")
@@ -24,7 +24,7 @@ def run_command(once: bool, objects: tuple[str, ...], full: bool) -> None:
     """Run poll cycles."""
     from sync.cycle import run_cycle
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_application()
     settings = settings_of(app)
     unknown = [o for o in objects if o not in settings.sync_objects]
     if unknown:
@@ -47,7 +47,7 @@ def describe_command() -> None:
     from salesforce import gateway_for
     from sync import describe
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_application()
     settings = settings_of(app)
     with get_db(app).transaction() as session:
         errors = describe.refresh(session, gateway_for(app), list(settings.sync_objects))

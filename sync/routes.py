@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import render_template
+from flask.typing import ResponseReturnValue
 
 import db
 from config import settings_of
@@ -13,7 +14,7 @@ from sync.status import report
 
 @bp.route("/admin/sync")
 @role_required("admin")
-def admin_status():  # type: ignore[no-untyped-def]
+def admin_status() -> ResponseReturnValue:
     """Per object: last cycle, records, lag, last error; API calls against the limit, per hour."""
     data = report(db.session(), settings_of().sync_objects)
     peak = max([h["calls"] for h in data["calls_per_hour"]] + [1])

@@ -55,7 +55,7 @@ def canonical(value: Any) -> Any:
                 return format_datetime(parsed)
         return value
     if isinstance(value, datetime):
-        return format_datetime(parse_datetime(value))  # type: ignore[arg-type]
+        return format_datetime(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -1,6 +1,9 @@
 """The web shell: base layout, language choice, navigation, home pages per role, health, errors."""
 
-from flask import Blueprint, Flask
+from typing import cast
+
+from flask import Blueprint, Flask, current_app
+from werkzeug.local import LocalProxy
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -19,3 +22,9 @@ def init_app(app: Flask) -> None:
     errors.init_errors(app)
     app.register_blueprint(bp)
     app.register_blueprint(health.bp)
+
+
+def current_application() -> Flask:
+    """The Flask object behind `current_app`, for what outlives the app context it was read in
+    (a thread, a dev SMTP server, a sync cycle started from the CLI or a job)."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()

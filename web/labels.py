@@ -2,16 +2,19 @@
 
 Pages never show a status or enum code as it is stored (`queued`, `not_entered`, `field_changed`…):
 they write `{{ mail.status|label("mail_status") }}`. A concept whose package already keeps its
-words (mail statuses in mail.consent, automation outcomes in automations.labels, …) is looked up
-there, so each concept has exactly one table; concepts without an owner of their own live here.
+words (mail statuses in mail.consent, automation outcomes in automations.labels, …) registers that
+table from its `init_app` (`register(app, "mail_status", STATUS_LABELS)`), so each concept has
+exactly one table and web/ never imports the packages above it; concepts without an owner of their
+own live here.
 The raw code may still appear in a `title` attribute or a CSV export, never as the visible text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import import_module
 from typing import Any
+
+from flask import Flask, current_app
 
 from web.i18n import lazy_gettext as _l
 
@@ -54,17 +57,8 @@ FORM_AUDIENCE = {"operator": _l("オペレーター（電話受付）"), "sales"
 FORM_MODE = {"create": _l("新規作成"), "update": _l("更新"),
              "match_then_update_or_create": _l("既存のお客様を探して更新、なければ新規作成")}
 
-# Concept → its table: here, or "module:NAME" in the package that owns the words (imported on use,
-# so web/ does not import the packages at start-up).
-TABLES: dict[str, Mapping[str, Any] | str] = {
-    "mail_status": "mail.consent:STATUS_LABELS",
-    "skip_reason": "mail.consent:SKIP_REASONS",
-    "automation_outcome": "automations.labels:OUTCOMES",
-    "trigger": "automations.labels:TRIGGERS",
-    "enrollment": "persons.service:ENROLLMENT_LABELS",
-    "person_kind": "persons.service:KINDS",
-    "role": "people.forms:ROLE_LABELS",
-    "audit_action": "people.audit_view:AUDIT_ACTIONS",
+# The concepts whose words live here; the packages that own theirs add them with `register`.
+TABLES: dict[str, Mapping[str, Any]] = {
     "work_status": WORK_STATUS,
     "submission_status": SUBMISSION_STATUS,
     "sync_outcome": SYNC_OUTCOME,
@@ -77,13 +71,25 @@ TABLES: dict[str, Mapping[str, Any] | str] = {
 }
 
 
-def table(concept: str) -> Mapping[str, Any]:
-    """The code → words table of `concept` (KeyError for a concept nobody owns)."""
-    found = TABLES[concept]
-    if isinstance(found, str):
-        module, _, name = found.partition(":")
-        found = getattr(import_module(module), name)
-    return found
+_EXTENSION = "tsunagi.labels"
+
+
+def register(app: Flask, concept: str, words: Mapping[str, Any]) -> None:
+    """Make `words` (code → words) the table of `concept` on `app`; called by the package that owns
+    the concept, from its init_app. A concept has one owner: a second, different table is an error."""
+    tables: dict[str, Mapping[str, Any]] = app.extensions.setdefault(_EXTENSION, {})
+    known = TABLES.get(concept, tables.get(concept))
+    if known is not None and known is not words:
+        raise ValueError(f"the label concept {concept!r} already has a table")
+    tables[concept] = words
+
+
+def table(concept: str, app: Flask | None = None) -> Mapping[str, Any]:
+    """The code → words table of `concept` (KeyError for a concept nobody owns or registered)."""
+    if concept in TABLES:
+        return TABLES[concept]
+    registered: dict[str, Mapping[str, Any]] = (app or current_app).extensions.get(_EXTENSION, {})
+    return registered[concept]
 
 
 def label(code: Any, concept: str) -> str:

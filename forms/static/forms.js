@@ -247,6 +247,8 @@
   function render(results, query) {
     list.innerHTML = "";
     active = -1;
+    // Which typed text these rows answer (a slow answer to a shorter prefix never shows after a later one).
+    list.setAttribute("data-query", query);
     if (!results.length && query && query.trim().length >= 2) {
       var none = document.createElement("li");
       none.className = "none";

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -12,6 +13,9 @@ from sqlalchemy import select, update
 
 import db as dbmod
 from forms.models import Submission
+from people.service import create_user
+from tests.fixtures.app import TEST_PASSWORD
+from tests.fixtures.browser import page_until
 from writeback.models import WritebackItem
 
 # Short retries so fault tests finish quickly; the limit pause is the shortest the gateway allows.
@@ -66,3 +70,29 @@ def time_passes(app: Flask) -> None:
     with dbmod.get_db(app).transaction() as session:
         session.execute(update(WritebackItem).where(WritebackItem.status == "queued")
                         .values(due_at=dbmod.utcnow()))
+
+
+def signed_in_page(app: Flask, browser: Any, server: Any, role: str, *, email: str, name: str = "",
+                   **page_options: Any) -> Any:
+    """A new browser page signed in as a new user `email` with `role` (on the home page)."""
+    with dbmod.get_db(app).transaction() as session:
+        create_user(session, email, role, TEST_PASSWORD, name=name)
+    page = browser.new_page(**page_options)
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    return page
+
+
+def lookup_rows(page: Any, typed: str) -> list[str]:
+    """Type `typed` into the cleared customer look-up and read the rows shown for exactly that text.
+
+    Typing key by key on a loaded machine sends a search for a prefix too ("mem" of
+    "member-000123"): the rows are read only once the list answers the whole text.
+    """
+    page.fill("#lookup", "")
+    page.keyboard.type(typed)
+    page_until(page, f"document.getElementById('lookup-results').dataset.query === {json.dumps(typed)}")
+    return page.locator("#lookup-results [role=option]").all_inner_texts()

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import db as dbmod
-from people.service import create_user
-from tests.fixtures.app import TEST_PASSWORD
 from tests.fixtures.browser import page_until
-from tests.forms.helpers import all_status, time_passes, work_until
+from tests.forms.helpers import all_status, signed_in_page, time_passes, work_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,16 +15,7 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def _signed_in_page(app, browser, server, role, **page_options):
-    email = f"{role}-browser@example.jp"
-    with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD)
-    page = browser.new_page(**page_options)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-    return page
+    return signed_in_page(app, browser, server, role, email=f"{role}-browser@example.jp", **page_options)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 
 import db as dbmod
+from config.validation import DocumentError
 from forms.models import FormDefinition
-from forms.schema import SpecError, dump_yaml, load_yaml
+from forms.schema import dump_yaml, load_yaml
 from tests.forms.conftest import EXAMPLES
 
 
@@ -42,9 +43,9 @@ actions:
   - {type: add_to_campaign}
   - {type: mail_consent, field: LastName}
 """
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(DocumentError) as caught:
         load_yaml(text)
-    problems = "\n".join(caught.value.problems)
+    problems = "\n".join(caught.value.messages)
     for expected in ("key:", "title: 必須です", "audience:", "match:", "sections[0].fields[0].type",
                      "Email.visible_if.field", "actions[0].campaign_id", "actions[1].field"):
         assert expected in problems, expected
@@ -52,9 +53,9 @@ actions:
 
 @pytest.mark.db_independent
 def test_yaml_that_does_not_parse_is_reported_not_raised():
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(DocumentError) as caught:
         load_yaml("key: [unclosed")
-    assert "YAML" in caught.value.problems[0]
+    assert "YAML" in caught.value.messages[0]
 
 
 def test_cli_load_creates_then_versions_and_export_prints_yaml(app, runner, tmp_path):

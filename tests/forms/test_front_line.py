@@ -14,10 +14,8 @@ import yaml
 from sqlalchemy import select
 
 import db as dbmod
-from people.service import create_user
-from tests.fixtures.app import TEST_PASSWORD
 from tests.fixtures.browser import page_until
-from tests.forms.helpers import GATEWAY_OPTIONS, time_passes
+from tests.forms.helpers import GATEWAY_OPTIONS, lookup_rows, signed_in_page, time_passes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,15 +43,15 @@ def _app(make_app, devorg, tmp_path, **settings):
 
 
 def _sign_in(app, browser, server, role, name="", **page_options):
-    email = f"{role}-front@example.jp"
-    with dbmod.get_db(app).transaction() as session:
-        create_user(session, email, role, TEST_PASSWORD, name=name)
-    page = browser.new_page(**page_options)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
+    return signed_in_page(app, browser, server, role, email=f"{role}-front@example.jp", name=name, **page_options)
+
+
+def _operator_at_lookup(app, browser, server):
+    """An operator on the trial_set form with the cursor in the look-up box."""
+    page = _sign_in(app, browser, server, "operator", **DESKTOP)
+    page.goto(server.url + "/forms/trial_set")
+    # Chromium applies autofocus just after load: wait for it rather than race it.
+    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
     return page
 
 
@@ -409,10 +407,7 @@ def test_an_operator_tells_two_namesakes_apart_sees_no_match_and_is_warned_of_a_
     seed_mirror_on(app, "Contact", person("Contact", LastName="佐藤", FirstName="拓真", LastNameKana__c="サトウ",
                                           FirstNameKana__c="タクマ", Phone="+81453334444", MailingState="神奈川県",
                                           MailingCity="横浜市", MailingStreet="中区1-1"))
-    page = _sign_in(app, browser, server, "operator", **DESKTOP)
-    page.goto(server.url + "/forms/trial_set")
-    # Chromium applies autofocus just after load: wait for it rather than race it.
-    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+    page = _operator_at_lookup(app, browser, server)
     page.keyboard.type("さとう")
     page.wait_for_selector("#lookup-results [role=option]")
     rows = page.locator("#lookup-results [role=option]").all_inner_texts()
@@ -450,10 +445,7 @@ def test_a_member_calling_in_is_found_as_a_contact_and_updated_instead_of_becomi
                            FirstNameKana__c="マコト", Phone="045-123-4567", MailingPostalCode="231-0023",
                            MailingState="神奈川県", MailingCity="横浜市", MailingStreet="中区山下町1-1")
     seed_mirror_on(app, "Contact", devorg.get("Contact", member))
-    page = _sign_in(app, browser, server, "operator", **DESKTOP)
-    page.goto(server.url + "/forms/trial_set")  # a Lead form
-    # Chromium applies autofocus just after load: wait for it rather than race it.
-    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+    page = _operator_at_lookup(app, browser, server)  # trial_set is a Lead form
     page.keyboard.type("045123")
     page.wait_for_selector("#lookup-results [role=option][aria-selected=true]")
     assert "取引先責任者" in page.inner_text("#lookup-results")
@@ -483,18 +475,10 @@ def test_an_operator_finds_a_member_by_phone_suffix_part_of_the_email_or_member_
     other = devorg.insert("Contact", LastName="高橋", FirstName="花子", Phone="06-6496-3256",
                           Email="jiro.hanako@example.jp", Tsunagi_Key__c="member-000999")
     seed_mirror_on(app, "Contact", devorg.get("Contact", other))
-    page = _sign_in(app, browser, server, "operator", **DESKTOP)
-    page.goto(server.url + "/forms/trial_set")
-    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
-
-    def found(typed: str) -> list[str]:
-        page.fill("#lookup", "")
-        page.keyboard.type(typed)
-        page.wait_for_selector("#lookup-results [role=option]")
-        return page.locator("#lookup-results [role=option]").all_inner_texts()
+    page = _operator_at_lookup(app, browser, server)
 
     for typed in ("6496-3255", "jiro@", "member-000123", "ＭＥＭＢＥＲ－０００１２３"):
-        rows = found(typed)
+        rows = lookup_rows(page, typed)
         assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
         assert "会員番号 member-000123" in rows[0], rows
     page.keyboard.press("Enter")

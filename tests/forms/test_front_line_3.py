@@ -18,8 +18,8 @@ import db as dbmod
 from people.models import User
 from people.service import create_user
 from tests.fixtures.app import TEST_PASSWORD
-from tests.fixtures.browser import page_until
-from tests.forms.test_front_line import DESKTOP, PHONE, _app, _member, _settle, _sign_in, _visits
+from tests.forms.helpers import lookup_rows
+from tests.forms.test_front_line import DESKTOP, PHONE, _app, _member, _operator_at_lookup, _settle, _sign_in, _visits
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -302,18 +302,10 @@ def test_an_operator_finds_a_caller_by_digits_in_the_middle_of_the_number_or_par
     other = devorg.insert("Contact", LastName="高橋", FirstName="花子", Phone="06-1234-5678",
                           Email="hanako@coop.example")
     seed_mirror_on(app, "Contact", devorg.get("Contact", other))
-    page = _sign_in(app, browser, server, "operator", **DESKTOP)
-    page.goto(server.url + "/forms/trial_set")
-    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
-
-    def found(typed: str) -> list[str]:
-        page.fill("#lookup", "")
-        page.keyboard.type(typed)
-        page.wait_for_selector("#lookup-results [role=option]:has-text('佐藤 次郎')", timeout=5000)
-        return page.locator("#lookup-results [role=option]").all_inner_texts()
+    page = _operator_at_lookup(app, browser, server)
 
     for typed in ("6496", "３６４９６", "ato.ji", "ple.jp"):
-        rows = found(typed)
+        rows = lookup_rows(page, typed)
         assert len(rows) == 1 and "佐藤 次郎" in rows[0], (typed, rows)
     page.keyboard.press("Enter")
     page.wait_for_url("**/forms/trial_set?person=*")

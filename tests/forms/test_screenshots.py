@@ -15,9 +15,8 @@ from sqlalchemy import select
 
 import db as dbmod
 from people.models import User
-from tests.fixtures.browser import page_until
 from tests.forms.helpers import all_status, work_until
-from tests.forms.test_front_line import DESKTOP, PHONE, _app, _member, _settle, _sign_in
+from tests.forms.test_front_line import PHONE, _app, _member, _operator_at_lookup, _settle, _sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,9 +56,7 @@ def test_operator_look_up_form_confirm_and_done(make_app, devorg, smtp_sink, tmp
     seed_mirror_on(app, "Lead", person("Lead", LastName="佐藤", FirstName="次郎", LastNameKana__c="サトウ",
                                        FirstNameKana__c="ジロウ", Phone="06-6496-0001", PostalCode="530-0001",
                                        State="大阪府", City="大阪市北区", Street="梅田1-1"))
-    page = _sign_in(app, browser, server, "operator", **DESKTOP)
-    page.goto(server.url + "/forms/trial_set")
-    page_until(page, "document.activeElement && document.activeElement.id === 'lookup'")
+    page = _operator_at_lookup(app, browser, server)
     page.keyboard.type("6496")  # the middle of the number the caller gives
     page.wait_for_selector("#lookup-results [role=option]:has-text('大阪府')")
     rows = page.locator("#lookup-results [role=option]").all_inner_texts()

@@ -51,6 +51,15 @@ def submit(client, path: str, data: dict, headers: dict | None = None, **extra) 
     return token, response
 
 
+def book_by_link(app, client, person_id: str) -> tuple[str, dict, str, Any]:
+    """Book a revisit from `person_id`'s signed link, tagged with VID: (path, posted data, token, response)."""
+    with app.test_request_context():
+        path = signed_form_url("revisit_booking", person_id).removeprefix("http://localhost")
+    data = {"ActivityDate": str(date.today() + timedelta(days=7)), "t": path.split("t=", 1)[1]}  # days ahead
+    token, response = submit(client, f"{path}&tvid={linker(VID)}", data)
+    return path, data, token, response
+
+
 def visitors(app) -> dict[str, tuple[str, str]]:
     """visitor id → (person, linked_by) for every linked visitor."""
     with dbmod.get_db(app).transaction() as session:
@@ -99,11 +108,7 @@ def test_a_known_customer_arriving_by_a_signed_link_takes_their_earlier_browsing
     member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
     browse_anonymously(app)
     score_everything(app)
-    with app.test_request_context():
-        path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
-    link = path.split("t=", 1)[1]
-    day = str(date.today() + timedelta(days=7))  # bookings are for days ahead
-    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": day, "t": link})
+    _path, _data, _token, response = book_by_link(app, client, member["Id"])
     assert response.status_code == 303
     assert visitors(app) == {VID: (member["Id"], "form")}
     score_everything(app)
@@ -117,21 +122,14 @@ def test_a_signed_link_submission_moves_a_visitor_linked_to_someone_else_to_the_
     member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
     with dbmod.get_db(app).transaction() as session:
         tracking.link_visitor(session, VID, lead_id(9), linked_by="mail")  # a shared computer
-    with app.test_request_context():
-        path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
-    link = path.split("t=", 1)[1]
-    day = str(date.today() + timedelta(days=7))  # bookings are for days ahead
-    _token, response = submit(client, f"{path}&tvid={linker(VID)}", {"ActivityDate": day, "t": link})
+    _path, _data, _token, response = book_by_link(app, client, member["Id"])
     assert response.status_code == 303
     assert visitors(app) == {VID: (member["Id"], "form")}
 
 
 def test_a_replayed_submit_links_once_and_never_another_visitor(examples, client, app, seed_mirror):
     member = seed_mirror("Contact", LastName="高橋", Email="ken@example.jp")
-    with app.test_request_context():
-        path = signed_form_url("revisit_booking", member["Id"]).removeprefix("http://localhost")
-    data = {"ActivityDate": str(date.today() + timedelta(days=7)), "t": path.split("t=", 1)[1]}  # days ahead
-    token, first = submit(client, f"{path}&tvid={linker(VID)}", data)
+    path, data, token, first = book_by_link(app, client, member["Id"])
     again = client.post(path.split("?")[0],
                         data={**data, "tsunagi_vid": OTHER_VID, "_token": token, "_stage": "submit"})
     assert first.status_code == again.status_code == 303

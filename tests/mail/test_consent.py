@@ -102,8 +102,8 @@ def test_an_automation_declaring_an_existing_business_relationship_mails_without
 
 
 def test_an_unknown_consent_basis_is_refused_on_save(app):
-    from automations.spec import SpecError
+    from config.validation import DocumentError
 
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(DocumentError) as caught:
         load(app, NEWSLETTER.replace("{consent}", "consent: they_wont_mind").replace("{{", "{").replace("}}", "}"))
     assert "consent" in str(caught.value)

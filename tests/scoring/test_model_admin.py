@@ -7,9 +7,10 @@ import re
 import pytest
 import yaml
 
+from config.validation import DocumentError
 from db import get_db
 from scoring import service
-from scoring.definition import ScoringModelError, default_definition, parse_yaml
+from scoring.definition import default_definition, parse_yaml
 from tests.scoring.people import MODEL, add_activity, lead_id
 
 
@@ -36,7 +37,7 @@ def test_shipped_default_follows_pardots_anchors():
     ("behaviour: [", "invalid YAML"),
 ])
 def test_invalid_models_are_refused_with_the_reason(text, message):
-    with pytest.raises(ScoringModelError, match=message):
+    with pytest.raises(DocumentError, match=message):
         parse_yaml(text)
 
 
@@ -116,3 +117,11 @@ def test_person_page_shows_score_history_with_reasons(sign_in, app):
         service.score_new_activity(s)
     body = sign_in("sales").get(f"/admin/scoring/people/{lead_id(1)}").get_data(as_text=True)
     assert "フォーム送信 +50" in body
+
+
+@pytest.mark.db_independent
+def test_every_problem_of_a_model_is_reported_at_once_with_where_it_is():
+    with pytest.raises(DocumentError) as caught:
+        parse_yaml("behaviour: [{name: a, kind: nope, points: ten}]\ndecay: [{older_than_days: 0, keep_percent: 50}]")
+    assert [p.path for p in caught.value.problems] == ["behaviour[0].kind", "behaviour[0].points", "decay[0]"]
+    assert "unknown kind 'nope'" in caught.value.messages[0]
