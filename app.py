@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import activity
 import automations
 import config
 import db
@@ -44,6 +45,7 @@ FEATURES = (
     webhooks,
     mail,
     forms,
+    activity,
     automations,
     scoring,
     reports,

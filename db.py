@@ -2,15 +2,17 @@
 
 Request code uses `db.session()` (one session per app context, closed on teardown); jobs and
 workers use `with db.transaction() as session:` (commit on success, rollback on error).
-Model modules are imported by `import_models()` so Alembic and tests see the whole schema.
+Tables are registered by their owners, never imported from here (db sits below every package):
+each package's `init_app` imports its models module and names it with `register_models(app, …)`;
+`migrations.schema` imports every models module by name for Alembic, the tests and the bench.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any, cast
 
 from flask import Flask, current_app, g
@@ -21,22 +23,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
-
-# Model modules in dependency order; every package that defines tables lists its module here.
-MODEL_MODULES = (
-    "people.models",
-    "work.models",
-    "sync.models",
-    "webhooks.models",
-    "salesforce.models",
-    "mail.models",
-    "forms.models",
-    "automations.models",
-    "scoring.models",
-    "reports.models",
-    "activity.models",
-    "writeback.models",
-)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -107,10 +93,15 @@ def rows_matched(session: Session, statement: Any, params: Any = None) -> int:
     return cast("CursorResult[Any]", session.execute(statement, params)).rowcount
 
 
-def import_models() -> None:
-    """Import every model module so `Base.metadata` holds the whole schema."""
-    for name in MODEL_MODULES:
-        importlib.import_module(name)
+def register_models(app: Flask, module: ModuleType) -> None:
+    """Name `module` (a package's models, imported by the caller: that puts its tables on
+    `Base.metadata`) as part of `app`'s schema. Called from each package's `init_app`."""
+    app.extensions.setdefault("tsunagi.models", []).append(module.__name__)
+
+
+def registered_models(app: Flask) -> list[str]:
+    """The models modules `app`'s packages registered, in start-up order."""
+    return list(app.extensions.get("tsunagi.models", []))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -209,6 +200,5 @@ def _close_session(_exc: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the database named by the app's settings."""
-    import_models()
     app.extensions["tsunagi.db"] = Database(app.config["TSUNAGI"].database_url)
     app.teardown_appcontext(_close_session)

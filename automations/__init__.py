@@ -6,6 +6,8 @@
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("automations", __name__, template_folder="templates", url_prefix="/admin/automations")
 
 
@@ -18,13 +20,14 @@ def _labels() -> dict[str, object]:
 
 def init_app(app: Flask) -> None:
     """Register the blueprint, CLI commands, work sources and the tick job."""
-    from automations import jobs, review, routes  # noqa: F401  (routes attach to bp)
+    from automations import jobs, models, review, routes  # noqa: F401  (routes attach to bp)
     from automations.cli import automations_cli
     from automations.labels import OUTCOMES, TRIGGERS
     from web import labels, nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_urgent_source, register_work_source
 
+    db.register_models(app, models)
     app.register_blueprint(bp)
     labels.register(app, "automation_outcome", OUTCOMES)
     labels.register(app, "trigger", TRIGGERS)

@@ -8,7 +8,6 @@ a crash enqueues nothing new: `mail.outbox.enqueue_mail` refuses a used send key
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -17,26 +16,13 @@ from sqlalchemy.orm import Session
 from activity.models import Activity
 from automations import timing
 from automations.conditions import Record
-from automations.models import Automation, Enrollment, PlannedStep
+from automations.models import ActionOutcome, Automation, Enrollment, PlannedStep
 from sync import read
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from automations.engine import Runtime
-
-
-@dataclass
-class Outcome:
-    """What one action did (`done`) or why it did nothing."""
-
-    action: str
-    done: bool
-    reason: str = ""
-
-    def describe(self) -> str:
-        """`send_mail: 送信予約` style summary for history."""
-        return f"{self.action}: {self.reason}" if self.reason else self.action
 
 
 def form_submitted_since(session: Session, person_id: str, form_key: str, since: datetime) -> bool:
@@ -170,15 +156,15 @@ def person_refusal(person: Record | None, marketing: bool) -> str | None:
 
 
 def _send_mail(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,
-               action: dict[str, Any], record: Record | None, person: Record | None) -> Outcome:
+               action: dict[str, Any], record: Record | None, person: Record | None) -> ActionOutcome:
     marketing = bool(action.get("marketing", True))
     refused = person_refusal(person, marketing)
     if refused or person is None:
-        return Outcome("send_mail", False, refused or "")
+        return ActionOutcome("send_mail", False, refused or "")
     email = (read.person_email(person.object_name, person.fields) or "").strip()
     key = send_key(step.plan_key, f"#{index}" if index else "")
     if marketing and rt.frequency_cap and _over_cap(session, rt, email, key):
-        return Outcome("send_mail", False, f"配信頻度の上限（24時間に {rt.frequency_cap} 通）")
+        return ActionOutcome("send_mail", False, f"配信頻度の上限（24時間に {rt.frequency_cap} 通）")
     context = mail_context(session, rt, automation, record, person, action.get("links"))
     if marketing:
         # Checked again by the outbox worker when it sends (mail.consent).
@@ -191,7 +177,7 @@ def _send_mail(session: Session, rt: Runtime, automation: Automation, step: Plan
                           marketing=marketing, origin="automations", origin_ref=step.plan_key[:200],
                           lane=step.lane or 0, salesforce_log=salesforce_log_of(automation, campaign_id),
                           campaign_id=campaign_id)
-    return Outcome("send_mail", True, f"{action['template']} → {email}" + ("" if added else "（送信済み）"))
+    return ActionOutcome("send_mail", True, f"{action['template']} → {email}" + ("" if added else "（送信済み）"))
 
 
 def _over_cap(session: Session, rt: Runtime, email: str, key: str) -> bool:
@@ -246,19 +232,19 @@ def salesforce_log_of(automation: Automation, campaign_id: str | None) -> str:
 
 
 def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: PlannedStep, index: int,
-                  action: dict[str, Any], record: Record | None, person: Record | None) -> Outcome:
+                  action: dict[str, Any], record: Record | None, person: Record | None) -> ActionOutcome:
     view = rt.view(session)
     owner_id = (record.fields.get("OwnerId") if record else None) or (person.fields.get("OwnerId") if person else None)
     owner = view.get(owner_id)
     email = (owner.fields.get("Email") or "").strip() if owner else ""
     if not email:
-        return Outcome("notify_owner", False, "所有者のメールアドレスが見つかりません")
+        return ActionOutcome("notify_owner", False, "所有者のメールアドレスが見つかりません")
     # Links are signed for the person (e.g. their booking form, for the rep to send on or open).
     context = mail_context(session, rt, automation, record, person, action.get("links") if person else None)
     _enqueue_mail(session, send_key=send_key(step.plan_key, f"#owner{index}"), to=email,
                   template_key=action["template"], context=context, person_id=None, marketing=False,
                   origin="automations", origin_ref=step.plan_key[:200])
-    return Outcome("notify_owner", True, f"{action['template']} → {email}")
+    return ActionOutcome("notify_owner", True, f"{action['template']} → {email}")
 
 
 def _writeback(session: Session, step: PlannedStep, index: int, object_name: str, operation: str,
@@ -280,12 +266,12 @@ def _what_id(record: Record | None) -> str | None:
 
 
 def run_actions(session: Session, rt: Runtime, automation: Automation, enrollment: Enrollment, step: PlannedStep,
-                spec_actions: list[dict[str, Any]]) -> list[Outcome]:
+                spec_actions: list[dict[str, Any]]) -> list[ActionOutcome]:
     """Run a step's actions in order, in the caller's transaction; return what each did."""
     view = rt.view(session)
     record = view.get(enrollment.context.get("record_id"))
     person = view.get(enrollment.person_id)
-    outcomes: list[Outcome] = []
+    outcomes: list[ActionOutcome] = []
     for index, action in enumerate(spec_actions):
         kind = action["type"]
         if kind == "send_mail":
@@ -295,10 +281,10 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
         elif kind == "update_field":
             target = person if action.get("target") == "person" else record
             if target is None:
-                outcomes.append(Outcome(kind, False, "更新対象のレコードがありません"))
+                outcomes.append(ActionOutcome(kind, False, "更新対象のレコードがありません"))
                 continue
             _writeback(session, step, index, target.object_name, "update", dict(action["fields"]), target.id)
-            outcomes.append(Outcome(kind, True, f"{target.object_name} {target.id} {sorted(action['fields'])}"))
+            outcomes.append(ActionOutcome(kind, True, f"{target.object_name} {target.id} {sorted(action['fields'])}"))
         elif kind == "create_task":
             sent = "; ".join(o.describe() for o in outcomes if o.done)
             fields: dict[str, Any] = {
@@ -314,17 +300,17 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
             if owner_id and str(owner_id).startswith("005"):
                 fields["OwnerId"] = owner_id
             _writeback(session, step, index, "Task", "create", fields)
-            outcomes.append(Outcome(kind, True, str(action["subject"])))
+            outcomes.append(ActionOutcome(kind, True, str(action["subject"])))
         elif kind == "add_to_campaign":
             if person is None:
-                outcomes.append(Outcome(kind, False, "関連する人が見つかりません"))
+                outcomes.append(ActionOutcome(kind, False, "関連する人が見つかりません"))
                 continue
             id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
             _writeback(session, step, index, "CampaignMember", "create",
                        {"CampaignId": action["campaign_id"],
                         id_field: read.who_id(person.object_name, person.id, person.fields),
                         "Status": action.get("status", "Sent")})
-            outcomes.append(Outcome(kind, True, action["campaign_id"]))
+            outcomes.append(ActionOutcome(kind, True, action["campaign_id"]))
         elif kind == "campaign_member_status":
             outcomes.append(_campaign_member_status(session, step, index, action, enrollment, record, person))
         elif kind == "start_sequence":
@@ -333,17 +319,17 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
 
 
 def _campaign_member_status(session: Session, step: PlannedStep, index: int, action: dict[str, Any],
-                            enrollment: Enrollment, record: Record | None, person: Record | None) -> Outcome:
+                            enrollment: Enrollment, record: Record | None, person: Record | None) -> ActionOutcome:
     """Set the Status of the CampaignMember this step is about (found or created for a broadcast's campaign)."""
     from sync.read import Mirror
 
     status = action["status"]
     if record is not None and record.object_name == "CampaignMember":
         _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, record.id)
-        return Outcome("campaign_member_status", True, status)
+        return ActionOutcome("campaign_member_status", True, status)
     campaign_id = action.get("campaign_id") or enrollment.context.get("campaign_id")
     if not campaign_id or person is None:
-        return Outcome("campaign_member_status", False, "キャンペーンまたは人が特定できません")
+        return ActionOutcome("campaign_member_status", False, "キャンペーンまたは人が特定できません")
     id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
     member_id = session.scalar(select(Mirror.sf_id).where(
         Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False),
@@ -356,18 +342,18 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
         _writeback(session, step, index, "CampaignMember", "create",
                    {"CampaignId": campaign_id, id_field: read.who_id(person.object_name, person.id, person.fields),
                     "Status": status})
-    return Outcome("campaign_member_status", True, status)
+    return ActionOutcome("campaign_member_status", True, status)
 
 
 def _start_sequence(session: Session, rt: Runtime, step: PlannedStep, action: dict[str, Any],
-                    record: Record | None, person: Record | None) -> Outcome:
+                    record: Record | None, person: Record | None) -> ActionOutcome:
     from automations.engine import enroll
     from automations.queries import automation_by_key
 
     target = session.scalar(automation_by_key(action["automation"]))
     subject = person or record
     if target is None or not target.enabled or subject is None:
-        return Outcome("start_sequence", False, f"{action['automation']} が無効か対象がありません")
+        return ActionOutcome("start_sequence", False, f"{action['automation']} が無効か対象がありません")
     enrolled = enroll(session, rt, target, subject, occurrence=step.plan_key[-100:],
                       why=f"{step.plan_key} から開始")
-    return Outcome("start_sequence", enrolled is not None, action["automation"])
+    return ActionOutcome("start_sequence", enrolled is not None, action["automation"])

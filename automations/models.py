@@ -12,6 +12,7 @@ person).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -196,3 +197,16 @@ class BroadcastApproval(Base):
     approved_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     void_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+@dataclass
+class ActionOutcome:
+    """What one action did (`done`) or why it did nothing."""
+
+    action: str
+    done: bool
+    reason: str = ""
+
+    def describe(self) -> str:
+        """`send_mail: 送信予約` style summary for history."""
+        return f"{self.action}: {self.reason}" if self.reason else self.action

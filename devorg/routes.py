@@ -125,15 +125,7 @@ def record(object_name: str, record_id: str) -> ResponseReturnValue:
         if not changes:
             flash(_("変更はありませんでした。"), "ok")
             return redirect(url_for("devorg.record", object_name=object_name, record_id=record_id))
-        try:
-            admin.call("PATCH", f"records/{object_name}/{record_id}", json=changes)
-        except OrgRefused as error:
-            flash(_("保存できませんでした: %(message)s (%(code)s)", message=error.message, code=error.code), "error")
-            return _edit_page(object_name, data, record_id, request.form), 400
-        except OrgUnavailable as error:
-            return _unavailable(error)
-        flash(_("保存しました。"), "ok")
-        return redirect(url_for("devorg.record", object_name=object_name, record_id=record_id))
+        return _save(admin, object_name, data, record_id, changes, _("保存しました。"))
     return _edit_page(object_name, data, record_id)
 
 
@@ -151,16 +143,26 @@ def create(object_name: str) -> ResponseReturnValue:
     data = {"fields": listing["fields"], "label_ja": listing["label_ja"], "label_en": listing["label_en"]}
     if request.method == "POST":
         values = changed_values(data["fields"], request.form, None, _tz())
-        try:
-            created = admin.call("POST", f"records/{object_name}", json=values)
-        except OrgRefused as error:
-            flash(_("保存できませんでした: %(message)s (%(code)s)", message=error.message, code=error.code), "error")
-            return _edit_page(object_name, data, None, request.form), 400
-        except OrgUnavailable as error:
-            return _unavailable(error)
-        flash(_("作成しました。"), "ok")
-        return redirect(url_for("devorg.record", object_name=object_name, record_id=created["id"]))
+        return _save(admin, object_name, data, None, values, _("作成しました。"))
     return _edit_page(object_name, data, None)
+
+
+def _save(admin: OrgAdmin, object_name: str, data: dict[str, Any], record_id: str | None,
+          values: dict[str, Any], done: str) -> ResponseReturnValue:
+    """Update the record (or create one when `record_id` is None) with the edit page's values; on a
+    refusal the page again with the org's message, else the record's page."""
+    try:
+        if record_id is None:
+            record_id = admin.call("POST", f"records/{object_name}", json=values)["id"]
+        else:
+            admin.call("PATCH", f"records/{object_name}/{record_id}", json=values)
+    except OrgRefused as error:
+        flash(_("保存できませんでした: %(message)s (%(code)s)", message=error.message, code=error.code), "error")
+        return _edit_page(object_name, data, record_id, request.form), 400
+    except OrgUnavailable as error:
+        return _unavailable(error)
+    flash(done, "ok")
+    return redirect(url_for("devorg.record", object_name=object_name, record_id=record_id))
 
 
 @bp.route("/o/<object_name>/<record_id>/<action>", methods=["POST"])

@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask
 
+import db
+
 if TYPE_CHECKING:
     from forms.schema import FieldSpec
 
@@ -13,12 +15,13 @@ bp = Blueprint("forms", __name__, template_folder="templates", static_folder="st
 
 def init_app(app: Flask) -> None:
     """Register the pages, the `forms` CLI, the submission-status work source and nav links."""
-    from forms import admin, cli, describe, jobs, public, routes  # noqa: F401  (routes attach to bp)
+    from forms import admin, cli, describe, jobs, models, public, routes  # noqa: F401  (routes attach to bp)
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_work_source
     from work.registry import register_job_handler
 
+    db.register_models(app, models)
     app.register_blueprint(bp)
     app.jinja_env.globals["date_bounds"] = _date_bounds
     app.cli.add_command(cli.forms_cli)

@@ -103,7 +103,8 @@ def admin_edit(key: str) -> ResponseReturnValue:
 @role_required("admin")
 def admin_describe(key: str) -> ResponseReturnValue:
     """Refresh the org's describe of the form's objects (an explicit admin action: calls Salesforce)."""
-    from salesforce import SalesforceError, gateway_for
+    from salesforce import gateway_for
+    from salesforce.errors import SalesforceError
 
     session = db.session()
     row = _row(key)

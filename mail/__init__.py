@@ -6,6 +6,8 @@ See docs/mail.md. The contracts other packages use are `mail.outbox.enqueue_mail
 
 from flask import Blueprint, Flask
 
+import db
+
 # Public pages: unsubscribe, open pixel, click redirect, DSN intake.
 bp = Blueprint("mail", __name__, template_folder="templates")
 # Admin pages under /admin/mail.
@@ -14,13 +16,14 @@ admin_bp = Blueprint("mail_admin", __name__, url_prefix="/admin/mail", template_
 
 def init_app(app: Flask) -> None:
     """Register the pages, the outbox work source, the mail.log_tasks job and the `mail` CLI."""
-    from mail import admin, cli, jobs, public  # noqa: F401  (views attach to the blueprints)
+    from mail import admin, cli, jobs, models, public  # noqa: F401  (views attach to the blueprints)
     from mail.consent import SKIP_REASONS, STATUS_LABELS
     from mail.sender import sender_for
     from web import labels, nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_urgent_source, register_work_source
 
+    db.register_models(app, models)
     public.exempt_from_csrf()
     labels.register(app, "mail_status", STATUS_LABELS)
     labels.register(app, "skip_reason", SKIP_REASONS)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,11 +26,8 @@ from sqlalchemy.orm import Session
 from activity.record import record_activity
 from db import utcnow
 from mail.compliance import suppress
-from mail.models import BounceCount, OutboxMail
+from mail.models import BounceCount, OutboxMail, SendOutcome
 from mail.return_path import ReturnPath
-
-if TYPE_CHECKING:
-    from mail.sender import Outcome
 
 
 class NotADsn(ValueError):
@@ -161,7 +158,7 @@ def apply_dsn(session: Session, raw: bytes, soft_limit: int, source: str = "dsn"
     return counts
 
 
-def record_smtp_bounces(session: Session, outcomes: Iterable[Outcome]) -> None:
+def record_smtp_bounces(session: Session, outcomes: Iterable[SendOutcome]) -> None:
     """Bounces the sender saw itself (5xx replies): suppress on RCPT refusals, record activity."""
     for outcome in outcomes:
         address = outcome.mail.to.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -148,3 +149,47 @@ class DevInboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(200), default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The fields of a claimed row the sending threads need (plain data, no ORM session)."""
+
+    id: int
+    to: str
+    domain: str
+    template_key: str
+    context: dict[str, Any]
+    person_id: str | None
+    marketing: bool
+    message_id: str
+    attempts: int
+    due_at: datetime
+    # A test send (mail.testsend): subject prefixed, no tracking, no consent check.
+    test: bool = False
+
+
+@dataclass
+class SendOutcome:
+    """What happened to one claimed mail."""
+
+    mail: Claimed
+    status: str
+    code: int | None = None
+    subject: str | None = None
+    error: str | None = None
+    skip: str | None = None
+    due_at: datetime | None = None
+    attempts: int | None = None
+    unconfirmed: bool = False
+    hard_bounce: bool = False
+
+    def params(self, worker_id: str, now: datetime) -> dict[str, Any]:
+        """Bind parameters of the finishing UPDATE."""
+        return {
+            "b_id": self.mail.id, "b_worker": worker_id, "b_status": self.status,
+            "b_due": self.due_at or self.mail.due_at, "b_attempts": self.mail.attempts if self.attempts is None
+            else self.attempts, "b_code": self.code, "b_subject": self.subject, "b_error": self.error,
+            "b_skip": self.skip, "b_sent_at": now if self.status == "sent" else None,
+            "b_unconfirmed": self.unconfirmed,
+        }

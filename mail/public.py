@@ -7,6 +7,7 @@ Every link carries a signed token (mail.tokens); nothing here trusts a URL param
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -52,12 +53,17 @@ def _invalid_link(status: int = 404, **extra: Any) -> tuple[str, int]:
     return render_template("mail/link_invalid.html", contact=_contact(), **extra), status
 
 
-def _mail_of(purpose: str, token: str) -> OutboxMail | None:
-    """The outbox mail a valid token of `purpose` names, else None (forged, damaged, expired, gone)."""
+def _signed_value(purpose: str, token: str) -> Any:
+    """What a valid link token of `purpose` carries, else None (forged, damaged, expired)."""
     try:
-        mail_id = tokens.load(_secret(), purpose, token)
+        return tokens.load(_secret(), purpose, token)
     except tokens.BadToken:
         return None
+
+
+def _mail_of(purpose: str, token: str) -> OutboxMail | None:
+    """The outbox mail a valid token of `purpose` names, else None (forged, damaged, expired, gone)."""
+    mail_id = _signed_value(purpose, token)
     if not isinstance(mail_id, int):
         return None
     return db.session().get(OutboxMail, mail_id)
@@ -88,9 +94,8 @@ def unsubscribe_page(token: str) -> ResponseReturnValue:
 @bp.route("/u/<token>", methods=["POST"])
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Unsubscribe: the confirm button, or a mail provider's one-click POST (RFC 8058)."""
-    try:
-        mail_id = tokens.load(_secret(), "unsubscribe", token)
-    except tokens.BadToken:
+    mail_id = _signed_value("unsubscribe", token)
+    if mail_id is None:
         return _invalid_link()
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     session = db.session()
@@ -214,10 +219,7 @@ def _with_person_token(url: str, person_id: str | None) -> str:
 @bp.route("/m/o/<token>.gif")
 def open_pixel(token: str) -> ResponseReturnValue:
     """Record an open; answer a 1×1 transparent GIF."""
-    try:
-        mail_id = tokens.load(_secret(), "open", token)
-    except tokens.BadToken:
-        return _invalid_link()
+    mail_id = _signed_value("open", token)
     if not isinstance(mail_id, int) or not _track("mail_open", mail_id, {}):
         return _invalid_link()
     return Response(PIXEL, mimetype="image/gif", headers={"Cache-Control": "no-store, private"})
@@ -226,10 +228,7 @@ def open_pixel(token: str) -> ResponseReturnValue:
 @bp.route("/m/c/<token>")
 def click(token: str) -> ResponseReturnValue:
     """Record a click and redirect to the URL inside the signed token (never one from the request)."""
-    try:
-        value = tokens.load(_secret(), "click", token)
-    except tokens.BadToken:
-        return _invalid_link()
+    value = _signed_value("click", token)
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)
             and value[1].startswith(("http://", "https://"))):
         return _invalid_link()
@@ -244,9 +243,7 @@ def click(token: str) -> ResponseReturnValue:
 def bounces() -> ResponseReturnValue:
     """Take one DSN (the raw message as the body); `Authorization: Bearer MAIL_BOUNCE_TOKEN`."""
     settings = settings_of()
-    expected = settings.mail_bounce_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not _bounce_token_matches(request.headers.get("Authorization", "").removeprefix("Bearer ").strip()):
         return {"error": _("認証に失敗しました。")}, 401
     raw = request.get_data(cache=False)
     if not raw or len(raw) > MAX_DSN_BYTES:
@@ -272,13 +269,8 @@ def sendgrid_bounces() -> ResponseReturnValue:
         sendgrid_events.authenticate(settings, raw, request.headers, request.args.get("token", ""))
     except sendgrid_events.Unauthorized:
         return {"error": _("認証に失敗しました。")}, 401
-    if len(raw) > MAX_DSN_BYTES:
-        return {"error": _("本文が大きすぎます。")}, 413
-    try:
-        reports = sendgrid_events.parse(raw)
-    except sendgrid_events.BadPayload:
-        return {"error": _("SendGrid のイベント配列ではありません。")}, 422
-    return _apply_provider_reports(reports, settings.mail_soft_bounce_limit, "sendgrid"), 200
+    return _provider_bounces(raw, sendgrid_events.parse, sendgrid_events.BadPayload,
+                             _("SendGrid のイベント配列ではありません。"), "sendgrid")
 
 
 @bp.route("/mail/bounces/ses", methods=["POST"])
@@ -286,28 +278,35 @@ def ses_bounces() -> ResponseReturnValue:
     """Amazon SES notifications via SNS (`?token=MAIL_BOUNCE_TOKEN`): bounces recorded as from a DSN."""
     from mail import ses_events
 
-    settings = settings_of()
-    expected, given = settings.mail_bounce_token, request.args.get("token", "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not _bounce_token_matches(request.args.get("token", "")):
         return {"error": _("認証に失敗しました。")}, 401
-    raw = request.get_data(cache=False)
+    return _provider_bounces(request.get_data(cache=False), ses_events.parse, ses_events.BadPayload,
+                             _("Amazon SNS の通知ではありません。"), "ses")
+
+
+def _bounce_token_matches(given: str) -> bool:
+    """True when MAIL_BOUNCE_TOKEN is set and `given` is it (compared in constant time)."""
+    expected = settings_of().mail_bounce_token
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _provider_bounces(raw: bytes, parse: Callable[[bytes], list[Any]], bad_payload: type[Exception],
+                      not_ours: str, source: str) -> tuple[dict[str, Any], int]:
+    """Record a provider's bounce events (`parse(raw)`) as DSN bounces are, in one commit: the
+    counts by outcome, or the error (413 too large, 422 not the provider's payload)."""
     if len(raw) > MAX_DSN_BYTES:
         return {"error": _("本文が大きすぎます。")}, 413
     try:
-        reports = ses_events.parse(raw)
-    except ses_events.BadPayload:
-        return {"error": _("Amazon SNS の通知ではありません。")}, 422
-    return _apply_provider_reports(reports, settings.mail_soft_bounce_limit, "ses"), 200
-
-
-def _apply_provider_reports(reports: list[Any], soft_limit: int, source: str) -> dict[str, int]:
-    """Record a provider's bounce reports as DSN bounces are, in one commit; the counts by outcome."""
+        reports = parse(raw)
+    except bad_payload:
+        return {"error": not_ours}, 422
     session = db.session()
+    soft_limit = settings_of().mail_soft_bounce_limit
     counts = {"hard": 0, "soft": 0, "ignored": 0}
     for report in reports:
         counts[apply_report(session, report, soft_limit, source=source)] += 1
     session.commit()
-    return counts
+    return counts, 200
 
 
 def exempt_from_csrf() -> None:

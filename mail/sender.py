@@ -30,8 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import Connection, bindparam, or_, select, update
@@ -39,9 +38,10 @@ from sqlalchemy.orm import Session
 
 from config import settings_of
 from db import Database, get_db, rows_matched, table_of, utcnow
+from mail.bounces import record_smtp_bounces
 from mail.compose import Composer
 from mail.consent import CONTEXT_KEY, recipient_facts, send_refusal
-from mail.models import MailTemplate, OutboxMail
+from mail.models import Claimed, MailTemplate, OutboxMail, SendOutcome
 from mail.outbox import TEST_ORIGIN, TEST_SUBJECT_PREFIX
 from mail.templates import CompiledTemplate, compiled_for, render
 from mail.topics import CONTEXT_KEY as TOPIC_KEY
@@ -78,50 +78,6 @@ _FINISH = (
             skip_reason=bindparam("b_skip"), sent_at=bindparam("b_sent_at"), unconfirmed=bindparam("b_unconfirmed"),
             locked_by=None, locked_until=None)
 )
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """The fields of a claimed row the sending threads need (plain data, no ORM session)."""
-
-    id: int
-    to: str
-    domain: str
-    template_key: str
-    context: dict[str, Any]
-    person_id: str | None
-    marketing: bool
-    message_id: str
-    attempts: int
-    due_at: datetime
-    # A test send (mail.testsend): subject prefixed, no tracking, no consent check.
-    test: bool = False
-
-
-@dataclass
-class Outcome:
-    """What happened to one claimed mail."""
-
-    mail: Claimed
-    status: str
-    code: int | None = None
-    subject: str | None = None
-    error: str | None = None
-    skip: str | None = None
-    due_at: datetime | None = None
-    attempts: int | None = None
-    unconfirmed: bool = False
-    hard_bounce: bool = False
-
-    def params(self, worker_id: str, now: datetime) -> dict[str, Any]:
-        """Bind parameters of the finishing UPDATE."""
-        return {
-            "b_id": self.mail.id, "b_worker": worker_id, "b_status": self.status,
-            "b_due": self.due_at or self.mail.due_at, "b_attempts": self.mail.attempts if self.attempts is None
-            else self.attempts, "b_code": self.code, "b_subject": self.subject, "b_error": self.error,
-            "b_skip": self.skip, "b_sent_at": now if self.status == "sent" else None,
-            "b_unconfirmed": self.unconfirmed,
-        }
 
 
 @dataclass
@@ -223,15 +179,13 @@ class OutboxSender:
             outcomes += future.result()
         bounces = [o for o in outcomes if o.status == "bounced"]
         if bounces:
-            from mail.bounces import record_smtp_bounces
-
             with self.db.transaction() as session:
                 record_smtp_bounces(session, bounces)
         return len(claimed)
 
-    def _prepare(self, claimed: list[Claimed]) -> tuple[dict[str, CompiledTemplate], list[Outcome]]:
+    def _prepare(self, claimed: list[Claimed]) -> tuple[dict[str, CompiledTemplate], list[SendOutcome]]:
         """Templates, suppressions, opt-outs, consent and rate limits for a batch: the mails not to send now."""
-        early: list[Outcome] = []
+        early: list[SendOutcome] = []
         with self.db.sessionmaker() as session:
             keys = {c.template_key for c in claimed}
             templates = {row.key: compiled_for(row)
@@ -254,23 +208,23 @@ class OutboxSender:
                                    topic=topic_of(c.context.get(TOPIC_KEY), self.settings),
                                    topics_off=frozenset() if c.test else topics_off.get(address, frozenset()))
             if c.template_key not in templates:
-                early.append(Outcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
+                early.append(SendOutcome(c, "failed", error=f"template {c.template_key!r} does not exist"))
             elif refused:
-                early.append(Outcome(c, "skipped", skip=refused))
+                early.append(SendOutcome(c, "skipped", skip=refused))
             else:
                 wait = self.limiter.wait_for(c.domain)
                 if wait > 0:
                     # Not an attempt: put it back without counting one.
-                    early.append(Outcome(c, "queued", due_at=now + timedelta(seconds=wait),
-                                         attempts=c.attempts - 1))
+                    early.append(SendOutcome(c, "queued", due_at=now + timedelta(seconds=wait),
+                                             attempts=c.attempts - 1))
                 elif person is not None and "person" not in c.context:
                     c.context["person"] = read.merge_fields(person.object_name, person.fields)
         return templates, early
 
     # --- in a sending thread -----------------------------------------------------------------
     def _send_chunk(self, chunk: list[Claimed], templates: dict[str, CompiledTemplate],
-                    worker_id: str) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+                    worker_id: str) -> list[SendOutcome]:
+        outcomes: list[SendOutcome] = []
         smtp = self.pool.acquire()
         try:
             with self.db.engine.connect() as conn:
@@ -294,7 +248,7 @@ class OutboxSender:
         return outcomes
 
     def _send_one(self, smtp: SmtpConnection, conn: Connection, postgres: bool, mail: Claimed,
-                  template: CompiledTemplate, worker_id: str) -> Outcome | None:
+                  template: CompiledTemplate, worker_id: str) -> SendOutcome | None:
         composer = self.composer
         try:
             unsubscribe = composer.unsubscribe_url(mail.id) if mail.marketing else ""
@@ -308,7 +262,7 @@ class OutboxSender:
                                     marketing=mail.marketing, rendered=rendered, unsubscribe=unsubscribe or None,
                                     preferences=preferences, tracking=not mail.test)
         except Exception as exc:  # a template error is this mail's problem, not the batch's
-            return Outcome(mail, "failed", error=f"render: {type(exc).__name__}: {exc}"[:2000])
+            return SendOutcome(mail, "failed", error=f"render: {type(exc).__name__}: {exc}"[:2000])
 
         def commit_point() -> bool:
             marked = conn.execute(_MARK_SENDING, {"b_id": mail.id, "b_worker": worker_id}).rowcount
@@ -321,19 +275,19 @@ class OutboxSender:
         except CommitPointRefused:
             return None
         except UnconfirmedDelivery as exc:
-            return Outcome(mail, "sent", subject=rendered.subject, unconfirmed=True, error=str(exc)[:2000])
+            return SendOutcome(mail, "sent", subject=rendered.subject, unconfirmed=True, error=str(exc)[:2000])
         except PermanentFailure as exc:
-            return Outcome(mail, "bounced", code=exc.code, subject=rendered.subject, error=str(exc)[:2000],
-                           hard_bounce=exc.stage == "rcpt")
+            return SendOutcome(mail, "bounced", code=exc.code, subject=rendered.subject, error=str(exc)[:2000],
+                               hard_bounce=exc.stage == "rcpt")
         except TemporaryFailure as exc:
             if mail.attempts >= self.settings.mail_max_attempts:
-                return Outcome(mail, "failed", code=exc.code, subject=rendered.subject, error=str(exc)[:2000])
+                return SendOutcome(mail, "failed", code=exc.code, subject=rendered.subject, error=str(exc)[:2000])
             delay = min(MAX_RETRY_DELAY_SECONDS, self.settings.mail_retry_base_seconds * 2 ** (mail.attempts - 1))
-            return Outcome(mail, "queued", code=exc.code, error=str(exc)[:2000],
-                           due_at=utcnow() + timedelta(seconds=delay))
-        return Outcome(mail, "sent", code=250, subject=rendered.subject)
+            return SendOutcome(mail, "queued", code=exc.code, error=str(exc)[:2000],
+                               due_at=utcnow() + timedelta(seconds=delay))
+        return SendOutcome(mail, "sent", code=250, subject=rendered.subject)
 
-    def _finish(self, conn: Connection, outcomes: list[Outcome], worker_id: str) -> None:
+    def _finish(self, conn: Connection, outcomes: list[SendOutcome], worker_id: str) -> None:
         if outcomes:
             now = utcnow()
             conn.execute(_FINISH, [o.params(worker_id, now) for o in outcomes])

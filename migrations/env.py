@@ -1,14 +1,13 @@
-"""Alembic environment: the schema is db.Base.metadata with every model module imported."""
+"""Alembic environment: the schema is every package's tables (`migrations.schema`)."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import db
+from migrations import schema
 from sync.read import include_in_schema_comparison
 
-db.import_models()
 config = context.config
-target_metadata = db.Base.metadata
+target_metadata = schema.metadata()
 
 
 def run_migrations_online() -> None:

@@ -2,18 +2,21 @@
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("people", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
     """Set up Flask-Login, CSRF protection, sign-in and admin pages, and the `users` CLI."""
-    from people import admin, auth, cli, jobs, routes  # noqa: F401  (routes attach to bp)
+    from people import admin, auth, cli, jobs, models, routes  # noqa: F401  (routes attach to bp)
     from people.audit_view import AUDIT_ACTIONS
     from people.forms import ROLE_LABELS
     from web import labels, nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler
 
+    db.register_models(app, models)
     auth.init_login(app)
     app.register_blueprint(bp)
     labels.register(app, "role", ROLE_LABELS)

@@ -6,17 +6,20 @@ job precomputes) and duplicate dismissals.
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("reports", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
     """Register the report pages and their navigation entries."""
-    from reports import opportunity_routes, routes  # noqa: F401  (routes attach to bp)
+    from reports import models, opportunity_routes, routes  # noqa: F401  (routes attach to bp)
     from reports.snapshots import refresh_job
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler
 
+    db.register_models(app, models)
     app.register_blueprint(bp)
     register_job_handler(app, "reports.refresh", refresh_job)
     nav.register(app, "admin", _l("レポート"), "reports.index",

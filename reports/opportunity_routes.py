@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,9 +61,8 @@ def opportunities() -> ResponseReturnValue:
     session = db.session()
     # The default range comes from the reports.refresh job's snapshot when it is fresh (the funnel
     # groups every person's events: seconds at a million people); other ranges are computed now.
-    snapshot = snapshots.fresh(session, snapshots.opportunities_key(rng.first, rng.last), snapshots.max_age())
-    figures = (copy.deepcopy(snapshot.data) if snapshot is not None
-               else funnel_queries.figures(session, rng))
+    figures, snapshot = snapshots.fresh_or_live(session, snapshots.opportunities_key(rng.first, rng.last),
+                                                lambda: funnel_queries.figures(session, rng))
     report, influence = figures["funnel"], figures["influence"]
 
     def source_label(key: str) -> str:

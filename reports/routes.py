@@ -5,7 +5,6 @@ Every page takes `?from=&to=` (local days) where dates matter and `?format=csv` 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -34,10 +33,8 @@ def _range() -> tuple[service.DateRange, str | None]:
 
 def _automation_figures(session: Any, rng: service.DateRange) -> tuple[dict[str, Any], Any]:
     """Funnels, deliverability and activity counts of the range: from a fresh snapshot, else live."""
-    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
-    if snapshot is not None:
-        return copy.deepcopy(snapshot.data), snapshot
-    return snapshots.automation_figures(session, rng), None
+    return snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
+                                   lambda: snapshots.automation_figures(session, rng))
 
 
 def _wants_csv() -> bool:
@@ -102,11 +99,9 @@ def campaigns() -> ResponseReturnValue:
     """Members, responses and statuses per campaign."""
     rng, error = _range()
     session = db.session()
-    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
-    if snapshot is not None and "campaigns" in snapshot.data:
-        rows = copy.deepcopy(snapshot.data["campaigns"])
-    else:
-        rows, snapshot = queries.campaign_figures(session, rng.start, rng.end), None
+    rows, snapshot = snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
+                                             lambda: queries.campaign_figures(session, rng.start, rng.end),
+                                             part="campaigns")
     if _wants_csv() and not error:
         return csv_response(f"campaigns_{rng.first}_{rng.last}.csv",
                             [_("キャンペーンID"), _("名前"), _("種別"), _("メンバー"), _("反応あり"),
@@ -140,9 +135,9 @@ def deliverability() -> ResponseReturnValue:
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
     session = db.session()
-    snapshot = snapshots.fresh(session, snapshots.funnels_key(rng.first, rng.last), snapshots.max_age())
-    report = (copy.deepcopy(snapshot.data["deliverability"]) if snapshot is not None
-              else service.deliverability_report(session, rng))
+    report, snapshot = snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
+                                               lambda: service.deliverability_report(session, rng),
+                                               part="deliverability")
     names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
              "unsubscribes": _("配信停止")}
     if _wants_csv() and not error:

@@ -10,6 +10,7 @@ live otherwise, as on a new installation.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -51,6 +52,16 @@ def fresh(session: Session, key: str, max_age_seconds: int) -> ReportSnapshot | 
     if snapshot is None or utcnow() - snapshot.computed_at > timedelta(seconds=max_age_seconds):
         return None
     return snapshot
+
+
+def fresh_or_live(session: Session, key: str, compute: Callable[[], Any],
+                  part: str | None = None) -> tuple[Any, ReportSnapshot | None]:
+    """A copy of the fresh snapshot `key` (or of its `part`) and the snapshot (pages say its age);
+    else `compute()` now and None. A copy: pages add labels and charts to the figures they show."""
+    snapshot = fresh(session, key, max_age())
+    if snapshot is not None and (part is None or part in snapshot.data):
+        return copy.deepcopy(snapshot.data if part is None else snapshot.data[part]), snapshot
+    return compute(), None
 
 
 def save(session: Session, key: str, compute: Callable[[], dict[str, Any]]) -> ReportSnapshot:

@@ -2,7 +2,7 @@
 
 `gateway_for(app)` returns the process-wide SalesforceGateway built from the app's settings (or,
 with no Salesforce settings, from the running dev org's connection.json). `init_app` adds the
-"salesforce" check to /healthz.
+"salesforce" check to /healthz. The exceptions live in (and are imported from) `salesforce.errors`.
 """
 
 from __future__ import annotations
@@ -12,25 +12,11 @@ from typing import Any
 
 from flask import Flask
 
+import db
 from config import settings_of
-from salesforce.errors import (
-    AuthError,
-    BulkJobFailed,
-    BulkNotSupported,
-    LimitExceeded,
-    NotFound,
-    RecordDeleted,
-    SalesforceError,
-    TransientError,
-    ValidationError,
-)
 from salesforce.gateway import SalesforceGateway
 
-__all__ = [
-    "AuthError", "BulkJobFailed", "BulkNotSupported", "LimitExceeded", "NotFound", "RecordDeleted",
-    "SalesforceError", "SalesforceGateway", "TransientError", "ValidationError", "build_gateway", "gateway_for",
-    "init_app",
-]
+__all__ = ["SalesforceGateway", "build_gateway", "gateway_for", "init_app", "set_gateway"]
 
 _EXTENSION = "tsunagi.salesforce"
 
@@ -76,9 +62,11 @@ def set_gateway(app: Flask, gateway: SalesforceGateway | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Prepare the lazily built gateway and register the /healthz check."""
+    from salesforce import models
     from salesforce.health import SalesforceHealth
     from web.health import register_check
 
+    db.register_models(app, models)
     # SALESFORCE_GATEWAY_OPTIONS (Flask config) passes constructor options, e.g. a short back-off in tests.
     overrides = dict(app.config.get("SALESFORCE_GATEWAY_OPTIONS") or {})
     app.extensions[_EXTENSION] = {"gateway": None, "lock": threading.Lock(), "overrides": overrides}

@@ -9,11 +9,12 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("scoring", __name__, template_folder="templates")
 
 
 def _rescore_job(payload: dict[str, Any]) -> None:
-    import db
     from scoring import service
 
     with db.transaction() as session:
@@ -22,13 +23,14 @@ def _rescore_job(payload: dict[str, Any]) -> None:
 
 def init_app(app: Flask) -> None:
     """Register pages, the tracking endpoints, workers, the hourly decay job and the CLI."""
-    from scoring import jobs, routes  # noqa: F401  (routes attach to bp)
+    from scoring import jobs, models, routes  # noqa: F401  (routes attach to bp)
     from scoring.cli import scoring_cli
     from scoring.pixel import PixelFastPath
     from web import nav
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler, register_work_source
 
+    db.register_models(app, models)
     app.register_blueprint(bp)
     app.wsgi_app = PixelFastPath(app.wsgi_app, app)
     app.cli.add_command(scoring_cli)

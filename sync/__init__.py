@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("sync", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
     """Register the cycle job, the CLI groups, the status page, its nav link and the health check."""
-    from sync import routes  # noqa: F401  (attaches the views to bp)
+    from sync import models, routes  # noqa: F401  (routes attach the views to bp)
     from sync.cli import mirror_cli, sync_cli
     from sync.jobs import cycle_job
     from web import nav
@@ -21,6 +23,7 @@ def init_app(app: Flask) -> None:
     from web.i18n import lazy_gettext as _l
     from work import register_job_handler
 
+    db.register_models(app, models)
     register_job_handler(app, "sync.cycle", cycle_job)
     app.cli.add_command(sync_cli)
     app.cli.add_command(mirror_cli)
@@ -31,7 +34,6 @@ def init_app(app: Flask) -> None:
 
 
 def _health() -> tuple[bool, dict[str, Any]]:
-    import db
     from sync.status import health
 
     return health(db.session())

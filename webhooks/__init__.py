@@ -8,6 +8,8 @@ or were ignored.
 
 from flask import Blueprint, Flask
 
+import db
+
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
@@ -16,11 +18,12 @@ def init_app(app: Flask) -> None:
     from people.auth import csrf
     from web import nav
     from web.i18n import lazy_gettext as _l
-    from webhooks import routes  # noqa: F401  (attaches the views to bp)
+    from webhooks import models, routes  # noqa: F401  (routes attach the views to bp)
     from webhooks.admin import admin_bp
     from webhooks.jobs import apply_outbound
     from work import register_work_source
 
+    db.register_models(app, models)
     csrf.exempt(bp)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)

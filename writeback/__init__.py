@@ -10,6 +10,8 @@ from typing import Any
 from flask import Blueprint, Flask
 from flask.globals import app_ctx
 
+import db
+
 bp = Blueprint("writeback", __name__, template_folder="templates")
 
 
@@ -21,7 +23,6 @@ def _work_source(worker_id: str) -> int:
 
 def _health() -> tuple[bool, dict[str, Any]]:
     """Queue depths for /healthz (informational: a down org is reported by the "salesforce" check)."""
-    import db
     from writeback import queries, service
 
     session = db.session()
@@ -38,8 +39,9 @@ def init_app(app: Flask) -> None:
     from web.health import register_check
     from web.i18n import lazy_gettext as _l
     from work import register_work_source
-    from writeback import routes  # noqa: F401  (attaches the views to bp)
+    from writeback import models, routes  # noqa: F401  (routes attach the views to bp)
 
+    db.register_models(app, models)
     if "writeback" not in app.blueprints:
         app.register_blueprint(bp)
     nav.register(app, "admin", _l("書き戻しエラー"), "writeback.error_queue",

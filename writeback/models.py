@@ -7,6 +7,7 @@ items in batches through the gateway. An item is created once per `idempotency_k
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,3 +49,16 @@ class WritebackItem(ClaimableMixin, Base):
     # Set while a create may have reached Salesforce without us learning its Id (answer lost,
     # worker killed mid-call): before sending it again the worker looks for the record it made.
     uncertain_since: Mapped[datetime | None]
+
+
+@dataclass
+class WriteOutcome:
+    """What happened to one item in this pass."""
+
+    status: str  # written | failed | queued
+    result_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    due_at: datetime | None = None
+    uncertain: bool | None = None  # True: set the flag; False: clear it; None: leave it
+    mirror: dict[str, Any] | None = None

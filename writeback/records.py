@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Database, utcnow
-from writeback.models import WritebackItem
-
-if TYPE_CHECKING:
-    from writeback.worker import Outcome
+from sync.mirror import apply_records
+from writeback.models import WritebackItem, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +22,6 @@ def show_in_mirror(session: Session, records_by_object: dict[str, list[dict[str,
     In a savepoint: a mirror problem must never undo the record of a write Salesforce has made;
     the next sync poll brings the record in anyway.
     """
-    from sync.mirror import apply_records
-
     for object_name, records in records_by_object.items():
         try:
             with session.begin_nested():
@@ -34,7 +30,8 @@ def show_in_mirror(session: Session, records_by_object: dict[str, list[dict[str,
             log.exception("could not show %d written %s records in the mirror", len(records), object_name)
 
 
-def apply_outcomes(database: Database, worker_id: str, outcomes: dict[int, Outcome], objects: dict[int, str]) -> None:
+def apply_outcomes(database: Database, worker_id: str, outcomes: dict[int, WriteOutcome],
+                   objects: dict[int, str]) -> None:
     """Store every outcome in one transaction, for items this worker still holds."""
     if not outcomes:
         return

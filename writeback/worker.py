@@ -39,7 +39,7 @@ from salesforce.batch import COLLECTION_SIZE, RecordResult, chunks
 from salesforce.errors import AuthError, LimitExceeded, SalesforceError, TransientError
 from salesforce.gateway import SalesforceGateway
 from work.claiming import claim_due, retry_delay_seconds
-from writeback.models import WritebackItem
+from writeback.models import WritebackItem, WriteOutcome
 from writeback.policy import CreatePolicy, Matcher, Unverifiable, key_value
 from writeback.queue import ref_target
 from writeback.records import apply_outcomes
@@ -65,19 +65,6 @@ class Pending:
     send_as: tuple[str, str | None] = ("create", None)  # (operation, external id field)
 
 
-@dataclass
-class Outcome:
-    """What happened to one item in this pass."""
-
-    status: str  # written | failed | queued
-    result_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    due_at: datetime | None = None
-    uncertain: bool | None = None  # True: set the flag; False: clear it; None: leave it
-    mirror: dict[str, Any] | None = None
-
-
 def _ready() -> Any:
     """Items without a dependency, or whose dependency is already written."""
     parent = aliased(WritebackItem)
@@ -85,9 +72,9 @@ def _ready() -> Any:
                WritebackItem.depends_on_id.in_(select(parent.id).where(parent.status == "written")))
 
 
-def _later(attempts: int, error: str, code: str = "TRANSIENT", uncertain: bool | None = None) -> Outcome:
-    return Outcome("queued", error_code=code, error_message=error[:4000],
-                   due_at=utcnow() + timedelta(seconds=retry_delay_seconds(attempts)), uncertain=uncertain)
+def _later(attempts: int, error: str, code: str = "TRANSIENT", uncertain: bool | None = None) -> WriteOutcome:
+    return WriteOutcome("queued", error_code=code, error_message=error[:4000],
+                        due_at=utcnow() + timedelta(seconds=retry_delay_seconds(attempts)), uncertain=uncertain)
 
 
 @dataclass(frozen=True)
@@ -120,7 +107,7 @@ def _resolve_refs(fields: dict[str, Any], written: dict[int, tuple[str | None, s
     return resolved
 
 
-def _read_contacts(gateway: SalesforceGateway, pending: list[Pending]) -> tuple[list[Pending], dict[int, Outcome]]:
+def _read_contacts(gateway: SalesforceGateway, pending: list[Pending]) -> tuple[list[Pending], dict[int, WriteOutcome]]:
     """Replace each `ContactOf` in the bodies by the contact id Salesforce keeps on that record (one
     query per object); items whose lookup fails or finds nothing wait and are tried again."""
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -141,14 +128,14 @@ def _read_contacts(gateway: SalesforceGateway, pending: list[Pending]) -> tuple[
     except SalesforceError as exc:
         failure = exc
     ready: list[Pending] = []
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, WriteOutcome] = {}
     for p in pending:
         contacts = {name: v for name, v in p.body.items() if isinstance(v, ContactOf)}
         if not contacts:
             ready.append(p)
         elif isinstance(failure, LimitExceeded):
-            outcomes[p.id] = Outcome("queued", error_code="REQUEST_LIMIT_EXCEEDED", error_message=failure.message,
-                                     due_at=failure.resume_at)
+            outcomes[p.id] = WriteOutcome("queued", error_code="REQUEST_LIMIT_EXCEEDED", error_message=failure.message,
+                                          due_at=failure.resume_at)
         elif failure is not None:
             outcomes[p.id] = _later(p.attempts, f"reading the person's contact failed: {failure.message}")
         elif any(v.record_id not in found for v in contacts.values()):
@@ -160,9 +147,9 @@ def _read_contacts(gateway: SalesforceGateway, pending: list[Pending]) -> tuple[
 
 
 def _claim(database: Database, worker_id: str, limit: int, lease: int,
-           policy: CreatePolicy, model: PersonModel) -> tuple[list[Pending], dict[int, Outcome]]:
+           policy: CreatePolicy, model: PersonModel) -> tuple[list[Pending], dict[int, WriteOutcome]]:
     pending: list[Pending] = []
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, WriteOutcome] = {}
     with database.transaction() as session:
         items = claim_due(session, WritebackItem, worker_id, limit, lease, extra_where=[_ready()])
         refs = {target[0] for item in items for v in item.fields.values() if (target := ref_target(v))}
@@ -216,21 +203,22 @@ def _hold(database: Database, worker_id: str, lease: int, items: list[Pending], 
     return [p for p in items if p.id in ids]
 
 
-def _result_outcome(p: Pending, result: RecordResult) -> Outcome:
+def _result_outcome(p: Pending, result: RecordResult) -> WriteOutcome:
     if result.success:
         record_id = result.id or p.record_id
         mirror = {"Id": p.record_id, "IsDeleted": True} if p.operation == "delete" else {**p.body, "Id": record_id}
-        return Outcome("written", result_id=record_id, uncertain=False, mirror=mirror)
+        return WriteOutcome("written", result_id=record_id, uncertain=False, mirror=mirror)
     code = result.error_code or "UNKNOWN"
     if p.operation == "delete" and code == "ENTITY_IS_DELETED":
-        return Outcome("written", result_id=p.record_id, uncertain=False, mirror={"Id": p.record_id, "IsDeleted": True})
+        return WriteOutcome("written", result_id=p.record_id, uncertain=False,
+                            mirror={"Id": p.record_id, "IsDeleted": True})
     if code in TRANSIENT_RECORD_CODES:
         return _later(p.attempts, result.error_message, code, uncertain=False)
     if p.operation == "create" and p.send_as[0] == "upsert" and code == "DUPLICATE_VALUE" and p.attempts < 3:
         # Two sends of one create racing (a retry while the first was still running): the next
         # upsert finds the record the other one made.
         return _later(p.attempts, result.error_message, code, uncertain=False)
-    return Outcome("failed", error_code=code, error_message=result.error_message, uncertain=False)
+    return WriteOutcome("failed", error_code=code, error_message=result.error_message, uncertain=False)
 
 
 def _send(gateway: SalesforceGateway, object_name: str, send_as: tuple[str, str | None],
@@ -246,14 +234,14 @@ def _send(gateway: SalesforceGateway, object_name: str, send_as: tuple[str, str 
     return gateway.create_many(object_name, bodies)
 
 
-def _reconcile(database: Database, matcher: Matcher, p: Pending) -> Outcome | None:
+def _reconcile(database: Database, matcher: Matcher, p: Pending) -> WriteOutcome | None:
     """For an uncertain create: the record it already made (written), or None to send it."""
     assert p.uncertain_since is not None
     try:
         found = matcher.candidates(p.object_name, p.body, p.send_as[1], p.uncertain_since)
     except Unverifiable as exc:
-        return Outcome("failed", error_code="UNCERTAIN_CREATE",
-                       error_message=f"{exc}; check Salesforce, then resend or discard", uncertain=False)
+        return WriteOutcome("failed", error_code="UNCERTAIN_CREATE",
+                            error_message=f"{exc}; check Salesforce, then resend or discard", uncertain=False)
     if not found:
         return None
     with database.transaction() as session:
@@ -263,10 +251,10 @@ def _reconcile(database: Database, matcher: Matcher, p: Pending) -> Outcome | No
     if not mine:
         return None
     log.info("write-back item %s: found the record %s its lost create made", p.id, mine[0])
-    return Outcome("written", result_id=mine[0], uncertain=False, mirror={**p.body, "Id": mine[0]})
+    return WriteOutcome("written", result_id=mine[0], uncertain=False, mirror={**p.body, "Id": mine[0]})
 
 
-def _reconcile_safely(database: Database, matcher: Matcher, p: Pending) -> Outcome | None:
+def _reconcile_safely(database: Database, matcher: Matcher, p: Pending) -> WriteOutcome | None:
     """`_reconcile`, with a failed look-up deciding the item's outcome (LimitExceeded propagates)."""
     try:
         return _reconcile(database, matcher, p)
@@ -275,14 +263,14 @@ def _reconcile_safely(database: Database, matcher: Matcher, p: Pending) -> Outco
     except LimitExceeded:
         raise
     except SalesforceError as exc:
-        return Outcome("failed", error_code=exc.error_code or "UNCERTAIN_CREATE",
-                       error_message=f"looking for an earlier create failed: {exc.message}")
+        return WriteOutcome("failed", error_code=exc.error_code or "UNCERTAIN_CREATE",
+                            error_message=f"looking for an earlier create failed: {exc.message}")
 
 
 def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str, lease: int,
-                 pending: list[Pending]) -> dict[int, Outcome]:
-    """Send claimed items group by group, 200 per call; one Outcome per item."""
-    outcomes: dict[int, Outcome] = {}
+                 pending: list[Pending]) -> dict[int, WriteOutcome]:
+    """Send claimed items group by group, 200 per call; one WriteOutcome per item."""
+    outcomes: dict[int, WriteOutcome] = {}
     groups: dict[tuple[str, tuple[str, str | None]], list[Pending]] = defaultdict(list)
     for p in pending:
         groups[(p.object_name, p.send_as)].append(p)
@@ -319,8 +307,8 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
                     if isinstance(exc, LimitExceeded):
                         raise
                     for p in chunk:  # the whole request was refused as given: a person must look
-                        outcomes[p.id] = Outcome("failed", error_code=exc.error_code or type(exc).__name__,
-                                                 error_message=exc.message, uncertain=False)
+                        outcomes[p.id] = WriteOutcome("failed", error_code=exc.error_code or type(exc).__name__,
+                                                      error_message=exc.message, uncertain=False)
                     continue
                 for p, result in zip(chunk, results, strict=True):
                     outcomes[p.id] = _result_outcome(p, result)
@@ -328,8 +316,8 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
         # Nothing more is sent this pass; whatever has no outcome waits for the pause to end.
         for p in pending:
             if p.id not in outcomes:
-                outcomes[p.id] = Outcome("queued", error_code="REQUEST_LIMIT_EXCEEDED", error_message=exc.message,
-                                         due_at=exc.resume_at)
+                outcomes[p.id] = WriteOutcome("queued", error_code="REQUEST_LIMIT_EXCEEDED", error_message=exc.message,
+                                              due_at=exc.resume_at)
     return outcomes
 
 
