@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from activity.models import ConsumerCursorMixin, ConsumerQueueMixin
 from db import Base, BigId, utcnow
 from work.models import ClaimableMixin
 
@@ -196,3 +197,15 @@ class BroadcastApproval(Base):
     approved_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     void_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AutomationCursor(ConsumerCursorMixin, Base):
+    """Where automations stand in the activity table (consumer `form_submissions`; activity.feed)."""
+
+    __tablename__ = "automation_cursors"
+
+
+class FormSubmissionQueue(ConsumerQueueMixin, Base):
+    """A form_submit activity taken in whose automations have not fired yet (person still unknown)."""
+
+    __tablename__ = "automation_form_queue"
