@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
-from db import Base, insert_for, rows_matched, safe_txid, table_of
+from db import Base, insert_for, safe_txid, table_of
 
 # Activities looked at per take-in: one range of the (txid, id) index.
 TAKE_IN_SCAN = 5000
@@ -74,7 +74,11 @@ def take_in(session: Session, cursor: Cursor, queue: type[Base], kinds: Sequence
     wanted = select(Activity.id).where(after, position <= tuple_(bound.txid, bound.id))
     if kinds:
         wanted = wanted.where(Activity.kind.in_(kinds))
-    queued = rows_matched(session, insert(queue).from_select(["activity_id"], wanted))
+    # Counted from RETURNING (at most `scan` ids): the driver's rowcount of INSERT … SELECT is not
+    # reliable everywhere.
+    table = table_of(queue)
+    queued = len(session.execute(insert(table).from_select(["activity_id"], wanted)
+                                 .returning(table.c.activity_id)).all())
     cursor.txid, cursor.last_id = int(bound.txid), int(bound.id)
     return queued
 

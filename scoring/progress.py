@@ -24,6 +24,12 @@ def cursor(session: Session, consumer: str = ACTIVITIES, lock: str = "") -> Scor
     return row
 
 
+def take_in(session: Session) -> int:
+    """Queue the activities committed since the last take-in; 0 while another worker is taking in."""
+    row = cursor(session, lock="skip")
+    return feed.take_in(session, row, ScoringQueue) if row is not None else 0
+
+
 def scored(session: Session) -> ColumnElement[bool]:
     """Activities scoring has handled (taken in, no longer queued)."""
     return feed.handled(_read(session), ScoringQueue)

@@ -181,9 +181,7 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     Repeated opens of one mail and page views over the per-visitor cap earn nothing (scoring.evidence).
     """
     now = now or utcnow()
-    cursor = progress.cursor(session, lock="skip")  # None: another worker is taking in
-    if cursor is not None:
-        feed.take_in(session, cursor, ScoringQueue)
+    progress.take_in(session)
     activities = feed.claim(session, ScoringQueue, limit)
     if not activities:
         return 0
