@@ -120,6 +120,9 @@ _SNAPSHOT = text(
 _CLEAR_STATS = text("SELECT pg_stat_clear_snapshot()")
 _BACKENDS = text("SELECT datid, CAST(CAST(backend_xid AS text) AS bigint), query = '<insufficient privilege>' "
                  "FROM pg_stat_activity WHERE datid IS NOT NULL")
+# Prepared (two-phase) transactions of this database: in progress, yet no backend shows them.
+_PREPARED = text("SELECT CAST(CAST(transaction AS text) AS bigint) FROM pg_prepared_xacts "
+                 "WHERE database = current_database()")
 
 
 def safe_txid(session: Session) -> int:
@@ -128,9 +131,12 @@ def safe_txid(session: Session) -> int:
     From one snapshot: a transaction below its xmax and not in its in-progress list has ended, so
     all its committed events are visible, to this statement and every later one (taking the bound
     first and reading after is safe). The oldest transaction still in progress bounds the read —
-    unless pg_stat_activity shows it works in another database: xids are counted across the
-    server, and another database's long transaction cannot insert our events. (A transaction is
-    only ever excluded on that positive evidence; one we cannot place holds the bound back.)
+    unless pg_stat_activity, read after the snapshot, shows it works in another database (xids
+    are counted across the server, and another database's long transaction cannot insert our
+    events) or no longer shows it at all: it has ended since the snapshot, and what it committed
+    is visible to every later statement. (When some backend of this database is hidden from us,
+    only that positive evidence of another database excludes one; one we cannot place holds the
+    bound back.)
     The reader's own events are visible to it: they may be read when no transaction of this
     database older than the reader's own is still running.
     """
@@ -144,7 +150,11 @@ def safe_txid(session: Session) -> int:
             complete = complete and datid != database
         elif xid is not None:
             (ours if datid == database else other_db).add(_widen(int(xid), int(xmax)))
-    running = [int(x) for x in in_progress if int(x) not in other_db]
+    if complete:  # every transaction of this database with an xid is in `ours` (or prepared)
+        prepared = {_widen(int(x), int(xmax)) for x in session.scalars(_PREPARED)}
+        running = [int(x) for x in in_progress if int(x) in ours or int(x) in prepared]
+    else:
+        running = [int(x) for x in in_progress if int(x) not in other_db]
     horizon = min([*running, int(xmax)])
     if own is not None and complete and not any(x < own for x in running) \
             and not any(int(xmax) <= x < own for x in ours - {own}):
