@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -102,6 +102,73 @@ def register_models(app: Flask, module: ModuleType) -> None:
 def registered_models(app: Flask) -> list[str]:
     """The models modules `app`'s packages registered, in start-up order."""
     return list(app.extensions.get("tsunagi.models", []))
+
+
+# Gap-safe cursors (sync.feed, activity.feed) on PostgreSQL.
+# One consistent snapshot: its xmax, its in-progress top-level xids, and the reader's own xid.
+_SNAPSHOT = text(
+    "SELECT CAST(CAST(pg_snapshot_xmax(s) AS text) AS bigint), "
+    "ARRAY(SELECT CAST(CAST(x AS text) AS bigint) FROM pg_snapshot_xip(s) AS x), "
+    "CAST(CAST(pg_current_xact_id_if_assigned() AS text) AS bigint), "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "FROM (SELECT pg_current_snapshot() AS s) AS snap")
+# Which database each transaction with an xid works in (32-bit xids), read fresh: the first read
+# of pg_stat_activity in a transaction is otherwise cached until it ends.
+_CLEAR_STATS = text("SELECT pg_stat_clear_snapshot()")
+_BACKENDS = text("SELECT datid, CAST(CAST(backend_xid AS text) AS bigint), query = '<insufficient privilege>' "
+                 "FROM pg_stat_activity WHERE datid IS NOT NULL")
+# Prepared (two-phase) transactions of this database: in progress, yet no backend shows them.
+_PREPARED = text("SELECT CAST(CAST(transaction AS text) AS bigint) FROM pg_prepared_xacts "
+                 "WHERE database = current_database()")
+
+
+def safe_txid(session: Session) -> int:
+    """The highest txid whose events may be read now (PostgreSQL).
+
+    From one snapshot: a transaction below its xmax and not in its in-progress list has ended, so
+    all its committed events are visible, to this statement and every later one (taking the bound
+    first and reading after is safe). The oldest transaction still in progress bounds the read —
+    unless pg_stat_activity, read after the snapshot, shows it works in another database (xids
+    are counted across the server, and another database's long transaction cannot insert our
+    events) or no longer shows it at all: it has ended since the snapshot, and what it committed
+    is visible to every later statement. (When some backend of this database is hidden from us,
+    only that positive evidence of another database excludes one; one we cannot place holds the
+    bound back.)
+    The reader's own events are visible to it: they may be read when no transaction of this
+    database older than the reader's own is still running.
+    """
+    xmax, in_progress, own, database = session.execute(_SNAPSHOT).one()
+    session.execute(_CLEAR_STATS)
+    other_db: set[int] = set()
+    ours: set[int] = set()
+    complete = True
+    for datid, xid, hidden in session.execute(_BACKENDS):
+        if hidden:
+            complete = complete and datid != database
+        elif xid is not None:
+            (ours if datid == database else other_db).add(_widen(int(xid), int(xmax)))
+    if complete:  # every transaction of this database with an xid is in `ours` (or prepared)
+        prepared = {_widen(int(x), int(xmax)) for x in session.scalars(_PREPARED)}
+        running = [int(x) for x in in_progress if int(x) in ours or int(x) in prepared]
+    else:
+        running = [int(x) for x in in_progress if int(x) not in other_db]
+    horizon = min([*running, int(xmax)])
+    if own is not None and complete and not any(x < own for x in running) \
+            and not any(int(xmax) <= x < own for x in ours - {own}):
+        # Every transaction of this database below our own has ended (those at or above xmax are
+        # not in the snapshot's list, so pg_stat_activity, read after our xid was assigned, says).
+        return max(horizon - 1, int(own))
+    return horizon - 1
+
+
+def _widen(xid: int, near: int) -> int:
+    """A 32-bit xid as the 64-bit one (epoch included) closest to `near`."""
+    candidate = (near & ~0xFFFFFFFF) | xid
+    if candidate > near + 2**31:
+        candidate -= 2**32
+    elif candidate < near - 2**31:
+        candidate += 2**32
+    return candidate
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

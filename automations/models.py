@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from activity.models import ConsumerCursorMixin, ConsumerQueueMixin
 from db import Base, BigId, utcnow
 from work.models import ClaimableMixin
 
@@ -210,3 +211,15 @@ class ActionOutcome:
     def describe(self) -> str:
         """`send_mail: 送信予約` style summary for history."""
         return f"{self.action}: {self.reason}" if self.reason else self.action
+
+
+class AutomationCursor(ConsumerCursorMixin, Base):
+    """Where automations stand in the activity table (consumer `form_submissions`; activity.feed)."""
+
+    __tablename__ = "automation_cursors"
+
+
+class FormSubmissionQueue(ConsumerQueueMixin, Base):
+    """A form_submit activity taken in whose automations have not fired yet (person still unknown)."""
+
+    __tablename__ = "automation_form_queue"

@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from activity import feed
 from activity.models import Activity
 from automations import timing
 from automations.conditions import MirrorView, Record, describe, failing_condition
 from automations.engine import Entry, Runtime, enroll, enroll_many, history
-from automations.models import Automation, Enrollment
+from automations.models import Automation, AutomationCursor, Enrollment, FormSubmissionQueue
 from automations.queries import enabled_automations, insert_ignoring_duplicates
 from sync import read
 from sync.models import INITIAL_LOAD, ChangeEvent
@@ -201,22 +202,26 @@ def _submitted_person(session: Session, act: Activity) -> str | None:
 # A submission whose person is not yet in Salesforce (the Lead is still being written) is
 # retried on later passes for this long, then recorded as unresolved.
 PERSON_WAIT = timedelta(hours=6)
+# Automations' cursor over the activity table (automation_cursors).
+FORM_SUBMISSIONS = "form_submissions"
 
 
 def process_form_submissions(session: Session, rt: Runtime, limit: int = 200) -> int:
     """Fire form_submitted automations (and those a form names to start) for new form_submit activities.
 
-    Forms record `details = {"form": key, "submission_id": id, "automations": [keys]}`; an
-    activity is marked handled (`automations_at`) once its person is known, or after PERSON_WAIT.
+    Forms record `details = {"form": key, "submission_id": id, "automations": [keys]}`. New
+    form_submit activities are first taken into automations' queue (activity.feed); an activity
+    leaves it once its person is known, or after PERSON_WAIT.
     """
-    acts = list(session.scalars(
-        select(Activity).where(Activity.automations_at.is_(None), Activity.kind == "form_submit")
-        .order_by(Activity.id).limit(limit).with_for_update(skip_locked=True)))
+    cursor = feed.cursor_row(session, AutomationCursor, FORM_SUBMISSIONS, lock="skip")
+    if cursor is not None:  # None: another worker is taking in
+        feed.take_in(session, cursor, FormSubmissionQueue, kinds=("form_submit",))
+    acts = feed.claim(session, FormSubmissionQueue, limit)
     if not acts:
         return 0
     index = TriggerIndex.load(session)
     view = rt.view(session)
-    handled = 0
+    finished: list[int] = []
     for act in acts:
         form_key = act.details.get("form_key") or act.details.get("form")
         wanted = [a for a in index.by_type.get("form_submitted", ()) if a.spec["trigger"]["form"] == form_key]
@@ -233,9 +238,9 @@ def process_form_submissions(session: Session, rt: Runtime, limit: int = 200) ->
                 continue
             _fire(session, rt, view, automation, person, occurrence=f"activity:{act.id}",
                   why=f"フォーム「{form_key}」送信", extra={"activity_id": act.id})
-        act.automations_at = rt.now
-        handled += 1
-    return handled
+        finished.append(act.id)
+    feed.done(session, FormSubmissionQueue, finished)
+    return len(finished)
 
 
 def fire_external(session: Session, trigger_type: str, record_id: str, payload: dict[str, Any],

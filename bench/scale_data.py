@@ -11,7 +11,8 @@ org's seed (devorg/seed.py) and sync (sync/mirror.py) produce:
   duplicates do; about 1 % of phones and 0.5 % of emails are unusable (for data quality);
 - 60 Accounts, 6 Users, 5 Campaigns, CampaignMembers (2 % of people per campaign), Tasks (N/5);
 - `activities` = 5 N (page views, mails sent/opened/clicked, form submits, bounces, unsubscribes,
-  campaign status changes) over the last 90 days, opens and clicks naming a mail id;
+  campaign status changes) over the last 90 days, opens and clicks naming a mail id; scoring and
+  automations have taken them all in, one in 1,000 still waits in their queues;
 - `change_events` = 5 N updated-field events, all processed but the last 1,000;
 - `mail_outbox` = N sent automation mails, write-back items (2 % failed), automation runs.
 
@@ -33,6 +34,14 @@ FIRST_NAMES = ("太郎", "花子", "健太", "美咲", "翔", "陽菜", "大輔"
 FIRST_KANA = ("タロウ", "ハナコ", "ケンタ", "ミサキ", "ショウ", "ヒナ", "ダイスケ", "サクラ", "タクヤ", "ユイ", "ナオキ")
 STATES = ("東京都", "神奈川県", "埼玉県", "千葉県", "大阪府", "愛知県", "福岡県", "北海道")
 CAMPAIGNS = ("秋の新規加入キャンペーン", "産直りんご予約", "おせち早期予約", "夏のお試し宅配", "子育て応援パック案内")
+
+
+# The consumers' cursors (activity.feed) set past every activity inserted so far.
+TAKEN_IN = tuple(
+    f"""INSERT INTO {table} (consumer, txid, last_id)
+        SELECT '{consumer}', txid, id FROM activities ORDER BY txid DESC, id DESC LIMIT 1
+        ON CONFLICT (consumer) DO UPDATE SET txid = excluded.txid, last_id = excluded.last_id"""
+    for table, consumer in (("scoring_cursors", "activities"), ("automation_cursors", "form_submissions")))
 
 
 def _array(values: tuple[str, ...]) -> str:
@@ -156,7 +165,7 @@ def build(engine: Engine, people: int) -> dict[str, Any]:
            FROM generate_series(1, {people}) g,
                 (SELECT coalesce(array_agg(key ORDER BY key), ARRAY['bench']) AS ks FROM automations) k""",
         # 5 N activities: kind by g % 20; opens and clicks name an outbox mail of the same person.
-        f"""INSERT INTO activities (kind, person_id, visitor_id, occurred_at, details, scored_at, automations_at)
+        f"""INSERT INTO activities (kind, person_id, visitor_id, occurred_at, details)
            SELECT k.kind, {person_id(f"(a.g % {people} + 1)", contacts)}, NULL,
                   now() - (a.g % 129600) * interval '1 minute',
                   CASE WHEN k.kind IN ('mail_open', 'mail_click', 'mail_sent')
@@ -166,13 +175,17 @@ def build(engine: Engine, people: int) -> dict[str, Any]:
                        WHEN k.kind = 'mail_bounce' THEN jsonb_build_object('hard', a.g % 2 = 0)
                        WHEN k.kind = 'campaign_status'
                          THEN jsonb_build_object('campaign_id', '701' || lpad((1 + a.g % 5)::text, 12, '0') || 'AAA')
-                       ELSE '{{}}'::jsonb END,
-                  CASE WHEN a.g % 1000 <> 0 THEN now() END, CASE WHEN a.g % 1000 <> 0 THEN now() END
+                       ELSE '{{}}'::jsonb END
            FROM generate_series(1, {people * 5}) a(g)
            CROSS JOIN LATERAL (SELECT (ARRAY['page_view','page_view','page_view','page_view','page_view',
                   'page_view','page_view','page_view','mail_sent','mail_sent','mail_sent','mail_open','mail_open',
                   'mail_open','mail_click','form_submit','mail_delivered','mail_bounce','unsubscribe',
                   'campaign_status'])[1 + a.g % 20] AS kind) k""",
+        # Scoring and automations have taken them all in; one in 1,000 still waits in their queues.
+        *TAKEN_IN,
+        "INSERT INTO scoring_queue (activity_id) SELECT id FROM activities WHERE id % 1000 = 0",
+        "INSERT INTO automation_form_queue (activity_id) SELECT id FROM activities "
+        "WHERE id % 1000 = 0 AND kind = 'form_submit'",
         f"""INSERT INTO change_events (object_name, record_id, kind, field, old_value, new_value, occurred_at,
                recorded_at, source, processed_at)
            SELECT CASE WHEN (e % {people} + 1) <= {contacts} THEN 'Contact' ELSE 'Lead' END,

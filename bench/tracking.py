@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench import http_load
+from bench import http_load, scale_data
 from bench.common import drop_postgres, fresh_postgres
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1/tsunagi_bench_tracking"
@@ -282,13 +282,12 @@ FROM generate_series(1, 20) AS n
 # Four people in ten have activity: 1–10 scored activities each over the last 240 days, mostly page
 # views, some pricing views, mail opens and clicks, a few form submissions, unsubscribes, bounces.
 SEED_ACTIVITY = """
-INSERT INTO activities (id, kind, person_id, visitor_id, occurred_at, details, scored_at, automations_at)
+INSERT INTO activities (id, kind, person_id, visitor_id, occurred_at, details)
 SELECT (SELECT coalesce(max(id), 0) FROM activities) + row_number() OVER (), a.kind, a.person_id, NULL,
        a.occurred_at,
        CASE WHEN a.kind = 'page_view' THEN jsonb_build_object('url', a.url, 'title', 'ページ', 'referrer', '')
             WHEN a.kind = 'form_submit' THEN jsonb_build_object('form', 'trial_set')
-            ELSE jsonb_build_object('template_key', 'newsletter') END,
-       now(), now()
+            ELSE jsonb_build_object('template_key', 'newsletter') END
 FROM (SELECT CASE WHEN n % 3 = 0 THEN '003' ELSE '00Q' END || lpad(n::text, 15, '0') AS person_id,
              now() - make_interval(days => (n * 13 + e * 29) % 240, hours => e) AS occurred_at,
              CASE WHEN h < 60 THEN 'page_view' WHEN h < 70 THEN 'page_view' WHEN h < 84 THEN 'mail_open'
@@ -324,6 +323,8 @@ def _seed(database_url: str, people: int) -> int:
         conn.execute(text(SEED_MIRROR), {"people": people})
         conn.execute(text(SEED_OWNERS))
         conn.execute(text(SEED_ACTIVITY), {"people": people})
+        for statement in scale_data.TAKEN_IN:  # scoring and automations have handled it all
+            conn.execute(text(statement))
         conn.execute(text("SELECT setval(pg_get_serial_sequence('activities', 'id'), "
                           "(SELECT coalesce(max(id), 1) FROM activities))"))
         ledger = conn.execute(text(SEED_LEDGER)).rowcount

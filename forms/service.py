@@ -33,6 +33,7 @@ from forms.models import FormDefinition, Submission
 from forms.schema import FormSpec, parse_spec
 from salesforce import describe as describes
 from salesforce.dates import local_date
+from scoring import progress as scoring_progress
 from scoring import tracking
 from sync import read
 from sync.keys import record_keys
@@ -355,7 +356,7 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
     """Name the person on the submission's form_submit activity, recorded before the person existed.
 
     A new applicant's Lead only exists once the write-back created it; until then scoring had
-    nobody to give the form's points to. Clearing `scored_at` puts the activity back in its queue.
+    nobody to give the form's points to. Scoring's queue takes the activity back (scoring.progress).
     The browser the form was sent from (its tracking visitor id) is linked to the person now.
     """
     from activity.models import Activity
@@ -365,7 +366,9 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
         Activity.occurred_at >= sub.created_at - timedelta(minutes=1)))  # (kind, occurred_at) index
     for act in candidates:
         if (act.details or {}).get("submission_id") == sub.id:
-            act.person_id, act.scored_at = sub.person_id, None
+            act.person_id = sub.person_id
+            session.flush()  # the activity row is locked before it is queued again
+            scoring_progress.requeue(session, [act.id])
             if act.visitor_id and sub.person_id and proves_person(sub.resolution or ""):
                 tracking.link_visitor(session, act.visitor_id, sub.person_id, linked_by="form")
 

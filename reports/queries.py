@@ -18,6 +18,7 @@ from sqlalchemy import Integer, Interval, String, and_, case, cast, exists, func
 from sqlalchemy.orm import Session, aliased
 
 from activity.models import Activity
+from scoring import progress as scoring_progress
 from scoring.models import PersonScore
 from sync import read
 from sync.models import ChangeEvent, SyncObject
@@ -206,7 +207,7 @@ def sync_health(session: Session) -> dict[str, Any]:
                                      .group_by(WritebackItem.status)).all())
     unprocessed = session.scalar(select(func.count()).select_from(ChangeEvent)
                                  .where(ChangeEvent.processed_at.is_(None))) or 0
-    unscored = session.scalar(select(func.count()).select_from(Activity).where(Activity.scored_at.is_(None))) or 0
+    unscored = scoring_progress.unscored(session)
     return {"mirror": [{"object": o, "records": n, "last_seen_at": t} for o, n, t in mirror],
             "objects": objects, "writeback": writeback, "unprocessed_changes": unprocessed,
             "unscored_activity": unscored}

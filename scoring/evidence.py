@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
+from scoring import progress
 from scoring.models import ScoreEvent
 
 # Defaults of the settings of the same names (config.settings), for callers without an app.
@@ -70,8 +71,8 @@ def load_evidence(session: Session, activities: Sequence[Activity], per_window: 
                   window_seconds: int = PAGE_VIEW_WINDOW_SECONDS) -> Evidence:
     """The opens and page views that already earned points, as far as this batch can repeat them.
 
-    Call before the batch's rows are changed (their `scored_at` is still empty, so the queries
-    see only earlier batches). Two queries, each bounded by the batch's people and visitors.
+    Call before the batch leaves scoring's queue (its rows are still queued, so the queries see
+    only earlier batches). Two queries, each bounded by the batch's people and visitors.
     """
     evidence = Evidence(per_window=per_window, window_seconds=window_seconds)
     batch = [a.id for a in activities]
@@ -81,7 +82,7 @@ def load_evidence(session: Session, activities: Sequence[Activity], per_window: 
         rows = session.execute(
             select(Activity.person_id, mail_id)
             .where(Activity.kind == "mail_open", Activity.person_id.in_({a.person_id for a in opens}),
-                   mail_id.in_({_mail_id(a) for a in opens}), Activity.scored_at.is_not(None),
+                   mail_id.in_({_mail_id(a) for a in opens}), progress.scored(session),
                    Activity.id.not_in(batch)))
         evidence.opened.update((person, mail) for person, mail in rows if person and mail is not None)
     views = [a for a in activities if a.kind == "page_view" and a.visitor_id]

@@ -21,10 +21,10 @@ import db
 from activity.record import record_activity
 from config import settings_of
 from db import utcnow
-from scoring import service
-from scoring.models import PersonScore, ScoringModel
+from scoring import progress, service
+from scoring.models import PersonScore
 from sync import read
-from sync.feed import EventCursor, committed_after, cursor_of
+from sync.feed import EventCursor, committed_after
 from sync.read import Mirror
 from writeback.queue import enqueue as enqueue_write
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 WRITE_BATCH = 200  # one sObject Collections request holds at most 200 records
 CHANGES_BATCH = 1000
-CURSOR_KEY = "cursor:changes"
 
 
 def score_activity_source(_worker_id: str) -> int:
@@ -135,12 +134,10 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
 
     The cursor is gap-safe (sync.feed): an event committed late with a lower id is still read.
     """
-    cursor = session.get(ScoringModel, CURSOR_KEY, with_for_update=True)
+    cursor = progress.cursor(session, progress.CHANGE_EVENTS, lock="wait")
     if cursor is None:
-        cursor = ScoringModel(key=CURSOR_KEY, document=EventCursor().as_document(), version=0)
-        session.add(cursor)
-        session.flush()
-    events = committed_after(session, EventCursor.from_document(cursor.document), limit)
+        raise LookupError("the change-event cursor row could not be locked")
+    events = committed_after(session, EventCursor(cursor.txid, cursor.last_id), limit)
     if not events:
         return 0
     fit_fields = _fit_fields(session)
@@ -165,7 +162,7 @@ def process_changes(session: Session, limit: int = CHANGES_BATCH) -> int:
     if rescore_ids:
         service.ensure_people(session, rescore_ids)
         service.rescore(session, sorted(rescore_ids), reason="Salesforce の項目変更 (属性スコア)")
-    cursor.document = cursor_of(events[-1]).as_document()
+    cursor.txid, cursor.last_id = events[-1].txid, events[-1].id
     return len(events)
 
 

@@ -9,6 +9,8 @@
 - `ScoreHistory`: every change of a person's total score with its reason.
 - `ScoreThresholdCrossed`: a durable event per upward crossing of a threshold.
 - `TrackingVisitor`: first-party web visitor id → known person.
+- `ScoringCursor`: how far scoring has read the activity table and the change events.
+- `ScoringQueue`: the activities taken in and not scored yet (activity.feed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from activity.models import ConsumerCursorMixin, ConsumerQueueMixin
 from db import Base, BigId, utcnow
 
 
@@ -114,3 +117,15 @@ class TrackingVisitor(Base):
     person_id: Mapped[str] = mapped_column(String(18), index=True)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     linked_by: Mapped[str] = mapped_column(String(32), default="")
+
+
+class ScoringCursor(ConsumerCursorMixin, Base):
+    """Where scoring stands in a feed: `activities` (activity.feed) and `change_events` (sync.feed)."""
+
+    __tablename__ = "scoring_cursors"
+
+
+class ScoringQueue(ConsumerQueueMixin, Base):
+    """An activity taken in and not scored yet (or put back: a visitor linked to a person later)."""
+
+    __tablename__ = "scoring_queue"

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from activity import feed
 from activity.models import Activity
 from config.person_model import PREFIXES
 from db import rows_matched, utcnow
-from scoring import evidence, handoff, queries
+from scoring import evidence, handoff, progress, queries
 from scoring.definition import (
     DEFAULT_PATH,
     ScoringDefinition,
@@ -28,7 +29,15 @@ from scoring.definition import (
     parse_document,
     parse_yaml,
 )
-from scoring.models import PersonScore, ScoreEvent, ScoreHistory, ScoreThresholdCrossed, ScoringModel, TrackingVisitor
+from scoring.models import (
+    PersonScore,
+    ScoreEvent,
+    ScoreHistory,
+    ScoreThresholdCrossed,
+    ScoringModel,
+    ScoringQueue,
+    TrackingVisitor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,17 +172,17 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
                        page_view_window_seconds: int = evidence.PAGE_VIEW_WINDOW_SECONDS) -> int:
     """Claim up to `limit` unscored activities, add their points to the ledger, rescore those people.
 
-    Rows are locked with SKIP LOCKED on PostgreSQL, so several workers split the backlog.
-    An anonymous page view stays unscored-but-marked until its visitor is linked to a person
+    New activities are first taken into scoring's queue (scoring.progress, activity.feed); queued
+    rows are locked with SKIP LOCKED on PostgreSQL, so several workers split the backlog.
+    An anonymous page view leaves the queue unscored until its visitor is linked to a person
     (`scoring.tracking.link_visitor` puts it back in the queue). Only page views are given to
     their visitor's person: a form submission also carries the browser's visitor id, but its
     person is the submission's (a new Lead is named on it once written, see forms.service).
     Repeated opens of one mail and page views over the per-visitor cap earn nothing (scoring.evidence).
     """
     now = now or utcnow()
-    activities = list(session.scalars(
-        select(Activity).where(Activity.scored_at.is_(None)).order_by(Activity.id).limit(limit)
-        .with_for_update(skip_locked=True)))
+    progress.take_in(session)
+    activities = feed.claim(session, ScoringQueue, limit)
     if not activities:
         return 0
     definition = active_definition(session)
@@ -182,8 +191,8 @@ def score_new_activity(session: Session, limit: int = 500, now: datetime | None 
     visitors = resolve_people(session, (a.visitor_id for a in browsing if a.visitor_id))
     reasons: dict[str, list[str]] = {}
     ledger: list[dict[str, Any]] = []
+    feed.done(session, ScoringQueue, [a.id for a in activities])
     for activity in activities:
-        activity.scored_at = now
         if activity.person_id is None and activity.kind == "page_view":
             activity.person_id = visitors.get(activity.visitor_id or "")
         person_id = activity.person_id

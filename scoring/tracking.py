@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from activity.models import Activity
 from db import utcnow
+from scoring import progress
 from scoring.models import TrackingVisitor
 
 # Crawlers, link previews, monitors and headless automation announce themselves in the UA.
@@ -127,11 +128,12 @@ def link_visitor(session: Session, visitor_id: str, person_id: str, linked_by: s
         session.add(TrackingVisitor(visitor_id=visitor_id, person_id=person_id, linked_by=linked_by))
     elif existing.person_id != person_id:
         existing.person_id, existing.linked_at, existing.linked_by = person_id, utcnow(), linked_by
-    session.execute(update(Activity)
-                    .where(Activity.visitor_id == visitor_id, Activity.person_id.is_(None),
-                           Activity.kind == "page_view")
-                    .values(person_id=person_id, scored_at=None)
-                    .execution_options(synchronize_session=False))
+    given = session.scalars(update(Activity)
+                            .where(Activity.visitor_id == visitor_id, Activity.person_id.is_(None),
+                                   Activity.kind == "page_view")
+                            .values(person_id=person_id).returning(Activity.id)
+                            .execution_options(synchronize_session=False)).all()
+    progress.requeue(session, given)
     session.flush()
     return True
 

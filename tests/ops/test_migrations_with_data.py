@@ -9,6 +9,7 @@ a release, replace the tuple with `flask --app app db heads` of that release.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 
 from migrations import alembic_config, downgrade, upgrade
@@ -159,3 +161,43 @@ def test_a_populated_database_of_the_previous_release_upgrades_and_round_trips(e
         diff = compare_metadata(MigrationContext.configure(conn, opts=options), schema.metadata())
     engine.dispose()
     assert diff == []
+
+
+def test_the_consumers_marks_move_to_their_own_tables_and_back(empty_database):
+    """activities.scored_at / automations_at become scoring's and automations' cursors and queues:
+    nothing handled before the upgrade is handled again after it, and the downgrade puts the marks
+    (and scoring's change-event cursor row) back."""
+    url = empty_database
+    for head in ("core_0001", "scoring_0001", "automations_0003_h15a_approvals"):
+        upgrade(url, head)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for kind, scored, automated in (("form_submit", True, True), ("page_view", True, False),
+                                        ("form_submit", False, False), ("page_view", False, False)):
+            conn.execute(text(
+                "INSERT INTO activities (kind, occurred_at, details, scored_at, automations_at) VALUES "
+                f"(:kind, CURRENT_TIMESTAMP, '{{}}', {'CURRENT_TIMESTAMP' if scored else 'NULL'}, "
+                f"{'CURRENT_TIMESTAMP' if automated else 'NULL'})"), {"kind": kind})
+        conn.execute(text("INSERT INTO scoring_models (key, document, version, updated_at, updated_by) "
+                          """VALUES ('cursor:changes', '{"last_id": 7}', 0, CURRENT_TIMESTAMP, '')"""))
+
+    def rows(sql: str) -> list[tuple]:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+
+    upgrade(url, "heads")
+    assert rows("SELECT activity_id FROM scoring_queue ORDER BY 1") == [(3,), (4,)]
+    assert rows("SELECT activity_id FROM automation_form_queue") == [(3,)]
+    assert rows("SELECT consumer, txid, last_id FROM scoring_cursors ORDER BY 1") == [
+        ("activities", 0, 4), ("change_events", 0, 7)]
+    assert rows("SELECT consumer, txid, last_id FROM automation_cursors") == [("form_submissions", 0, 4)]
+    assert rows("SELECT key FROM scoring_models") == []
+
+    downgrade(url, "scoring@-1")  # core_0002 (which dropped the columns) goes first
+    downgrade(url, "automations@-1")
+    assert rows("SELECT id, scored_at IS NOT NULL, automations_at IS NOT NULL FROM activities ORDER BY id") == [
+        (1, True, True), (2, True, False), (3, False, False), (4, False, False)]
+    [(document,)] = rows("SELECT document FROM scoring_models WHERE key = 'cursor:changes'")
+    document = json.loads(document) if isinstance(document, str) else document
+    assert document == {"last_txid": 0, "last_id": 7}
+    engine.dispose()

@@ -112,9 +112,10 @@ def test_each_event_is_processed_once_across_runs(app):
 
 
 def test_a_cursor_kept_before_the_upgrade_goes_on_without_repeating_or_skipping(app):
-    """A `{"last_id": n}` cursor written before `txid` existed reads as (0, n): rows that were
-    already in the table (txid 0 after the migration) up to n are not handled again."""
-    from scoring.models import ScoringModel
+    """A cursor at (0, n) — what the migrations leave of a `{"last_id": n}` cursor written before
+    `txid` existed: rows that were already in the table (txid 0 after the migration) up to n are
+    not handled again."""
+    from scoring import progress
 
     database = db.get_db(app)
     _seed(database)
@@ -123,7 +124,8 @@ def test_a_cursor_kept_before_the_upgrade_goes_on_without_repeating_or_skipping(
         done = _attend(s, first)
     with database.transaction() as s:
         s.execute(update(ChangeEvent).values(txid=0))  # what the migration leaves on existing rows
-        s.get(ScoringModel, jobs.CURSOR_KEY).document = {"last_id": done}  # the old cursor's shape
+        cursor = progress.cursor(s, progress.CHANGE_EVENTS)
+        cursor.txid, cursor.last_id = 0, done  # the old cursor's position
     with database.transaction() as s:
         _attend(s, second)
 
