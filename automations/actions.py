@@ -17,7 +17,16 @@ from activity.models import Activity
 from automations import timing
 from automations.conditions import Record
 from automations.models import ActionOutcome, Automation, Enrollment, PlannedStep
+from forms.links import signed_form_url
+from forms.models import Submission
+from mail.models import OutboxMail
+from mail.outbox import enqueue_mail, normalize_address, recent_marketing_mails
+from people.models import User
+from people.sf_user import phone_of
 from sync import read
+from sync.read import Mirror
+from writeback.models import WritebackItem
+from writeback.queue import enqueue
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -37,7 +46,6 @@ def _links(rt: Runtime, person_id: str | None, links: dict[str, Any]) -> dict[st
         return {}
     if not person_id:
         raise ValueError("a signed form link needs a person (Lead or Contact)")
-    from forms.links import signed_form_url
 
     return {name: signed_form_url(spec["form"], person_id, max_age_days=int(spec.get("max_age_days", 30)))
             for name, spec in links.items()}
@@ -50,10 +58,6 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
     mail naming "the rep" must ask who submitted the form instead. `name` is their tsunagi name,
     `phone` their Salesforce User's Phone or MobilePhone (people.sf_user), when there is one.
     """
-    from forms.models import Submission
-    from people.models import User
-    from writeback.models import WritebackItem
-
     if not record_id:
         return {}
     ref = session.scalar(select(WritebackItem.origin_ref).where(
@@ -65,7 +69,6 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
                           .where(Submission.id == int(sub_id)))
     if user is None:
         return {}
-    from people.sf_user import phone_of
 
     found = {"name": user.name, "phone": phone_of(session, user) or ""}
     return {k: v for k, v in found.items() if v}
@@ -73,10 +76,6 @@ def recorded_by(session: Session, record_id: str | None) -> dict[str, str]:
 
 def recorded_by_many(session: Session, record_ids: Iterable[str | None]) -> dict[str, dict[str, str]]:
     """`recorded_by` of many records in two queries (a bulk batch); records with nobody are left out."""
-    from forms.models import Submission
-    from people.models import User
-    from writeback.models import WritebackItem
-
     first: dict[str, int] = {}
     ids = sorted({r for r in record_ids if r})
     for i in range(0, len(ids), 500):
@@ -88,7 +87,6 @@ def recorded_by_many(session: Session, record_ids: Iterable[str | None]) -> dict
                 first[result_id] = int(sub_id)
     if not first:
         return {}
-    from people.sf_user import phone_of
 
     users = dict(session.execute(select(Submission.id, User).join(User, Submission.created_by == User.id)
                                  .where(Submission.id.in_(set(first.values())))).all())
@@ -132,9 +130,6 @@ def send_key(plan_key: str, suffix: str = "") -> str:
 
 
 def _enqueue_mail(session: Session, rt: Runtime | None = None, **kwargs: Any) -> bool:
-    # Imported here: the mail package is a peer, and automations must load without it in tools.
-    from mail.outbox import enqueue_mail
-
     if rt is not None and rt.mail_buffer is not None:
         rt.mail_buffer.append(kwargs)  # a bulk batch: queued with the others when the batch ends
         return True
@@ -189,12 +184,8 @@ def _over_cap(session: Session, rt: Runtime, email: str, key: str) -> bool:
     """
     from datetime import timedelta
 
-    from mail.models import OutboxMail
-    from mail.outbox import recent_marketing_mails
-
     if session.scalar(select(OutboxMail.id).where(OutboxMail.send_key == key)) is not None:
         return False
-    from mail.outbox import normalize_address
 
     try:
         address = normalize_address(email)[0]
@@ -249,8 +240,6 @@ def _notify_owner(session: Session, rt: Runtime, automation: Automation, step: P
 
 def _writeback(session: Session, step: PlannedStep, index: int, object_name: str, operation: str,
                fields: dict[str, Any], record_id: str | None = None) -> None:
-    from writeback.queue import enqueue
-
     enqueue(session, key=send_key(f"automations:{step.plan_key}", f"#{index}"),
             object_name=object_name, operation=operation, fields=fields, record_id=record_id,
             origin="automations", origin_ref=step.plan_key[:200])
@@ -321,8 +310,6 @@ def run_actions(session: Session, rt: Runtime, automation: Automation, enrollmen
 def _campaign_member_status(session: Session, step: PlannedStep, index: int, action: dict[str, Any],
                             enrollment: Enrollment, record: Record | None, person: Record | None) -> ActionOutcome:
     """Set the Status of the CampaignMember this step is about (found or created for a broadcast's campaign)."""
-    from sync.read import Mirror
-
     status = action["status"]
     if record is not None and record.object_name == "CampaignMember":
         _writeback(session, step, index, "CampaignMember", "update", {"Status": status}, record.id)

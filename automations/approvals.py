@@ -29,6 +29,9 @@ from sqlalchemy.orm import Session
 from automations.models import Automation, BroadcastApproval
 from config import settings_of
 from db import utcnow
+from mail.models import MailTemplate
+from people.models import AuditEntry
+from people.service import audit
 from web.i18n import gettext as _
 
 EDIT_ACTIONS = ("automation.create", "automation.update")
@@ -82,8 +85,6 @@ def count(session: Session, automation: Automation, now: datetime, tz: str, page
 
 def template_versions(session: Session, automation: Automation) -> dict[str, int]:
     """{template key: version} of every mail the automation sends."""
-    from mail.models import MailTemplate
-
     keys = {action["template"] for step in automation.spec.get("steps", [])
             for action in step.get("actions", []) if action.get("template")}
     if not keys:
@@ -120,8 +121,6 @@ def launch_refusal(session: Session, automation: Automation, counted: Count) -> 
 
 def preparers(session: Session, automation: Automation, approval: BroadcastApproval | None) -> set[int]:
     """Ids of the staff who prepared this version: who asked for approval and who made the version."""
-    from people.models import AuditEntry
-
     found = {approval.requested_by} if approval is not None and approval.requested_by else set()
     editor = session.scalar(select(AuditEntry.user_id).where(AuditEntry.action.in_(EDIT_ACTIONS),
                                                              AuditEntry.target == automation.key)
@@ -133,8 +132,6 @@ def preparers(session: Session, automation: Automation, approval: BroadcastAppro
 
 def ask(session: Session, automation: Automation, counted: Count, user: Any) -> BroadcastApproval:
     """Ask for approval of the current version (a pending row; audit-logged)."""
-    from people.service import audit
-
     void_outdated(session, automation, _("編集されたため"))
     current = latest(session, automation)
     if current is not None and current.status == "approved":
@@ -153,8 +150,6 @@ def ask(session: Session, automation: Automation, counted: Count, user: Any) -> 
 
 def approve(session: Session, automation: Automation, user: Any) -> BroadcastApproval:
     """A second admin approves the pending request of the current version (audit-logged)."""
-    from people.service import audit
-
     if user.role != "admin":
         raise ApprovalError(_("承認できるのは管理者だけです。"))
     row = latest(session, automation)
@@ -173,8 +168,6 @@ def approve(session: Session, automation: Automation, user: Any) -> BroadcastApp
 
 def void_outdated(session: Session, automation: Automation, reason: str) -> int:
     """Void pending and approved rows that no longer match the automation (version or templates); audit-logged."""
-    from people.service import audit
-
     versions = template_versions(session, automation)
     voided = 0
     for row in session.scalars(select(BroadcastApproval).where(

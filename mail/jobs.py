@@ -8,12 +8,16 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 import db
+from activity.models import Activity
 from config import settings_of
 from mail.compliance import person_object
 from mail.models import OutboxMail
 from mail.outbox import TEST_ORIGIN
 from salesforce.dates import local_date
 from sync import read
+from sync.read import Mirror
+from work.running import should_stop
+from writeback.queue import enqueue_many
 
 BATCH = 1000
 # The CampaignMember status a broadcast mail sets (a status every campaign has by default).
@@ -22,9 +26,6 @@ TIME_BUDGET_SECONDS = 30.0
 
 
 def _log_batch(timezone: str) -> int:
-    from activity.models import Activity
-    from writeback.queue import enqueue_many
-
     now = db.utcnow()
     with db.transaction() as session:
         # The columns logging needs, not the entity: its merge context is the largest part of a row.
@@ -98,8 +99,6 @@ def _salesforce_write(row: Any, day: str, members: dict[tuple[str, str], str],
 
 def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dict[tuple[str, str], str]:
     """(campaign, person) → CampaignMember id, mirrored, for a batch's campaign_member mails (a query per campaign)."""
-    from sync.read import Mirror
-
     wanted: dict[str, set[str]] = {}
     for row in rows:
         if row.campaign_id and row.person_id:
@@ -120,7 +119,6 @@ def log_tasks(_payload: dict[str, Any]) -> None:
     """Job mail.log_tasks: record sent mails in batches until none are left or time is up."""
     timezone = settings_of().timezone
     started = time.monotonic()
-    from work.running import should_stop
 
     while _log_batch(timezone) == BATCH and time.monotonic() - started < TIME_BUDGET_SECONDS and not should_stop():
         pass

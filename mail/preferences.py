@@ -30,6 +30,10 @@ from sqlalchemy.orm import Session
 from mail.compliance import LIFTED_BY_OPT_IN, latest_consent
 from mail.models import MailConsent, OutboxMail, Suppression
 from mail.topics import known_topics, topic_optouts
+from sync import read
+from sync.keys import email_key
+from sync.read import Mirror
+from web.i18n import gettext as _
 
 LINK_TEMPLATE = "mail_preferences_link"
 LINK_SOURCE = "preference_centre"
@@ -58,9 +62,6 @@ def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: M
     A re-subscribe queues HasOptedOutOfEmail = false; until the write-back lands the mirror still
     says true, and the page must not ask the person to re-subscribe again.
     """
-    from sync import read
-    from sync.read import Mirror
-
     if not person_id:
         return False
     row = session.scalar(select(Mirror).where(Mirror.sf_id == person_id))
@@ -88,8 +89,6 @@ def preference_state(session: Session, mail: OutboxMail, settings: Any) -> State
 
 def consent_text(settings: Any) -> str:
     """The sentence a re-subscribing person agrees to (kept with their consent record)."""
-    from web.i18n import gettext as _
-
     name = settings.mail_sender_name or settings.mail_from
     return _("%(sender)s からのお知らせメール（%(topics)s）を受け取ることに同意します。",
              sender=name, topics="、".join(known_topics(settings).values()))
@@ -97,9 +96,6 @@ def consent_text(settings: Any) -> str:
 
 def _known_address(session: Session, address: str) -> tuple[bool, str | None]:
     """(known, its Lead/Contact): an address a Lead/Contact has (Contact first) or that we have mailed."""
-    from sync.keys import email_key
-    from sync.read import Mirror
-
     key = email_key(address)
     people = session.execute(
         select(Mirror.sf_id, Mirror.object_name)

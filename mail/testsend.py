@@ -29,9 +29,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db import utcnow
+from forms.lookup import get_person, search_people
 from mail.consent import STOPS_ALL_MAIL
 from mail.models import OutboxMail, Suppression
 from mail.outbox import TEST_ORIGIN, InvalidMail, enqueue_mail, normalize_address
+from people.models import AuditEntry, User
+from people.service import audit
+from sync.keys import email_key
+from sync.read import Mirror, person_objects
 from web.i18n import gettext as _
 
 # Sensible for a person checking a mail by hand; a script sending hundreds is stopped.
@@ -56,10 +61,6 @@ class TestSendError(ValueError):
 
 def check_address(session: Session, typed: str, confirm_customer: bool = False, sender: Any = None) -> str:
     """The normalized test address, or TestSendError with what to do."""
-    from people.models import User
-    from sync.keys import email_key
-    from sync.read import Mirror, person_objects
-
     if not (typed or "").strip():
         raise TestSendError(_("テスト送信先のメールアドレスを入力してください。"))
     try:
@@ -80,7 +81,6 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
                                   "「お客様のアドレスに送る」にチェックしてください。", address=address))
     if sender is not None:
         since = utcnow() - TEST_WINDOW
-        from people.models import AuditEntry
 
         sent = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == AUDIT_ACTION, AuditEntry.user_id == sender.id, AuditEntry.at >= since)) or 0
@@ -97,8 +97,6 @@ def sample_person(session: Session, typed: str) -> tuple[Any, list[dict[str, Any
     (None, []) when nothing was typed (built-in sample values); (None, candidates) when the
     search found several (the admin picks one); TestSendError when it found nobody.
     """
-    from forms.lookup import get_person, search_people
-
     typed = (typed or "").strip()
     if not typed:
         return None, []
@@ -122,8 +120,6 @@ def send_test(session: Session, *, to: str, template_key: str, context: dict[str
     `what` names what was tested (`template:<key>`, `automation:<key>/<step>.<action>`), `by` is
     the staff member sending it.
     """
-    from people.service import audit
-
     context = {**context, "test_send": {"by": getattr(by, "email", ""), "what": what}}
     key = f"test:{uuid.uuid4().hex}"
     enqueue_mail(session, send_key=key, to=to, template_key=template_key, context=context, person_id=None,

@@ -18,6 +18,9 @@ from sqlalchemy import Integer, Interval, String, and_, case, cast, exists, func
 from sqlalchemy.orm import Session, aliased
 
 from activity.models import Activity
+from automations.models import Automation, AutomationRun
+from forms.models import FormDefinition, Submission
+from mail.models import OutboxMail
 from scoring import progress as scoring_progress
 from scoring.models import PersonScore
 from sync import read
@@ -49,9 +52,6 @@ def _mail_id_is(activity: Any, mail_id: Any) -> Any:
 
 def automation_funnels(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """One funnel per automation that fired or sent in the range."""
-    from automations.models import Automation, AutomationRun
-    from mail.models import OutboxMail
-
     automations = {a.key: a for a in session.scalars(select(Automation))}
     by_id = {a.id: a.key for a in automations.values()}
     rows: dict[str, dict[str, Any]] = {}
@@ -94,8 +94,6 @@ def automation_funnels(session: Session, start: datetime, end: datetime) -> list
 
 def deliverability(session: Session, start: datetime, end: datetime, local_day: Any) -> dict[str, dict[str, int]]:
     """Per local day: sent, hard/soft bounces and unsubscribes (`local_day` maps a UTC time to 'YYYY-MM-DD')."""
-    from mail.models import OutboxMail
-
     days: dict[str, dict[str, int]] = {}
 
     def bump(when: datetime, name: str, n: int = 1) -> None:
@@ -136,8 +134,6 @@ def _parse_hour(text: str) -> datetime:
 
 def form_figures(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Per form: submissions, failed write-backs, pending, error rate."""
-    from forms.models import FormDefinition, Submission
-
     names = dict(session.execute(select(FormDefinition.key, FormDefinition.title)).all())
     stmt = (select(Submission.form_key, func.count(),
                    func.sum(case((Submission.status == "failed", 1), else_=0)),
