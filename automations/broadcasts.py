@@ -52,9 +52,12 @@ from automations.models import (
     Segment,
 )
 from automations.queries import insert_ignoring_duplicates
-from db import Database, table_of
+from db import Database, table_of, utcnow
+from mail.models import TopicOptOut
+from mail.topics import current_topic_of
 from sync import read
 from sync.read import Mirror
+from work.running import should_stop
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +171,6 @@ def excluded(address: Any, topic: str | None = None) -> list[Any]:
     """
     out = [_opted_out(address)]
     if topic is not None:
-        from mail.models import TopicOptOut
-
         # The preference centre's per-topic opt-out (mail.topics), checked again by the outbox worker.
         t = TopicOptOut.__table__
         out.append(exists().where(t.c.address == address, t.c.topic == topic))
@@ -203,7 +204,6 @@ class _Plan:
         start = datetime.fromisoformat(trig["at"])
         self.due = timing.next_open(timing.after_wait(start, step["wait"], tz), automation.spec.get("window"), tz)
         self.session = session
-        from mail.topics import current_topic_of
 
         self.topic = current_topic_of(automation.spec.get("topic"))
 
@@ -345,16 +345,12 @@ def plan_chunk(database: Database, run_id: int, chunk_size: int, tz: str = "Asia
 
 
 def _clock() -> datetime:
-    from db import utcnow
-
     return utcnow()
 
 
 def plan(database: Database, run_id: int, chunk_size: int, tz: str = "Asia/Tokyo",
          budget_seconds: float | None = None) -> bool:
     """Plan chunks of a run until it is planned (False) or the time budget or a stop request ends it (True)."""
-    from work.running import should_stop
-
     started = time.monotonic()
     with database.transaction() as session:
         run = session.get(BroadcastRun, run_id)

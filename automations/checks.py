@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from config import settings_of
 from config.validation import Problem
 from forms.models import FormDefinition
+from mail.models import MailTemplate
 from salesforce import describe as describes
 from sync import read
 from sync.describe import mirrored_types
@@ -58,7 +59,6 @@ def _keys(session: Session, model: Any) -> set[str]:
 def reference_errors(session: Session, spec: dict[str, Any]) -> list[Problem]:
     """Every name in a validated automation that the org or the other definitions do not know."""
     from automations.models import Automation, Segment
-    from mail.models import MailTemplate
 
     org = _Org(session)
     errors: list[Problem] = []

@@ -30,6 +30,9 @@ from automations.conditions import MirrorView, Record, failing_condition
 from automations.engine import Runtime, reentry_refused, subject_of
 from automations.models import Automation
 from automations.queries import latest_enrollment
+from mail.consent import SKIP_REASONS, recipient_facts, send_refusal
+from mail.templates import compiled_for, get_template, known_fields, render, sample_context
+from mail.topics import current_topic_of, topic_optouts
 from sync import read
 from sync.models import ChangeEvent
 from sync.read import Mirror
@@ -145,8 +148,6 @@ def _exclusion(session: Session, rt: Runtime, view: MirrorView, automation: Auto
                person: Record | None, mail_action: dict[str, Any] | None,
                facts: tuple[dict[str, str], dict[str, bool], dict[str, set[str]], str | None]) -> str | None:
     """Why the real run would not mail (or enter) `record` now, in words; None when it would."""
-    from mail.consent import SKIP_REASONS, send_refusal
-
     subject_id, _person_id = subject_of(view, automation, record)
     previous = session.scalar(latest_enrollment(automation.id, subject_id))
     if reentry_refused(automation, previous, DRY_RUN_OCCURRENCE, rt.now):
@@ -172,9 +173,6 @@ def dry_run(session: Session, automation: Automation, now: datetime, tz: str, pa
 
     Every matching record is checked with the real run's rules; `page` (1-based) picks the rows shown.
     """
-    from mail.consent import recipient_facts
-    from mail.topics import current_topic_of, topic_optouts
-
     rt = Runtime(now=now, tz=tz)
     view = rt.view(session)
     result = DryRun(page=max(1, page))
@@ -229,8 +227,6 @@ def _render_first_mail(session: Session, rt: Runtime, automation: Automation, re
 def render_mail(session: Session, rt: Runtime, automation: Automation, action: dict[str, Any], record: Record,
                 person: Record | None) -> dict[str, Any]:
     """The template of `action` rendered with the context a real send would use (or the error)."""
-    from mail.templates import compiled_for, get_template, known_fields, render, sample_context
-
     template = get_template(session, action["template"])
     if template is None:
         return {"template": action["template"], "error": f"テンプレート {action['template']} がありません"}

@@ -31,7 +31,8 @@ from automations.queries import (
     latest_enrollment,
     pending_steps_of,
 )
-from db import rows_matched, table_of
+from db import rows_matched, table_of, utcnow
+from mail.outbox import enqueue_mails
 from sync import read
 from work.claiming import claim_due, retry_delay_seconds
 
@@ -59,8 +60,6 @@ class Runtime:
 
     def clock(self) -> datetime:
         """The real time: the outbox stamps rows with it, so the frequency cap counts on it."""
-        from db import utcnow
-
         return utcnow()
 
     def view(self, session: Session) -> MirrorView:
@@ -75,8 +74,6 @@ def history(session: Session, automation_id: int, outcome: str, reason: str = ""
             step_index: int | None = None, record_id: str | None = None, person_id: str | None = None,
             details: dict[str, Any] | None = None, now: datetime | None = None) -> None:
     """Add one history row (what happened, and why)."""
-    from db import utcnow
-
     row = dict(automation_id=automation_id, enrollment_id=enrollment_id, step_index=step_index,
                record_id=record_id, person_id=person_id, outcome=outcome, reason=reason[:2000],
                details=details or {}, occurred_at=now or utcnow())
@@ -385,8 +382,6 @@ def run_due_steps(session: Session, rt: Runtime, worker_id: str, limit: int,
 
 def _run_together(session: Session, rt: Runtime, steps: list[PlannedStep]) -> bool:
     """Run bulk steps under one savepoint, their mail queued at once; False (nothing kept) if one fails."""
-    from mail.outbox import enqueue_mails
-
     rt.mail_buffer = []
     enrollments = [session.get(Enrollment, s.enrollment_id) for s in steps]
     rt.recorded = actions.recorded_by_many(session, [e.context.get("record_id") for e in enrollments if e])

@@ -15,6 +15,9 @@ from typing import Any
 from automations import engine, triggers
 from config import settings_of
 from db import get_db, utcnow
+from work.models import Job
+from work.queue import enqueue
+from work.running import CONTINUE
 
 
 def runtime(now: datetime | None = None) -> engine.Runtime:
@@ -74,9 +77,6 @@ def _enqueue_broadcast(session: Any, run_id: int, now: datetime) -> None:
     """One `automations.broadcast` job per planning run at a time (a dead one is replaced on a later tick)."""
     from sqlalchemy import select
 
-    from work.models import Job
-    from work.queue import enqueue
-
     prefix = f"automations.broadcast:{run_id}:"
     alive = session.scalar(select(Job.id).where(Job.dedupe_key.like(prefix + "%"),
                                                 Job.status.in_(("queued", "running"))).limit(1))
@@ -92,7 +92,6 @@ def plan_broadcast(payload: dict[str, Any]) -> str | None:
     (any worker carries on from the last committed chunk).
     """
     from automations.broadcasts import plan
-    from work.running import CONTINUE
 
     settings = settings_of()
     more = plan(get_db(), int(payload["run_id"]), settings.automations_broadcast_chunk, settings.timezone,

@@ -19,6 +19,7 @@ from config import settings_of
 from mail import testsend
 from mail.consent import SKIP_REASONS, STATUS_LABELS
 from people.auth import role_required
+from people.models import User
 from web import found
 from web.headers import allow_mail_preview
 from web.i18n import gettext as _
@@ -119,8 +120,6 @@ def test_send(key: str) -> ResponseReturnValue:
 @role_required("marketer")
 def approval(key: str) -> ResponseReturnValue:
     """The approval screen of a broadcast: recipients, the mail, the test sends; ask for or give approval."""
-    from people.models import User
-
     session = db.session()
     automation = automation_or_404(key)
     if not approvals.is_broadcast(automation):

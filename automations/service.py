@@ -13,6 +13,8 @@ from automations.models import Automation, Segment
 from automations.spec import validate_automation, validate_segment
 from config.validation import DocumentError
 from db import utcnow
+from mail import templates as mail_templates
+from people.service import audit
 from web.i18n import gettext as _
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -34,8 +36,6 @@ def save_automation(session: Session, doc: Any, enabled: bool | None = None) -> 
 
     Editing bumps the version; `enabled` (if given) wins over the document's `enabled`.
     """
-    from people.service import audit
-
     spec = validate_automation(doc)
     want_enabled = bool(doc.get("enabled", False)) if enabled is None else enabled
     automation = session.scalar(select(Automation).where(Automation.key == spec["key"]))
@@ -59,8 +59,6 @@ def save_automation(session: Session, doc: Any, enabled: bool | None = None) -> 
 
 def set_enabled(session: Session, automation: Automation, enabled: bool) -> None:
     """Enable or disable an automation (audit-logged). Disabled automations skip their planned steps."""
-    from people.service import audit
-
     if automation.enabled == enabled:
         return
     audit(session, "automation.enable" if enabled else "automation.disable", automation.key,
@@ -71,8 +69,6 @@ def set_enabled(session: Session, automation: Automation, enabled: bool) -> None
 
 def save_segment(session: Session, doc: Any) -> Segment:
     """Create or update a segment from a document (audit-logged when it changes)."""
-    from people.service import audit
-
     spec = validate_segment(doc)
     segment = session.scalar(select(Segment).where(Segment.key == spec["key"]))
     if segment is None:
@@ -129,8 +125,6 @@ def load_documents(session: Session, data: Any, enable: bool | None = None) -> d
 
 
 def _save_template(session: Session, template: dict[str, Any]) -> None:
-    from mail import templates as mail_templates
-
     if not isinstance(template, dict) or not all(template.get(k) for k in ("key", "subject", "html")):
         raise DocumentError([_("templates: key / subject / html を指定してください。")])
     try:

@@ -28,9 +28,11 @@ from automations.conditions import MirrorView, Record, describe, failing_conditi
 from automations.engine import Entry, Runtime, enroll, enroll_many, history
 from automations.models import Automation, AutomationCursor, Enrollment, FormSubmissionQueue
 from automations.queries import enabled_automations, insert_ignoring_duplicates
+from forms.models import Submission
 from sync import read
 from sync.models import INITIAL_LOAD, ChangeEvent
 from sync.read import Mirror
+from writeback.models import WritebackItem
 
 
 class TriggerIndex:
@@ -186,8 +188,6 @@ def _submitted_person(session: Session, act: Activity) -> str | None:
     submission_id = act.details.get("submission_id")
     if not submission_id:
         return None
-    from forms.models import Submission
-    from writeback.models import WritebackItem
 
     sub = session.get(Submission, submission_id)
     if sub is None or sub.person_id:

@@ -19,6 +19,8 @@ from forms.schema import FormSpec, dump_yaml, load_yaml, parse_spec
 from people.auth import role_required
 from people.service import audit
 from salesforce import describe as describes
+from salesforce import gateway_for
+from salesforce.errors import SalesforceError
 from web import current_application, found
 from web.i18n import gettext as _
 
@@ -103,9 +105,6 @@ def admin_edit(key: str) -> ResponseReturnValue:
 @role_required("admin")
 def admin_describe(key: str) -> ResponseReturnValue:
     """Refresh the org's describe of the form's objects (an explicit admin action: calls Salesforce)."""
-    from salesforce import gateway_for
-    from salesforce.errors import SalesforceError
-
     session = db.session()
     row = _row(key)
     objects = sorted({row.object_name, *(["Task"] if any(a.get("type") == "create_task"

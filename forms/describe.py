@@ -16,11 +16,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import db
 from db import utcnow
 from forms.schema import FormSpec
 from salesforce import describe as describes
+from salesforce import gateway_for
 from salesforce.errors import ValidationError
 from web import current_application
+from work.queue import enqueue
 
 
 def with_describe(spec: FormSpec, described: dict[str, Any]) -> FormSpec:
@@ -62,8 +65,6 @@ def request_describe(session: Session, object_names: list[str], dedupe: str | No
 
     `dedupe` makes the request once-only for that key (e.g. one per object and hour).
     """
-    from work.queue import enqueue
-
     if not object_names:
         return False
     return enqueue(session, DESCRIBE_JOB, {"objects": sorted(object_names)}, dedupe_key=dedupe)
@@ -98,9 +99,6 @@ def refresh_describe(session: Session, gateway: Any, object_names: list[str]) ->
 
 def describe_job(payload: dict[str, Any]) -> None:
     """Job forms.describe: fetch the describe of `payload["objects"]` through the gateway and cache it."""
-    import db
-    from salesforce import gateway_for
-
     names = [str(n) for n in payload.get("objects", []) if n]
     gateway = gateway_for(current_application())
     with db.transaction() as session:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db import rows_matched, utcnow
+from mail.models import OutboxMail
 
 REASON = "訪問記録の取り消し"
 # mail_outbox.skip_reason of a mail stopped this way (labelled in mail.consent.SKIP_REASONS).
@@ -27,7 +28,6 @@ def stop(session: Session, person_id: str, task_id: str) -> str:
     transaction.
     """
     from automations.models import Enrollment, PlannedStep
-    from mail.models import OutboxMail
 
     now = utcnow()
     enrollments = list(session.scalars(select(Enrollment).where(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from db import utcnow
 from forms.models import Submission
+from mail.models import OutboxMail
 from web.i18n import gettext as _
 
 # "Not before the write-back succeeds": far enough never to fall due on its own.
@@ -34,8 +35,6 @@ def confirmation_key(sub: Submission) -> str:
 
 def follow_confirmation(session: Session, sub: Submission) -> None:
     """Release the held confirmation mail once written; skip it when the write was discarded."""
-    from mail.models import OutboxMail
-
     held = (OutboxMail.send_key == confirmation_key(sub), OutboxMail.status == "queued")
     if sub.status == "written":
         session.execute(update(OutboxMail).where(*held).values(due_at=utcnow()))

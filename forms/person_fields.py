@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync import read
+
 _ADDRESS = ("PostalCode", "State", "City", "Street", "Country")
 # Lead fields with no Contact counterpart (and the reverse), left out of a cross-kind update.
 _ONLY_ON = {
@@ -28,8 +30,6 @@ _PERSON_PREFIXED = ("Email", "MobilePhone", "HomePhone", "OtherPhone", "Birthdat
 def _by_role(name: str, source: str, target: str) -> str | None:
     """The target's field holding what `name` holds on the source, by the person model's roles
     (furigana and name pairs, email, opt-out), or None when the model says nothing."""
-    from sync import read
-
     model = read.person_model()
     src, dst = model.get(source), model.get(target)
     if src is None or dst is None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
+from db import utcnow
 from forms import bp, flow, lookup, service, views
 from forms.inputs import Cleaned
 from forms.links import LinkError, read_token
@@ -61,8 +62,6 @@ def privacy_label() -> str:
 
 def _privacy_record(page: views.Page) -> dict[str, str] | None:
     """What the person agreed to and when, kept with the submission."""
-    from db import utcnow
-
     if page.privacy is None:
         return None
     return {"text": page.privacy["label"], "url": page.privacy["url"], "at": utcnow().isoformat()}

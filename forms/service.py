@@ -25,12 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from activity.models import Activity
 from activity.record import record_activity
 from db import utcnow
 from forms import describe, outcome, person_fields, queries
 from forms.describe import with_describe
 from forms.models import FormDefinition, Submission
 from forms.schema import FormSpec, parse_spec
+from mail.compliance import record_consent
+from mail.outbox import InvalidMail, enqueue_mail
 from salesforce import describe as describes
 from salesforce.dates import local_date
 from scoring import progress as scoring_progress
@@ -224,7 +227,6 @@ def _record_consent(session: Session, spec: FormSpec, sub: Submission, values: d
     """Keep the opt-in a person gave by ticking `box` (特定電子メール法: who, when, where, what they read)."""
     if values.get(box) not in (True, "1", "true", "on") or not values.get("Email"):
         return
-    from mail.compliance import record_consent
 
     box_spec = spec.field(box)
     label = box_spec.label if box_spec is not None else box
@@ -246,7 +248,6 @@ def _enqueue_confirmation(session: Session, spec: FormSpec, sub: Submission, val
         address = (record.fields or {}).get("Email") if record is not None else None
     if not address:
         return
-    from mail.outbox import InvalidMail, enqueue_mail
 
     try:
         # A confirmation of what the person just asked for is transactional, not marketing mail.
@@ -359,8 +360,6 @@ def _attribute_activity(session: Session, sub: Submission) -> None:
     nobody to give the form's points to. Scoring's queue takes the activity back (scoring.progress).
     The browser the form was sent from (its tracking visitor id) is linked to the person now.
     """
-    from activity.models import Activity
-
     candidates = session.scalars(select(Activity).where(
         Activity.kind == "form_submit", Activity.person_id.is_(None),
         Activity.occurred_at >= sub.created_at - timedelta(minutes=1)))  # (kind, occurred_at) index

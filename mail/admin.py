@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
+from config.production import is_development
 from mail import admin_bp, testsend
 from mail.compliance import suppress, unsuppress
 from mail.consent import SKIP_REASONS, STATUS_LABELS
@@ -212,8 +213,6 @@ def _suppression_snapshot(row: Suppression | None) -> dict[str, str] | None:
 
 def _development_only() -> None:
     """The dev inbox exists in development (debug mode, tests) only: 404 in production."""
-    from config.production import is_development
-
     if not is_development(current_app):
         abort(404)
 

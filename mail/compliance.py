@@ -33,6 +33,8 @@ from activity.record import record_activity
 from db import insert_for, rows_matched, utcnow
 from mail.models import MailConsent, OutboxMail, Suppression
 from sync import read
+from writeback.models import WritebackItem
+from writeback.queue import enqueue
 
 REASONS = ("unsubscribe", "hard_bounce", "soft_bounces", "complaint", "manual")
 # Suppressions the person's own word made, which their fresh opt-in lifts.
@@ -104,8 +106,6 @@ def opt_out_in_salesforce(session: Session, person_id: str | None, ref: str, opt
     field = read.opt_out_field(object_name)
     if object_name is None or person_id is None or field is None:
         return
-    from writeback.models import WritebackItem
-    from writeback.queue import enqueue
 
     # Written after any earlier opt-out/opt-in of ours for this person that is not written yet, so an
     # unsubscribe and a re-subscribe moments apart reach Salesforce in the order the person gave them.

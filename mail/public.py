@@ -25,6 +25,7 @@ from mail.compliance import latest_consent, unsubscribe_mail
 from mail.models import OutboxMail
 from mail.outbox import TEST_ORIGIN
 from mail.return_path import ReturnPath
+from people.auth import csrf
 from web.clients import request_client_key
 from web.i18n import gettext as _
 
@@ -311,8 +312,6 @@ def _provider_bounces(raw: bytes, parse: Callable[[bytes], list[Any]], bad_paylo
 
 def exempt_from_csrf() -> None:
     """The one-click POST comes from a mail provider and DSNs from a server: no CSRF token exists."""
-    from people.auth import csrf
-
     csrf.exempt(unsubscribe)
     csrf.exempt(bounces)
     csrf.exempt(sendgrid_bounces)

@@ -28,7 +28,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, g, request
 from flask.globals import app_ctx
 
+import db
 from config import settings_of
+from db import utcnow
 
 bp = Blueprint("metrics", __name__)
 
@@ -116,7 +118,6 @@ class DatabaseCollector:
         up = GaugeMetricFamily("tsunagi_database_up", "1 when the database answered this scrape.")
         try:
             with self.app.app_context():
-                import db
                 from web.health import queue_depths
 
                 session = db.session()
@@ -131,7 +132,6 @@ class DatabaseCollector:
 
 
 def _sync_lag(session: Any) -> dict[str, float]:
-    from db import utcnow
     from sync import queries
 
     now = utcnow()

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from flask import url_for
 from markupsafe import Markup
 
+import db
+
 
 def person_link(person_id: str | None, name: str | None = None) -> Markup:
     """`<a href="/people/<id>">name</a>` (the id when the name is unknown); empty for no id."""
@@ -20,7 +22,6 @@ def person_link(person_id: str | None, name: str | None = None) -> Markup:
 def person_names(ids: Iterable[str | None]) -> dict[str, str]:
     """{id: name} of the mirrored people among `ids`, in one query: templates listing a page of
     person ids call it once (`{% set names = person_names(rows|map(attribute="person_id")) %}`)."""
-    import db
     from persons import queries
 
     session = db.session()

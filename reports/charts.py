@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from web.i18n import gettext as _
+
 PALETTE = ("#1f6feb", "#d97706", "#059669", "#b91c1c", "#7c3aed", "#0e7490")
 
 
@@ -20,8 +22,6 @@ def _fmt(value: float) -> str:
 
 def _share(steps: Sequence[tuple[str, float]], i: int, bases: Sequence[int | None] | None) -> str:
     """「（配信の 67%）」: the bar's share of its base step, or of the whole when `bases` is None."""
-    from web.i18n import gettext as _
-
     value = steps[i][1]
     if bases is None:
         whole = sum(v for _l, v in steps)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from reports.models import DuplicateDismissal
 from sync import read
 from sync.keys import phone_key
-from sync.read import Mirror
+from sync.read import Mirror, field_number, field_text, field_type
 
 MAX_PAIRS = 5000
 MAX_ROWS = 5000
@@ -174,8 +174,6 @@ def _invalid_candidate() -> Any:
     (regexp on both databases)."""
     from sqlalchemy import not_, or_
 
-    from sync.read import field_text
-
     model = read.person_model()
     emails = sorted({n for o in model.objects for n in o.email})
     phones = sorted({n for o in model.objects for n in o.phone})
@@ -221,8 +219,6 @@ def _missing(name: str) -> Any:
     """SQL: the field is empty as Python's `str(value or "").strip()` sees it (missing, null, blank,
     false or 0)."""
     from sqlalchemy import or_
-
-    from sync.read import field_number, field_text, field_type
 
     text = field_text(name)
     return or_(text.is_(None), text.regexp_match(BLANK), and_(field_type(name) == "boolean", text == "false"),

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from reports.service import DateRange
+from scoring.service import active_definition
 from sync import read
 
 NO_SOURCE = ""  # the group of records without a LeadSource / campaign
@@ -73,8 +74,6 @@ class _Sql:
 def _handoff_prefixes(session: Session) -> list[str]:
     """The Subject prefixes of hand-off Tasks: each threshold's task_subject up to its first {field}."""
     try:
-        from scoring.service import active_definition
-
         subjects = [t.task_subject for t in active_definition(session).thresholds]
     except Exception:
         subjects = []

@@ -14,6 +14,7 @@ from flask_login import current_user
 import db
 from config import settings_of
 from people.auth import role_required
+from people.service import audit
 from reports import bp, charts, dedupe, queries, service, snapshots
 from reports.csvout import csv_response
 from web.i18n import gettext as _
@@ -230,7 +231,6 @@ def dismiss_pair() -> ResponseReturnValue:
         flash(_("IDが正しくありません。"), "error")
         return redirect(url_for("reports.data_quality")), 303
     session = db.session()
-    from people.service import audit
 
     if dedupe.dismiss(session, first, second, current_user.email):
         audit(session, "reports.not_duplicate", f"{first},{second}")

@@ -21,8 +21,10 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from automations import segments
+from automations.models import Segment
 from config import settings_of
-from db import utcnow
+from db import get_db, utcnow
 from reports.models import ReportSnapshot
 
 DATA_QUALITY = "data_quality"
@@ -140,8 +142,6 @@ def automation_figures(session: Session, rng: Any) -> dict[str, Any]:
 
 
 def _segment_count(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
-    from automations import segments
-
     return {"count": segments.count(session, spec)}
 
 
@@ -149,7 +149,6 @@ def refresh_steps(required: tuple[str, ...], zone: str,
                   now: datetime | None = None) -> list[Callable[[Session], None]]:
     """The job's steps, each to run in its own transaction: data quality, the default range's
     automation figures and sales funnel (dropping earlier days' ones), every segment's count."""
-    from automations.models import Segment
     from reports import service
 
     rng = service.parse_range({}, zone, today=(now or utcnow()).astimezone(service.ZoneInfo(zone)).date())
@@ -193,8 +192,6 @@ def refresh(session: Session, required: tuple[str, ...], zone: str, now: datetim
 def refresh_job(_payload: dict[str, Any]) -> None:
     """Job `reports.refresh`: recompute the snapshots, one transaction per step (no long-held snapshot
     of the database while the slow data-quality step runs, and each finished step is kept)."""
-    from db import get_db
-
     settings = settings_of()
     database = get_db(current_app)
     for step in refresh_steps(settings.data_quality_required_fields, settings.timezone):

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import db
+from activity.models import Activity
 from activity.record import record_activity
 from config import settings_of
 from db import utcnow
@@ -104,8 +105,6 @@ def _stage_activity(session: Session, person_id: str, opportunity_id: str, stage
                     event: Any) -> None:
     """Record the activity once per person, opportunity and stage (an opportunity and its contact
     role may both be new in one poll)."""
-    from activity.models import Activity
-
     seen = session.scalar(select(Activity.id).where(
         Activity.person_id == person_id, Activity.kind == "opportunity_stage",
         read.document_text(Activity.details, "opportunity_id") == opportunity_id,

@@ -17,6 +17,7 @@ from scoring.models import PersonScore, ScoreThresholdCrossed, ScoringModel
 from scoring.pixel import PIXEL
 from sync import read
 from web.i18n import gettext as _
+from work.queue import enqueue
 
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 
@@ -71,7 +72,6 @@ def admin_model() -> ResponseReturnValue:
                 definition = service.import_model(session, text, by=current_user.email)
                 audit(session, "scoring.import_model", "active", before=before, after=definition.document)
                 session.commit()
-                from work.queue import enqueue
 
                 enqueue(session, "scoring.rescore", {"reason": "スコアリングモデルの変更"})
                 session.commit()

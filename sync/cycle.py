@@ -44,6 +44,7 @@ from flask import Flask
 from config import settings_of
 from db import get_db, utcnow
 from salesforce import describe as describes
+from salesforce import gateway_for
 from salesforce.batch import subresponse_message
 from salesforce.calls import counter_for
 from salesforce.errors import BulkJobFailed, BulkNotSupported, SalesforceError, ValidationError
@@ -494,7 +495,5 @@ def _q(value: datetime) -> str:
 
 def run_cycle(app: Flask, objects: list[str] | None = None, full: bool = False) -> CycleResult:
     """Run one cycle over `objects` (default SYNC_OBJECTS) with the app's Salesforce gateway."""
-    from salesforce import gateway_for
-
     names = list(objects or settings_of(app).sync_objects)
     return Cycle(app, gateway_for(app), names, full).run()

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 import db
 from people.auth import role_required
+from people.service import audit
 from web.i18n import gettext as _
 from webhooks.models import OutboundNotification
 
@@ -39,8 +40,6 @@ def notifications() -> ResponseReturnValue:
 @role_required("admin")
 def retry_failed() -> ResponseReturnValue:
     """Queue every failed notification again (each gets OUTBOUND_MAX_ATTEMPTS fresh tries)."""
-    from people.service import audit
-
     session = db.session()
     done = db.rows_matched(session, update(OutboundNotification).where(OutboundNotification.status == "failed")
                            .values(status="queued", attempts=0, due_at=db.utcnow()))

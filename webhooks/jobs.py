@@ -30,6 +30,7 @@ from sqlalchemy import update
 from config import settings_of
 from db import get_db, utcnow
 from salesforce import describe as describes
+from salesforce import gateway_for
 from salesforce.calls import counter_for
 from sync import describe
 from sync.mirror import IMPLAUSIBLY_AHEAD, apply_records
@@ -141,8 +142,6 @@ def _fetch_and_apply(app: Flask, object_name: str, record_ids: list[str]) -> set
 
     Returns the (18-character) ids Salesforce returned.
     """
-    from salesforce import gateway_for
-
     gateway = gateway_for(app)
     counter = counter_for(app, gateway)
     database = get_db(app)

@@ -20,6 +20,8 @@ from flask import Flask
 
 from config import settings_of
 from db import Database, get_db
+from ops.logs import bound
+from ops.metrics import observe_job, observe_work
 from work import queue, running
 from work.registry import WorkRegistry
 
@@ -61,9 +63,6 @@ def run_jobs(app: Flask, worker_id: str, limit: int = JOB_BATCH, stop: threading
 
 def _run_one(app: Flask, database: Database, worker_id: str, job_id: int, kind: str, payload: dict[str, Any],
              stop: threading.Event) -> None:
-    from ops.logs import bound
-    from ops.metrics import observe_job
-
     settings = settings_of(app)
     handler = app.extensions["tsunagi.work"].job_handlers.get(kind)
     job = running.RunningJob(job_id, worker_id, time.monotonic() + settings.worker_job_timeout_seconds, stop)
@@ -120,9 +119,6 @@ def work_once(app: Flask, worker_id: str, stop: threading.Event | None = None) -
 
 def _poll(app: Flask, name: str, source: Any, worker_id: str) -> int:
     """Run one work source with its log context and metrics; a failure is logged and counts 0."""
-    from ops.logs import bound
-    from ops.metrics import observe_work
-
     with bound(source=name):
         try:
             with app.app_context():
