@@ -12,8 +12,8 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+import db
 from config import settings_of
-from db import utcnow
 
 _SALT = "tsunagi.forms.link"
 _DAY = 86400
@@ -59,7 +59,6 @@ def read_token(token: str, form_key: str) -> str:
         raise LinkError("invalid") from None
     if not isinstance(data, dict) or data.get("f") != form_key or not isinstance(data.get("p"), str):
         raise LinkError("invalid")
-
-    if (utcnow() - issued).total_seconds() > int(data.get("d") or 0) * _DAY:
+    if (db.utcnow() - issued).total_seconds() > int(data.get("d") or 0) * _DAY:
         raise LinkError("expired")
     return data["p"]
