@@ -25,6 +25,7 @@ from sqlalchemy.orm.util import identity_key
 
 from db import insert_for, utcnow
 from salesforce.batch import subresponse_message
+from salesforce.errors import ValidationError
 from salesforce.models import ObjectDescribe
 
 DESCRIBE_MAX_AGE = timedelta(hours=24)
@@ -44,6 +45,8 @@ def compact(describe: dict[str, Any]) -> dict[str, Any]:
             "picklist": [{"value": p["value"], "label": p.get("label") or p["value"]}
                          for p in f.get("picklistValues") or [] if p.get("active", True)],
             "external_id": bool(f.get("externalId")),
+            # Whether a SOQL WHERE may name it (long text areas, for one, may not).
+            "filterable": bool(f.get("filterable", True)),
         }
     return fields
 
@@ -106,6 +109,18 @@ def fields_of(session: Session, object_name: str) -> dict[str, Any]:
     """The cached field facts of `object_name` ({} until it has been described)."""
     row = session.get(ObjectDescribe, object_name)
     return dict(row.fields or {}) if row is not None else {}
+
+
+def fields_now(session: Session, gateway: Any, object_name: str, needs: str = "type") -> dict[str, Any]:
+    """The field facts of `object_name` for work that cannot wait for a background refresh (a
+    worker about to query Salesforce): the cached ones when fresh and holding the fact `needs`,
+    else described now through `gateway` and cached. ValidationError when Salesforce refuses."""
+    row = session.get(ObjectDescribe, object_name)
+    if is_stale(row) or any(needs not in facts for facts in (row.fields if row else {}).values()):
+        errors = refresh(session, gateway, [object_name])
+        if errors:
+            raise ValidationError(f"{object_name}: {errors[object_name]}")
+    return fields_of(session, object_name)
 
 
 def described(session: Session, object_names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from db import Database
+from salesforce import describe as describes
 from salesforce.gateway import SalesforceGateway
 
 # Salesforce text fields created for the key hold 64 characters (devorg/org.yaml, docs/salesforce.md).
@@ -75,18 +77,24 @@ class Unverifiable(Exception):
 
 
 class Matcher:
-    """Finds the record an uncertain create may have made (one query per item; describes cached)."""
+    """Finds the record an uncertain create may have made (one query per item).
 
-    def __init__(self, gateway: SalesforceGateway) -> None:
+    Which fields a query may name comes from the org's describe cache (salesforce.describe),
+    described now when it has none fresh; read once per object for the matcher's life.
+    """
+
+    def __init__(self, gateway: SalesforceGateway, database: Database) -> None:
         self.gateway = gateway
+        self.database = database
         self._filterable: dict[str, dict[str, bool]] = {}
 
     def _can_filter(self, object_name: str, field_name: str) -> bool:
         if object_name not in self._filterable:
-            described = self.gateway.describe(object_name)
+            with self.database.transaction() as session:
+                fields = describes.fields_now(session, self.gateway, object_name, needs="filterable")
             self._filterable[object_name] = {
-                f["name"]: bool(f.get("filterable", True)) and f.get("type") in _MATCHABLE_TYPES
-                for f in described.get("fields", [])
+                name: bool(facts.get("filterable")) and facts.get("type") in _MATCHABLE_TYPES
+                for name, facts in fields.items()
             }
         return self._filterable[object_name].get(field_name, False)
 

@@ -274,7 +274,7 @@ def send_pending(gateway: SalesforceGateway, database: Database, worker_id: str,
     groups: dict[tuple[str, tuple[str, str | None]], list[Pending]] = defaultdict(list)
     for p in pending:
         groups[(p.object_name, p.send_as)].append(p)
-    matcher = Matcher(gateway)
+    matcher = Matcher(gateway, database)
     try:
         for (object_name, send_as), members in groups.items():
             is_create = send_as[0] == "create"

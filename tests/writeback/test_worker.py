@@ -200,3 +200,27 @@ def test_one_refused_record_fails_alone_and_the_rest_of_its_batch_is_written(wb_
         ("written", None), ("failed", "INVALID_FIELD"), ("written", None)]
     assert "Nope__c" in items(wb_app)[1].error_message
     assert sorted(r["LastName"] for r in devorg.records("Contact")) == ["山田1", "山田3"]
+
+
+def test_looking_for_an_earlier_create_reads_the_one_describe_cache(wb_app, devorg):
+    """Which fields a search for an earlier create may name comes from the org's describe cache:
+    described once (and kept for sync and the forms), not once per worker batch."""
+    from datetime import timedelta
+
+    from salesforce import describe as describes
+    from writeback.policy import Matcher
+
+    database = db.get_db(wb_app)
+    since = db.utcnow() - timedelta(minutes=5)
+    body = {"Subject": "電話受付", "Status": "Completed", "Description": "長いメモ"}
+    with wb_app.app_context():
+        before = api_calls(wb_app)
+        assert Matcher(gateway_for(wb_app), database).candidates("Task", body, None, since) == []
+        first = api_calls(wb_app) - before  # the describe, then the search
+        with database.transaction() as session:
+            facts = describes.fields_of(session, "Task")
+        assert facts["Subject"]["filterable"] and not facts["Description"]["filterable"]
+
+        before = api_calls(wb_app)
+        assert Matcher(gateway_for(wb_app), database).candidates("Task", body, None, since) == []
+        assert api_calls(wb_app) - before == 1 == first - 1  # the search alone: the cache answered
