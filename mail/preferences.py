@@ -32,7 +32,6 @@ from mail.models import MailConsent, OutboxMail, Suppression
 from mail.topics import known_topics, topic_optouts
 from sync import read
 from sync.keys import email_key
-from sync.read import Mirror
 from web.i18n import gettext as _
 
 LINK_TEMPLATE = "mail_preferences_link"
@@ -64,7 +63,7 @@ def _opted_out_in_salesforce(session: Session, person_id: str | None, consent: M
     """
     if not person_id:
         return False
-    row = session.scalar(select(Mirror).where(Mirror.sf_id == person_id))
+    row = read.record(session, person_id)
     if row is None or not read.opted_out(row.object_name, row.fields or {}):
         return False
     return not (consent is not None and consent.granted and consent.occurred_at > row.system_modstamp)
@@ -96,12 +95,7 @@ def consent_text(settings: Any) -> str:
 
 def _known_address(session: Session, address: str) -> tuple[bool, str | None]:
     """(known, its Lead/Contact): an address a Lead/Contact has (Contact first) or that we have mailed."""
-    key = email_key(address)
-    people = session.execute(
-        select(Mirror.sf_id, Mirror.object_name)
-        .where(Mirror.email_key == key, Mirror.object_name.in_(("Contact", "Lead")),
-               Mirror.is_deleted.is_(False))
-        .order_by(Mirror.object_name, Mirror.sf_id).limit(20)).all() if key else []
+    people = read.ids_with_email(session, email_key(address), ("Contact", "Lead"))
     if people:
         return True, people[0][0]  # "Contact" sorts before "Lead"
     mailed = session.scalar(select(OutboxMail.id).where(OutboxMail.to_address == address).limit(1))

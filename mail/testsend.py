@@ -36,7 +36,7 @@ from mail.outbox import TEST_ORIGIN, InvalidMail, enqueue_mail, normalize_addres
 from people.models import AuditEntry, User
 from people.service import audit
 from sync.keys import email_key
-from sync.read import Mirror, person_objects
+from sync.read import ids_with_email, person_objects
 from web.i18n import gettext as _
 
 # Sensible for a person checking a mail by hand; a script sending hundreds is stopped.
@@ -71,14 +71,10 @@ def check_address(session: Session, typed: str, confirm_customer: bool = False, 
     if reason in STOPS_ALL_MAIL:
         raise TestSendError(_("このアドレスには送れません（配信停止リスト: %(reason)s）。", reason=reason))
     staff = session.scalar(select(User.id).where(func.lower(User.email) == address.lower()))
-    if staff is None and not confirm_customer:
-        key = email_key(address)
-        customer = session.scalar(select(Mirror.sf_id).where(
-            Mirror.email_key == key, Mirror.object_name.in_(person_objects()),
-            Mirror.is_deleted.is_(False)).limit(1)) if key else None
-        if customer is not None:
-            raise TestSendError(_("%(address)s はお客様のアドレスです。お客様にテストメールを送ってよい場合だけ、"
-                                  "「お客様のアドレスに送る」にチェックしてください。", address=address))
+    if staff is None and not confirm_customer \
+            and ids_with_email(session, email_key(address), person_objects(), limit=1):
+        raise TestSendError(_("%(address)s はお客様のアドレスです。お客様にテストメールを送ってよい場合だけ、"
+                              "「お客様のアドレスに送る」にチェックしてください。", address=address))
     if sender is not None:
         since = utcnow() - TEST_WINDOW
 

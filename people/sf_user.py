@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from people.models import User
 from sync import read
-from sync.read import Mirror
 
 # Enough for any co-op's org; the list is a <select> on the user page.
 MAX_CHOICES = 2000
@@ -41,9 +39,8 @@ def salesforce_user_id(session: Session, user: Any) -> str | None:
     email = (getattr(user, "email", "") or "").strip().lower()
     if not email:
         return None
-    return session.scalar(select(Mirror.sf_id).where(
-        Mirror.email_key == email, Mirror.object_name == "User", Mirror.is_deleted.is_(False))
-        .order_by(Mirror.sf_id).limit(1))
+    found = read.ids_with_email(session, email, ("User",), limit=1)
+    return found[0][0] if found else None
 
 
 def phone_of(session: Session, user: User | None) -> str | None:

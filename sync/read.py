@@ -382,6 +382,19 @@ def sql_text(expression: ColumnElement[Any], dialect: Dialect) -> str:
     return str(expression.compile(dialect=dialect))
 
 
+def ids_with_email(session: Session, key: str | None, objects: Iterable[str], limit: int = 20) -> list[tuple[str, str]]:
+    """(sf_id, object_name) of live records of `objects` whose email key (sync.keys.email_key) is
+    `key`, by object name then id; an index look-up ([] for no key)."""
+    if not key:
+        return []
+    rows = session.execute(
+        select(MirrorRecord.sf_id, MirrorRecord.object_name)
+        .where(MirrorRecord.email_key == key, MirrorRecord.object_name.in_(list(objects)),
+               MirrorRecord.is_deleted.is_(False))
+        .order_by(MirrorRecord.object_name, MirrorRecord.sf_id).limit(limit))
+    return [(sf_id, object_name) for sf_id, object_name in rows]
+
+
 def record(session: Session, sf_id: str) -> MirrorRecord | None:
     """The mirrored record with this id (deleted ones included), or None."""
     return session.get(MirrorRecord, sf_id)
