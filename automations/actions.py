@@ -24,7 +24,6 @@ from mail.outbox import enqueue_mail, normalize_address, recent_marketing_mails
 from people.models import User
 from people.sf_user import phone_of
 from sync import read
-from sync.read import Mirror
 from writeback.models import WritebackItem
 from writeback.queue import enqueue
 
@@ -318,8 +317,7 @@ def _campaign_member_status(session: Session, step: PlannedStep, index: int, act
     if not campaign_id or person is None:
         return ActionOutcome("campaign_member_status", False, "キャンペーンまたは人が特定できません")
     id_field = "LeadId" if person.object_name == "Lead" else "ContactId"
-    member_id = session.scalar(select(Mirror.sf_id).where(
-        Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False),
+    member_id = session.scalar(read.live_ids("CampaignMember").where(
         read.field_text("CampaignId") == campaign_id,
         read.field_text(id_field) == read.who_id(person.object_name, person.id, person.fields))
         .limit(1))

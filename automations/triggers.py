@@ -31,7 +31,6 @@ from automations.queries import enabled_automations, insert_ignoring_duplicates
 from forms.models import Submission
 from sync import read
 from sync.models import INITIAL_LOAD, ChangeEvent
-from sync.read import Mirror
 from writeback.models import WritebackItem
 
 
@@ -283,9 +282,7 @@ def _marker(session: Session, automation: Automation, subject: str, occurrence: 
 
 
 def _records_of(session: Session, object_name: str, extra: Iterable[Any] = ()) -> Iterable[Record]:
-    stmt = (select(Mirror.sf_id, Mirror.fields)
-            .where(Mirror.object_name == object_name, Mirror.is_deleted.is_(False), *extra)
-            .order_by(Mirror.sf_id).execution_options(yield_per=1000))
+    stmt = read.live_records(object_name, by_id=True).where(*extra).execution_options(yield_per=1000)
     for sf_id, fields in session.execute(stmt):
         yield Record(sf_id, object_name, fields or {})
 

@@ -15,7 +15,6 @@ from mail.models import OutboxMail
 from mail.outbox import TEST_ORIGIN
 from salesforce.dates import local_date
 from sync import read
-from sync.read import Mirror
 from work.running import should_stop
 from writeback.queue import enqueue_many
 
@@ -107,8 +106,7 @@ def _campaign_members(session: Any, rows: list[Any], who: dict[str, str]) -> dic
     for campaign, people in wanted.items():
         contact_id, lead_id = read.field_text("ContactId"), read.field_text("LeadId")
         for sf_id, contact, lead in session.execute(
-                select(Mirror.sf_id, contact_id, lead_id).where(
-                    Mirror.object_name == "CampaignMember", Mirror.is_deleted.is_(False),
+                read.live_ids("CampaignMember").add_columns(contact_id, lead_id).where(
                     read.field_text("CampaignId") == campaign,
                     or_(contact_id.in_(people), lead_id.in_(people)))):
             found[(campaign, contact or lead)] = sf_id

@@ -26,7 +26,6 @@ from scoring import progress, service
 from scoring.models import PersonScore
 from sync import read
 from sync.feed import EventCursor, committed_after
-from sync.read import Mirror
 from writeback.queue import enqueue as enqueue_write
 
 log = logging.getLogger(__name__)
@@ -78,9 +77,8 @@ def _opportunity_people(session: Session, opportunity_id: str, fields: dict[str,
     """The people of an opportunity: its ContactId and its contact roles' contacts (a Person
     Account's Contact counts as the Account), in id order."""
     contacts = {fields.get("ContactId")}
-    roles = session.execute(select(read.field_text("ContactId")).where(
-        Mirror.object_name == "OpportunityContactRole", Mirror.is_deleted.is_(False),
-        read.field_text("OpportunityId") == opportunity_id))
+    roles = session.execute(read.live_ids("OpportunityContactRole").with_only_columns(read.field_text("ContactId"))
+                            .where(read.field_text("OpportunityId") == opportunity_id))
     contacts |= {c for (c,) in roles}
     wanted = sorted(c for c in contacts if isinstance(c, str) and c)
     accounts = read.people_of_contacts(session, wanted)

@@ -269,10 +269,18 @@ def people(objects: Iterable[str] | None = None) -> Select[Any]:
             .order_by(MirrorRecord.sf_id))
 
 
-def live_records(object_name: str) -> Select[Any]:
-    """SELECT sf_id, fields of every live (not deleted) record of one object."""
-    return (select(MirrorRecord.sf_id, MirrorRecord.fields)
-            .where(MirrorRecord.object_name == object_name, MirrorRecord.is_deleted.is_(False)))
+def live_records(object_name: str, *, by_id: bool = False) -> Select[Any]:
+    """SELECT sf_id, fields of every live (not deleted) record of one object (in id order when
+    `by_id`: for walking it in chunks)."""
+    stmt = live_ids(object_name).add_columns(MirrorRecord.fields)
+    return stmt.order_by(MirrorRecord.sf_id) if by_id else stmt
+
+
+def live_ids(object_name: str) -> Select[Any]:
+    """SELECT sf_id of every live record of one object; callers add conditions on its fields
+    (`.where(field_text("CampaignId") == …)`) and columns (`.add_columns(field_text(…))`)."""
+    return select(MirrorRecord.sf_id).where(MirrorRecord.object_name == object_name,
+                                            MirrorRecord.is_deleted.is_(False))
 
 
 def person_id_of(object_name: str, sf_id: str, fields: dict[str, Any]) -> str | None:
