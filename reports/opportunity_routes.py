@@ -15,10 +15,10 @@ from flask.typing import ResponseReturnValue
 
 import db
 from config import settings_of
-from people.auth import role_required
-from reports import bp, charts, service, snapshots
+from reports import charts, service, snapshots
 from reports import opportunities as funnel_queries
 from reports.csvout import csv_response
+from reports.pages import report_page
 from web.i18n import gettext as _
 
 
@@ -53,8 +53,7 @@ def _csv_rows(report: dict[str, Any], source_label: Any) -> list[list[Any]]:
     return rows
 
 
-@bp.route("/admin/reports/opportunities")
-@role_required("admin")
+@report_page("opportunities")
 def opportunities() -> ResponseReturnValue:
     """The funnel by month, source and campaign, with 商談化率, 受注率, amounts and campaign influence."""
     rng, error = _range()

@@ -5,18 +5,20 @@ Every page takes `?from=&to=` (local days) where dates matter and `?format=csv` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 import db
 from config import settings_of
-from people.auth import role_required
 from people.service import audit
-from reports import bp, charts, dedupe, queries, service, snapshots
+from reports import charts, dedupe, queries, service, snapshots
 from reports.csvout import csv_response
+from reports.pages import report_page
 from web.i18n import gettext as _
 
 # Rows of each data-quality section per page, and at most how many a live (unsnapshotted) page finds.
@@ -38,12 +40,19 @@ def _automation_figures(session: Any, rng: service.DateRange) -> tuple[dict[str,
                                    lambda: snapshots.automation_figures(session, rng))
 
 
+def _figures_part(rng: service.DateRange, part: str, compute: Callable[[Session], Any]) -> tuple[Any, Any]:
+    """One `part` of the range's figures (campaigns, deliverability): from the fresh snapshot of
+    the reports.refresh job, else `compute(session)` now; and the snapshot (None when live)."""
+    session = db.session()
+    return snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
+                                   lambda: compute(session), part=part)
+
+
 def _wants_csv() -> bool:
     return request.args.get("format") == "csv"
 
 
-@bp.route("/admin/reports/")
-@role_required("admin")
+@report_page("")
 def index() -> ResponseReturnValue:
     """Overview: headline figures, the automation funnel over all automations, stages, deliverability."""
     rng, error = _range()
@@ -72,8 +81,7 @@ def index() -> ResponseReturnValue:
     return render_template("reports/index.html", rng=rng, range_error=error, **context), 400 if error else 200
 
 
-@bp.route("/admin/reports/automations")
-@role_required("admin")
+@report_page("automations")
 def automations() -> ResponseReturnValue:
     """A funnel per automation."""
     rng, error = _range()
@@ -94,15 +102,11 @@ def automations() -> ResponseReturnValue:
                            labels=labels, steps=service.FUNNEL_STEPS), 400 if error else 200
 
 
-@bp.route("/admin/reports/campaigns")
-@role_required("admin")
+@report_page("campaigns")
 def campaigns() -> ResponseReturnValue:
     """Members, responses and statuses per campaign."""
     rng, error = _range()
-    session = db.session()
-    rows, snapshot = snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
-                                             lambda: queries.campaign_figures(session, rng.start, rng.end),
-                                             part="campaigns")
+    rows, snapshot = _figures_part(rng, "campaigns", lambda s: queries.campaign_figures(s, rng.start, rng.end))
     if _wants_csv() and not error:
         return csv_response(f"campaigns_{rng.first}_{rng.last}.csv",
                             [_("キャンペーンID"), _("名前"), _("種別"), _("メンバー"), _("反応あり"),
@@ -114,8 +118,7 @@ def campaigns() -> ResponseReturnValue:
                            chart=chart), 400 if error else 200
 
 
-@bp.route("/admin/reports/forms")
-@role_required("admin")
+@report_page("forms")
 def forms() -> ResponseReturnValue:
     """Submissions and error rate per form."""
     rng, error = _range()
@@ -130,15 +133,11 @@ def forms() -> ResponseReturnValue:
                            chart=chart), 400 if error else 200
 
 
-@bp.route("/admin/reports/deliverability")
-@role_required("admin")
+@report_page("deliverability")
 def deliverability() -> ResponseReturnValue:
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
-    session = db.session()
-    report, snapshot = snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
-                                               lambda: service.deliverability_report(session, rng),
-                                               part="deliverability")
+    report, snapshot = _figures_part(rng, "deliverability", lambda s: service.deliverability_report(s, rng))
     names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
              "unsubscribes": _("配信停止")}
     if _wants_csv() and not error:
@@ -149,15 +148,13 @@ def deliverability() -> ResponseReturnValue:
                            chart=chart, snapshot=snapshot), 400 if error else 200
 
 
-@bp.route("/admin/reports/sync")
-@role_required("admin")
+@report_page("sync")
 def sync_health() -> ResponseReturnValue:
     """Mirror freshness, sync errors and pending work."""
     return render_template("reports/sync.html", health=queries.sync_health(db.session()))
 
 
-@bp.route("/admin/reports/stages")
-@role_required("admin")
+@report_page("stages")
 def stages() -> ResponseReturnValue:
     """People per stage (the stage funnel) and per score band."""
     session = db.session()
@@ -169,8 +166,7 @@ def stages() -> ResponseReturnValue:
                            band_chart=charts.funnel(_("スコア帯別の人数"), [(f"{b}–{b + 24}", n) for b, n in bands]))
 
 
-@bp.route("/admin/reports/data-quality")
-@role_required("admin")
+@report_page("data-quality")
 def data_quality() -> ResponseReturnValue:
     """Likely duplicates, invalid emails and phones, missing fields; paged, CSV per section.
 
@@ -222,8 +218,7 @@ def data_quality() -> ResponseReturnValue:
                                           "name_kana_company": _("氏名・カナ・会社名")})
 
 
-@bp.route("/admin/reports/data-quality/dismiss", methods=["POST"])
-@role_required("admin")
+@report_page("data-quality/dismiss", methods=["POST"])
 def dismiss_pair() -> ResponseReturnValue:
     """Mark a pair 'not a duplicate'."""
     first, second = request.form.get("first_id", ""), request.form.get("second_id", "")
