@@ -9,6 +9,9 @@ each package's `init_app` imports its models module and names it with `register_
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -171,12 +174,26 @@ def _widen(xid: int, near: int) -> int:
     return candidate
 
 
+# How often a new SQLite connection tries to switch to WAL while another holds the database.
+_WAL_ATTEMPTS = 40
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers work while the single writer commits; busy_timeout makes writers queue
-    # instead of failing with "database is locked" when web and worker write at once.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout makes writers queue instead of failing with "database is locked" when web and
+    # worker write at once; set first, so that it covers the journal-mode switch below too.
     cursor.execute("PRAGMA busy_timeout=15000")
+    # WAL lets readers work while the single writer commits. Processes opening the database at the
+    # same moment (two clocks, a worker starting with the web) may find it locked by each other's
+    # switch, which SQLite can answer at once rather than through the busy timeout: try again.
+    for attempt in itertools.count(1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt >= _WAL_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
