@@ -19,7 +19,19 @@ from types import ModuleType
 from typing import Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -99,7 +111,9 @@ def rows_matched(session: Session, statement: Any, params: Any = None) -> int:
 def register_models(app: Flask, module: ModuleType) -> None:
     """Name `module` (a package's models, imported by the caller: that puts its tables on
     `Base.metadata`) as part of `app`'s schema. Called from each package's `init_app`."""
-    app.extensions.setdefault("tsunagi.models", []).append(module.__name__)
+    names: list[str] = app.extensions.setdefault("tsunagi.models", [])
+    if module.__name__ not in names:  # init_app may run twice on one app (tests)
+        names.append(module.__name__)
 
 
 def registered_models(app: Flask) -> list[str]:
@@ -123,6 +137,15 @@ _BACKENDS = text("SELECT datid, CAST(CAST(backend_xid AS text) AS bigint), query
 # Prepared (two-phase) transactions of this database: in progress, yet no backend shows them.
 _PREPARED = text("SELECT CAST(CAST(transaction AS text) AS bigint) FROM pg_prepared_xacts "
                  "WHERE database = current_database()")
+
+
+def committed_after(session: Session, txid: Any, row_id: Any, cursor: tuple[int, int]) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the rows of a (txid, id) feed after `cursor`, (txid, id), that no
+    later commit can precede: on PostgreSQL only transactions `safe_txid` says have ended."""
+    conditions: list[ColumnElement[bool]] = [tuple_(txid, row_id) > tuple_(*cursor)]
+    if session.get_bind().dialect.name == "postgresql":
+        conditions.append(txid <= safe_txid(session))
+    return conditions
 
 
 def safe_txid(session: Session) -> int:

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from activity.models import Activity
-from db import Base, insert_for, safe_txid, table_of
+from db import Base, committed_after, insert_for, table_of
 
 # Activities looked at per take-in: one range of the (txid, id) index.
 TAKE_IN_SCAN = 5000
@@ -63,9 +63,8 @@ def take_in(session: Session, cursor: Cursor, queue: type[Base], kinds: Sequence
     advance the cursor past them. Call with the cursor row locked; returns the count queued."""
     position = tuple_(Activity.txid, Activity.id)
     after = position > tuple_(cursor.txid, cursor.last_id)
-    span = select(Activity.txid, Activity.id).where(after)
-    if session.get_bind().dialect.name == "postgresql":
-        span = span.where(Activity.txid <= safe_txid(session))
+    span = select(Activity.txid, Activity.id).where(
+        *committed_after(session, Activity.txid, Activity.id, (cursor.txid, cursor.last_id)))
     bound = (session.execute(span.order_by(Activity.txid, Activity.id).offset(scan - 1).limit(1)).first()
              or session.execute(span.order_by(Activity.txid.desc(), Activity.id.desc()).limit(1)).first())
     if bound is None:

@@ -60,10 +60,10 @@ def post(audience: Audience) -> ResponseReturnValue:
     if (early := audience.admit()) is not None:
         return early
     step = views.stage()
-    cleaned = views.clean_posted(page.spec)
     if step == "edit":
         page.errors = {}
         return views.render_entry(page, 200)
+    cleaned = views.clean_posted(page.spec)
     page.errors = dict(cleaned.errors)
     if page.privacy is not None and not page.privacy["checked"]:
         page.errors[views.PRIVACY_INPUT] = page.privacy["error"]

@@ -34,15 +34,9 @@ def _range() -> tuple[service.DateRange, str | None]:
         return service.parse_range({}, zone), str(exc)
 
 
-def _automation_figures(session: Any, rng: service.DateRange) -> tuple[dict[str, Any], Any]:
-    """Funnels, deliverability and activity counts of the range: from a fresh snapshot, else live."""
-    return snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
-                                   lambda: snapshots.automation_figures(session, rng))
-
-
-def _figures_part(rng: service.DateRange, part: str, compute: Callable[[Session], Any]) -> tuple[Any, Any]:
-    """One `part` of the range's figures (campaigns, deliverability): from the fresh snapshot of
-    the reports.refresh job, else `compute(session)` now; and the snapshot (None when live)."""
+def _figures(rng: service.DateRange, compute: Callable[[Session], Any], part: str | None = None) -> tuple[Any, Any]:
+    """The range's figures (or one `part`: campaigns, deliverability) from the fresh snapshot of the
+    reports.refresh job, else `compute(session)` now; and the snapshot (None when live)."""
     session = db.session()
     return snapshots.fresh_or_live(session, snapshots.funnels_key(rng.first, rng.last),
                                    lambda: compute(session), part=part)
@@ -57,7 +51,7 @@ def index() -> ResponseReturnValue:
     """Overview: headline figures, the automation funnel over all automations, stages, deliverability."""
     rng, error = _range()
     session = db.session()
-    figures, snapshot = _automation_figures(session, rng)
+    figures, snapshot = _figures(rng, lambda s: snapshots.automation_figures(s, rng))
     funnels = figures["funnels"]
     labels = service.funnel_labels()
     totals = [(labels[step], sum(r[step] for r in funnels)) for step in service.FUNNEL_STEPS]
@@ -85,7 +79,7 @@ def index() -> ResponseReturnValue:
 def automations() -> ResponseReturnValue:
     """A funnel per automation."""
     rng, error = _range()
-    figures, snapshot = _automation_figures(db.session(), rng)
+    figures, snapshot = _figures(rng, lambda s: snapshots.automation_figures(s, rng))
     rows = figures["funnels"]
     labels = service.funnel_labels()
     if _wants_csv() and not error:
@@ -106,7 +100,7 @@ def automations() -> ResponseReturnValue:
 def campaigns() -> ResponseReturnValue:
     """Members, responses and statuses per campaign."""
     rng, error = _range()
-    rows, snapshot = _figures_part(rng, "campaigns", lambda s: queries.campaign_figures(s, rng.start, rng.end))
+    rows, snapshot = _figures(rng, lambda s: queries.campaign_figures(s, rng.start, rng.end), "campaigns")
     if _wants_csv() and not error:
         return csv_response(f"campaigns_{rng.first}_{rng.last}.csv",
                             [_("キャンペーンID"), _("名前"), _("種別"), _("メンバー"), _("反応あり"),
@@ -137,7 +131,7 @@ def forms() -> ResponseReturnValue:
 def deliverability() -> ResponseReturnValue:
     """Daily sent, bounces and unsubscribes."""
     rng, error = _range()
-    report, snapshot = _figures_part(rng, "deliverability", lambda s: service.deliverability_report(s, rng))
+    report, snapshot = _figures(rng, lambda s: service.deliverability_report(s, rng), "deliverability")
     names = {"sent": _("送信"), "hard_bounces": _("ハードバウンス"), "soft_bounces": _("ソフトバウンス"),
              "unsubscribes": _("配信停止")}
     if _wants_csv() and not error:

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import safe_txid
+import db
 from sync.models import ChangeEvent
 
 
@@ -40,10 +40,8 @@ class EventCursor:
 def committed_after(session: Session, cursor: EventCursor, limit: int) -> list[ChangeEvent]:
     """Up to `limit` change events after `cursor`, in (txid, id) order, none of which a later
     commit can precede. Set-based: one range of the (txid, id) index."""
-    stmt = (select(ChangeEvent)
-            .where(tuple_(ChangeEvent.txid, ChangeEvent.id) > tuple_(cursor.txid, cursor.id))
-            .order_by(ChangeEvent.txid, ChangeEvent.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(ChangeEvent.txid <= safe_txid(session))
-    return list(session.scalars(stmt))
+    return list(session.scalars(
+        select(ChangeEvent).where(*db.committed_after(session, ChangeEvent.txid, ChangeEvent.id,
+                                                      (cursor.txid, cursor.id)))
+        .order_by(ChangeEvent.txid, ChangeEvent.id).limit(limit)))
 
